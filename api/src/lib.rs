@@ -1,0 +1,91 @@
+//! vodflow-api: the HTTP face of vodflow — uploads, video status, the outbox relay that turns
+//! accepted uploads into `video_uploaded` events, health, metrics and the OpenAPI document.
+//!
+//! It must not transcode, and must not talk to Kafka on the request path: events go through the
+//! outbox so an upload never depends on the broker being up.
+
+mod health;
+pub mod kafka;
+mod metrics_mw;
+pub mod problem;
+pub mod state;
+pub mod telemetry;
+
+use poem::{EndpointExt, Route, get, handler, web::Data};
+use poem_openapi::{OpenApiService, Tags};
+
+pub use health::check_all as readiness;
+pub use state::AppState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Liveness and readiness.
+    Health,
+}
+
+pub fn openapi(public_url: &str) -> OpenApiService<health::HealthApi, ()> {
+    OpenApiService::new(health::HealthApi, "vodflow", env!("CARGO_PKG_VERSION"))
+        .description("Upload videos, follow their processing and play them back as HLS.")
+        .server(public_url)
+}
+
+/// The whole HTTP application; tests build it in-process.
+pub fn app(state: AppState) -> impl poem::Endpoint {
+    let api = openapi(&state.cfg.public_url);
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    let metrics = state.metrics.clone();
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .at("/metrics", get(render_metrics))
+        .nest("/", api)
+        .data(state)
+        .with(metrics_mw::RecordMetrics::new(metrics))
+}
+
+#[handler]
+fn render_metrics(state: Data<&AppState>) -> String {
+    state.metrics.render()
+}
+
+/// Builds the shared state: Postgres pool, S3 client, Kafka producer, metrics.
+pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
+    let pool = vodflow_core::repo::connect(&cfg).await?;
+    let s3 = vodflow_core::storage::s3_client(&cfg.s3);
+    let producer = kafka::producer(&cfg)?;
+    Ok(AppState {
+        cfg: std::sync::Arc::new(cfg),
+        pool,
+        s3,
+        producer,
+        metrics: telemetry::Metrics::new(),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Core(#[from] vodflow_core::Error),
+    #[error("kafka client: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("http server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the HTTP server (and the outbox relay) until `shutdown` resolves.
+pub async fn serve(
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let listen = state.cfg.api_listen.clone();
+    tracing::info!(%listen, "api listening");
+    poem::Server::new(poem::listener::TcpListener::bind(listen))
+        .run_with_graceful_shutdown(
+            app(state),
+            shutdown,
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .await?;
+    Ok(())
+}

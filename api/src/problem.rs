@@ -1,0 +1,198 @@
+//! RFC 7807 problem details: the one place where every error the API can return gets its status,
+//! its stable `type` URI and its human-readable text.
+
+use poem::http::StatusCode;
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+/// Base of the stable `type` URIs; the fragment names the problem.
+pub const TYPE_BASE: &str = "https://vodflow.dev/problems/";
+
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, e.g. `https://vodflow.dev/problems/not-found`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, in words a person can act on.
+    pub detail: String,
+    /// The request path.
+    #[oai(skip_serializing_if_is_none)]
+    pub instance: Option<String>,
+}
+
+/// Every error a handler can produce. Variants name the client's mistake or the server's state;
+/// `into_response` is the only place they become HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad-request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not-found",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge(_) => "payload-too-large",
+            Self::UnsupportedMediaType(_) => "unsupported-media-type",
+            Self::Unavailable(_) => "service-unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn problem(&self, instance: Option<String>) -> Problem {
+        let status = self.status();
+        Problem {
+            kind: format!("{TYPE_BASE}{}", self.slug()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            // Internal details go to the log, not to the client.
+            detail: match self {
+                Self::Internal(_) => {
+                    "the server failed to handle this request; it has been logged".into()
+                }
+                other => other.to_string(),
+            },
+            instance,
+        }
+    }
+}
+
+impl From<vodflow_core::Error> for ApiError {
+    fn from(e: vodflow_core::Error) -> Self {
+        match e {
+            vodflow_core::Error::InvalidVideoId(_) | vodflow_core::Error::InvalidStatus(_) => {
+                Self::BadRequest(e.to_string())
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The documented error responses of an operation (`application/problem+json`).
+#[derive(ApiResponse, Debug)]
+pub enum ErrorResponse {
+    /// The request is malformed: a bad id, cursor, field or parameter.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing or invalid bearer token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The token lacks the scope this operation needs.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such video visible to the caller.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The video is in a state that does not allow this operation.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The upload is larger than the configured maximum.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The upload is not a supported video container.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// A backing service is unavailable; retry later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+    /// An unexpected server error.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+}
+
+impl From<ApiError> for ErrorResponse {
+    fn from(e: ApiError) -> Self {
+        if let ApiError::Internal(msg) = &e {
+            tracing::error!(error = %msg, "internal error");
+        }
+        let p = Json(e.problem(None));
+        match e {
+            ApiError::BadRequest(_) => Self::BadRequest(p),
+            ApiError::Unauthorized(_) => Self::Unauthorized(p),
+            ApiError::Forbidden(_) => Self::Forbidden(p),
+            ApiError::NotFound(_) => Self::NotFound(p),
+            ApiError::Conflict(_) => Self::Conflict(p),
+            ApiError::PayloadTooLarge(_) => Self::PayloadTooLarge(p),
+            ApiError::UnsupportedMediaType(_) => Self::UnsupportedMediaType(p),
+            ApiError::Unavailable(_) => Self::Unavailable(p),
+            ApiError::Internal(_) => Self::Internal(p),
+        }
+    }
+}
+
+impl From<vodflow_core::Error> for ErrorResponse {
+    fn from(e: vodflow_core::Error) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ErrorResponse>;
+
+/// Renders any poem error (routing, parameter parsing, extractor failures) as problem JSON.
+pub fn from_poem_error(e: poem::Error, path: &str) -> poem::Response {
+    let status = e.status();
+    let err = match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound(format!("no route for {path}")),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::BadRequest(format!("method not allowed on {path}"))
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(e.to_string()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(e.to_string()),
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(e.to_string()),
+        StatusCode::FORBIDDEN => ApiError::Forbidden(e.to_string()),
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(e.to_string()),
+        s if s.is_server_error() => ApiError::Internal(e.to_string()),
+        _ => ApiError::BadRequest(e.to_string()),
+    };
+    let mut p = err.problem(Some(path.to_owned()));
+    // Keep the precise status poem chose (e.g. 405) even where the problem kind is generic.
+    p.status = status.as_u16();
+    problem_response(status, &p)
+}
+
+pub fn problem_response(status: StatusCode, p: &Problem) -> poem::Response {
+    let body = serde_json::json!({
+        "type": p.kind, "title": p.title, "status": p.status, "detail": p.detail, "instance": p.instance,
+    });
+    poem::Response::builder()
+        .status(status)
+        .content_type("application/problem+json")
+        .body(body.to_string())
+}

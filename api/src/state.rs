@@ -1,0 +1,18 @@
+use std::sync::Arc;
+
+use rdkafka::producer::FutureProducer;
+use sqlx::PgPool;
+use vodflow_core::Config;
+
+use crate::telemetry::Metrics;
+
+/// Everything a request handler needs, shared through poem's `Data`. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub pool: PgPool,
+    pub s3: aws_sdk_s3::Client,
+    /// Shared with the outbox relay; also answers readiness's metadata request.
+    pub producer: FutureProducer,
+    pub metrics: Metrics,
+}

@@ -1,0 +1,359 @@
+//! Configuration from `VODFLOW_*` environment variables. Every default points at the local stack that
+//! `scripts/stack up` starts, so `vodflow dev` runs with no configuration at all.
+
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// One documented variable: the README table is generated from this list (`vodflow config`).
+pub struct Var {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+pub const VARS: &[Var] = &[
+    Var {
+        name: "VODFLOW_DATABASE_URL",
+        default: "postgres://vodflow:vodflow@127.0.0.1:5432/vodflow",
+        help: "PostgreSQL connection URL",
+    },
+    Var {
+        name: "VODFLOW_DATABASE_MAX_CONNECTIONS",
+        default: "10",
+        help: "Postgres pool size per process",
+    },
+    Var {
+        name: "VODFLOW_TEMPORAL_URL",
+        default: "http://127.0.0.1:7233",
+        help: "Temporal frontend (gRPC) URL",
+    },
+    Var {
+        name: "VODFLOW_TEMPORAL_NAMESPACE",
+        default: "default",
+        help: "Temporal namespace",
+    },
+    Var {
+        name: "VODFLOW_TEMPORAL_UI_URL",
+        default: "http://127.0.0.1:8233",
+        help: "Temporal UI base URL, for deep links",
+    },
+    Var {
+        name: "VODFLOW_KAFKA_BROKERS",
+        default: "127.0.0.1:9092",
+        help: "Kafka bootstrap servers (comma separated)",
+    },
+    Var {
+        name: "VODFLOW_KAFKA_TOPIC_PREFIX",
+        default: "",
+        help: "Prefix for every topic name (isolates tests and tenants)",
+    },
+    Var {
+        name: "VODFLOW_S3_ENDPOINT",
+        default: "http://127.0.0.1:3900",
+        help: "S3 endpoint URL (empty = AWS default endpoint)",
+    },
+    Var {
+        name: "VODFLOW_S3_REGION",
+        default: "garage",
+        help: "S3 region",
+    },
+    Var {
+        name: "VODFLOW_S3_BUCKET",
+        default: "vodflow",
+        help: "Bucket for sources and renditions",
+    },
+    Var {
+        name: "VODFLOW_S3_ACCESS_KEY_ID",
+        default: "GK0123456789abcdef01234567",
+        help: "S3 access key id (local stack key by default)",
+    },
+    Var {
+        name: "VODFLOW_S3_SECRET_ACCESS_KEY",
+        default: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        help: "S3 secret access key",
+    },
+    Var {
+        name: "VODFLOW_S3_FORCE_PATH_STYLE",
+        default: "true",
+        help: "Path-style bucket addressing (needed by garage/minio)",
+    },
+    Var {
+        name: "VODFLOW_API_LISTEN",
+        default: "127.0.0.1:8080",
+        help: "Address the API listens on",
+    },
+    Var {
+        name: "VODFLOW_PUBLIC_URL",
+        default: "http://127.0.0.1:8080",
+        help: "Public base URL of the API (used in links)",
+    },
+    Var {
+        name: "VODFLOW_MAX_UPLOAD_BYTES",
+        default: "10737418240",
+        help: "Largest accepted upload, bytes (10 GiB)",
+    },
+    Var {
+        name: "VODFLOW_UPLOAD_PART_BYTES",
+        default: "8388608",
+        help: "S3 multipart part size for uploads, bytes (5 MiB..64 MiB)",
+    },
+    Var {
+        name: "VODFLOW_AUTH_HS256_SECRET",
+        default: "vodflow-local-dev-secret-change-me",
+        help: "Shared secret for HS256 bearer tokens (local mode)",
+    },
+    Var {
+        name: "VODFLOW_AUTH_ISSUER",
+        default: "vodflow-local",
+        help: "Required `iss` claim of bearer tokens",
+    },
+    Var {
+        name: "VODFLOW_AUTH_AUDIENCE",
+        default: "vodflow",
+        help: "Required `aud` claim of bearer tokens",
+    },
+    Var {
+        name: "VODFLOW_OUTBOX_POLL",
+        default: "500ms",
+        help: "How often the outbox relay looks for unpublished events",
+    },
+    Var {
+        name: "VODFLOW_CHUNK_SECONDS",
+        default: "16",
+        help: "Transcode chunk length in seconds (rounded to a multiple of 4)",
+    },
+    Var {
+        name: "VODFLOW_MAX_CONCURRENT_TRANSCODES",
+        default: "0",
+        help: "Parallel encode activities per worker (0 = number of cores)",
+    },
+    Var {
+        name: "VODFLOW_WORK_DIR",
+        default: "/tmp/vodflow-work",
+        help: "Per-worker scratch directory (source cache, encoder output)",
+    },
+    Var {
+        name: "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
+        default: "5",
+        help: "Retry limit for retryable activity failures",
+    },
+    Var {
+        name: "VODFLOW_CLOUDFRONT_DISTRIBUTION_ID",
+        default: "",
+        help: "CloudFront distribution to invalidate (empty = skip)",
+    },
+    Var {
+        name: "VODFLOW_CLOUDFRONT_ENDPOINT",
+        default: "",
+        help: "CloudFront API endpoint override (tests point it at a local listener)",
+    },
+    Var {
+        name: "VODFLOW_LOG_FORMAT",
+        default: "text",
+        help: "Log format: text or json",
+    },
+    Var {
+        name: "VODFLOW_LOG",
+        default: "info",
+        help: "Log filter (tracing EnvFilter syntax)",
+    },
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub temporal_url: String,
+    pub temporal_namespace: String,
+    pub temporal_ui_url: String,
+    pub kafka_brokers: String,
+    pub kafka_topic_prefix: String,
+    pub s3: S3Config,
+    pub api_listen: String,
+    pub public_url: String,
+    pub max_upload_bytes: u64,
+    pub upload_part_bytes: usize,
+    pub auth: AuthConfig,
+    pub outbox_poll: Duration,
+    pub chunk_seconds: u32,
+    pub max_concurrent_transcodes: usize,
+    pub work_dir: String,
+    pub activity_max_attempts: i32,
+    pub cloudfront_distribution_id: Option<String>,
+    pub cloudfront_endpoint: Option<String>,
+    pub log_format: String,
+    pub log_filter: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub force_path_style: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub hs256_secret: String,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every variable through `lookup`, so tests can configure without touching the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |name: &'static str| -> String {
+            lookup(name).unwrap_or_else(|| {
+                VARS.iter()
+                    .find(|v| v.name == name)
+                    .map(|v| v.default.to_owned())
+                    .unwrap_or_default()
+            })
+        };
+        let optional = |name: &'static str| Some(get(name)).filter(|s| !s.trim().is_empty());
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let part = parse::<usize>(
+            "VODFLOW_UPLOAD_PART_BYTES",
+            &get("VODFLOW_UPLOAD_PART_BYTES"),
+        )?;
+        if !(5 * 1024 * 1024..=64 * 1024 * 1024).contains(&part) {
+            return Err(Error::Config {
+                name: "VODFLOW_UPLOAD_PART_BYTES",
+                reason: "must be between 5 MiB (S3's minimum part) and 64 MiB".into(),
+            });
+        }
+        let chunk = parse::<u32>("VODFLOW_CHUNK_SECONDS", &get("VODFLOW_CHUNK_SECONDS"))?;
+        let log_format = get("VODFLOW_LOG_FORMAT");
+        if log_format != "text" && log_format != "json" {
+            return Err(Error::Config {
+                name: "VODFLOW_LOG_FORMAT",
+                reason: "expected text or json".into(),
+            });
+        }
+        Ok(Self {
+            database_url: get("VODFLOW_DATABASE_URL"),
+            database_max_connections: parse(
+                "VODFLOW_DATABASE_MAX_CONNECTIONS",
+                &get("VODFLOW_DATABASE_MAX_CONNECTIONS"),
+            )?,
+            temporal_url: get("VODFLOW_TEMPORAL_URL"),
+            temporal_namespace: get("VODFLOW_TEMPORAL_NAMESPACE"),
+            temporal_ui_url: get("VODFLOW_TEMPORAL_UI_URL")
+                .trim_end_matches('/')
+                .to_owned(),
+            kafka_brokers: get("VODFLOW_KAFKA_BROKERS"),
+            kafka_topic_prefix: get("VODFLOW_KAFKA_TOPIC_PREFIX"),
+            s3: S3Config {
+                endpoint: optional("VODFLOW_S3_ENDPOINT"),
+                region: get("VODFLOW_S3_REGION"),
+                bucket: get("VODFLOW_S3_BUCKET"),
+                access_key_id: get("VODFLOW_S3_ACCESS_KEY_ID"),
+                secret_access_key: get("VODFLOW_S3_SECRET_ACCESS_KEY"),
+                force_path_style: parse(
+                    "VODFLOW_S3_FORCE_PATH_STYLE",
+                    &get("VODFLOW_S3_FORCE_PATH_STYLE"),
+                )?,
+            },
+            api_listen: get("VODFLOW_API_LISTEN"),
+            public_url: get("VODFLOW_PUBLIC_URL").trim_end_matches('/').to_owned(),
+            max_upload_bytes: parse("VODFLOW_MAX_UPLOAD_BYTES", &get("VODFLOW_MAX_UPLOAD_BYTES"))?,
+            upload_part_bytes: part,
+            auth: AuthConfig {
+                hs256_secret: get("VODFLOW_AUTH_HS256_SECRET"),
+                issuer: get("VODFLOW_AUTH_ISSUER"),
+                audience: get("VODFLOW_AUTH_AUDIENCE"),
+            },
+            outbox_poll: duration("VODFLOW_OUTBOX_POLL", &get("VODFLOW_OUTBOX_POLL"))?,
+            // Chunks must hold whole 4 s segments so segment numbering continues across chunks.
+            chunk_seconds: (chunk.max(4) / 4) * 4,
+            max_concurrent_transcodes: match parse::<usize>(
+                "VODFLOW_MAX_CONCURRENT_TRANSCODES",
+                &get("VODFLOW_MAX_CONCURRENT_TRANSCODES"),
+            )? {
+                0 => cores,
+                n => n,
+            },
+            work_dir: get("VODFLOW_WORK_DIR"),
+            activity_max_attempts: parse(
+                "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
+                &get("VODFLOW_ACTIVITY_MAX_ATTEMPTS"),
+            )?,
+            cloudfront_distribution_id: optional("VODFLOW_CLOUDFRONT_DISTRIBUTION_ID"),
+            cloudfront_endpoint: optional("VODFLOW_CLOUDFRONT_ENDPOINT"),
+            log_format,
+            log_filter: get("VODFLOW_LOG"),
+        })
+    }
+
+    pub fn topic(&self, base: &str) -> String {
+        format!("{}{}", self.kafka_topic_prefix, base)
+    }
+
+    /// librdkafka properties common to every client; the Kafka-owning crates add their own.
+    pub fn kafka_properties(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("bootstrap.servers", self.kafka_brokers.clone()),
+            ("client.id", "vodflow".to_owned()),
+            // tansu and small clusters: fail fast rather than hang while the broker is away.
+            ("socket.timeout.ms", "10000".to_owned()),
+        ]
+    }
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e: T::Err| Error::Config {
+        name,
+        reason: format!("{value:?}: {e}"),
+    })
+}
+
+fn duration(name: &'static str, value: &str) -> Result<Duration> {
+    humantime::parse_duration(value.trim()).map_err(|e| Error::Config {
+        name,
+        reason: format!("{value:?}: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_point_at_the_local_stack() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
+        assert_eq!(c.max_upload_bytes, 10 * 1024 * 1024 * 1024);
+        assert_eq!(c.chunk_seconds, 16);
+        assert!(c.cloudfront_distribution_id.is_none());
+    }
+
+    #[test]
+    fn chunk_length_is_whole_segments() {
+        let c =
+            Config::from_lookup(|n| (n == "VODFLOW_CHUNK_SECONDS").then(|| "10".into())).unwrap();
+        assert_eq!(c.chunk_seconds, 8);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_lookup(|n| (n == "VODFLOW_MAX_UPLOAD_BYTES").then(|| "lots".into()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("VODFLOW_MAX_UPLOAD_BYTES"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! Event payloads on Kafka. Their JSON Schemas live in `schemas/`; `schema_version` lets a consumer
+//! refuse what it does not understand instead of misreading it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::VideoId;
+
+pub const VIDEO_UPLOADED_SCHEMA_VERSION: u32 = 1;
+
+/// Published once per accepted upload (through the outbox), consumed by the bridge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoUploaded {
+    pub schema_version: u32,
+    pub video_id: VideoId,
+    pub owner: String,
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+    pub title: String,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EventError {
+    #[error("not a video_uploaded event: {0}")]
+    Malformed(String),
+    #[error(
+        "unsupported schema_version {0} (this build understands {VIDEO_UPLOADED_SCHEMA_VERSION})"
+    )]
+    UnsupportedVersion(u32),
+    #[error("invalid field {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl VideoUploaded {
+    /// Parses and validates an event from the wire; the error says why, for the DLQ header.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, EventError> {
+        let ev: Self =
+            serde_json::from_slice(bytes).map_err(|e| EventError::Malformed(e.to_string()))?;
+        if ev.schema_version != VIDEO_UPLOADED_SCHEMA_VERSION {
+            return Err(EventError::UnsupportedVersion(ev.schema_version));
+        }
+        let invalid = |field, reason: &str| {
+            Err(EventError::Invalid {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if ev.owner.is_empty() {
+            return invalid("owner", "empty");
+        }
+        if ev.bucket.is_empty() || ev.key.is_empty() {
+            return invalid("key", "empty bucket or key");
+        }
+        if ev.size == 0 {
+            return invalid("size", "zero");
+        }
+        if ev.sha256.len() != 64 || !ev.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return invalid("sha256", "expected 64 hex digits");
+        }
+        Ok(ev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> VideoUploaded {
+        VideoUploaded {
+            schema_version: 1,
+            video_id: VideoId::new(),
+            owner: "alice".into(),
+            bucket: "vodflow".into(),
+            key: "uploads/x/source".into(),
+            size: 10,
+            sha256: "a".repeat(64),
+            content_type: "video/mp4".into(),
+            title: "t".into(),
+            uploaded_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let ev = sample();
+        let bytes = serde_json::to_vec(&ev).unwrap();
+        assert_eq!(VideoUploaded::from_json(&bytes).unwrap(), ev);
+    }
+
+    #[test]
+    fn refuses_garbage_and_future_versions() {
+        assert!(matches!(
+            VideoUploaded::from_json(b"garbage"),
+            Err(EventError::Malformed(_))
+        ));
+        let mut ev = sample();
+        ev.schema_version = 2;
+        let bytes = serde_json::to_vec(&ev).unwrap();
+        assert_eq!(
+            VideoUploaded::from_json(&bytes),
+            Err(EventError::UnsupportedVersion(2))
+        );
+    }
+}

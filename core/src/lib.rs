@@ -1,0 +1,21 @@
+//! vodflow-core: what two or more vodflow crates share — ids, domain types, event schemas, workflow
+//! inputs and outputs, configuration, the S3 key layout and the Postgres repository.
+//!
+//! It must know nothing of HTTP, Kafka clients, Temporal workers or FFmpeg: those belong to the crates
+//! that own the side effects, so that a change of transport never ripples through the domain.
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod layout;
+pub mod names;
+pub mod repo;
+pub mod status;
+pub mod storage;
+pub mod temporal;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use ids::VideoId;
+pub use status::VideoStatus;

@@ -1,0 +1,219 @@
+//! The Postgres repository shared by the api (uploads, status) and the activities (metadata updates).
+//! Queries are checked at run time (`sqlx::query_as`), so building needs no database.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{FromRow, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::{Config, Result, VideoId, VideoStatus};
+
+pub async fn connect(cfg: &Config) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(cfg.database_max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(&cfg.database_url)
+        .await?)
+}
+
+/// Applies `migrations/` (embedded at build time); already applied ones are skipped.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    sqlx::migrate!("../migrations").run(pool).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct VideoRow {
+    pub id: Uuid,
+    pub owner: String,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub source_key: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub content_type: String,
+    pub duration_ms: Option<i64>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub failure_reason: Option<String>,
+    pub failure_step: Option<String>,
+    pub attempt: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl VideoRow {
+    pub fn video_id(&self) -> VideoId {
+        VideoId(self.id)
+    }
+
+    pub fn status(&self) -> VideoStatus {
+        // The column's CHECK constraint admits only known statuses.
+        self.status.parse().unwrap_or(VideoStatus::Failed)
+    }
+}
+
+pub struct NewVideo<'a> {
+    pub id: VideoId,
+    pub owner: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub source_key: &'a str,
+    pub size_bytes: i64,
+    pub sha256: &'a str,
+    pub content_type: &'a str,
+}
+
+/// Records an accepted upload and its event in one transaction: either both exist or neither.
+pub async fn insert_uploaded(
+    pool: &PgPool,
+    video: &NewVideo<'_>,
+    topic: &str,
+    event: &serde_json::Value,
+) -> Result<VideoRow> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query_as::<_, VideoRow>(
+        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type)
+         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8) RETURNING *",
+    )
+    .bind(video.id.as_uuid())
+    .bind(video.owner)
+    .bind(video.title)
+    .bind(video.description)
+    .bind(video.source_key)
+    .bind(video.size_bytes)
+    .bind(video.sha256)
+    .bind(video.content_type)
+    .fetch_one(&mut *tx)
+    .await?;
+    enqueue(&mut tx, topic, &video.id.to_string(), event).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Postgres>,
+    topic: &str,
+    key: &str,
+    payload: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query("INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)")
+        .bind(topic)
+        .bind(key)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// `owner = None` is an operator's view (any owner).
+pub async fn get_video(
+    pool: &PgPool,
+    id: VideoId,
+    owner: Option<&str>,
+) -> Result<Option<VideoRow>> {
+    Ok(sqlx::query_as::<_, VideoRow>(
+        "SELECT * FROM videos WHERE id = $1 AND ($2::text IS NULL OR owner = $2) AND status <> 'deleted'",
+    )
+    .bind(id.as_uuid())
+    .bind(owner)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Keyset position of the last row of a page: newest first, ties broken by id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+pub async fn list_videos(
+    pool: &PgPool,
+    owner: Option<&str>,
+    status: Option<VideoStatus>,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<VideoRow>> {
+    Ok(sqlx::query_as::<_, VideoRow>(
+        "SELECT * FROM videos
+         WHERE ($1::text IS NULL OR owner = $1)
+           AND (CASE WHEN $2::text IS NULL THEN status <> 'deleted' ELSE status = $2 END)
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC
+         LIMIT $5",
+    )
+    .bind(owner)
+    .bind(status.map(|s| s.as_str()))
+    .bind(after.map(|c| c.created_at))
+    .bind(after.map(|c| c.id))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Marks a video deleted; returns false when there was no such (visible) video.
+pub async fn mark_deleted(pool: &PgPool, id: VideoId, owner: Option<&str>) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE videos SET status = 'deleted', updated_at = now()
+         WHERE id = $1 AND ($2::text IS NULL OR owner = $2) AND status <> 'deleted'",
+    )
+    .bind(id.as_uuid())
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub topic: String,
+    pub key: String,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+}
+
+/// Claims the oldest unpublished events for this transaction. Rows locked by another relay replica
+/// are skipped, so two replicas never publish the same row.
+pub async fn claim_outbox(
+    tx: &mut Transaction<'_, Postgres>,
+    limit: i64,
+) -> Result<Vec<OutboxRow>> {
+    Ok(sqlx::query_as::<_, OutboxRow>(
+        "SELECT id, topic, key, payload, attempts FROM outbox
+         WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+pub async fn mark_published(tx: &mut Transaction<'_, Postgres>, ids: &[i64]) -> Result<()> {
+    sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn record_publish_failure(pool: &PgPool, id: i64, error: &str) -> Result<()> {
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Age in seconds of the oldest unpublished event (0 when none): the relay's lag.
+pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64> {
+    let lag: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM outbox WHERE published_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(lag.unwrap_or(0.0))
+}

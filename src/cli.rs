@@ -2,6 +2,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use vodflow_core::Config;
 
+use crate::client::ApiClient;
+
 /// vodflow: self-hostable video upload and transcoding, orchestrated by Temporal.
 ///
 /// Every setting comes from VODFLOW_* environment variables whose defaults point at the local stack
@@ -23,6 +25,82 @@ enum Command {
     Migrate,
     /// Print every configuration variable with its default and current value.
     Config,
+    /// Mint bearer tokens for the local HS256 mode.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Upload a video file (streamed, with a progress bar) and print its id.
+    Upload {
+        /// The video file.
+        file: std::path::PathBuf,
+        /// Title shown to viewers.
+        #[arg(long)]
+        title: String,
+        /// Optional description.
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List your videos, newest first.
+    List {
+        /// Only videos with this status (uploaded, processing, ready, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        /// How many to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Continue after a previous page (its next_cursor).
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show one video as JSON: status, metadata, links.
+    Show {
+        /// The video id.
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Delete a video and its renditions.
+    Delete {
+        /// The video id.
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Issue an HS256 token signed with VODFLOW_AUTH_HS256_SECRET and print it.
+    Issue {
+        /// Subject: the user id that will own uploaded videos.
+        #[arg(long)]
+        sub: String,
+        /// Scopes (repeatable): videos:read, videos:write, videos:admin.
+        #[arg(long = "scope", default_values_t = ["videos:read".to_string(), "videos:write".to_string()])]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. 1h, 30m, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        /// E-mail claim (where notifications go).
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+/// How a client verb reaches the API.
+#[derive(clap::Args, Debug)]
+struct ApiArgs {
+    /// API base URL.
+    #[arg(long, env = "VODFLOW_API_URL", default_value = "http://127.0.0.1:8080")]
+    api: String,
+    /// Bearer token (see `vodflow token issue`).
+    #[arg(long, env = "VODFLOW_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -42,6 +120,71 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("connecting to Postgres")?;
             vodflow_core::repo::migrate(&pool).await?;
             println!("migrations applied to {}", redact(&cfg.database_url));
+        }
+        Command::Token {
+            command:
+                TokenCommand::Issue {
+                    sub,
+                    scopes,
+                    ttl,
+                    email,
+                },
+        } => {
+            println!(
+                "{}",
+                vodflow_api::auth::issue(&cfg.auth, &sub, &scopes, ttl, email.as_deref())?
+            );
+        }
+        Command::Upload {
+            file,
+            title,
+            description,
+            api,
+        } => {
+            let client = ApiClient::new(&api.api, api.token)?;
+            let video = client.upload(&file, &title, description.as_deref()).await?;
+            eprintln!(
+                "uploaded {} ({} bytes, {})",
+                file.display(),
+                video["size"],
+                video["content_type"]
+            );
+            println!("{}", video["id"].as_str().unwrap_or_default());
+        }
+        Command::List {
+            status,
+            limit,
+            cursor,
+            api,
+        } => {
+            let page = ApiClient::new(&api.api, api.token)?
+                .list(status.as_deref(), limit, cursor.as_deref())
+                .await?;
+            println!(
+                "{:<36}  {:<10}  {:>12}  {:<25}  TITLE",
+                "ID", "STATUS", "SIZE", "CREATED"
+            );
+            for v in page["items"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<36}  {:<10}  {:>12}  {:<25}  {}",
+                    v["id"].as_str().unwrap_or_default(),
+                    v["status"].as_str().unwrap_or_default(),
+                    v["size"],
+                    v["created_at"].as_str().unwrap_or_default(),
+                    v["title"].as_str().unwrap_or_default()
+                );
+            }
+            if let Some(c) = page["next_cursor"].as_str() {
+                eprintln!("more: --cursor {c}");
+            }
+        }
+        Command::Show { id, api } => {
+            let v = ApiClient::new(&api.api, api.token)?.show(&id).await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Command::Delete { id, api } => {
+            ApiClient::new(&api.api, api.token)?.delete(&id).await?;
+            eprintln!("deleted {id}");
         }
         Command::Config => {
             for v in vodflow_core::config::VARS {

@@ -2,6 +2,7 @@
 //! and the client verbs an integrator uses from a terminal.
 
 mod cli;
+mod client;
 mod logging;
 
 use clap::Parser;

@@ -4,12 +4,19 @@
 //! It must not transcode, and must not talk to Kafka on the request path: events go through the
 //! outbox so an upload never depends on the broker being up.
 
+pub mod auth;
 mod health;
 pub mod kafka;
 mod metrics_mw;
+mod multipart_sink;
+pub mod outbox;
 pub mod problem;
+mod sniff;
 pub mod state;
+pub mod store;
 pub mod telemetry;
+mod uploads;
+mod videos;
 
 use poem::{EndpointExt, Route, get, handler, web::Data};
 use poem_openapi::{OpenApiService, Tags};
@@ -19,14 +26,22 @@ pub use state::AppState;
 
 #[derive(Tags)]
 enum ApiTags {
+    /// Upload, list, inspect and delete videos.
+    Videos,
     /// Liveness and readiness.
     Health,
 }
 
-pub fn openapi(public_url: &str) -> OpenApiService<health::HealthApi, ()> {
-    OpenApiService::new(health::HealthApi, "vodflow", env!("CARGO_PKG_VERSION"))
-        .description("Upload videos, follow their processing and play them back as HLS.")
-        .server(public_url)
+type Apis = (uploads::UploadsApi, videos::VideosApi, health::HealthApi);
+
+pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (uploads::UploadsApi, videos::VideosApi, health::HealthApi),
+        "vodflow",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Upload videos, follow their processing and play them back as HLS.")
+    .server(public_url)
 }
 
 /// The whole HTTP application; tests build it in-process.
@@ -60,6 +75,7 @@ pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
         s3,
         producer,
         metrics: telemetry::Metrics::new(),
+        relay_wakeup: Default::default(),
     })
 }
 
@@ -80,12 +96,19 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let listen = state.cfg.api_listen.clone();
     tracing::info!(%listen, "api listening");
-    poem::Server::new(poem::listener::TcpListener::bind(listen))
+    let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
+    let relay = tokio::spawn(outbox::run(state.clone(), async {
+        let _ = relay_stopped.await;
+    }));
+    let served = poem::Server::new(poem::listener::TcpListener::bind(listen))
         .run_with_graceful_shutdown(
             app(state),
             shutdown,
             Some(std::time::Duration::from_secs(10)),
         )
-        .await?;
+        .await;
+    let _ = stop_relay.send(());
+    let _ = relay.await;
+    served?;
     Ok(())
 }

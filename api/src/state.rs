@@ -15,4 +15,6 @@ pub struct AppState {
     /// Shared with the outbox relay; also answers readiness's metadata request.
     pub producer: FutureProducer,
     pub metrics: Metrics,
+    /// Wakes the outbox relay right after an upload commits, instead of waiting for its next poll.
+    pub relay_wakeup: Arc<tokio::sync::Notify>,
 }

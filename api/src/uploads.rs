@@ -1,0 +1,402 @@
+//! `POST /v1/videos`: a multipart upload streamed straight into the store, hashed on the way,
+//! recorded with its `video_uploaded` event in one transaction once the store has the whole object.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::Utc;
+use poem::web::{Data, Multipart};
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, OpenApi, payload::Json,
+};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tracing::Instrument;
+use vodflow_core::events::{VIDEO_UPLOADED_SCHEMA_VERSION, VideoUploaded};
+use vodflow_core::{VideoId, layout, names, repo};
+
+use crate::ApiTags;
+use crate::auth::{BearerAuth, SCOPE_WRITE};
+use crate::multipart_sink::MultipartSink;
+use crate::problem::{ApiError, ApiResult};
+use crate::sniff;
+use crate::state::AppState;
+use crate::videos::Video;
+
+pub(crate) const MAX_TITLE_CHARS: usize = 200;
+pub(crate) const MAX_DESCRIPTION_CHARS: usize = 5000;
+/// Bound on the text fields' size, so a huge "title" cannot be used to exhaust memory.
+const MAX_TEXT_FIELD_BYTES: u64 = 64 * 1024;
+
+/// `multipart/form-data` with `file` (binary), `title` and optional `description`, read as a stream:
+/// poem-openapi's derived multipart would spool the file to disk before the handler runs.
+pub(crate) struct VideoUploadForm(Multipart);
+
+impl<'a> ApiExtractor<'a> for VideoUploadForm {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn request_meta() -> Option<MetaRequest> {
+        let mut schema = MetaSchema::new("object");
+        schema.required = vec!["file", "title"];
+        let mut file = MetaSchema::new_with_format("string", "binary");
+        file.description = Some("The video (MP4, MOV, Matroska/WebM, MPEG-TS, AVI or FLV).");
+        let mut title = MetaSchema::new("string");
+        title.description = Some("Title, 1 to 200 characters.");
+        title.min_length = Some(1);
+        title.max_length = Some(MAX_TITLE_CHARS);
+        let mut description = MetaSchema::new("string");
+        description.max_length = Some(MAX_DESCRIPTION_CHARS);
+        schema.properties = vec![
+            ("file", MetaSchemaRef::Inline(Box::new(file))),
+            ("title", MetaSchemaRef::Inline(Box::new(title))),
+            ("description", MetaSchemaRef::Inline(Box::new(description))),
+        ];
+        Some(MetaRequest {
+            description: Some(
+                "The video file and its metadata. Send `title` before `file` to fail fast on a bad title.",
+            ),
+            content: vec![MetaMediaType {
+                content_type: "multipart/form-data",
+                schema: MetaSchemaRef::Inline(Box::new(schema)),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        // Parses only the boundary; the body is read as the handler consumes fields.
+        <Multipart as FromRequest>::from_request(req, body)
+            .await
+            .map(Self)
+            .map_err(|e| {
+                poem::Error::from_string(
+                    format!("expected a multipart/form-data body: {e}"),
+                    poem::http::StatusCode::BAD_REQUEST,
+                )
+            })
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum UploadResponse {
+    /// Accepted: stored and queued for processing. Poll `links.self` for status.
+    #[oai(status = 202)]
+    Accepted(Json<Video>, #[oai(header = "Location")] String),
+}
+
+pub struct UploadsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Videos")]
+impl UploadsApi {
+    /// Upload a video. The body is streamed to the store; the answer comes once it is stored.
+    #[oai(path = "/videos", method = "post", operation_id = "uploadVideo")]
+    async fn upload(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        form: VideoUploadForm,
+    ) -> ApiResult<UploadResponse> {
+        auth.0.require(SCOPE_WRITE)?;
+        let max = state.cfg.max_upload_bytes;
+        // Refuse at once what cannot fit (the multipart framing adds a little to the file's size).
+        if let Some(len) = req
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            && len > max + 1024 * 1024
+        {
+            state
+                .metrics
+                .uploads
+                .with_label_values(&["too_large"])
+                .inc();
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the body is {len} bytes; the largest accepted video is {max} bytes"
+            ))
+            .into());
+        }
+        let id = VideoId::new();
+        let started = Instant::now();
+        let result = receive(&state, &auth.0.sub, id, form.0)
+            .instrument(tracing::info_span!("upload", video_id = %id))
+            .await;
+        let outcome = match &result {
+            Ok(_) => "accepted",
+            Err(ApiError::PayloadTooLarge(_)) => "too_large",
+            Err(ApiError::UnsupportedMediaType(_)) => "unsupported",
+            Err(ApiError::BadRequest(_)) => "bad_request",
+            Err(_) => "error",
+        };
+        state.metrics.uploads.with_label_values(&[outcome]).inc();
+        state
+            .metrics
+            .upload_duration
+            .observe(started.elapsed().as_secs_f64());
+        let video = result?;
+        state.metrics.upload_bytes.inc_by(video.size as u64);
+        state.relay_wakeup.notify_one();
+        let location = video.links.self_.clone();
+        Ok(UploadResponse::Accepted(Json(video), location))
+    }
+}
+
+struct Fields {
+    title: Option<String>,
+    description: String,
+    file: Option<Stored>,
+}
+
+struct Stored {
+    size: u64,
+    sha256: String,
+    content_type: &'static str,
+}
+
+async fn receive(
+    state: &AppState,
+    owner: &str,
+    id: VideoId,
+    mut form: Multipart,
+) -> Result<Video, ApiError> {
+    let key = layout::source_key(id);
+    let mut fields = Fields {
+        title: None,
+        description: String::new(),
+        file: None,
+    };
+    // Held until the row is committed: if anything below fails, the stored object is removed.
+    let mut stored_guard = None;
+    let result = async {
+        while let Some(field) = form.next_field().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))? {
+            let name = field.name().unwrap_or_default().to_owned();
+            match name.as_str() {
+                "title" | "description" => {
+                    let text = read_text(field.into_async_read(), &name).await?;
+                    if name == "title" {
+                        fields.title = Some(validate_title(&text)?);
+                    } else {
+                        if text.chars().count() > MAX_DESCRIPTION_CHARS {
+                            return Err(ApiError::BadRequest(format!("description is longer than {MAX_DESCRIPTION_CHARS} characters")));
+                        }
+                        fields.description = text;
+                    }
+                }
+                "file" => {
+                    if fields.file.is_some() {
+                        return Err(ApiError::BadRequest("more than one `file` field; upload one video per request".into()));
+                    }
+                    let stored = stream_to_store(state, &key, field.into_async_read()).await?;
+                    stored_guard = Some(ObjectGuard::new(state, &key));
+                    fields.file = Some(stored);
+                }
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown multipart field {other:?}; expected `file`, `title` and optional `description`"
+                    )));
+                }
+            }
+        }
+        let title = fields.title.take().ok_or_else(|| ApiError::BadRequest("missing `title` field".into()))?;
+        let file = fields.file.take().ok_or_else(|| ApiError::BadRequest("missing `file` field".into()))?;
+        let event = VideoUploaded {
+            schema_version: VIDEO_UPLOADED_SCHEMA_VERSION,
+            video_id: id,
+            owner: owner.to_owned(),
+            bucket: state.cfg.s3.bucket.clone(),
+            key: key.clone(),
+            size: file.size,
+            sha256: file.sha256.clone(),
+            content_type: file.content_type.to_owned(),
+            title: title.clone(),
+            uploaded_at: Utc::now(),
+        };
+        let payload = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let new = repo::NewVideo {
+            id,
+            owner,
+            title: &title,
+            description: &fields.description,
+            source_key: &key,
+            size_bytes: file.size as i64,
+            sha256: &file.sha256,
+            content_type: file.content_type,
+        };
+        let row = repo::insert_uploaded(&state.pool, &new, &state.cfg.topic(names::TOPIC_VIDEO_UPLOADED), &payload).await?;
+        tracing::info!(size = file.size, sha256 = %file.sha256, content_type = file.content_type, "upload accepted");
+        Ok(Video::from_row(row, &state.cfg.public_url))
+    }
+    .await;
+    match result {
+        Ok(v) => {
+            if let Some(g) = stored_guard {
+                g.keep();
+            }
+            Ok(v)
+        }
+        Err(e) => {
+            if let Some(g) = stored_guard {
+                g.remove().await;
+            }
+            tracing::info!(error = %e, "upload refused");
+            Err(e)
+        }
+    }
+}
+
+fn validate_title(text: &str) -> Result<String, ApiError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(ApiError::BadRequest("title must not be empty".into()));
+    }
+    if t.chars().count() > MAX_TITLE_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "title is longer than {MAX_TITLE_CHARS} characters"
+        )));
+    }
+    if t.chars().any(|c| c.is_control()) {
+        return Err(ApiError::BadRequest(
+            "title must not contain control characters".into(),
+        ));
+    }
+    Ok(t.to_owned())
+}
+
+async fn read_text(reader: impl AsyncRead + Send, name: &str) -> Result<String, ApiError> {
+    let mut buf = Vec::new();
+    let mut limited = std::pin::pin!(reader.take(MAX_TEXT_FIELD_BYTES + 1));
+    limited
+        .read_to_end(&mut buf)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("reading `{name}`: {e}")))?;
+    if buf.len() as u64 > MAX_TEXT_FIELD_BYTES {
+        return Err(ApiError::BadRequest(format!("`{name}` is too long")));
+    }
+    String::from_utf8(buf).map_err(|_| ApiError::BadRequest(format!("`{name}` is not valid UTF-8")))
+}
+
+/// Reads the file part by part into the store. Nothing is stored for a file refused by its first bytes.
+async fn stream_to_store(
+    state: &AppState,
+    key: &str,
+    reader: impl AsyncRead + Send,
+) -> Result<Stored, ApiError> {
+    let max = state.cfg.max_upload_bytes;
+    let part_size = state.cfg.upload_part_bytes;
+    let mut reader = std::pin::pin!(reader);
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut sink: Option<MultipartSink> = None;
+    let mut content_type = "";
+    let outcome = async {
+        loop {
+            // One byte more than allowed tells "exactly at the limit" from "over it".
+            let want = (part_size as u64).min(max - size.min(max) + 1);
+            let mut buf = Vec::with_capacity(want as usize);
+            (&mut reader)
+                .take(want)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("upload interrupted after {size} bytes: {e}")))?;
+            if buf.is_empty() {
+                break;
+            }
+            size += buf.len() as u64;
+            if size > max {
+                return Err(ApiError::PayloadTooLarge(format!("the file is larger than the maximum of {max} bytes")));
+            }
+            hasher.update(&buf);
+            if sink.is_none() {
+                content_type = sniff::container_type(&buf[..buf.len().min(4096)]).ok_or_else(|| {
+                    ApiError::UnsupportedMediaType(
+                        "not a supported video container (MP4, MOV, Matroska/WebM, MPEG-TS, AVI, FLV)".into(),
+                    )
+                })?;
+                sink = Some(
+                    MultipartSink::start(&state.s3, &state.cfg.s3.bucket, key, content_type)
+                        .await
+                        .map_err(|e| ApiError::Unavailable(e.to_string()))?,
+                );
+            }
+            if let Some(s) = sink.as_mut() {
+                s.push(Bytes::from(buf)).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        if let Some(s) = sink {
+            s.abort().await;
+        }
+        return Err(e);
+    }
+    let Some(sink) = sink else {
+        return Err(ApiError::BadRequest("the file is empty".into()));
+    };
+    sink.finish()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(Stored {
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        content_type,
+    })
+}
+
+/// Removes a completed source object unless the upload is committed.
+struct ObjectGuard {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    armed: bool,
+}
+
+impl ObjectGuard {
+    fn new(state: &AppState, key: &str) -> Self {
+        Self {
+            s3: state.s3.clone(),
+            bucket: state.cfg.s3.bucket.clone(),
+            key: key.to_owned(),
+            armed: true,
+        }
+    }
+
+    fn keep(mut self) {
+        self.armed = false;
+    }
+
+    async fn remove(mut self) {
+        self.armed = false;
+        if let Err(e) = self
+            .s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .await
+        {
+            tracing::warn!(key = %self.key, error = %aws_sdk_s3::error::DisplayErrorContext(e), "could not remove refused upload");
+        }
+    }
+}
+
+impl Drop for ObjectGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let (s3, bucket, key) = (self.s3.clone(), self.bucket.clone(), self.key.clone());
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = s3.delete_object().bucket(bucket).key(key).send().await;
+                });
+            }
+        }
+    }
+}

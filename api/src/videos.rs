@@ -1,0 +1,285 @@
+//! The video resource: read one, list one's own, delete.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use vodflow_core::repo::{self, Cursor, VideoRow};
+use vodflow_core::{VideoId, VideoStatus, layout};
+
+use crate::ApiTags;
+use crate::auth::{BearerAuth, SCOPE_READ, SCOPE_WRITE};
+use crate::problem::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Object, Debug, Clone)]
+pub struct Links {
+    /// This video.
+    #[oai(rename = "self")]
+    pub self_: String,
+    /// Its processing workflow as Temporal sees it.
+    pub workflow: String,
+    /// HLS master playlist (playable once the video is `ready`).
+    pub playback: String,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct Failure {
+    /// Why processing failed, in words a person can act on.
+    pub reason: String,
+    /// The step that failed (e.g. `probe_source`).
+    #[oai(skip_serializing_if_is_none)]
+    pub step: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct Video {
+    pub id: String,
+    pub owner: String,
+    pub title: String,
+    pub description: String,
+    /// uploaded, processing, ready, failed, cancelled or deleted.
+    pub status: String,
+    /// Size of the uploaded source in bytes.
+    pub size: i64,
+    /// SHA-256 of the uploaded source, hex.
+    pub sha256: String,
+    /// Container detected from the source's first bytes.
+    pub content_type: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub duration_seconds: Option<f64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub width: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub height: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub failure: Option<Failure>,
+    /// Processing runs so far (a reprocess adds one).
+    pub attempt: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub links: Links,
+}
+
+pub(crate) fn links(public_url: &str, id: VideoId) -> Links {
+    Links {
+        self_: format!("{public_url}/v1/videos/{id}"),
+        workflow: format!("{public_url}/v1/videos/{id}/workflow"),
+        playback: format!("{public_url}/play/{id}/master.m3u8"),
+    }
+}
+
+impl Video {
+    pub fn from_row(row: VideoRow, public_url: &str) -> Self {
+        let id = row.video_id();
+        Self {
+            id: id.to_string(),
+            failure: row.failure_reason.clone().map(|reason| Failure {
+                reason,
+                step: row.failure_step.clone(),
+            }),
+            owner: row.owner,
+            title: row.title,
+            description: row.description,
+            status: row.status,
+            size: row.size_bytes,
+            sha256: row.sha256,
+            content_type: row.content_type,
+            duration_seconds: row.duration_ms.map(|ms| ms as f64 / 1000.0),
+            width: row.width,
+            height: row.height,
+            attempt: row.attempt,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            links: links(public_url, id),
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct VideoPage {
+    /// Newest first.
+    pub items: Vec<Video>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum GetVideoResponse {
+    /// The video.
+    #[oai(status = 200)]
+    Ok(Json<Video>),
+}
+
+#[derive(ApiResponse)]
+pub enum ListVideosResponse {
+    /// One page of the caller's videos.
+    #[oai(status = 200)]
+    Ok(Json<VideoPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum DeleteVideoResponse {
+    /// Deleted: marked `deleted` and its objects removed from the store.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+pub(crate) fn parse_id(raw: &str) -> Result<VideoId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::BadRequest(format!("invalid video id {raw:?}: expected a UUID")))
+}
+
+const MAX_PAGE: u32 = 100;
+
+pub struct VideosApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Videos")]
+impl VideosApi {
+    /// Get a video: its status, metadata and links.
+    #[oai(path = "/videos/:id", method = "get", operation_id = "getVideo")]
+    async fn get_video(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<GetVideoResponse> {
+        auth.0.require(SCOPE_READ)?;
+        let id = parse_id(&id.0)?;
+        let row = repo::get_video(&state.pool, id, auth.0.owner_filter())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no video {id}")))?;
+        Ok(GetVideoResponse::Ok(Json(Video::from_row(
+            row,
+            &state.cfg.public_url,
+        ))))
+    }
+
+    /// List the caller's videos, newest first, optionally only those with one status.
+    #[oai(path = "/videos", method = "get", operation_id = "listVideos")]
+    async fn list_videos(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// Only videos with this status.
+        status: Query<Option<String>>,
+        /// Page size, 1 to 100 (default 20).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<ListVideosResponse> {
+        auth.0.require(SCOPE_READ)?;
+        let status = match status.0.as_deref() {
+            None => None,
+            Some(s) => Some(s.parse::<VideoStatus>().map_err(|_| {
+                let known: Vec<_> = VideoStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::BadRequest(format!(
+                    "unknown status {s:?}; expected one of {}",
+                    known.join(", ")
+                ))
+            })?),
+        };
+        let limit = limit.0.unwrap_or(20);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(
+                ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")).into(),
+            );
+        }
+        let after = cursor.0.as_deref().map(decode_cursor).transpose()?;
+        let mut rows = repo::list_videos(
+            &state.pool,
+            auth.0.owner_filter(),
+            status,
+            after,
+            i64::from(limit) + 1,
+        )
+        .await?;
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| {
+                encode_cursor(Cursor {
+                    created_at: r.created_at,
+                    id: r.id,
+                })
+            })
+        } else {
+            None
+        };
+        let items = rows
+            .into_iter()
+            .map(|r| Video::from_row(r, &state.cfg.public_url))
+            .collect();
+        Ok(ListVideosResponse::Ok(Json(VideoPage {
+            items,
+            next_cursor,
+        })))
+    }
+
+    /// Delete a video: it disappears from listings and its source and renditions are removed.
+    #[oai(path = "/videos/:id", method = "delete", operation_id = "deleteVideo")]
+    async fn delete_video(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<DeleteVideoResponse> {
+        auth.0.require(SCOPE_WRITE)?;
+        let id = parse_id(&id.0)?;
+        if !repo::mark_deleted(&state.pool, id, auth.0.owner_filter()).await? {
+            return Err(ApiError::NotFound(format!("no video {id}")).into());
+        }
+        crate::store::delete_video_objects(&state.s3, &state.cfg.s3.bucket, id)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        tracing::info!(video_id = %id, "video deleted");
+        Ok(DeleteVideoResponse::Deleted)
+    }
+}
+
+fn encode_cursor(c: Cursor) -> String {
+    let raw = format!("{}:{}", c.created_at.timestamp_micros(), c.id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(s: &str) -> Result<Cursor, ApiError> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "invalid cursor {s:?}: pass next_cursor from a previous page"
+        ))
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (micros, id) = raw.split_once(':').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    Ok(Cursor {
+        created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
+        id: id.parse().map_err(|_| bad())?,
+    })
+}
+
+/// Keys under which a video's objects live (source and everything derived).
+pub(crate) fn object_prefixes(id: VideoId) -> [String; 2] {
+    [format!("uploads/{id}/"), layout::video_prefix(id)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: uuid::Uuid::now_v7(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(c)).unwrap(), c);
+        assert!(decode_cursor("!!!").is_err());
+        assert!(
+            decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("12:nope"))
+                .is_err()
+        );
+    }
+}

@@ -66,7 +66,7 @@ fn render_metrics(state: Data<&AppState>) -> String {
 
 /// Builds the shared state: Postgres pool, S3 client, Kafka producer, metrics.
 pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
-    let pool = vodflow_core::repo::connect(&cfg).await?;
+    let pool = vodflow_core::repo::connect_lazy(&cfg)?;
     let s3 = vodflow_core::storage::s3_client(&cfg.s3);
     let producer = kafka::producer(&cfg)?;
     Ok(AppState {
@@ -89,18 +89,28 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs the HTTP server (and the outbox relay) until `shutdown` resolves.
+/// Runs the HTTP server (and the outbox relay) on `VODFLOW_API_LISTEN` until `shutdown` resolves.
 pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let listen = state.cfg.api_listen.clone();
-    tracing::info!(%listen, "api listening");
+    let listener = tokio::net::TcpListener::bind(&state.cfg.api_listen).await?;
+    serve_on(state, listener, shutdown).await
+}
+
+/// Same as [`serve`] on an already bound listener (tests bind port 0).
+pub async fn serve_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    tracing::info!(listen = %listener.local_addr()?, "api listening");
     let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
     let relay = tokio::spawn(outbox::run(state.clone(), async {
         let _ = relay_stopped.await;
     }));
-    let served = poem::Server::new(poem::listener::TcpListener::bind(listen))
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener)?;
+    let served = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
             app(state),
             shutdown,

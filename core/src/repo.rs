@@ -17,6 +17,15 @@ pub async fn connect(cfg: &Config) -> Result<PgPool> {
         .await?)
 }
 
+/// A pool that connects on first use: a process can start (and report unreadiness) while the
+/// database is down.
+pub fn connect_lazy(cfg: &Config) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(cfg.database_max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy(&cfg.database_url)?)
+}
+
 /// Applies `migrations/` (embedded at build time); already applied ones are skipped.
 pub async fn migrate(pool: &PgPool) -> Result<()> {
     sqlx::migrate!("../migrations").run(pool).await?;

@@ -1,0 +1,354 @@
+//! Starting things for the end-to-end tests: every test gets its own database, bucket and topic
+//! prefix on the real local stack (`scripts/stack up`), so tests run in parallel and reruns never
+//! collide.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod media;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_s3::Client as S3;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use vodflow_core::Config;
+
+pub const ADMIN_DB_URL: &str = "postgres://vodflow:vodflow@127.0.0.1:5432/vodflow";
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// Polls `f` until it returns `Some`, failing the test with `what` at the deadline.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub struct TestEnv {
+    pub cfg: Config,
+    pub db_name: String,
+    pub pool: PgPool,
+    pub s3: S3,
+    pub scratch: PathBuf,
+}
+
+impl TestEnv {
+    /// A fresh database (migrated), bucket and topic prefix; `overrides` win over everything.
+    pub async fn new(overrides: &[(&str, &str)]) -> Self {
+        let id = unique("");
+        let db_name = format!("vodflow_t_{id}");
+        let admin = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(ADMIN_DB_URL)
+            .await
+            .expect("Postgres is not reachable: run `scripts/stack up` (or `make test`) first");
+        sqlx::query(&format!("CREATE DATABASE {db_name}"))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let bucket = format!("t-{id}");
+        let mut vars: Vec<(String, String)> = vec![
+            (
+                "VODFLOW_DATABASE_URL".into(),
+                format!("postgres://vodflow:vodflow@127.0.0.1:5432/{db_name}"),
+            ),
+            ("VODFLOW_DATABASE_MAX_CONNECTIONS".into(), "5".into()),
+            ("VODFLOW_S3_BUCKET".into(), bucket.clone()),
+            ("VODFLOW_KAFKA_TOPIC_PREFIX".into(), format!("t{id}.")),
+            ("VODFLOW_OUTBOX_POLL".into(), "100ms".into()),
+            (
+                "VODFLOW_WORK_DIR".into(),
+                std::env::temp_dir()
+                    .join(format!("vodflow-{id}"))
+                    .display()
+                    .to_string(),
+            ),
+        ];
+        for (k, v) in overrides {
+            vars.retain(|(name, _)| name != k);
+            vars.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let cfg = Config::from_lookup(|name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .expect("test config");
+        let pool = vodflow_core::repo::connect(&cfg)
+            .await
+            .expect("connect test database");
+        vodflow_core::repo::migrate(&pool)
+            .await
+            .expect("migrate test database");
+        let s3 = vodflow_core::storage::s3_client(&cfg.s3);
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("S3 store is not reachable or refused CreateBucket: run `scripts/stack up`");
+        let scratch = std::env::temp_dir().join(format!("vodflow-test-{id}"));
+        std::fs::create_dir_all(&scratch).expect("scratch dir");
+        Self {
+            cfg,
+            db_name,
+            pool,
+            s3,
+            scratch,
+        }
+    }
+
+    pub fn token(&self, sub: &str, scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        vodflow_api::auth::issue(
+            &self.cfg.auth,
+            sub,
+            &scopes,
+            Duration::from_secs(3600),
+            None,
+        )
+        .expect("token")
+    }
+
+    pub async fn spawn_api(&self) -> RunningApi {
+        RunningApi::start(self.cfg.clone()).await
+    }
+
+    pub async fn object_keys(&self, prefix: &str) -> Vec<String> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.cfg.s3.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list objects");
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
+    pub async fn multipart_uploads(&self) -> usize {
+        let out = self
+            .s3
+            .list_multipart_uploads()
+            .bucket(&self.cfg.s3.bucket)
+            .send()
+            .await
+            .expect("list multipart uploads");
+        out.uploads().len()
+    }
+
+    pub async fn cleanup(self) {
+        self.pool.close().await;
+        let _ = std::fs::remove_dir_all(&self.scratch);
+        if let Ok(admin) = sqlx::PgPool::connect(ADMIN_DB_URL).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.db_name
+            ))
+            .execute(&admin)
+            .await;
+        }
+    }
+}
+
+/// The api served in-process on a free loopback port.
+pub struct RunningApi {
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningApi {
+    pub async fn start(mut cfg: Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        cfg.public_url = format!("http://{addr}");
+        let state = vodflow_api::state(cfg).await.expect("api state");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            vodflow_api::serve_on(state, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("api server");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A private Kafka-protocol broker (the stack's tansu binary) for tests that stop and restart one.
+pub struct OwnBroker {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl OwnBroker {
+    pub async fn start(dir: PathBuf) -> Self {
+        let port = free_port();
+        std::fs::create_dir_all(&dir).expect("broker dir");
+        let mut b = Self {
+            port,
+            dir,
+            child: None,
+        };
+        b.restart().await;
+        b
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub async fn restart(&mut self) {
+        let bin = std::env::var("VODFLOW_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/vodflow")
+            })
+            .join("bin/tansu");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::File::create(self.dir.join("tansu.log")).expect("log");
+        let child = std::process::Command::new(bin)
+            .current_dir(&self.dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tansu (built by scripts/install)");
+        self.child = Some(child);
+        let port = self.port;
+        eventually(
+            "own broker to accept connections",
+            Duration::from_secs(30),
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+                    .map(|_| ())
+            },
+        )
+        .await;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Number of messages currently on `topic` (sum over partitions of high - low watermarks).
+pub fn topic_message_count(brokers: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("count-"))
+        .create()
+        .expect("consumer");
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .expect("metadata");
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return 0;
+    };
+    t.partitions()
+        .iter()
+        .map(|p| {
+            let (lo, hi) = c
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(5))
+                .expect("watermarks");
+            hi - lo
+        })
+        .sum()
+}
+
+/// Reads every message of `topic` from the beginning, until `expected` arrived or the deadline.
+pub async fn read_topic(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let c: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("read-"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while out.len() < expected {
+        match tokio::time::timeout_at(deadline, c.recv()).await {
+            Ok(Ok(m)) => out.push(m.detach()),
+            Ok(Err(e)) => panic!("kafka: {e}"),
+            Err(_) => break,
+        }
+    }
+    let _ = out.iter().map(|m| m.offset()).count();
+    out
+}

@@ -24,7 +24,11 @@ enum Command {
     /// Apply the database migrations (idempotent) and exit.
     Migrate,
     /// Print every configuration variable with its default and current value.
-    Config,
+    Config {
+        /// Print the README's Markdown table instead.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Mint bearer tokens for the local HS256 mode.
     Token {
         #[command(subcommand)]
@@ -186,7 +190,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             ApiClient::new(&api.api, api.token)?.delete(&id).await?;
             eprintln!("deleted {id}");
         }
-        Command::Config => {
+        Command::Config { markdown: true } => {
+            println!("| variable | default | meaning |\n|---|---|---|");
+            for v in vodflow_core::config::VARS {
+                println!("| `{}` | `{}` | {} |", v.name, v.default, v.help);
+            }
+        }
+        Command::Config { markdown: false } => {
             for v in vodflow_core::config::VARS {
                 let current = std::env::var(v.name).ok();
                 println!(

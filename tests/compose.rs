@@ -9,11 +9,23 @@ fn compose_file_describes_the_local_topology() {
     let doc: Value = serde_yaml::from_str(&text).expect("valid YAML");
     let services = doc["services"].as_mapping().expect("services");
     let names: Vec<&str> = services.keys().filter_map(Value::as_str).collect();
-    for needed in ["postgres", "temporal", "kafka", "s3", "api", "bridge", "worker"] {
-        assert!(names.contains(&needed), "service {needed} missing from compose file");
+    for needed in [
+        "postgres", "temporal", "kafka", "s3", "api", "bridge", "worker",
+    ] {
+        assert!(
+            names.contains(&needed),
+            "service {needed} missing from compose file"
+        );
     }
     let ports = |svc: &str| -> Vec<String> {
-        doc["services"][svc]["ports"].as_sequence().map(|s| s.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+        doc["services"][svc]["ports"]
+            .as_sequence()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     assert!(ports("postgres").contains(&"127.0.0.1:5432:5432".to_owned()));
     assert!(ports("temporal").contains(&"127.0.0.1:7233:7233".to_owned()));
@@ -28,12 +40,18 @@ fn compose_file_describes_the_local_topology() {
     let temporal_cmd = doc["services"]["temporal"]["command"].as_str().unwrap();
     let stack = std::fs::read_to_string("scripts/stack").unwrap();
     for attr in ["VideoId=Keyword", "OwnerId=Keyword", "VideoStatus=Keyword"] {
-        assert!(temporal_cmd.contains(attr) && stack.contains(attr), "{attr}");
+        assert!(
+            temporal_cmd.contains(attr) && stack.contains(attr),
+            "{attr}"
+        );
     }
     // Every variable the services set is one the binary reads.
     let env = doc["x-vodflow-env"].as_mapping().unwrap();
     for key in env.keys().filter_map(Value::as_str) {
-        assert!(vodflow_core::config::VARS.iter().any(|v| v.name == key), "{key} is not a vodflow variable");
+        assert!(
+            vodflow_core::config::VARS.iter().any(|v| v.name == key),
+            "{key} is not a vodflow variable"
+        );
     }
     assert!(std::path::Path::new("Dockerfile").exists());
 }

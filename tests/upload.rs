@@ -226,10 +226,8 @@ async fn bad_uploads_are_refused_with_the_right_problem_and_leave_nothing_behind
     assert_eq!(resp.status(), 400);
 
     // Truncated multipart: the closing boundary never comes.
-    let body = format!(
-        "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nt\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
-    );
-    let mut truncated = body.into_bytes();
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nt\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n";
+    let mut truncated = body.as_bytes().to_vec();
     truncated.extend_from_slice(&clip[..clip.len() / 2]);
     let resp = reqwest::Client::new()
         .post(api.url("/v1/videos"))

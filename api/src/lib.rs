@@ -32,11 +32,11 @@ enum ApiTags {
     Health,
 }
 
-type Apis = (uploads::UploadsApi, videos::VideosApi, health::HealthApi);
+type Apis = (videos::VideosApi, health::HealthApi);
 
 pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (uploads::UploadsApi, videos::VideosApi, health::HealthApi),
+        (videos::VideosApi, health::HealthApi),
         "vodflow",
         env!("CARGO_PKG_VERSION"),
     )

@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::Utc;
-use poem::web::{Data, Multipart};
+use poem::web::Multipart;
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef};
 use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, OpenApi, payload::Json,
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, payload::Json,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -17,8 +17,7 @@ use tracing::Instrument;
 use vodflow_core::events::{VIDEO_UPLOADED_SCHEMA_VERSION, VideoUploaded};
 use vodflow_core::{VideoId, layout, names, repo};
 
-use crate::ApiTags;
-use crate::auth::{BearerAuth, SCOPE_WRITE};
+use crate::auth::{Caller, SCOPE_WRITE};
 use crate::multipart_sink::MultipartSink;
 use crate::problem::{ApiError, ApiResult};
 use crate::sniff;
@@ -86,66 +85,59 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
 }
 
 #[derive(ApiResponse)]
-pub enum UploadResponse {
+pub(crate) enum UploadResponse {
     /// Accepted: stored and queued for processing. Poll `links.self` for status.
     #[oai(status = 202)]
     Accepted(Json<Video>, #[oai(header = "Location")] String),
 }
 
-pub struct UploadsApi;
-
-#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Videos")]
-impl UploadsApi {
-    /// Upload a video. The body is streamed to the store; the answer comes once it is stored.
-    #[oai(path = "/videos", method = "post", operation_id = "uploadVideo")]
-    async fn upload(
-        &self,
-        state: Data<&AppState>,
-        auth: BearerAuth,
-        req: &Request,
-        form: VideoUploadForm,
-    ) -> ApiResult<UploadResponse> {
-        auth.0.require(SCOPE_WRITE)?;
-        let max = state.cfg.max_upload_bytes;
-        // Refuse at once what cannot fit (the multipart framing adds a little to the file's size).
-        if let Some(len) = req
-            .header("content-length")
-            .and_then(|v| v.parse::<u64>().ok())
-            && len > max + 1024 * 1024
-        {
-            state
-                .metrics
-                .uploads
-                .with_label_values(&["too_large"])
-                .inc();
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the body is {len} bytes; the largest accepted video is {max} bytes"
-            ))
-            .into());
-        }
-        let id = VideoId::new();
-        let started = Instant::now();
-        let result = receive(&state, &auth.0.sub, id, form.0)
-            .instrument(tracing::info_span!("upload", video_id = %id))
-            .await;
-        let outcome = match &result {
-            Ok(_) => "accepted",
-            Err(ApiError::PayloadTooLarge(_)) => "too_large",
-            Err(ApiError::UnsupportedMediaType(_)) => "unsupported",
-            Err(ApiError::BadRequest(_)) => "bad_request",
-            Err(_) => "error",
-        };
-        state.metrics.uploads.with_label_values(&[outcome]).inc();
+/// The body of `POST /v1/videos` (declared on `VideosApi`, which owns the `/v1/videos` path).
+pub(crate) async fn upload(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+    form: VideoUploadForm,
+) -> ApiResult<UploadResponse> {
+    caller.require(SCOPE_WRITE)?;
+    let max = state.cfg.max_upload_bytes;
+    // Refuse at once what cannot fit (the multipart framing adds a little to the file's size).
+    if let Some(len) = req
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > max + 1024 * 1024
+    {
         state
             .metrics
-            .upload_duration
-            .observe(started.elapsed().as_secs_f64());
-        let video = result?;
-        state.metrics.upload_bytes.inc_by(video.size as u64);
-        state.relay_wakeup.notify_one();
-        let location = video.links.self_.clone();
-        Ok(UploadResponse::Accepted(Json(video), location))
+            .uploads
+            .with_label_values(&["too_large"])
+            .inc();
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the body is {len} bytes; the largest accepted video is {max} bytes"
+        ))
+        .into());
     }
+    let id = VideoId::new();
+    let started = Instant::now();
+    let result = receive(state, &caller.sub, id, form.0)
+        .instrument(tracing::info_span!("upload", video_id = %id))
+        .await;
+    let outcome = match &result {
+        Ok(_) => "accepted",
+        Err(ApiError::PayloadTooLarge(_)) => "too_large",
+        Err(ApiError::UnsupportedMediaType(_)) => "unsupported",
+        Err(ApiError::BadRequest(_)) => "bad_request",
+        Err(_) => "error",
+    };
+    state.metrics.uploads.with_label_values(&[outcome]).inc();
+    state
+        .metrics
+        .upload_duration
+        .observe(started.elapsed().as_secs_f64());
+    let video = result?;
+    state.metrics.upload_bytes.inc_by(video.size as u64);
+    state.relay_wakeup.notify_one();
+    let location = video.links.self_.clone();
+    Ok(UploadResponse::Accepted(Json(video), location))
 }
 
 struct Fields {

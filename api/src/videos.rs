@@ -137,6 +137,19 @@ pub struct VideosApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Videos")]
 impl VideosApi {
+    /// Upload a video. The body is streamed to the store; the answer comes once it is stored and
+    /// queued for processing.
+    #[oai(path = "/videos", method = "post", operation_id = "uploadVideo")]
+    async fn upload(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        req: &poem::Request,
+        form: crate::uploads::VideoUploadForm,
+    ) -> ApiResult<crate::uploads::UploadResponse> {
+        crate::uploads::upload(&state, &auth.0, req, form).await
+    }
+
     /// Get a video: its status, metadata and links.
     #[oai(path = "/videos/:id", method = "get", operation_id = "getVideo")]
     async fn get_video(

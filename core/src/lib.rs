@@ -8,12 +8,14 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod ladder;
 pub mod layout;
 pub mod names;
 pub mod repo;
 pub mod status;
 pub mod storage;
 pub mod temporal;
+pub mod workflow_types;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -330,7 +330,6 @@ pub async fn read_topic(
     expected: usize,
     timeout: Duration,
 ) -> Vec<rdkafka::message::OwnedMessage> {
-    use rdkafka::Message;
     use rdkafka::consumer::{Consumer, StreamConsumer};
     let c: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -349,6 +348,5 @@ pub async fn read_topic(
             Err(_) => break,
         }
     }
-    let _ = out.iter().map(|m| m.offset()).count();
     out
 }

@@ -1,0 +1,194 @@
+//! The HLS ladder and the chunk plan: pure functions of the probed source, so the workflow can
+//! compute them deterministically and tests can check them without a stack.
+
+use serde::{Deserialize, Serialize};
+
+/// Segment length in seconds; chunks are whole multiples of it so numbering continues across chunks.
+pub const SEGMENT_SECONDS: u32 = 4;
+/// Closed GOP length: keyframes on absolute 2 s boundaries, aligned across renditions.
+pub const GOP_SECONDS: u32 = 2;
+
+/// One rung of the default ladder, by its short side ("p").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RungSpec {
+    pub short_side: u32,
+    pub video_kbps: u32,
+    pub audio_kbps: u32,
+}
+
+pub const DEFAULT_LADDER: [RungSpec; 6] = [
+    RungSpec {
+        short_side: 144,
+        video_kbps: 150,
+        audio_kbps: 64,
+    },
+    RungSpec {
+        short_side: 240,
+        video_kbps: 300,
+        audio_kbps: 64,
+    },
+    RungSpec {
+        short_side: 360,
+        video_kbps: 700,
+        audio_kbps: 96,
+    },
+    RungSpec {
+        short_side: 480,
+        video_kbps: 1200,
+        audio_kbps: 128,
+    },
+    RungSpec {
+        short_side: 720,
+        video_kbps: 2800,
+        audio_kbps: 128,
+    },
+    RungSpec {
+        short_side: 1080,
+        video_kbps: 5000,
+        audio_kbps: 128,
+    },
+];
+
+/// A rendition to produce: output size, bitrate cap and H.264 profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rendition {
+    /// `720p`: the name used in keys and playlists.
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Capped-CRF cap: maxrate = this, bufsize = twice this.
+    pub video_kbps: u32,
+    /// `high`, or `main` for ≤ 240p (older decoders).
+    pub profile: String,
+}
+
+fn even(x: f64) -> u32 {
+    let r = (x / 2.0).round() as u32 * 2;
+    r.max(2)
+}
+
+/// Rungs no larger than the source (never upscale). Portrait sources are laddered by their short
+/// side, like landscape ones. A source smaller than the lowest rung gets one rung at its own size.
+pub fn plan_renditions(display_width: u32, display_height: u32) -> Vec<Rendition> {
+    let (w, h) = (display_width.max(2), display_height.max(2));
+    let short = w.min(h);
+    let landscape = w >= h;
+    let make = |p: u32, kbps: u32| {
+        let scale = f64::from(p) / f64::from(short);
+        let (rw, rh) = if p == short {
+            (w - w % 2, h - h % 2)
+        } else if landscape {
+            (even(f64::from(w) * scale), p - p % 2)
+        } else {
+            (p - p % 2, even(f64::from(h) * scale))
+        };
+        Rendition {
+            name: format!("{p}p"),
+            width: rw,
+            height: rh,
+            video_kbps: kbps,
+            profile: if p <= 240 { "main" } else { "high" }.to_owned(),
+        }
+    };
+    let rungs: Vec<Rendition> = DEFAULT_LADDER
+        .iter()
+        .filter(|r| r.short_side <= short)
+        .map(|r| make(r.short_side, r.video_kbps))
+        .collect();
+    if rungs.is_empty() {
+        vec![make(short, DEFAULT_LADDER[0].video_kbps)]
+    } else {
+        rungs
+    }
+}
+
+/// A time range of the source encoded by one activity, in every rendition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub index: u32,
+    pub start_ms: u64,
+    /// Exclusive; the last chunk ends at the source's duration.
+    pub end_ms: u64,
+    /// Number of this chunk's first segment (segments are numbered from 1 across the whole video).
+    pub first_segment: u32,
+}
+
+pub fn plan_chunks(duration_ms: u64, chunk_seconds: u32) -> Vec<Chunk> {
+    let chunk_seconds = (chunk_seconds.max(SEGMENT_SECONDS) / SEGMENT_SECONDS) * SEGMENT_SECONDS;
+    let chunk_ms = u64::from(chunk_seconds) * 1000;
+    let segs_per_chunk = chunk_seconds / SEGMENT_SECONDS;
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut index = 0;
+    while start < duration_ms {
+        let end = (start + chunk_ms).min(duration_ms);
+        out.push(Chunk {
+            index,
+            start_ms: start,
+            end_ms: end,
+            first_segment: index * segs_per_chunk + 1,
+        });
+        start = end;
+        index += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ladder_never_upscales_and_keeps_aspect() {
+        let r = plan_renditions(1280, 720);
+        let names: Vec<_> = r.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["144p", "240p", "360p", "480p", "720p"]);
+        assert_eq!((r[0].width, r[0].height), (256, 144));
+        assert_eq!((r[1].width, r[1].height), (426, 240));
+        assert_eq!((r[3].width, r[3].height), (854, 480));
+        assert_eq!((r[4].width, r[4].height), (1280, 720));
+        assert_eq!(r[0].profile, "main");
+        assert_eq!(r[4].profile, "high");
+        assert!(r.iter().all(|r| r.width % 2 == 0 && r.height % 2 == 0));
+    }
+
+    #[test]
+    fn portrait_tiny_and_odd_sources() {
+        let p = plan_renditions(720, 1280);
+        assert_eq!(p.last().map(|r| (r.width, r.height)), Some((720, 1280)));
+        assert_eq!((p[0].width, p[0].height), (144, 256));
+        let tiny = plan_renditions(170, 96);
+        assert_eq!(tiny.len(), 1);
+        assert_eq!(
+            (tiny[0].name.as_str(), tiny[0].width, tiny[0].height),
+            ("96p", 170, 96)
+        );
+        let odd = plan_renditions(641, 361);
+        assert!(odd.iter().all(|r| r.width % 2 == 0 && r.height % 2 == 0));
+        assert_eq!(odd.last().map(|r| r.name.as_str()), Some("360p"));
+    }
+
+    #[test]
+    fn chunks_are_whole_segments_and_number_segments_continuously() {
+        let c = plan_chunks(37_500, 16);
+        assert_eq!(c.len(), 3);
+        assert_eq!(
+            (c[0].start_ms, c[0].end_ms, c[0].first_segment),
+            (0, 16_000, 1)
+        );
+        assert_eq!(
+            (c[1].start_ms, c[1].end_ms, c[1].first_segment),
+            (16_000, 32_000, 5)
+        );
+        assert_eq!(
+            (c[2].start_ms, c[2].end_ms, c[2].first_segment),
+            (32_000, 37_500, 9)
+        );
+        assert_eq!(plan_chunks(0, 16), vec![]);
+        assert_eq!(
+            plan_chunks(10_000, 6).len(),
+            3,
+            "6 s rounds down to 4 s chunks"
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! Inputs and outputs of the processing workflow and its activities: the contract between the
+//! bridge (which starts the workflow), the workflow, the activities and the status API.
+
+use serde::{Deserialize, Serialize};
+
+use crate::VideoId;
+use crate::ladder::{Chunk, Rendition};
+
+/// Input of `VideoProcessingWorkflow`. Everything configurable is decided by the starter, so the
+/// workflow itself never reads the environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessVideo {
+    pub video_id: VideoId,
+    pub owner: String,
+    pub bucket: String,
+    pub source_key: String,
+    pub size: u64,
+    pub sha256: String,
+    pub title: String,
+    pub chunk_seconds: u32,
+    /// Retry limit for retryable activity failures.
+    pub max_attempts: i32,
+    /// Which processing run of this video this is (1 = first upload, 2+ = reprocess).
+    pub attempt: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub video_id: VideoId,
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+}
+
+/// What `probe_source` learned. Width/height are display dimensions (rotation applied).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub duration_ms: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Degrees clockwise the stored picture must be turned for display (0, 90, 180, 270).
+    pub rotation: i32,
+    pub fps_num: u32,
+    pub fps_den: u32,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub container: String,
+}
+
+impl SourceInfo {
+    pub fn fps(&self) -> f64 {
+        if self.fps_den == 0 {
+            0.0
+        } else {
+            f64::from(self.fps_num) / f64::from(self.fps_den)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodeChunk {
+    pub source: SourceRef,
+    pub info: SourceInfo,
+    pub chunk: Chunk,
+    pub renditions: Vec<Rendition>,
+}
+
+/// One published media segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub number: u32,
+    pub duration_s: f64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenditionChunk {
+    pub rendition: String,
+    pub segments: Vec<Segment>,
+    /// RFC 6381 codec string of this rendition (e.g. `avc1.64001f`).
+    pub codecs: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkEncoded {
+    pub index: u32,
+    pub renditions: Vec<RenditionChunk>,
+    /// False when every segment was already in the store from an earlier attempt or run.
+    pub encoded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodeAudio {
+    pub source: SourceRef,
+    pub info: SourceInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioEncoded {
+    pub segments: Vec<Segment>,
+    pub codecs: String,
+    pub bitrate_kbps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Package {
+    pub video_id: VideoId,
+    pub bucket: String,
+    pub info: SourceInfo,
+    pub renditions: Vec<Rendition>,
+    pub chunks: Vec<ChunkEncoded>,
+    pub audio: Option<AudioEncoded>,
+}
+
+/// A rendition as recorded in Postgres once packaged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackagedRendition {
+    pub name: String,
+    pub kind: String,
+    pub width: u32,
+    pub height: u32,
+    pub bandwidth: u32,
+    pub codecs: String,
+    pub playlist_key: String,
+    pub segment_count: u32,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Packaged {
+    pub master_key: String,
+    pub renditions: Vec<PackagedRendition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatePoster {
+    pub source: SourceRef,
+    pub info: SourceInfo,
+}
+
+/// A status change recorded by `update_metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MetadataUpdate {
+    Processing {
+        attempt: i32,
+    },
+    Ready {
+        info: SourceInfo,
+        renditions: Vec<PackagedRendition>,
+    },
+    Failed {
+        step: String,
+        reason: String,
+    },
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateMetadata {
+    pub video_id: VideoId,
+    pub update: MetadataUpdate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvalidateCdn {
+    pub video_id: VideoId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notify {
+    pub video_id: VideoId,
+    pub owner: String,
+    /// `ready` or `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub renditions: Vec<String>,
+}
+
+/// The workflow's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessOutcome {
+    pub status: String,
+    pub master_key: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Answer of the `progress` query.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Step being run: probe_source, encode, package, create_poster, update_metadata, ...
+    pub step: String,
+    pub chunks: Vec<ChunkProgress>,
+    pub renditions: Vec<String>,
+    pub audio: Option<String>,
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkProgress {
+    pub index: u32,
+    /// queued, encoding, done, failed
+    pub state: String,
+}

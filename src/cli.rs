@@ -20,7 +20,17 @@ enum Command {
     /// Serve the HTTP API (uploads, status, docs at /docs, metrics) and run the outbox relay.
     Api,
     /// Run api, bridge and worker in one process: the whole platform for one machine.
-    Dev,
+    Dev {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    },
+    /// Consume `video_uploaded` and start one Temporal workflow per video (idempotent), DLQ for garbage.
+    Bridge,
+    /// Run Temporal workers: the processing workflow and light activities, and/or the encodes.
+    Worker {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    },
     /// Apply the database migrations (idempotent) and exit.
     Migrate,
     /// Print every configuration variable with its default and current value.
@@ -96,6 +106,33 @@ enum TokenCommand {
     },
 }
 
+#[derive(clap::Args, Debug)]
+struct WorkerArgs {
+    /// Task queues to serve: `processing` (workflows + light activities), `transcode` (encodes), or both.
+    #[arg(long, value_delimiter = ',', default_value = "processing,transcode")]
+    queues: Vec<String>,
+    /// Parallel encode activities on this worker (default: VODFLOW_MAX_CONCURRENT_TRANSCODES, 0 = cores).
+    #[arg(long)]
+    max_concurrent_transcodes: Option<usize>,
+}
+
+impl WorkerArgs {
+    fn roles(&self) -> anyhow::Result<vodflow_activities::worker::Roles> {
+        let mut roles = vodflow_activities::worker::Roles {
+            processing: false,
+            transcode: false,
+        };
+        for q in &self.queues {
+            match q.as_str() {
+                "processing" => roles.processing = true,
+                "transcode" => roles.transcode = true,
+                other => anyhow::bail!("unknown queue {other:?}: expected processing or transcode"),
+            }
+        }
+        Ok(roles)
+    }
+}
+
 /// How a client verb reaches the API.
 #[derive(clap::Args, Debug)]
 struct ApiArgs {
@@ -111,12 +148,60 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::from_env().context("reading configuration")?;
     crate::logging::init(&cfg.log_format, &cfg.log_filter);
     match cli.command {
-        Command::Api | Command::Dev => {
+        Command::Api => {
             let state = vodflow_api::state(cfg).await.context("starting the api")?;
             vodflow_core::repo::migrate(&state.pool)
                 .await
                 .context("migrating the database")?;
             vodflow_api::serve(state, shutdown_signal()).await?;
+        }
+        Command::Bridge => {
+            let client = vodflow_core::temporal::connect(&cfg, "vodflow-bridge")
+                .await
+                .context("connecting to Temporal")?;
+            vodflow_bridge::run(&cfg, &client, shutdown_signal()).await?;
+        }
+        Command::Worker { worker } => {
+            let roles = worker.roles()?;
+            let mut cfg = cfg;
+            if let Some(n) = worker.max_concurrent_transcodes {
+                cfg.max_concurrent_transcodes = n.max(1);
+            }
+            vodflow_activities::worker::run(cfg, roles, shutdown_signal()).await?;
+        }
+        Command::Dev { worker } => {
+            let roles = worker.roles()?;
+            let mut cfg = cfg;
+            if let Some(n) = worker.max_concurrent_transcodes {
+                cfg.max_concurrent_transcodes = n.max(1);
+            }
+            let stop = tokio_util::sync::CancellationToken::new();
+            let state = vodflow_api::state(cfg.clone())
+                .await
+                .context("starting the api")?;
+            vodflow_core::repo::migrate(&state.pool)
+                .await
+                .context("migrating the database")?;
+            let api = tokio::spawn(vodflow_api::serve(state, stop.clone().cancelled_owned()));
+            let client = vodflow_core::temporal::connect(&cfg, "vodflow-bridge")
+                .await
+                .context("connecting to Temporal")?;
+            let bridge_cfg = cfg.clone();
+            let bridge_stop = stop.clone();
+            let bridge = tokio::spawn(async move {
+                vodflow_bridge::run(&bridge_cfg, &client, bridge_stop.cancelled_owned()).await
+            });
+            let signal_stop = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                signal_stop.cancel();
+            });
+            let workers =
+                vodflow_activities::worker::run(cfg, roles, stop.clone().cancelled_owned()).await;
+            stop.cancel();
+            api.await?.context("api")?;
+            bridge.await?.context("bridge")?;
+            workers?;
         }
         Command::Migrate => {
             let pool = vodflow_core::repo::connect(&cfg)

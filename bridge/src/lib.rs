@@ -1,1 +1,214 @@
-//! placeholder
+//! vodflow-bridge: turns `video_uploaded` events into durable Temporal workflows.
+//!
+//! It commits a Kafka offset only after Temporal acknowledged the start (or answered "already
+//! started", so duplicates start nothing); unparseable events go to the DLQ with the reason. It must
+//! not process videos itself.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+use temporalio_client::errors::WorkflowStartError;
+use temporalio_client::{Client, WorkflowIdReusePolicy, WorkflowStartOptions};
+use temporalio_common::MemoValues;
+use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributes};
+use vodflow_core::events::VideoUploaded;
+use vodflow_core::workflow_types::ProcessVideo;
+use vodflow_core::{Config, names};
+use vodflow_workflows::VideoProcessingWorkflow;
+
+pub const VIDEO_ID: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword(names::SEARCH_ATTR_VIDEO_ID);
+pub const OWNER_ID: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword(names::SEARCH_ATTR_OWNER_ID);
+pub const VIDEO_STATUS: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword(names::SEARCH_ATTR_VIDEO_STATUS);
+
+/// Header on DLQ messages saying why the event was refused.
+pub const DLQ_REASON_HEADER: &str = "vodflow-dlq-reason";
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What became of one event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    Started,
+    AlreadyStarted,
+    DeadLettered,
+}
+
+/// Consumes until `shutdown` resolves. Whatever was handled is committed; an event being retried
+/// when shutdown comes is left uncommitted and handled again by the next consumer.
+pub async fn run(cfg: &Config, client: &Client, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let mut props = ClientConfig::new();
+    for (k, v) in cfg.kafka_properties() {
+        props.set(k, v);
+    }
+    let consumer: StreamConsumer = props
+        .clone()
+        .set("group.id", cfg.topic(names::BRIDGE_CONSUMER_GROUP))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    let dlq: FutureProducer = props.set("enable.idempotence", "true").create()?;
+    let topic = cfg.topic(names::TOPIC_VIDEO_UPLOADED);
+    consumer.subscribe(&[&topic])?;
+    tracing::info!(%topic, "bridge consuming");
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let msg = tokio::select! {
+            _ = &mut shutdown => break,
+            m = consumer.recv() => m,
+        };
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "kafka receive failed");
+                tokio::select! { _ = &mut shutdown => break, _ = tokio::time::sleep(Duration::from_secs(1)) => continue }
+            }
+        };
+        let payload = msg.payload().unwrap_or_default().to_vec();
+        let mut backoff = Duration::from_millis(500);
+        let handled = loop {
+            let attempt = handle(
+                cfg,
+                client,
+                &dlq,
+                &payload,
+                msg.key(),
+                (msg.partition(), msg.offset()),
+            )
+            .await;
+            match attempt {
+                Ok(h) => break Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, partition = msg.partition(), offset = msg.offset(), "event not handled yet");
+                    tokio::select! {
+                        _ = &mut shutdown => break None,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        };
+        let Some(handled) = handled else { break };
+        tracing::debug!(?handled, offset = msg.offset(), "event handled");
+        // Synchronous: the offset is durable before the next event is taken.
+        tokio::task::block_in_place(|| consumer.commit_message(&msg, CommitMode::Sync))?;
+    }
+    tracing::info!("bridge stopped");
+    Ok(())
+}
+
+async fn handle(
+    cfg: &Config,
+    client: &Client,
+    dlq: &FutureProducer,
+    payload: &[u8],
+    key: Option<&[u8]>,
+    (partition, offset): (i32, i64),
+) -> std::result::Result<Handled, String> {
+    let event = match VideoUploaded::from_json(payload) {
+        Ok(ev) => ev,
+        Err(reason) => {
+            let reason = reason.to_string();
+            let source = format!(
+                "{}/{partition}/{offset}",
+                cfg.topic(names::TOPIC_VIDEO_UPLOADED)
+            );
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: DLQ_REASON_HEADER,
+                    value: Some(reason.as_str()),
+                })
+                .insert(Header {
+                    key: "vodflow-dlq-source",
+                    value: Some(source.as_str()),
+                });
+            let topic = cfg.topic(names::TOPIC_VIDEO_UPLOADED_DLQ);
+            let mut record = FutureRecord::to(&topic).payload(payload).headers(headers);
+            if let Some(k) = key {
+                record = record.key(k);
+            }
+            dlq.send(record, Duration::from_secs(5))
+                .await
+                .map_err(|(e, _)| format!("DLQ publish: {e}"))?;
+            tracing::warn!(%reason, %source, "event dead-lettered");
+            return Ok(Handled::DeadLettered);
+        }
+    };
+    start(cfg, client, &event).await
+}
+
+/// Starts the workflow of a first upload; "already started" (running or finished) is success.
+pub async fn start(
+    cfg: &Config,
+    client: &Client,
+    ev: &VideoUploaded,
+) -> std::result::Result<Handled, String> {
+    let input = ProcessVideo {
+        video_id: ev.video_id,
+        owner: ev.owner.clone(),
+        bucket: ev.bucket.clone(),
+        source_key: ev.key.clone(),
+        size: ev.size,
+        sha256: ev.sha256.clone(),
+        title: ev.title.clone(),
+        chunk_seconds: cfg.chunk_seconds,
+        transcode_queue: cfg.task_queue(names::TASK_QUEUE_TRANSCODE),
+        max_attempts: cfg.activity_max_attempts,
+        heartbeat_timeout_s: cfg.heartbeat_timeout.as_secs().max(1),
+        attempt: 1,
+    };
+    let mut memo = MemoValues::new();
+    memo.insert("title", ev.title.clone());
+    memo.insert("size_bytes", ev.size);
+    memo.insert("content_type", ev.content_type.clone());
+    let opts = WorkflowStartOptions::new(
+        cfg.task_queue(names::TASK_QUEUE_PROCESSING),
+        ev.video_id.workflow_id(),
+    )
+    // A duplicate event must never start a second run, even after the first one finished.
+    .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+    .search_attributes(SearchAttributes::new([
+        VIDEO_ID.value_set(ev.video_id.to_string()),
+        OWNER_ID.value_set(ev.owner.clone()),
+        VIDEO_STATUS.value_set("queued".to_owned()),
+    ]))
+    .memo(memo)
+    .static_summary(format!("{} ({} bytes)", ev.title, ev.size))
+    .build();
+    match client
+        .start_workflow(VideoProcessingWorkflow::run, input, opts)
+        .await
+    {
+        Ok(h) => {
+            tracing::info!(video_id = %ev.video_id, run_id = ?h.run_id(), "workflow started");
+            Ok(Handled::Started)
+        }
+        Err(WorkflowStartError::AlreadyStarted { .. }) => {
+            tracing::info!(video_id = %ev.video_id, "workflow already started; duplicate event ignored");
+            Ok(Handled::AlreadyStarted)
+        }
+        Err(e) => Err(format!("temporal: {e}")),
+    }
+}
+
+/// Reads the DLQ reason header of a message (for tools and tests).
+pub fn dlq_reason(headers: Option<&rdkafka::message::BorrowedHeaders>) -> Option<String> {
+    headers?
+        .iter()
+        .find(|h| h.key == DLQ_REASON_HEADER)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}

@@ -169,6 +169,7 @@ pub struct Config {
     pub temporal_ui_url: String,
     pub kafka_brokers: String,
     pub kafka_topic_prefix: String,
+    pub task_queue_prefix: String,
     pub s3: S3Config,
     pub api_listen: String,
     pub public_url: String,
@@ -180,6 +181,7 @@ pub struct Config {
     pub max_concurrent_transcodes: usize,
     pub work_dir: String,
     pub activity_max_attempts: i32,
+    pub heartbeat_timeout: Duration,
     pub cloudfront_distribution_id: Option<String>,
     pub cloudfront_endpoint: Option<String>,
     pub log_format: String,
@@ -253,6 +255,7 @@ impl Config {
                 .to_owned(),
             kafka_brokers: get("VODFLOW_KAFKA_BROKERS"),
             kafka_topic_prefix: get("VODFLOW_KAFKA_TOPIC_PREFIX"),
+            task_queue_prefix: get("VODFLOW_TASK_QUEUE_PREFIX"),
             s3: S3Config {
                 endpoint: optional("VODFLOW_S3_ENDPOINT"),
                 region: get("VODFLOW_S3_REGION"),
@@ -288,11 +291,19 @@ impl Config {
                 "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
                 &get("VODFLOW_ACTIVITY_MAX_ATTEMPTS"),
             )?,
+            heartbeat_timeout: duration(
+                "VODFLOW_HEARTBEAT_TIMEOUT",
+                &get("VODFLOW_HEARTBEAT_TIMEOUT"),
+            )?,
             cloudfront_distribution_id: optional("VODFLOW_CLOUDFRONT_DISTRIBUTION_ID"),
             cloudfront_endpoint: optional("VODFLOW_CLOUDFRONT_ENDPOINT"),
             log_format,
             log_filter: get("VODFLOW_LOG"),
         })
+    }
+
+    pub fn task_queue(&self, base: &str) -> String {
+        format!("{}{}", self.task_queue_prefix, base)
     }
 
     pub fn topic(&self, base: &str) -> String {

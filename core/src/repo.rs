@@ -226,3 +226,117 @@ pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64> {
     .await?;
     Ok(lag.unwrap_or(0.0))
 }
+
+/// A processing run started: status `processing`, the attempt counter follows the run.
+pub async fn set_processing(pool: &PgPool, id: VideoId, attempt: i32) -> Result<()> {
+    sqlx::query(
+        "UPDATE videos SET status = 'processing', attempt = GREATEST(attempt, $2), failure_reason = NULL,
+                failure_step = NULL, updated_at = now()
+         WHERE id = $1 AND status <> 'deleted'",
+    )
+    .bind(id.as_uuid())
+    .bind(attempt)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub struct ReadyRendition<'a> {
+    pub kind: &'a str,
+    pub width: i32,
+    pub height: i32,
+    pub bitrate: i32,
+    pub codecs: &'a str,
+    pub playlist_key: &'a str,
+    pub segment_count: i32,
+    pub bytes: i64,
+}
+
+/// Records the renditions (replacing any from an earlier run) and marks the video ready, atomically.
+pub async fn set_ready(
+    pool: &PgPool,
+    id: VideoId,
+    duration_ms: i64,
+    width: i32,
+    height: i32,
+    renditions: &[ReadyRendition<'_>],
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM renditions WHERE video_id = $1")
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+    for r in renditions {
+        sqlx::query(
+            "INSERT INTO renditions (video_id, kind, height, width, bitrate, codecs, playlist_key, segment_count, bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id.as_uuid())
+        .bind(r.kind)
+        .bind(r.height)
+        .bind(r.width)
+        .bind(r.bitrate)
+        .bind(r.codecs)
+        .bind(r.playlist_key)
+        .bind(r.segment_count)
+        .bind(r.bytes)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE videos SET status = 'ready', duration_ms = $2, width = $3, height = $4, failure_reason = NULL,
+                failure_step = NULL, updated_at = now()
+         WHERE id = $1 AND status <> 'deleted'",
+    )
+    .bind(id.as_uuid())
+    .bind(duration_ms)
+    .bind(width)
+    .bind(height)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn set_failed(pool: &PgPool, id: VideoId, step: &str, reason: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE videos SET status = 'failed', failure_step = $2, failure_reason = $3, updated_at = now()
+         WHERE id = $1 AND status <> 'deleted'",
+    )
+    .bind(id.as_uuid())
+    .bind(step)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_cancelled(pool: &PgPool, id: VideoId) -> Result<()> {
+    sqlx::query("UPDATE videos SET status = 'cancelled', updated_at = now() WHERE id = $1 AND status <> 'deleted'")
+        .bind(id.as_uuid())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct RenditionRow {
+    pub kind: String,
+    pub height: i32,
+    pub width: i32,
+    pub bitrate: i32,
+    pub codecs: String,
+    pub playlist_key: String,
+    pub segment_count: i32,
+    pub bytes: i64,
+}
+
+pub async fn renditions(pool: &PgPool, id: VideoId) -> Result<Vec<RenditionRow>> {
+    Ok(sqlx::query_as::<_, RenditionRow>(
+        "SELECT kind, height, width, bitrate, codecs, playlist_key, segment_count, bytes
+         FROM renditions WHERE video_id = $1 ORDER BY kind DESC, height",
+    )
+    .bind(id.as_uuid())
+    .fetch_all(pool)
+    .await?)
+}

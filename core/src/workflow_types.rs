@@ -18,8 +18,12 @@ pub struct ProcessVideo {
     pub sha256: String,
     pub title: String,
     pub chunk_seconds: u32,
+    /// Task queue of the encode activities (configurable so deployments and tests can isolate them).
+    pub transcode_queue: String,
     /// Retry limit for retryable activity failures.
     pub max_attempts: i32,
+    /// Heartbeat timeout of the long activities, in seconds.
+    pub heartbeat_timeout_s: u64,
     /// Which processing run of this video this is (1 = first upload, 2+ = reprocess).
     pub attempt: i32,
 }

@@ -15,7 +15,8 @@ fn boxes(data: &[u8], from: usize, to: usize) -> Result<Vec<BoxRef>, String> {
     let mut out = Vec::new();
     let mut pos = from;
     while pos + 8 <= to {
-        let size32 = u32::from_be_bytes(data[pos..pos + 4].try_into().map_err(|_| "short box")?) as usize;
+        let size32 =
+            u32::from_be_bytes(data[pos..pos + 4].try_into().map_err(|_| "short box")?) as usize;
         let kind: [u8; 4] = data[pos + 4..pos + 8].try_into().map_err(|_| "short box")?;
         let (size, header) = match size32 {
             0 => (to - pos, 8),
@@ -23,20 +24,40 @@ fn boxes(data: &[u8], from: usize, to: usize) -> Result<Vec<BoxRef>, String> {
                 if pos + 16 > to {
                     return Err("truncated large box header".into());
                 }
-                (u64::from_be_bytes(data[pos + 8..pos + 16].try_into().map_err(|_| "short box")?) as usize, 16)
+                (
+                    u64::from_be_bytes(
+                        data[pos + 8..pos + 16]
+                            .try_into()
+                            .map_err(|_| "short box")?,
+                    ) as usize,
+                    16,
+                )
             }
             n => (n, 8),
         };
         if size < header || pos + size > to {
-            return Err(format!("box {} at {pos} overruns the file", String::from_utf8_lossy(&kind)));
+            return Err(format!(
+                "box {} at {pos} overruns the file",
+                String::from_utf8_lossy(&kind)
+            ));
         }
-        out.push(BoxRef { kind, start: pos, end: pos + size, header });
+        out.push(BoxRef {
+            kind,
+            start: pos,
+            end: pos + size,
+            header,
+        });
         pos += size;
     }
     Ok(out)
 }
 
-fn child<'a>(data: &'a [u8], parent: &BoxRef, kind: &[u8; 4], skip: usize) -> Option<(BoxRef, &'a [u8])> {
+fn child<'a>(
+    data: &'a [u8],
+    parent: &BoxRef,
+    kind: &[u8; 4],
+    skip: usize,
+) -> Option<(BoxRef, &'a [u8])> {
     boxes(data, parent.start + parent.header + skip, parent.end)
         .ok()?
         .into_iter()
@@ -67,11 +88,13 @@ pub struct Fragmented {
 /// Splits a fragmented MP4 with one track into its init segment and media segments.
 pub fn split(data: &[u8]) -> Result<Fragmented, String> {
     let top = boxes(data, 0, data.len())?;
-    let moov = top.iter().find(|b| &b.kind == b"moov").ok_or("no moov box")?;
+    let moov = top
+        .iter()
+        .find(|b| &b.kind == b"moov")
+        .ok_or("no moov box")?;
     let timescale = mdhd_timescale(data, moov).ok_or("no mdhd timescale")?;
-    let codecs = avc_codec_string(&data[moov.start..moov.end]).or_else(|| {
-        find(&data[moov.start..moov.end], b"mp4a").map(|_| "mp4a.40.2".to_owned())
-    });
+    let codecs = avc_codec_string(&data[moov.start..moov.end])
+        .or_else(|| find(&data[moov.start..moov.end], b"mp4a").map(|_| "mp4a.40.2".to_owned()));
     let mut segments = Vec::new();
     let mut i = 0;
     while i < top.len() {
@@ -83,11 +106,21 @@ pub fn split(data: &[u8]) -> Result<Fragmented, String> {
                 .map(|b| b.end)
                 .ok_or("moof without mdat")?;
             let (decode_time, duration) = traf_times(data, &moof)?;
-            segments.push(MediaSegment { start: moof.start, end: mdat_end, decode_time, duration });
+            segments.push(MediaSegment {
+                start: moof.start,
+                end: mdat_end,
+                decode_time,
+                duration,
+            });
         }
         i += 1;
     }
-    Ok(Fragmented { init_end: moov.end, timescale, segments, codecs })
+    Ok(Fragmented {
+        init_end: moov.end,
+        timescale,
+        segments,
+        codecs,
+    })
 }
 
 fn mdhd_timescale(data: &[u8], moov: &BoxRef) -> Option<u32> {
@@ -110,11 +143,22 @@ fn traf_times(data: &[u8], moof: &BoxRef) -> Result<(u64, u64), String> {
     if flags & 0x02 != 0 {
         at += 4;
     }
-    let default_duration = if flags & 0x08 != 0 { Some(be32(tfhd, at)?) } else { None };
+    let default_duration = if flags & 0x08 != 0 {
+        Some(be32(tfhd, at)?)
+    } else {
+        None
+    };
     let (_, tfdt) = child(data, &traf, b"tfdt", 0).ok_or("traf without tfdt")?;
-    let decode_time = if tfdt[0] == 1 { be64(tfdt, 4)? } else { u64::from(be32(tfdt, 4)?) };
+    let decode_time = if tfdt[0] == 1 {
+        be64(tfdt, 4)?
+    } else {
+        u64::from(be32(tfdt, 4)?)
+    };
     let mut duration = 0u64;
-    for b in boxes(data, traf.start + traf.header, traf.end)?.iter().filter(|b| &b.kind == b"trun") {
+    for b in boxes(data, traf.start + traf.header, traf.end)?
+        .iter()
+        .filter(|b| &b.kind == b"trun")
+    {
         let trun = &data[b.start + b.header..b.end];
         let flags = u32::from_be_bytes([0, trun[1], trun[2], trun[3]]);
         let count = be32(trun, 4)?;
@@ -125,7 +169,11 @@ fn traf_times(data: &[u8], moof: &BoxRef) -> Result<(u64, u64), String> {
         if flags & 0x04 != 0 {
             at += 4;
         }
-        let per_sample = [0x100, 0x200, 0x400, 0x800].iter().filter(|f| flags & **f != 0).count() * 4;
+        let per_sample = [0x100, 0x200, 0x400, 0x800]
+            .iter()
+            .filter(|f| flags & **f != 0)
+            .count()
+            * 4;
         for s in 0..count as usize {
             let d = if flags & 0x100 != 0 {
                 be32(trun, at + s * per_sample)?
@@ -139,11 +187,17 @@ fn traf_times(data: &[u8], moof: &BoxRef) -> Result<(u64, u64), String> {
 }
 
 fn be32(b: &[u8], at: usize) -> Result<u32, String> {
-    b.get(at..at + 4).and_then(|s| s.try_into().ok()).map(u32::from_be_bytes).ok_or_else(|| "truncated box".to_owned())
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(|| "truncated box".to_owned())
 }
 
 fn be64(b: &[u8], at: usize) -> Result<u64, String> {
-    b.get(at..at + 8).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes).ok_or_else(|| "truncated box".to_owned())
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| "truncated box".to_owned())
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -170,22 +224,50 @@ mod tests {
 
     #[test]
     fn splits_init_and_segments_with_times() {
-        let mdhd = bx(b"mdhd", &[&[0u8; 4][..], &[0u8; 8], &90_000u32.to_be_bytes(), &[0u8; 8]].concat());
+        let mdhd = bx(
+            b"mdhd",
+            &[
+                &[0u8; 4][..],
+                &[0u8; 8],
+                &90_000u32.to_be_bytes(),
+                &[0u8; 8],
+            ]
+            .concat(),
+        );
         let avcc = bx(b"avcC", &[1, 0x64, 0x00, 0x1f, 0xff]);
         let moov = bx(b"moov", &bx(b"trak", &bx(b"mdia", &[mdhd, avcc].concat())));
         let frag = |t: u64, n: u32, d: u32| {
-            let tfhd = bx(b"tfhd", &[&[0, 0, 0, 0x08][..], &1u32.to_be_bytes(), &d.to_be_bytes()].concat());
+            let tfhd = bx(
+                b"tfhd",
+                &[&[0, 0, 0, 0x08][..], &1u32.to_be_bytes(), &d.to_be_bytes()].concat(),
+            );
             let tfdt = bx(b"tfdt", &[&[1, 0, 0, 0][..], &t.to_be_bytes()].concat());
             let trun = bx(b"trun", &[&[0, 0, 0, 0][..], &n.to_be_bytes()].concat());
-            [bx(b"moof", &bx(b"traf", &[tfhd, tfdt, trun].concat())), bx(b"mdat", &[7; 10])].concat()
+            [
+                bx(b"moof", &bx(b"traf", &[tfhd, tfdt, trun].concat())),
+                bx(b"mdat", &[7; 10]),
+            ]
+            .concat()
         };
-        let file = [bx(b"ftyp", b"iso6"), moov.clone(), frag(360_000, 120, 3000), frag(720_000, 60, 3000)].concat();
+        let file = [
+            bx(b"ftyp", b"iso6"),
+            moov.clone(),
+            frag(360_000, 120, 3000),
+            frag(720_000, 60, 3000),
+        ]
+        .concat();
         let f = split(&file).unwrap();
         assert_eq!(f.timescale, 90_000);
         assert_eq!(f.init_end, 12 + moov.len());
         assert_eq!(f.segments.len(), 2);
-        assert_eq!((f.segments[0].decode_time, f.segments[0].duration), (360_000, 360_000));
-        assert_eq!((f.segments[1].decode_time, f.segments[1].duration), (720_000, 180_000));
+        assert_eq!(
+            (f.segments[0].decode_time, f.segments[0].duration),
+            (360_000, 360_000)
+        );
+        assert_eq!(
+            (f.segments[1].decode_time, f.segments[1].duration),
+            (720_000, 180_000)
+        );
         assert_eq!(f.segments[1].end, file.len());
         assert_eq!(f.codecs.as_deref(), Some("avc1.64001f"));
     }

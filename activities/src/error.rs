@@ -1,0 +1,49 @@
+use temporalio_sdk::ApplicationFailure;
+use temporalio_sdk::activities::ActivityError;
+use vodflow_workflows::contract::INVALID_MEDIA;
+
+/// What can go wrong in an activity, split by whether a retry can help.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input itself is unusable (not a video, no video stream, undecodable, object missing):
+    /// retrying cannot fix it, so the workflow fails at once with this message.
+    #[error("{0}")]
+    InvalidMedia(String),
+    #[error("object store: {0}")]
+    Storage(String),
+    #[error("database: {0}")]
+    Database(#[from] vodflow_core::Error),
+    #[error("ffmpeg: {0}")]
+    Ffmpeg(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("kafka: {0}")]
+    Kafka(String),
+    #[error("cdn: {0}")]
+    Cdn(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The Temporal failure for this error. (Not a `From` impl: the SDK's blanket conversion
+    /// would make every error retryable.)
+    pub fn into_activity(self) -> ActivityError {
+        match self {
+            Error::InvalidMedia(msg) => ActivityError::application(
+                ApplicationFailure::builder(msg)
+                    .type_name(INVALID_MEDIA.to_owned())
+                    .non_retryable(true)
+                    .build(),
+            ),
+            Error::Cancelled => ActivityError::cancelled(),
+            other => ActivityError::application(ApplicationFailure::new(other.to_string())),
+        }
+    }
+}
+
+pub(crate) fn s3_err<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> Error {
+    Error::Storage(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+}

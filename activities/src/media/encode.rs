@@ -1,0 +1,165 @@
+//! `encode_chunk`: one time range of the source, decoded once, scaled into every rendition and
+//! encoded as H.264 CMAF fragments whose decode times are absolute (they continue across chunks),
+//! then cut into 4 s segments and uploaded under deterministic keys.
+
+use std::path::Path;
+
+use vodflow_core::ladder::{GOP_SECONDS, Rendition, SEGMENT_SECONDS};
+use vodflow_core::layout;
+use vodflow_core::workflow_types::{EncodeChunk, Segment};
+
+use super::ffmpeg_cli::secs;
+use super::fmp4;
+use crate::error::{Error, Result};
+
+/// x264 preset: `veryfast` is the speed/size balance the ladder's caps were chosen for.
+pub const X264_PRESET: &str = "veryfast";
+
+/// The ffmpeg arguments for one chunk: input seek, one `split` of the decoded video, one output per
+/// rendition. Keyframes are forced on absolute GOP boundaries so every rendition (and every chunk)
+/// shares them; the mp4 muxer keeps the absolute timestamps (`-copyts`, no edit list, no shift).
+pub fn chunk_args(job: &EncodeChunk, source: &Path, out_dir: &Path) -> Vec<String> {
+    let c = &job.chunk;
+    let fps = job.info.fps().max(1.0);
+    let gop_frames = (f64::from(GOP_SECONDS) * fps).round().max(1.0) as u32;
+    let mut keyframes = Vec::new();
+    let mut t = c.start_ms;
+    while t < c.end_ms {
+        keyframes.push(secs(t));
+        t += u64::from(GOP_SECONDS) * 1000;
+    }
+    let n = job.renditions.len();
+    let mut graph = format!(
+        "[0:v]fps={}/{},split={n}",
+        job.info.fps_num,
+        job.info.fps_den.max(1)
+    );
+    for i in 0..n {
+        graph.push_str(&format!("[s{i}]"));
+    }
+    for (i, r) in job.renditions.iter().enumerate() {
+        graph.push_str(&format!(
+            ";[s{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p[v{i}]",
+            r.width, r.height
+        ));
+    }
+    let mut args: Vec<String> = vec![
+        "-ss".into(),
+        secs(c.start_ms),
+        "-i".into(),
+        source.display().to_string(),
+        "-copyts".into(),
+        "-filter_complex".into(),
+        graph,
+    ];
+    for (i, r) in job.renditions.iter().enumerate() {
+        // Output options apply to one output each: every rendition stops at the chunk's end.
+        args.extend(["-to".to_owned(), secs(c.end_ms)]);
+        args.extend(rendition_args(r, i, gop_frames, &keyframes));
+        args.push(
+            out_dir
+                .join(format!("{}.mp4", r.name))
+                .display()
+                .to_string(),
+        );
+    }
+    args
+}
+
+fn rendition_args(r: &Rendition, i: usize, gop_frames: u32, keyframes: &[String]) -> Vec<String> {
+    let s = |v: &str| v.to_owned();
+    vec![
+        s("-map"),
+        format!("[v{i}]"),
+        s("-an"),
+        s("-c:v"),
+        s("libx264"),
+        s("-preset"),
+        s(X264_PRESET),
+        s("-profile:v"),
+        r.profile.clone(),
+        s("-crf"),
+        s("23"),
+        s("-maxrate"),
+        format!("{}k", r.video_kbps),
+        s("-bufsize"),
+        format!("{}k", r.video_kbps * 2),
+        s("-g"),
+        gop_frames.to_string(),
+        s("-keyint_min"),
+        gop_frames.to_string(),
+        s("-sc_threshold"),
+        s("0"),
+        // No B-frames: decode time = presentation time, so chunk 0 has no negative `tfdt` and
+        // every chunk's fragments start exactly on its boundary.
+        s("-bf"),
+        s("0"),
+        s("-x264-params"),
+        s("open-gop=0"),
+        s("-force_key_frames"),
+        keyframes.join(","),
+        s("-f"),
+        s("mp4"),
+        s("-movflags"),
+        s("+frag_keyframe+empty_moov+default_base_moof+frag_discont"),
+        s("-min_frag_duration"),
+        (u64::from(SEGMENT_SECONDS) * 1_000_000 - 100_000).to_string(),
+        s("-use_editlist"),
+        s("0"),
+        s("-avoid_negative_ts"),
+        s("disabled"),
+    ]
+}
+
+/// Where a chunk records that it is complete: written last, after every segment.
+pub fn chunk_manifest_key(job: &EncodeChunk) -> String {
+    format!(
+        "{}.chunks/{:05}.json",
+        layout::hls_prefix(job.source.video_id),
+        job.chunk.index
+    )
+}
+
+/// Cuts one rendition's output into the init segment and numbered media segments.
+pub fn cut(
+    job: &EncodeChunk,
+    rendition: &Rendition,
+    data: &[u8],
+) -> Result<(Vec<u8>, Vec<(u32, Vec<u8>, Segment)>, String)> {
+    let f = fmp4::split(data)
+        .map_err(|e| Error::Ffmpeg(format!("{} output unreadable: {e}", rendition.name)))?;
+    let expected = job
+        .chunk
+        .end_ms
+        .saturating_sub(job.chunk.start_ms)
+        .div_ceil(u64::from(SEGMENT_SECONDS) * 1000) as usize;
+    if f.segments.is_empty() || f.segments.len() > expected {
+        return Err(Error::Ffmpeg(format!(
+            "{} chunk {} produced {} fragments, expected {expected}",
+            rendition.name,
+            job.chunk.index,
+            f.segments.len()
+        )));
+    }
+    let init = data[..f.init_end].to_vec();
+    let segments = f
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let number = job.chunk.first_segment + i as u32;
+            let bytes = data[s.start..s.end].to_vec();
+            let seg = Segment {
+                number,
+                duration_s: s.duration as f64 / f64::from(f.timescale.max(1)),
+                bytes: bytes.len() as u64,
+            };
+            (number, bytes, seg)
+        })
+        .collect();
+    Ok((
+        init,
+        segments,
+        f.codecs.unwrap_or_else(|| "avc1.64001f".into()),
+    ))
+}

@@ -1,0 +1,182 @@
+//! `package`: every rendition's `index.m3u8` (VOD, EXT-X-MAP, real segment durations) and the
+//! `master.m3u8` (audio group; BANDWIDTH from the measured peak segment, AVERAGE-BANDWIDTH,
+//! RESOLUTION, CODECS, FRAME-RATE).
+
+use std::fmt::Write;
+
+use vodflow_core::layout;
+use vodflow_core::workflow_types::{Package, PackagedRendition, Segment};
+
+use super::audio::AUDIO_KBPS;
+
+pub const AUDIO_GROUP: &str = "audio";
+
+pub fn media_playlist(segments: &[Segment]) -> String {
+    let target = segments
+        .iter()
+        .map(|s| s.duration_s.ceil() as u64)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut p = String::new();
+    let _ = writeln!(
+        p,
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1"
+    );
+    let _ = writeln!(
+        p,
+        "#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\""
+    );
+    for s in segments {
+        let _ = writeln!(
+            p,
+            "#EXTINF:{:.3},\n{}",
+            s.duration_s,
+            layout::segment_name(s.number)
+        );
+    }
+    p.push_str("#EXT-X-ENDLIST\n");
+    p
+}
+
+/// (peak, average) bits per second over the segments.
+pub fn bandwidths(segments: &[Segment]) -> (u64, u64) {
+    let peak = segments
+        .iter()
+        .filter(|s| s.duration_s > 0.0)
+        .map(|s| (s.bytes as f64 * 8.0 / s.duration_s) as u64)
+        .max()
+        .unwrap_or(0);
+    let total_s: f64 = segments.iter().map(|s| s.duration_s).sum();
+    let total_b: u64 = segments.iter().map(|s| s.bytes).sum();
+    let avg = if total_s > 0.0 {
+        (total_b as f64 * 8.0 / total_s) as u64
+    } else {
+        0
+    };
+    (peak, avg)
+}
+
+pub struct Playlists {
+    /// (rendition name, playlist text)
+    pub media: Vec<(String, String)>,
+    pub master: String,
+    pub renditions: Vec<PackagedRendition>,
+}
+
+pub fn build(job: &Package) -> Result<Playlists, String> {
+    let id = job.video_id;
+    let mut media = Vec::new();
+    let mut renditions = Vec::new();
+    let mut master = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let (audio_codecs, audio_bw) = match &job.audio {
+        Some(a) => {
+            let (peak, avg) = bandwidths(&a.segments);
+            let _ = writeln!(
+                master,
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"default\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\""
+            );
+            media.push(("audio".to_owned(), media_playlist(&a.segments)));
+            renditions.push(PackagedRendition {
+                name: "audio".into(),
+                kind: "audio".into(),
+                width: 0,
+                height: 0,
+                bandwidth: avg as u32,
+                codecs: a.codecs.clone(),
+                playlist_key: layout::playlist_key(id, "audio"),
+                segment_count: a.segments.len() as u32,
+                bytes: a.segments.iter().map(|s| s.bytes).sum(),
+            });
+            (
+                Some(a.codecs.clone()),
+                (peak.max(u64::from(AUDIO_KBPS) * 1000), avg),
+            )
+        }
+        None => (None, (0, 0)),
+    };
+    for r in &job.renditions {
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut codecs = None;
+        for c in &job.chunks {
+            let rc = c
+                .renditions
+                .iter()
+                .find(|x| x.rendition == r.name)
+                .ok_or_else(|| format!("chunk {} has no {} output", c.index, r.name))?;
+            segments.extend(rc.segments.iter().cloned());
+            codecs.get_or_insert_with(|| rc.codecs.clone());
+        }
+        segments.sort_by_key(|s| s.number);
+        if let Some(w) = segments.windows(2).find(|w| w[1].number != w[0].number + 1) {
+            return Err(format!(
+                "{}: segment {} is followed by {}",
+                r.name, w[0].number, w[1].number
+            ));
+        }
+        let (peak, avg) = bandwidths(&segments);
+        let video_codecs = codecs.unwrap_or_default();
+        let all_codecs = match &audio_codecs {
+            Some(a) => format!("{video_codecs},{a}"),
+            None => video_codecs.clone(),
+        };
+        let _ = write!(
+            master,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{all_codecs}\",FRAME-RATE={:.3}",
+            peak + audio_bw.0,
+            avg + audio_bw.1,
+            r.width,
+            r.height,
+            job.info.fps()
+        );
+        if audio_codecs.is_some() {
+            let _ = write!(master, ",AUDIO=\"{AUDIO_GROUP}\"");
+        }
+        let _ = writeln!(master, "\n{}/index.m3u8", r.name);
+        renditions.push(PackagedRendition {
+            name: r.name.clone(),
+            kind: "video".into(),
+            width: r.width,
+            height: r.height,
+            bandwidth: (peak + audio_bw.0) as u32,
+            codecs: video_codecs,
+            playlist_key: layout::playlist_key(id, &r.name),
+            segment_count: segments.len() as u32,
+            bytes: segments.iter().map(|s| s.bytes).sum(),
+        });
+        media.push((r.name.clone(), media_playlist(&segments)));
+    }
+    Ok(Playlists {
+        media,
+        master,
+        renditions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_playlist_lists_real_durations() {
+        let segs = vec![
+            Segment {
+                number: 1,
+                duration_s: 4.0,
+                bytes: 1000,
+            },
+            Segment {
+                number: 2,
+                duration_s: 1.5,
+                bytes: 500,
+            },
+        ];
+        let p = media_playlist(&segs);
+        assert!(p.contains("#EXT-X-TARGETDURATION:4\n"));
+        assert!(p.contains(
+            "#EXTINF:4.000,\nseg_00001.m4s\n#EXTINF:1.500,\nseg_00002.m4s\n#EXT-X-ENDLIST"
+        ));
+        assert!(p.contains("#EXT-X-MAP:URI=\"init.mp4\""));
+        assert_eq!(bandwidths(&segs), (2666, 2000));
+    }
+}

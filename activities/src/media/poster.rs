@@ -1,0 +1,21 @@
+//! `create_poster`: one JPEG frame at ~10% of the duration (past intros and fades), at most 1280 wide.
+
+use std::path::Path;
+
+use super::ffmpeg_cli::secs;
+
+pub fn poster_args(source: &Path, duration_ms: u64, out: &Path) -> Vec<String> {
+    vec![
+        "-ss".into(),
+        secs(duration_ms / 10),
+        "-i".into(),
+        source.display().to_string(),
+        "-frames:v".into(),
+        "1".into(),
+        "-vf".into(),
+        "scale='min(1280,iw)':-2".into(),
+        "-q:v".into(),
+        "3".into(),
+        out.display().to_string(),
+    ]
+}

@@ -1,0 +1,73 @@
+//! The activity contract: every activity the workflow calls, by name and typed input/output.
+//! `vodflow-activities` implements these under the same names; the worker registers them. Declared
+//! here (not in the activities crate) so the workflow compiles against the contract, not the I/O.
+
+#![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
+
+use temporalio_common::ActivityError;
+use temporalio_macros::activity_definitions;
+use vodflow_core::workflow_types::*;
+
+pub const PROBE_SOURCE: &str = "probe_source";
+pub const ENCODE_CHUNK: &str = "encode_chunk";
+pub const ENCODE_AUDIO: &str = "encode_audio";
+pub const PACKAGE: &str = "package";
+pub const CREATE_POSTER: &str = "create_poster";
+pub const UPDATE_METADATA: &str = "update_metadata";
+pub const INVALIDATE_CDN: &str = "invalidate_cdn";
+pub const NOTIFY: &str = "notify";
+
+/// Type name of failures that retrying cannot fix (not a video, unsupported codec, missing object).
+pub const INVALID_MEDIA: &str = "InvalidMedia";
+
+/// Activities on the `video-processing` queue: light work next to the workflows.
+pub struct ProcessingActivities;
+
+#[activity_definitions]
+impl ProcessingActivities {
+    #[activity(name = PROBE_SOURCE)]
+    pub fn probe_source(_: SourceRef) -> Result<SourceInfo, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = PACKAGE)]
+    pub fn package(_: Package) -> Result<Packaged, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = CREATE_POSTER)]
+    pub fn create_poster(_: CreatePoster) -> Result<String, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = UPDATE_METADATA)]
+    pub fn update_metadata(_: UpdateMetadata) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = INVALIDATE_CDN)]
+    pub fn invalidate_cdn(_: InvalidateCdn) -> Result<String, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = NOTIFY)]
+    pub fn notify(_: Notify) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Activities on the `transcode` queue: the CPU-heavy encodes, scaled on their own workers.
+pub struct TranscodeActivities;
+
+#[activity_definitions]
+impl TranscodeActivities {
+    #[activity(name = ENCODE_CHUNK)]
+    pub fn encode_chunk(_: EncodeChunk) -> Result<ChunkEncoded, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = ENCODE_AUDIO)]
+    pub fn encode_audio(_: EncodeAudio) -> Result<Option<AudioEncoded>, ActivityError> {
+        unimplemented!()
+    }
+}

@@ -1,0 +1,372 @@
+//! `VideoProcessingWorkflow`: probe → plan → encode every chunk in parallel (+ audio once) →
+//! package → poster → metadata `ready` → CDN invalidation → notification. Deterministic: all I/O is
+//! in activities, all configuration arrives in the input.
+
+#![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
+
+use std::time::Duration;
+
+use temporalio_common::RetryPolicy;
+use temporalio_common::error::IncomingError;
+use temporalio_common::search_attributes::SearchAttributeKey;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext,
+    WorkflowContext, WorkflowContextView, WorkflowResult, workflows::join_all,
+};
+use vodflow_core::ladder::{plan_chunks, plan_renditions};
+use vodflow_core::names;
+use vodflow_core::workflow_types::*;
+
+use crate::contract::{INVALID_MEDIA, ProcessingActivities, TranscodeActivities};
+
+pub const VIDEO_STATUS: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword(names::SEARCH_ATTR_VIDEO_STATUS);
+
+#[workflow]
+#[derive(Default)]
+pub struct VideoProcessingWorkflow {
+    progress: Progress,
+    cancel_requested: Option<String>,
+}
+
+/// Why a run stopped short: the step and a reason a person can act on.
+struct StepFailure {
+    step: &'static str,
+    reason: String,
+}
+
+enum Stop {
+    Failed(StepFailure),
+    Cancelled,
+}
+
+fn retry(max_attempts: i32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(30))
+        .maximum_attempts(max_attempts.max(1) as u32)
+        .non_retryable_error_types([INVALID_MEDIA])
+        .build()
+}
+
+fn light(id: &str, max_attempts: i32) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(5 * 60))
+        .activity_id(id.to_owned())
+        .retry_policy(retry(max_attempts))
+        .build()
+}
+
+/// Long activities: they heartbeat, so a dead worker is noticed within the heartbeat timeout.
+fn heavy(id: String, queue: Option<String>, input: &ProcessVideo) -> ActivityOptions {
+    let b = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(2 * 60 * 60))
+        .activity_id(id)
+        .heartbeat_timeout(Duration::from_secs(input.heartbeat_timeout_s.max(1)))
+        .retry_policy(retry(input.max_attempts));
+    match queue {
+        Some(q) => b.task_queue(q).build(),
+        None => b.build(),
+    }
+}
+
+/// The message a person reads in Postgres and the API: the root application failure's text.
+fn reason(step: &'static str, e: &ActivityExecutionError) -> StepFailure {
+    let reason = match e {
+        ActivityExecutionError::Failed(f) => match f.cause() {
+            Some(IncomingError::Application(app)) => app.to_string(),
+            Some(IncomingError::Timeout(t)) => format!("timed out ({:?})", t.timeout_type()),
+            Some(other) => other.to_string(),
+            None => f.failure().message.clone(),
+        },
+        ActivityExecutionError::Cancelled(_) => "cancelled".to_owned(),
+        other => other.to_string(),
+    };
+    StepFailure { step, reason }
+}
+
+#[workflow_methods]
+impl VideoProcessingWorkflow {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: ProcessVideo,
+    ) -> WorkflowResult<ProcessOutcome> {
+        let id = input.video_id;
+        ctx.upsert_search_attributes([VIDEO_STATUS.value_set("processing".to_owned())]);
+        ctx.execute_activity(
+            ProcessingActivities::update_metadata,
+            UpdateMetadata {
+                video_id: id,
+                update: MetadataUpdate::Processing {
+                    attempt: input.attempt,
+                },
+            },
+            light("metadata-processing", input.max_attempts),
+        )
+        .await?;
+
+        match Self::process(ctx, &input).await {
+            Ok(packaged) => {
+                ctx.upsert_search_attributes([VIDEO_STATUS.value_set("ready".to_owned())]);
+                Self::step_progress(ctx, "done", 100.0);
+                Ok(ProcessOutcome {
+                    status: "ready".into(),
+                    master_key: Some(packaged.master_key),
+                    reason: None,
+                })
+            }
+            Err(Stop::Cancelled) => {
+                ctx.execute_activity(
+                    ProcessingActivities::update_metadata,
+                    UpdateMetadata {
+                        video_id: id,
+                        update: MetadataUpdate::Cancelled,
+                    },
+                    light("metadata-cancelled", input.max_attempts),
+                )
+                .await?;
+                ctx.upsert_search_attributes([VIDEO_STATUS.value_set("cancelled".to_owned())]);
+                Ok(ProcessOutcome {
+                    status: "cancelled".into(),
+                    master_key: None,
+                    reason: None,
+                })
+            }
+            Err(Stop::Failed(f)) => {
+                let message = format!("{} failed: {}", f.step, f.reason);
+                ctx.execute_activity(
+                    ProcessingActivities::update_metadata,
+                    UpdateMetadata {
+                        video_id: id,
+                        update: MetadataUpdate::Failed {
+                            step: f.step.to_owned(),
+                            reason: f.reason.clone(),
+                        },
+                    },
+                    light("metadata-failed", input.max_attempts),
+                )
+                .await?;
+                ctx.upsert_search_attributes([VIDEO_STATUS.value_set("failed".to_owned())]);
+                // The owner hears about failures too; a notification problem must not hide the cause.
+                let _ = ctx
+                    .execute_activity(
+                        ProcessingActivities::notify,
+                        Notify {
+                            video_id: id,
+                            owner: input.owner.clone(),
+                            status: "failed".into(),
+                            reason: Some(message.clone()),
+                            renditions: vec![],
+                        },
+                        light("notify", input.max_attempts),
+                    )
+                    .await;
+                // Failing the run makes the encode visible as failed in the Temporal UI.
+                Err(ApplicationFailure::non_retryable(message).into())
+            }
+        }
+    }
+
+    async fn process(
+        ctx: &mut WorkflowContext<Self>,
+        input: &ProcessVideo,
+    ) -> Result<Packaged, Stop> {
+        let id = input.video_id;
+        let max = input.max_attempts;
+        let source = SourceRef {
+            video_id: id,
+            bucket: input.bucket.clone(),
+            key: input.source_key.clone(),
+            size: input.size,
+        };
+
+        Self::step(ctx, "probe_source")?;
+        let info = ctx
+            .execute_activity(
+                ProcessingActivities::probe_source,
+                source.clone(),
+                heavy("probe".into(), None, input),
+            )
+            .await
+            .map_err(|e| Stop::Failed(reason("probe_source", &e)))?;
+
+        let renditions = plan_renditions(info.width, info.height);
+        let chunks = plan_chunks(info.duration_ms, input.chunk_seconds);
+        ctx.state_mut(|s| {
+            s.progress.renditions = renditions.iter().map(|r| r.name.clone()).collect();
+            s.progress.chunks = chunks
+                .iter()
+                .map(|c| ChunkProgress {
+                    index: c.index,
+                    state: "queued".into(),
+                })
+                .collect();
+            s.progress.audio = info.audio_codec.as_ref().map(|_| "queued".to_owned());
+        });
+        Self::step(ctx, "encode")?;
+        Self::step_progress(ctx, "encode", 5.0);
+
+        let transcode_queue = Some(input.transcode_queue.clone());
+        let total = chunks.len().max(1) as f64;
+        let chunk_futures = chunks.iter().map(|chunk| {
+            let ctx = ctx.clone();
+            let opts = heavy(
+                format!("encode-chunk-{:04}", chunk.index),
+                transcode_queue.clone(),
+                input,
+            );
+            let args = EncodeChunk {
+                source: source.clone(),
+                info: info.clone(),
+                chunk: chunk.clone(),
+                renditions: renditions.clone(),
+            };
+            let index = chunk.index as usize;
+            async move {
+                let r = ctx
+                    .execute_activity(TranscodeActivities::encode_chunk, args, opts)
+                    .await;
+                ctx.state_mut(|s| {
+                    s.progress.chunks[index].state =
+                        if r.is_ok() { "done" } else { "failed" }.into();
+                    let done = s
+                        .progress
+                        .chunks
+                        .iter()
+                        .filter(|c| c.state == "done")
+                        .count() as f64;
+                    s.progress.percent = 5.0 + 80.0 * done / total;
+                });
+                r
+            }
+        });
+        let audio = async {
+            if info.audio_codec.is_none() {
+                return Ok(None);
+            }
+            let r = ctx
+                .execute_activity(
+                    TranscodeActivities::encode_audio,
+                    EncodeAudio {
+                        source: source.clone(),
+                        info: info.clone(),
+                    },
+                    heavy("encode-audio".into(), transcode_queue.clone(), input),
+                )
+                .await;
+            ctx.state_mut(|s| {
+                s.progress.audio = Some(if r.is_ok() { "done" } else { "failed" }.into())
+            });
+            r
+        };
+        let (chunk_results, audio) =
+            temporalio_sdk::workflows::join!(join_all(chunk_futures), audio);
+        let mut encoded = Vec::with_capacity(chunk_results.len());
+        for r in chunk_results {
+            encoded.push(r.map_err(|e| Stop::Failed(reason("encode_chunk", &e)))?);
+        }
+        let audio = audio.map_err(|e| Stop::Failed(reason("encode_audio", &e)))?;
+
+        Self::step(ctx, "package")?;
+        Self::step_progress(ctx, "package", 88.0);
+        let packaged = ctx
+            .execute_activity(
+                ProcessingActivities::package,
+                Package {
+                    video_id: id,
+                    bucket: input.bucket.clone(),
+                    info: info.clone(),
+                    renditions: renditions.clone(),
+                    chunks: encoded,
+                    audio,
+                },
+                light("package", max),
+            )
+            .await
+            .map_err(|e| Stop::Failed(reason("package", &e)))?;
+
+        Self::step(ctx, "create_poster")?;
+        Self::step_progress(ctx, "create_poster", 92.0);
+        ctx.execute_activity(
+            ProcessingActivities::create_poster,
+            CreatePoster {
+                source: source.clone(),
+                info: info.clone(),
+            },
+            heavy("poster".into(), None, input),
+        )
+        .await
+        .map_err(|e| Stop::Failed(reason("create_poster", &e)))?;
+
+        Self::step(ctx, "update_metadata")?;
+        Self::step_progress(ctx, "update_metadata", 95.0);
+        ctx.execute_activity(
+            ProcessingActivities::update_metadata,
+            UpdateMetadata {
+                video_id: id,
+                update: MetadataUpdate::Ready {
+                    info: info.clone(),
+                    renditions: packaged.renditions.clone(),
+                },
+            },
+            light("metadata-ready", max),
+        )
+        .await
+        .map_err(|e| Stop::Failed(reason("update_metadata", &e)))?;
+
+        // Past this point the video is ready: CDN and notification problems are reported, not fatal.
+        Self::step_progress(ctx, "invalidate_cdn", 97.0);
+        let _ = ctx
+            .execute_activity(
+                ProcessingActivities::invalidate_cdn,
+                InvalidateCdn { video_id: id },
+                light("invalidate-cdn", max),
+            )
+            .await;
+        Self::step_progress(ctx, "notify", 99.0);
+        let _ = ctx
+            .execute_activity(
+                ProcessingActivities::notify,
+                Notify {
+                    video_id: id,
+                    owner: input.owner.clone(),
+                    status: "ready".into(),
+                    reason: None,
+                    renditions: renditions.iter().map(|r| r.name.clone()).collect(),
+                },
+                light("notify", max),
+            )
+            .await;
+        Ok(packaged)
+    }
+
+    /// Records the step and stops here if a cancel was requested.
+    fn step(ctx: &WorkflowContext<Self>, step: &str) -> Result<(), Stop> {
+        ctx.state_mut(|s| s.progress.step = step.to_owned());
+        if ctx.state(|s| s.cancel_requested.is_some()) {
+            Err(Stop::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn step_progress(ctx: &WorkflowContext<Self>, step: &str, percent: f64) {
+        ctx.state_mut(|s| {
+            s.progress.step = step.to_owned();
+            s.progress.percent = s.progress.percent.max(percent);
+        });
+    }
+
+    /// Per-chunk state, renditions and overall percent.
+    #[query]
+    pub fn progress(&self, _ctx: &WorkflowContextView) -> Progress {
+        self.progress.clone()
+    }
+
+    /// Stop at the next step boundary; the video ends `cancelled`.
+    #[signal]
+    pub fn cancel(&mut self, _ctx: &mut SyncWorkflowContext<Self>, reason: String) {
+        self.cancel_requested = Some(reason);
+    }
+}

@@ -139,6 +139,16 @@ pub const VARS: &[Var] = &[
         help: "Retry limit for retryable activity failures",
     },
     Var {
+        name: "VODFLOW_TASK_QUEUE_PREFIX",
+        default: "",
+        help: "Prefix for Temporal task queue names (isolates deployments and tests)",
+    },
+    Var {
+        name: "VODFLOW_HEARTBEAT_TIMEOUT",
+        default: "60s",
+        help: "Heartbeat timeout of long activities: how soon a dead worker's encode is retried elsewhere",
+    },
+    Var {
         name: "VODFLOW_CLOUDFRONT_DISTRIBUTION_ID",
         default: "",
         help: "CloudFront distribution to invalidate (empty = skip)",
@@ -213,6 +223,10 @@ impl Config {
     /// Reads every variable through `lookup`, so tests can configure without touching the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |name: &'static str| -> String {
+            debug_assert!(
+                VARS.iter().any(|v| v.name == name),
+                "{name} is read but not documented in VARS"
+            );
             lookup(name).unwrap_or_else(|| {
                 VARS.iter()
                     .find(|v| v.name == name)

@@ -350,3 +350,214 @@ pub async fn read_topic(
     }
     out
 }
+
+/// Runs the whole platform in-process (api + outbox relay, bridge, workers) around `body`, on this
+/// test's own database, bucket, topics and task queues. Workers are not `Send`, so they run on
+/// this task next to the body.
+pub async fn with_platform<F, Fut>(env: &TestEnv, body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let api = env.spawn_api().await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let client = vodflow_core::temporal::connect(&env.cfg, "vodflow-test-bridge")
+        .await
+        .expect("Temporal is not reachable");
+    let cfg = env.cfg.clone();
+    let bridge_stop = stop.clone();
+    let bridge = tokio::spawn(async move {
+        vodflow_bridge::run(&cfg, &client, bridge_stop.cancelled_owned()).await
+    });
+    let roles = vodflow_activities::worker::Roles {
+        processing: true,
+        transcode: true,
+    };
+    let worker =
+        vodflow_activities::worker::run(env.cfg.clone(), roles, stop.clone().cancelled_owned());
+    let base = api.base.clone();
+    let body = async {
+        body(base).await;
+        stop.cancel();
+    };
+    let (worker_result, ()) = tokio::join!(worker, body);
+    worker_result.expect("workers");
+    bridge.await.expect("bridge task").expect("bridge");
+    api.stop().await;
+}
+
+/// Test configuration for processing: isolated task queues, quick failure detection.
+pub fn processing_overrides(id: &str) -> Vec<(String, String)> {
+    vec![
+        ("VODFLOW_TASK_QUEUE_PREFIX".into(), format!("t{id}.")),
+        ("VODFLOW_HEARTBEAT_TIMEOUT".into(), "10s".into()),
+        ("VODFLOW_MAX_CONCURRENT_TRANSCODES".into(), "2".into()),
+    ]
+}
+
+pub async fn wait_for_status(
+    env: &TestEnv,
+    id: &str,
+    wanted: &[&str],
+    timeout: Duration,
+) -> vodflow_core::repo::VideoRow {
+    let vid: vodflow_core::VideoId = id.parse().expect("id");
+    eventually(
+        &format!("video {id} to reach {wanted:?}"),
+        timeout,
+        || async {
+            let row = vodflow_core::repo::get_video(&env.pool, vid, None)
+                .await
+                .ok()
+                .flatten()?;
+            wanted.contains(&row.status.as_str()).then_some(row)
+        },
+    )
+    .await
+}
+
+/// Uploads through the API like a client; returns the video id.
+pub async fn upload(base: &str, token: &str, path: &std::path::Path, title: &str) -> String {
+    let form = reqwest::multipart::Form::new()
+        .text("title", title.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(std::fs::read(path).expect("read")).file_name("v.mp4"),
+        );
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/videos"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// Copies a video's HLS tree out of the store, so ffmpeg can read it as files.
+pub async fn download_hls(env: &TestEnv, id: &str) -> PathBuf {
+    let prefix = format!("videos/{id}/hls/");
+    let dir = env.scratch.join(format!("hls-{id}"));
+    for key in env.object_keys_all(&prefix).await {
+        let rel = key.trim_start_matches(&prefix);
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let obj = env
+            .s3
+            .get_object()
+            .bucket(&env.cfg.s3.bucket)
+            .key(&key)
+            .send()
+            .await
+            .expect("get");
+        std::fs::write(&path, obj.body.collect().await.expect("body").into_bytes()).expect("write");
+    }
+    dir
+}
+
+impl TestEnv {
+    pub async fn object_keys_all(&self, prefix: &str) -> Vec<String> {
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.cfg.s3.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            keys.extend(
+                page.expect("list")
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        keys
+    }
+}
+
+/// Events of a workflow's latest run, as the Temporal CLI prints them (`temporal workflow show -o json`).
+pub fn history(_env: &TestEnv, video_id: &str) -> Vec<serde_json::Value> {
+    let bin = std::env::var("VODFLOW_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/vodflow")
+        })
+        .join("bin/temporal");
+    let out = std::process::Command::new(bin)
+        .args([
+            "workflow",
+            "show",
+            "--address",
+            "127.0.0.1:7233",
+            "-o",
+            "json",
+            "-w",
+            &format!("video-{video_id}"),
+        ])
+        .output()
+        .expect("temporal CLI (installed by scripts/install)");
+    assert!(
+        out.status.success(),
+        "temporal workflow show: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("history json");
+    v["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// Attempt numbers with which an activity (by activity id) started, in history order.
+pub fn activity_attempts(events: &[serde_json::Value], activity_id: &str) -> Vec<u64> {
+    let scheduled: Vec<&str> = events
+        .iter()
+        .filter(|e| e["activityTaskScheduledEventAttributes"]["activityId"] == activity_id)
+        .filter_map(|e| e["eventId"].as_str())
+        .collect();
+    events
+        .iter()
+        .filter_map(|e| {
+            let a = &e["activityTaskStartedEventAttributes"];
+            scheduled
+                .contains(&a["scheduledEventId"].as_str()?)
+                .then(|| a["attempt"].as_u64().unwrap_or(1))
+        })
+        .collect()
+}
+
+/// Sum over partitions of the offsets `group` committed on `topic`.
+pub fn committed_total(brokers: &str, group: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let Ok(md) = c.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
+        return 0;
+    };
+    let mut tpl = TopicPartitionList::new();
+    for t in md.topics() {
+        for p in t.partitions() {
+            tpl.add_partition(topic, p.id());
+        }
+    }
+    let Ok(committed) = c.committed_offsets(tpl, Duration::from_secs(5)) else {
+        return 0;
+    };
+    committed
+        .elements()
+        .iter()
+        .map(|e| {
+            if let Offset::Offset(o) = e.offset() {
+                o
+            } else {
+                0
+            }
+        })
+        .sum()
+}

@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 /// Blocking (FFmpeg reads the file): call from `spawn_blocking`.
 pub fn probe(path: &Path) -> Result<SourceInfo> {
     ffmpeg::init().map_err(|e| Error::Ffmpeg(e.to_string()))?;
+    // Problems come back as errors with our own wording; libav's stderr chatter adds nothing.
+    ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
     let mut ictx = ffmpeg::format::input(path)
         .map_err(|e| Error::InvalidMedia(format!("not a readable media file ({e})")))?;
     let container = ictx.format().name().to_owned();

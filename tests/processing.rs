@@ -1,0 +1,559 @@
+//! Durable processing, end to end on the real stack: upload → outbox → Kafka → bridge → Temporal
+//! workflow → FFmpeg → HLS in S3 → `ready` in Postgres.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::media::{Spec, make_video};
+use common::{
+    TestEnv, download_hls, processing_overrides, unique, upload, wait_for_status, with_platform,
+};
+
+const READY_WITHIN: Duration = Duration::from_secs(240);
+
+async fn env_with(extra: &[(&str, &str)]) -> TestEnv {
+    let id = unique("");
+    let mut o = processing_overrides(&id);
+    o.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestEnv::new(&refs).await
+}
+
+fn ffprobe(args: &[&str], path: &Path) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {args:?} {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Decodes a playlist end to end; returns ffmpeg's complaints (empty = clean).
+fn decode_errors(playlist: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(playlist)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg could not decode {}",
+        playlist.display()
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn duration_of(playlist: &Path) -> f64 {
+    ffprobe(
+        &["-show_entries", "format=duration", "-of", "csv=p=0"],
+        playlist,
+    )
+    .trim()
+    .parse()
+    .expect("duration")
+}
+
+/// Largest gap between consecutive video decode timestamps across the whole playlist.
+fn max_dts_step(playlist: &Path) -> f64 {
+    let out = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=dts_time",
+            "-of",
+            "csv=p=0",
+        ],
+        playlist,
+    );
+    let dts: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    assert!(dts.len() > 10, "too few packets in {}", playlist.display());
+    dts.windows(2).map(|w| w[1] - w[0]).fold(f64::MIN, f64::max)
+}
+
+fn extinfs(playlist: &Path) -> Vec<f64> {
+    std::fs::read_to_string(playlist)
+        .expect("playlist")
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|v| v.trim_end_matches(',').parse().expect("extinf"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_720p_clip_becomes_a_playable_hls_ladder() {
+    let owned = env_with(&[("VODFLOW_CHUNK_SECONDS", "8")]).await;
+    let env = &owned;
+    let clip = make_video(
+        &env.scratch,
+        "clip.mp4",
+        &Spec {
+            width: 1280,
+            height: 720,
+            seconds: 20.0,
+            fps: 30,
+            audio: true,
+        },
+    );
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    with_platform(env, |base| async move {
+        let id = upload(&base, &token, &clip, "a 720p clip").await;
+        let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
+        assert_eq!(
+            row.status, "ready",
+            "failed: {:?} at {:?}",
+            row.failure_reason, row.failure_step
+        );
+        assert_eq!((row.width, row.height), (Some(1280), Some(720)));
+        assert!((row.duration_ms.unwrap() - 20_000).abs() <= 100);
+
+        let dir = download_hls(env, &id).await;
+        let master = std::fs::read_to_string(dir.join("master.m3u8")).expect("master playlist");
+        for rung in ["144p", "240p", "360p", "480p", "720p"] {
+            assert!(
+                master.contains(&format!("{rung}/index.m3u8")),
+                "{rung} missing from master:\n{master}"
+            );
+            let playlist = dir.join(rung).join("index.m3u8");
+            let errors = decode_errors(&playlist);
+            assert!(
+                errors.trim().is_empty(),
+                "{rung} decodes with errors: {errors}"
+            );
+            let d = duration_of(&playlist);
+            assert!((d - 20.0).abs() <= 0.1, "{rung} lasts {d}s, source 20s");
+            // Chunks are 8 s: a jump at 8 s or 16 s would show as a gap much larger than a frame.
+            let step = max_dts_step(&playlist);
+            assert!(
+                step < 1.5 / 30.0,
+                "{rung}: decode timestamps jump by {step}s"
+            );
+            let segs = extinfs(&playlist);
+            assert_eq!(segs.len(), 5, "{rung}: 20 s in 4 s segments");
+            assert!(
+                segs.iter().all(|d| (d - 4.0).abs() < 0.05),
+                "{rung} segment durations {segs:?}"
+            );
+        }
+        assert!(!master.contains("1080p"), "never upscale:\n{master}");
+        assert!(master.contains("TYPE=AUDIO,GROUP-ID=\"audio\""), "{master}");
+        assert!(
+            master.contains("RESOLUTION=1280x720")
+                && master.contains("AVERAGE-BANDWIDTH=")
+                && master.contains("FRAME-RATE=30.000")
+        );
+        assert!(
+            master.contains("CODECS=\"avc1.") && master.contains(",mp4a.40.2\""),
+            "{master}"
+        );
+        let audio = dir.join("audio").join("index.m3u8");
+        assert!(decode_errors(&audio).trim().is_empty());
+        assert!((duration_of(&audio) - 20.0).abs() <= 0.1);
+        // Audio and video in sync: the whole presentation starts together and lasts as long.
+        let av = decode_errors(&dir.join("master.m3u8"));
+        assert!(av.trim().is_empty(), "{av}");
+
+        let poster = env
+            .s3
+            .head_object()
+            .bucket(&env.cfg.s3.bucket)
+            .key(format!("videos/{id}/thumbs/poster.jpg"))
+            .send()
+            .await;
+        assert!(poster.is_ok(), "poster missing");
+
+        let rows = vodflow_core::repo::renditions(&env.pool, id.parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 6, "5 video renditions + audio");
+        for r in &rows {
+            let listed = env
+                .object_keys_all(r.playlist_key.trim_end_matches("index.m3u8"))
+                .await;
+            let segments = listed.iter().filter(|k| k.ends_with(".m4s")).count();
+            assert_eq!(
+                segments as i32, r.segment_count,
+                "{} segments in S3 vs row",
+                r.playlist_key
+            );
+        }
+    })
+    .await;
+    owned.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn portrait_rotated_silent_tiny_odd_and_short_sources_all_play() {
+    let owned = env_with(&[]).await;
+    let env = &owned;
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let portrait = make_video(
+        &env.scratch,
+        "portrait.mp4",
+        &Spec {
+            width: 360,
+            height: 640,
+            seconds: 5.0,
+            fps: 25,
+            audio: true,
+        },
+    );
+    let silent = make_video(
+        &env.scratch,
+        "silent.mp4",
+        &Spec {
+            width: 640,
+            height: 360,
+            seconds: 4.0,
+            fps: 25,
+            audio: false,
+        },
+    );
+    let tiny = make_video(
+        &env.scratch,
+        "tiny.mp4",
+        &Spec {
+            width: 170,
+            height: 96,
+            seconds: 3.0,
+            fps: 25,
+            audio: true,
+        },
+    );
+    let short = make_video(
+        &env.scratch,
+        "short.mp4",
+        &Spec {
+            width: 426,
+            height: 240,
+            seconds: 6.5,
+            fps: 25,
+            audio: true,
+        },
+    );
+    // A landscape picture flagged for 90° display, as phones record.
+    let rotated = env.scratch.join("rotated.mp4");
+    assert!(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-i"])
+            .arg(&silent)
+            .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+            .arg(&rotated)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Odd dimensions (4:4:4 allows them).
+    let odd = env.scratch.join("odd.mp4");
+    assert!(
+        Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=321x241:rate=25:duration=3"
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv444p"
+            ])
+            .arg(&odd)
+            .status()
+            .unwrap()
+            .success()
+    );
+    with_platform(env, |base| async move {
+        let mut ids = Vec::new();
+        for (name, path) in [
+            ("portrait", &portrait),
+            ("silent", &silent),
+            ("tiny", &tiny),
+            ("short", &short),
+            ("rotated", &rotated),
+            ("odd", &odd),
+        ] {
+            ids.push((name, upload(&base, &token, path, name).await));
+        }
+        for (name, id) in &ids {
+            let row = wait_for_status(env, id, &["ready", "failed"], READY_WITHIN).await;
+            assert_eq!(row.status, "ready", "{name}: {:?}", row.failure_reason);
+            let dir = download_hls(env, id).await;
+            let master = std::fs::read_to_string(dir.join("master.m3u8")).unwrap();
+            let errors = decode_errors(&dir.join("master.m3u8"));
+            assert!(errors.trim().is_empty(), "{name}: {errors}");
+            match *name {
+                "portrait" => {
+                    assert!(master.contains("RESOLUTION=360x640"), "{master}");
+                    assert!(master.contains("RESOLUTION=144x256"), "{master}");
+                }
+                "silent" => assert!(!master.contains("TYPE=AUDIO"), "{master}"),
+                "tiny" => {
+                    assert!(
+                        master.contains("96p/index.m3u8") && master.contains("RESOLUTION=170x96"),
+                        "{master}"
+                    );
+                    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 1);
+                }
+                "short" => {
+                    let segs = extinfs(&dir.join("240p").join("index.m3u8"));
+                    assert_eq!(segs.len(), 2, "{segs:?}");
+                    assert!((segs[1] - 2.5).abs() < 0.05, "{segs:?}");
+                }
+                "rotated" => {
+                    assert_eq!(
+                        (row.width, row.height),
+                        (Some(360), Some(640)),
+                        "display size after rotation"
+                    );
+                    assert!(master.contains("RESOLUTION=360x640"), "{master}");
+                }
+                "odd" => assert!(master.contains("RESOLUTION=320x240"), "{master}"),
+                _ => unreachable!(),
+            }
+        }
+    })
+    .await;
+    owned.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unusable_media_fails_after_one_attempt_with_a_clear_reason() {
+    let owned = env_with(&[]).await;
+    let env = &owned;
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let bytes = std::fs::read(&clip).unwrap();
+    let truncated = env.scratch.join("truncated.mp4");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let audio_only = env.scratch.join("audio.m4a");
+    assert!(
+        Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=duration=3",
+                "-c:a",
+                "aac"
+            ])
+            .arg(&audio_only)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // A text file that claims to be an MP4 (an `ftyp` header) gets past the upload's sniffing.
+    let fake = env.scratch.join("fake.mp4");
+    let mut text = b"\0\0\0\x18ftypisom\0\0\0\0isomavc1".to_vec();
+    text.extend_from_slice(&b"this is not a video, just text pretending to be one. ".repeat(200));
+    std::fs::write(&fake, text).unwrap();
+
+    with_platform(env, |base| async move {
+        let cases = [
+            ("truncated", &truncated, "not a readable media file"),
+            ("audio only", &audio_only, "no video stream"),
+            ("text", &fake, "not a readable media file"),
+        ];
+        for (name, path, expected) in cases {
+            let id = upload(&base, &token, path, name).await;
+            let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
+            assert_eq!(row.status, "failed", "{name}");
+            assert_eq!(row.failure_step.as_deref(), Some("probe_source"), "{name}");
+            let reason = row.failure_reason.unwrap_or_default();
+            assert!(reason.contains(expected), "{name}: {reason}");
+            let events = common::history(env, &id);
+            assert_eq!(
+                common::activity_attempts(&events, "probe"),
+                vec![1],
+                "{name}: probe must run exactly once"
+            );
+        }
+    })
+    .await;
+    owned.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
+    let owned = env_with(&[]).await;
+    let env = &owned;
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    with_platform(env, |base| async move {
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &env.cfg.kafka_brokers)
+            .create()
+            .unwrap();
+        let topic = env.cfg.topic(vodflow_core::names::TOPIC_VIDEO_UPLOADED);
+        // Garbage first: the bridge must dead-letter it and keep going.
+        producer
+            .send(
+                FutureRecord::to(&topic).key("junk").payload("{not json"),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        let id = upload(&base, &token, &clip, "dup").await;
+        let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
+        assert_eq!(row.status, "ready");
+        // The same event twice more, after the first run finished.
+        let payload: serde_json::Value =
+            sqlx::query_scalar("SELECT payload FROM outbox WHERE key = $1")
+                .bind(&id)
+                .fetch_one(&env.pool)
+                .await
+                .unwrap();
+        for _ in 0..2 {
+            producer
+                .send(
+                    FutureRecord::to(&topic)
+                        .key(&id)
+                        .payload(&payload.to_string()),
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap();
+        }
+        // Once the bridge has committed past them, there is still exactly one run.
+        let group = env.cfg.topic(vodflow_core::names::BRIDGE_CONSUMER_GROUP);
+        common::eventually(
+            "the bridge to consume every event",
+            Duration::from_secs(60),
+            || async {
+                (common::committed_total(&env.cfg.kafka_brokers, &group, &topic) == 4).then_some(())
+            },
+        )
+        .await;
+        let client = vodflow_core::temporal::connect(&env.cfg, "test")
+            .await
+            .unwrap();
+        let runs = client
+            .count_workflows(format!("WorkflowId = 'video-{id}'"), Default::default())
+            .await
+            .unwrap();
+        assert_eq!(runs.count(), 1, "duplicates must not start runs");
+
+        let dlq = env.cfg.topic(vodflow_core::names::TOPIC_VIDEO_UPLOADED_DLQ);
+        let msgs =
+            common::read_topic(&env.cfg.kafka_brokers, &dlq, 1, Duration::from_secs(30)).await;
+        assert_eq!(msgs.len(), 1);
+        use rdkafka::Message;
+        use rdkafka::message::Headers;
+        let reason = msgs[0]
+            .headers()
+            .and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == vodflow_bridge::DLQ_REASON_HEADER)
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            })
+            .unwrap_or_default();
+        assert!(reason.contains("not a video_uploaded event"), "{reason}");
+        assert_eq!(msgs[0].payload(), Some(&b"{not json"[..]));
+    })
+    .await;
+    owned.cleanup().await;
+}
+
+#[tokio::test]
+async fn cloudfront_invalidation_request_against_local_listener() {
+    // CloudFront cannot run here: a local listener receives the exact request the SDK sends.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = sock.read(&mut buf).await.unwrap();
+            req.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&req);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if req.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?><Invalidation xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Id>I2J0I21PCUYOIK</Id><Status>InProgress</Status><CreateTime>2026-11-25T00:00:00Z</CreateTime><InvalidationBatch><Paths><Quantity>1</Quantity><Items><Path>/x</Path></Items></Paths><CallerReference>r</CallerReference></InvalidationBatch></Invalidation>"#;
+        let resp = format!(
+            "HTTP/1.1 201 Created\r\nContent-Type: text/xml\r\nLocation: http://{addr}/x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        sock.write_all(resp.as_bytes()).await.unwrap();
+        String::from_utf8_lossy(&req).into_owned()
+    });
+    let id = vodflow_core::VideoId::new();
+    let cfg = vodflow_core::Config::from_lookup(|n| match n {
+        "VODFLOW_CLOUDFRONT_DISTRIBUTION_ID" => Some("E2EXAMPLE".into()),
+        "VODFLOW_CLOUDFRONT_ENDPOINT" => Some(format!("http://{addr}")),
+        _ => None,
+    })
+    .unwrap();
+    let outcome = vodflow_activities::cdn::invalidate(&cfg, id)
+        .await
+        .expect("invalidation");
+    assert_eq!(outcome, "invalidation I2J0I21PCUYOIK");
+    let req = server.await.unwrap();
+    assert!(
+        req.starts_with("POST /2020-05-31/distribution/E2EXAMPLE/invalidation HTTP/1.1\r\n"),
+        "{req}"
+    );
+    assert!(
+        req.contains(&format!("<Path>/videos/{id}/*</Path>")),
+        "{req}"
+    );
+    assert!(req.contains("<Quantity>1</Quantity>"), "{req}");
+    assert!(
+        req.to_ascii_lowercase()
+            .contains("authorization: aws4-hmac-sha256"),
+        "signed request: {req}"
+    );
+
+    // Without a distribution the activity says it skipped.
+    let unset = vodflow_core::Config::from_lookup(|_| None).unwrap();
+    assert!(
+        vodflow_activities::cdn::invalidate(&unset, id)
+            .await
+            .unwrap()
+            .starts_with("skipped")
+    );
+}

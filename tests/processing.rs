@@ -557,3 +557,98 @@ async fn cloudfront_invalidation_request_against_local_listener() {
             .starts_with("skipped")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_redone() {
+    let owned = env_with(&[
+        ("VODFLOW_CHUNK_SECONDS", "4"),
+        ("VODFLOW_HEARTBEAT_TIMEOUT", "5s"),
+    ])
+    .await;
+    let env = &owned;
+    let clip = make_video(
+        &env.scratch,
+        "long.mp4",
+        &Spec {
+            width: 1280,
+            height: 720,
+            seconds: 40.0,
+            fps: 30,
+            audio: false,
+        },
+    );
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    // The workflow runs in-process; the encodes run in a separate worker process we can SIGKILL.
+    let roles = vodflow_activities::worker::Roles {
+        processing: true,
+        transcode: false,
+    };
+    common::with_platform_roles(env, roles, |base| async move {
+        let mut first = common::spawn_worker_process(
+            env,
+            &["--queues", "transcode", "--max-concurrent-transcodes", "1"],
+            &env.scratch.join("w1"),
+        );
+        let id = upload(&base, &token, &clip, "long").await;
+        let manifests = format!("videos/{id}/hls/.chunks/");
+        let done_before = common::eventually(
+            "some chunks to finish",
+            Duration::from_secs(180),
+            || async {
+                let done = env.object_keys_all(&manifests).await;
+                (done.len() >= 2).then_some(done)
+            },
+        )
+        .await;
+        first.kill().expect("SIGKILL the worker");
+        first.wait().unwrap();
+        let row = vodflow_core::repo::get_video(&env.pool, id.parse().unwrap(), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, "processing", "the kill must land mid-encode");
+
+        let mut second =
+            common::spawn_worker_process(env, &["--queues", "transcode"], &env.scratch.join("w2"));
+        let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
+        second.kill().ok();
+        second.wait().ok();
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+
+        let events = common::history(env, &id);
+        let mut retried = 0;
+        for key in &done_before {
+            let index: u32 = key
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".json")
+                .parse()
+                .unwrap();
+            let attempts = common::activity_attempts(&events, &format!("encode-chunk-{index:04}"));
+            assert_eq!(
+                attempts,
+                vec![1],
+                "chunk {index} finished before the kill and must not run again"
+            );
+        }
+        for index in 0..10u32 {
+            if common::activity_attempts(&events, &format!("encode-chunk-{index:04}"))
+                .iter()
+                .any(|a| *a > 1)
+            {
+                retried += 1;
+            }
+        }
+        assert!(
+            retried >= 1,
+            "the chunk in flight at the kill was retried on the new worker"
+        );
+        let dir = download_hls(env, &id).await;
+        let playlist = dir.join("720p").join("index.m3u8");
+        assert!(decode_errors(&playlist).trim().is_empty());
+        assert!((duration_of(&playlist) - 40.0).abs() <= 0.1);
+    })
+    .await;
+    owned.cleanup().await;
+}

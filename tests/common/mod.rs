@@ -359,6 +359,25 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
 {
+    with_platform_roles(
+        env,
+        vodflow_activities::worker::Roles {
+            processing: true,
+            transcode: true,
+        },
+        body,
+    )
+    .await
+}
+
+pub async fn with_platform_roles<F, Fut>(
+    env: &TestEnv,
+    roles: vodflow_activities::worker::Roles,
+    body: F,
+) where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let api = env.spawn_api().await;
     let stop = tokio_util::sync::CancellationToken::new();
     let client = vodflow_core::temporal::connect(&env.cfg, "vodflow-test-bridge")
@@ -560,4 +579,26 @@ pub fn committed_total(brokers: &str, group: &str, topic: &str) -> i64 {
             }
         })
         .sum()
+}
+
+/// A `vodflow worker` in its own process (as on another machine: its own scratch directory), with
+/// this test's configuration.
+pub fn spawn_worker_process(
+    env: &TestEnv,
+    args: &[&str],
+    work_dir: &std::path::Path,
+) -> std::process::Child {
+    let c = &env.cfg;
+    std::process::Command::new(env!("CARGO_BIN_EXE_vodflow"))
+        .arg("worker")
+        .args(args)
+        .env("VODFLOW_DATABASE_URL", &c.database_url)
+        .env("VODFLOW_S3_BUCKET", &c.s3.bucket)
+        .env("VODFLOW_KAFKA_TOPIC_PREFIX", &c.kafka_topic_prefix)
+        .env("VODFLOW_TASK_QUEUE_PREFIX", &c.task_queue_prefix)
+        .env("VODFLOW_WORK_DIR", work_dir)
+        .env("VODFLOW_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start vodflow worker")
 }

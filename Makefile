@@ -38,6 +38,7 @@ lint:
 bench: stack-up
 	cargo build --release --workspace
 	scripts/bench
+	scripts/bench-processing
 
 clean-data: stack-down
 	rm -rf .vodflow

@@ -55,3 +55,13 @@ fn compose_file_describes_the_local_topology() {
     }
     assert!(std::path::Path::new("Dockerfile").exists());
 }
+
+#[test]
+fn readme_documents_every_variable_and_opens_with_the_two_commands() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let head: String = readme.lines().take(6).collect::<Vec<_>>().join("\n");
+    assert!(head.contains("make run") && head.contains("make test"), "{head}");
+    for v in vodflow_core::config::VARS {
+        assert!(readme.contains(&format!("`{}`", v.name)), "{} is not in the README's table", v.name);
+    }
+}

@@ -60,8 +60,15 @@ fn compose_file_describes_the_local_topology() {
 fn readme_documents_every_variable_and_opens_with_the_two_commands() {
     let readme = std::fs::read_to_string("README.md").unwrap();
     let head: String = readme.lines().take(6).collect::<Vec<_>>().join("\n");
-    assert!(head.contains("make run") && head.contains("make test"), "{head}");
+    assert!(
+        head.contains("make run") && head.contains("make test"),
+        "{head}"
+    );
     for v in vodflow_core::config::VARS {
-        assert!(readme.contains(&format!("`{}`", v.name)), "{} is not in the README's table", v.name);
+        assert!(
+            readme.contains(&format!("`{}`", v.name)),
+            "{} is not in the README's table",
+            v.name
+        );
     }
 }

@@ -251,43 +251,30 @@ async fn portrait_rotated_silent_tiny_odd_and_short_sources_all_play() {
     );
     // A landscape picture flagged for 90° display, as phones record.
     let rotated = env.scratch.join("rotated.mp4");
-    assert!(
-        Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-y", "-i"])
-            .arg(&silent)
-            .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
-            .arg(&rotated)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::media::ffmpeg(&[
+        "-i",
+        silent.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        rotated.to_str().unwrap(),
+    ]);
     // Odd dimensions (4:4:4 allows them).
     let odd = env.scratch.join("odd.mp4");
-    assert!(
-        Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=321x241:rate=25:duration=3"
-            ])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv444p"
-            ])
-            .arg(&odd)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::media::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=321x241:rate=25:duration=3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv444p",
+        odd.to_str().unwrap(),
+    ]);
     with_platform(env, |base| async move {
         let mut ids = Vec::new();
         for (name, path) in [
@@ -352,25 +339,15 @@ async fn unusable_media_fails_after_one_attempt_with_a_clear_reason() {
     let truncated = env.scratch.join("truncated.mp4");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let audio_only = env.scratch.join("audio.m4a");
-    assert!(
-        Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=duration=3",
-                "-c:a",
-                "aac"
-            ])
-            .arg(&audio_only)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::media::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=3",
+        "-c:a",
+        "aac",
+        audio_only.to_str().unwrap(),
+    ]);
     // A text file that claims to be an MP4 (an `ftyp` header) gets past the upload's sniffing.
     let fake = env.scratch.join("fake.mp4");
     let mut text = b"\0\0\0\x18ftypisom\0\0\0\0isomavc1".to_vec();

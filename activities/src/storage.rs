@@ -93,17 +93,8 @@ impl Storage {
         content_type: &str,
         cache: &str,
     ) -> Result<()> {
-        self.s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type(content_type)
-            .cache_control(cache)
-            .body(ByteStream::from(data))
-            .send()
+        self.put(bucket, key, ByteStream::from(data), content_type, cache)
             .await
-            .map_err(s3_err)?;
-        Ok(())
     }
 
     pub async fn put_file(
@@ -117,6 +108,17 @@ impl Storage {
         let body = ByteStream::from_path(path)
             .await
             .map_err(|e| Error::Storage(e.to_string()))?;
+        self.put(bucket, key, body, content_type, cache).await
+    }
+
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        content_type: &str,
+        cache: &str,
+    ) -> Result<()> {
         self.s3
             .put_object()
             .bucket(bucket)

@@ -76,3 +76,13 @@ pub fn sha256_file(path: &Path) -> String {
     std::io::copy(&mut f, &mut h).expect("read");
     hex::encode(h.finalize())
 }
+
+/// Runs the ffmpeg CLI quietly and asserts it succeeded.
+pub fn ffmpeg(args: &[&str]) {
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success(), "ffmpeg {args:?} failed");
+}

@@ -203,7 +203,7 @@ impl ProcessingActivities {
         _ctx: ActivityContext,
         u: UpdateMetadata,
     ) -> Result<(), ActivityError> {
-        async move { Ok(catalog::apply(&self.0.pool, &u).await?) }
+        async move { catalog::apply(&self.0.pool, &u).await }
             .await
             .map_err(Error::into_activity)
     }
@@ -229,7 +229,7 @@ impl ProcessingActivities {
         _ctx: ActivityContext,
         n: Notify,
     ) -> Result<(), ActivityError> {
-        async move { Ok(notify::video_processed(&self.0.cfg, &self.0.producer, &n).await?) }
+        async move { notify::video_processed(&self.0.cfg, &self.0.producer, &n).await }
             .await
             .map_err(Error::into_activity)
     }

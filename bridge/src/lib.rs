@@ -4,6 +4,8 @@
 //! started", so duplicates start nothing); unparseable events go to the DLQ with the reason. It must
 //! not process videos itself.
 
+pub mod topics;
+
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -59,12 +61,21 @@ pub async fn run(cfg: &Config, client: &Client, shutdown: impl Future<Output = (
         .set("group.id", cfg.topic(names::BRIDGE_CONSUMER_GROUP))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        .set("topic.metadata.refresh.interval.ms", "10000")
         .create()?;
     let dlq: FutureProducer = props.set("enable.idempotence", "true").create()?;
+    let mut shutdown = std::pin::pin!(shutdown);
     let topic = cfg.topic(names::TOPIC_VIDEO_UPLOADED);
+    // Subscribing to a topic that does not exist yet would leave the consumer idle until its next
+    // metadata refresh: make sure the topics exist first (retrying while the broker is away).
+    let mut wait = Duration::from_millis(500);
+    while let Err(e) = topics::ensure(cfg).await {
+        tracing::warn!(error = %e, "cannot create topics yet; retrying");
+        tokio::select! { _ = &mut shutdown => return Ok(()), _ = tokio::time::sleep(wait) => {} }
+        wait = (wait * 2).min(MAX_BACKOFF);
+    }
     consumer.subscribe(&[&topic])?;
     tracing::info!(%topic, "bridge consuming");
-    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let msg = tokio::select! {
             _ = &mut shutdown => break,

@@ -388,10 +388,6 @@ pub async fn with_platform_roles<F, Fut>(
     let bridge = tokio::spawn(async move {
         vodflow_bridge::run(&cfg, &client, bridge_stop.cancelled_owned()).await
     });
-    let roles = vodflow_activities::worker::Roles {
-        processing: true,
-        transcode: true,
-    };
     let worker =
         vodflow_activities::worker::run(env.cfg.clone(), roles, stop.clone().cancelled_owned());
     let base = api.base.clone();
@@ -601,4 +597,33 @@ pub fn spawn_worker_process(
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start vodflow worker")
+}
+
+/// Activity ids whose completion is recorded in `events`, with their decoded JSON results.
+pub fn completed_activities(events: &[serde_json::Value]) -> Vec<(String, serde_json::Value)> {
+    use base64::Engine;
+    let scheduled = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["eventId"] == id)
+            .and_then(|e| e["activityTaskScheduledEventAttributes"]["activityId"].as_str())
+            .map(str::to_owned)
+    };
+    events
+        .iter()
+        .filter_map(|e| {
+            let a = &e["activityTaskCompletedEventAttributes"];
+            let activity = scheduled(a["scheduledEventId"].as_str()?)?;
+            let data = a["result"]["payloads"][0]["data"]
+                .as_str()
+                .unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap_or_default();
+            Some((
+                activity,
+                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            ))
+        })
+        .collect()
 }

@@ -120,12 +120,15 @@ pub fn chunk_manifest_key(job: &EncodeChunk) -> String {
     )
 }
 
+/// One media segment: its number, its bytes and what the playlist needs to know of it.
+pub type NumberedSegment = (u32, Vec<u8>, Segment);
+
 /// Cuts one rendition's output into the init segment and numbered media segments.
 pub fn cut(
     job: &EncodeChunk,
     rendition: &Rendition,
     data: &[u8],
-) -> Result<(Vec<u8>, Vec<(u32, Vec<u8>, Segment)>, String)> {
+) -> Result<(Vec<u8>, Vec<NumberedSegment>, String)> {
     let f = fmp4::split(data)
         .map_err(|e| Error::Ffmpeg(format!("{} output unreadable: {e}", rendition.name)))?;
     let expected = job

@@ -177,6 +177,6 @@ mod tests {
             "#EXTINF:4.000,\nseg_00001.m4s\n#EXTINF:1.500,\nseg_00002.m4s\n#EXT-X-ENDLIST"
         ));
         assert!(p.contains("#EXT-X-MAP:URI=\"init.mp4\""));
-        assert_eq!(bandwidths(&segs), (2666, 2000));
+        assert_eq!(bandwidths(&segs), (2666, 2181));
     }
 }

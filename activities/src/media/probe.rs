@@ -144,7 +144,7 @@ fn rotation_of(stream: &ffmpeg::format::stream::Stream<'_>) -> i32 {
 }
 
 fn normalize(deg: i32) -> i32 {
-    (((deg % 360) + 360) % 360 + 45) / 90 * 90 % 360
+    (deg.rem_euclid(360) + 45) / 90 * 90 % 360
 }
 
 #[cfg(test)]

@@ -78,6 +78,33 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Show a video's processing status; `--watch` follows it live until it is ready or failed.
+    Status {
+        /// The video id.
+        id: String,
+        /// Refresh every second until the video reaches a final state.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Replay processing of a failed or cancelled video (`--force` re-encodes a ready one).
+    Reprocess {
+        /// The video id.
+        id: String,
+        /// Re-encode even if the video is ready.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Cancel a video's processing.
+    Cancel {
+        /// The video id.
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Delete a video and its renditions.
     Delete {
         /// The video id.
@@ -271,6 +298,28 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             let v = ApiClient::new(&api.api, api.token)?.show(&id).await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
+        Command::Status { id, watch, api } => {
+            let client = ApiClient::new(&api.api, api.token)?;
+            loop {
+                let v = client.show(&id).await?;
+                print_status(&v);
+                let status = v["status"].as_str().unwrap_or_default();
+                if !watch || !matches!(status, "uploaded" | "processing") {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+        Command::Reprocess { id, force, api } => {
+            let v = ApiClient::new(&api.api, api.token)?
+                .reprocess(&id, force)
+                .await?;
+            eprintln!("reprocessing {id}: run {} started", v["attempt"]);
+        }
+        Command::Cancel { id, api } => {
+            ApiClient::new(&api.api, api.token)?.cancel(&id).await?;
+            eprintln!("cancellation of {id} requested");
+        }
         Command::Delete { id, api } => {
             ApiClient::new(&api.api, api.token)?.delete(&id).await?;
             eprintln!("deleted {id}");
@@ -323,5 +372,50 @@ fn redact(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+/// One status screen: the video's state, and while processing the overall and per-activity progress.
+fn print_status(v: &serde_json::Value) {
+    let status = v["status"].as_str().unwrap_or_default();
+    let p = &v["progress"];
+    let bar = |pct: f64| {
+        let filled = (pct.clamp(0.0, 100.0) / 5.0).round() as usize;
+        format!(
+            "[{}{}] {pct:5.1}%",
+            "#".repeat(filled),
+            ".".repeat(20 - filled)
+        )
+    };
+    println!(
+        "{} {status} (run {})",
+        v["id"].as_str().unwrap_or_default(),
+        v["attempt"]
+    );
+    if let Some(pct) = p["percent"].as_f64() {
+        let eta = p["eta_seconds"]
+            .as_f64()
+            .map(|s| format!(", eta {s:.0}s"))
+            .unwrap_or_default();
+        println!(
+            "  {} {}{eta}",
+            bar(pct),
+            p["step"].as_str().unwrap_or_default()
+        );
+        for a in p["pending"].as_array().into_iter().flatten() {
+            let pct = a["heartbeat"]["percent"].as_f64().unwrap_or(0.0);
+            println!(
+                "  {:<20} {} attempt {}",
+                a["activity_id"].as_str().unwrap_or_default(),
+                bar(pct),
+                a["attempt"]
+            );
+        }
+    }
+    if let Some(reason) = v["failure"]["reason"].as_str() {
+        println!(
+            "  failed at {}: {reason}",
+            v["failure"]["step"].as_str().unwrap_or("?")
+        );
     }
 }

@@ -123,4 +123,21 @@ impl ApiClient {
             .await
             .map(|_| ())
     }
+
+    pub(crate) async fn reprocess(&self, id: &str, force: bool) -> anyhow::Result<Value> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/videos/{id}/reprocess", self.base))
+                .query(&[("force", force)]),
+        )
+        .await
+    }
+
+    pub(crate) async fn cancel(&self, id: &str) -> anyhow::Result<Value> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/videos/{id}/cancel", self.base)),
+        )
+        .await
+    }
 }

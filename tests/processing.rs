@@ -584,7 +584,6 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
                 .filter(|a| a.starts_with("encode-chunk-"))
                 .collect();
         first.kill().expect("SIGKILL the worker");
-        first.wait().unwrap();
         let row = vodflow_core::repo::get_video(&env.pool, id.parse().unwrap(), None)
             .await
             .unwrap()
@@ -595,7 +594,6 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
             common::spawn_worker_process(env, &["--queues", "transcode"], &env.scratch.join("w2"));
         let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
         second.kill().ok();
-        second.wait().ok();
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
 
         let events = common::history(env, &id);

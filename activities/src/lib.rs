@@ -31,7 +31,14 @@ use crate::error::Error;
 use crate::media::{audio, encode, ffmpeg_cli, fmp4, package, poster, probe};
 use crate::storage::{CACHE_IMMUTABLE, CACHE_PLAYLIST, Storage};
 
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// How often long activities report progress: well inside the heartbeat timeout the workflow set.
+fn heartbeat_every(ctx: &ActivityContext) -> Duration {
+    let timeout = ctx
+        .info()
+        .heartbeat_timeout
+        .unwrap_or(Duration::from_secs(60));
+    (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(5))
+}
 
 /// What the activities share: configuration and clients, built once per worker.
 pub struct Deps {
@@ -181,7 +188,7 @@ impl ProcessingActivities {
             let out = scratch.0.join("poster.jpg");
             ffmpeg_cli::run(
                 &poster::poster_args(&src, job.info.duration_ms, &out),
-                HEARTBEAT_EVERY,
+                heartbeat_every(&ctx),
                 silent,
                 || ctx.is_cancelled(),
             )
@@ -266,7 +273,7 @@ impl TranscodeActivities {
             let args = encode::chunk_args(&job, &src, &scratch.0);
             ffmpeg_cli::run(
                 &args,
-                HEARTBEAT_EVERY,
+                heartbeat_every(&ctx),
                 beater(&ctx, "encode", move |t| ((t - start_s) / span_s * 100.0).clamp(0.0, 100.0)),
                 || ctx.is_cancelled(),
             )
@@ -274,6 +281,7 @@ impl TranscodeActivities {
             beat(&ctx, "upload", start_s + span_s, 100.0).await;
             let mut renditions = Vec::new();
             for r in &job.renditions {
+                beat(&ctx, "upload", start_s + span_s, 100.0).await;
                 let data = tokio::fs::read(scratch.0.join(format!("{}.mp4", r.name))).await.map_err(Error::Io)?;
                 let (init, segments, codecs) = encode::cut(&job, r, &data)?;
                 if job.chunk.index == 0 {
@@ -312,7 +320,7 @@ impl TranscodeActivities {
             let total = job.info.duration_ms.max(1) as f64 / 1000.0;
             ffmpeg_cli::run(
                 &audio::audio_args(&src, &out),
-                HEARTBEAT_EVERY,
+                heartbeat_every(&ctx),
                 beater(&ctx, "encode", move |t| {
                     (t / total * 100.0).clamp(0.0, 100.0)
                 }),

@@ -56,7 +56,8 @@ impl Storage {
             Err(e) => return Err(s3_err(e)),
         };
         // Download to a temporary name so a crash never leaves a truncated file that looks complete.
-        let partial = dir.join(format!("source.partial-{}", std::process::id()));
+        // Unique per download: two activities of one worker may fetch the same source at once.
+        let partial = dir.join(format!("source.partial-{}", uuid::Uuid::new_v4().simple()));
         let mut file = tokio::fs::File::create(&partial).await?;
         let mut body = obj.body;
         let mut done = 0u64;

@@ -17,6 +17,7 @@ pub mod store;
 pub mod telemetry;
 mod uploads;
 mod videos;
+mod workflow;
 
 use poem::{EndpointExt, Route, get, handler, web::Data};
 use poem_openapi::{OpenApiService, Tags};
@@ -32,11 +33,11 @@ enum ApiTags {
     Health,
 }
 
-type Apis = (videos::VideosApi, health::HealthApi);
+type Apis = (videos::VideosApi, workflow::WorkflowApi, health::HealthApi);
 
 pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (videos::VideosApi, health::HealthApi),
+        (videos::VideosApi, workflow::WorkflowApi, health::HealthApi),
         "vodflow",
         env!("CARGO_PKG_VERSION"),
     )
@@ -76,6 +77,7 @@ pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
         producer,
         metrics: telemetry::Metrics::new(),
         relay_wakeup: Default::default(),
+        temporal: Default::default(),
     })
 }
 

@@ -17,4 +17,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Wakes the outbox relay right after an upload commits, instead of waiting for its next poll.
     pub relay_wakeup: Arc<tokio::sync::Notify>,
+    /// Connected on first use, so the api starts (and reports unreadiness) while Temporal is down.
+    pub temporal: Arc<tokio::sync::OnceCell<temporalio_client::Client>>,
 }

@@ -59,6 +59,9 @@ pub struct Video {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub links: Links,
+    /// While processing: per-chunk state, pending activities with attempts and heartbeats, percent, ETA.
+    #[oai(skip_serializing_if_is_none)]
+    pub progress: Option<crate::workflow::Progress>,
 }
 
 pub(crate) fn links(public_url: &str, id: VideoId) -> Links {
@@ -92,6 +95,7 @@ impl Video {
             created_at: row.created_at,
             updated_at: row.updated_at,
             links: links(public_url, id),
+            progress: None,
         }
     }
 }
@@ -163,10 +167,14 @@ impl VideosApi {
         let row = repo::get_video(&state.pool, id, auth.0.owner_filter())
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no video {id}")))?;
-        Ok(GetVideoResponse::Ok(Json(Video::from_row(
-            row,
-            &state.cfg.public_url,
-        ))))
+        let mut video = Video::from_row(row, &state.cfg.public_url);
+        if video.status == "processing" {
+            // Best effort: the row stays the source of truth when Temporal cannot be asked.
+            if let Ok(client) = crate::workflow::temporal(&state).await {
+                video.progress = crate::workflow::live_progress(&client, id).await;
+            }
+        }
+        Ok(GetVideoResponse::Ok(Json(video)))
     }
 
     /// List the caller's videos, newest first, optionally only those with one status.

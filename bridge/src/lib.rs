@@ -167,52 +167,89 @@ pub async fn start(
     client: &Client,
     ev: &VideoUploaded,
 ) -> std::result::Result<Handled, String> {
-    let input = ProcessVideo {
+    let run = Run {
         video_id: ev.video_id,
-        owner: ev.owner.clone(),
-        bucket: ev.bucket.clone(),
-        source_key: ev.key.clone(),
+        owner: &ev.owner,
+        bucket: &ev.bucket,
+        source_key: &ev.key,
         size: ev.size,
-        sha256: ev.sha256.clone(),
-        title: ev.title.clone(),
-        chunk_seconds: cfg.chunk_seconds,
-        transcode_queue: cfg.task_queue(names::TASK_QUEUE_TRANSCODE),
-        max_attempts: cfg.activity_max_attempts,
-        heartbeat_timeout_s: cfg.heartbeat_timeout.as_secs().max(1),
+        sha256: &ev.sha256,
+        title: &ev.title,
+        content_type: &ev.content_type,
         attempt: 1,
     };
-    let mut memo = MemoValues::new();
-    memo.insert("title", ev.title.clone());
-    memo.insert("size_bytes", ev.size);
-    memo.insert("content_type", ev.content_type.clone());
-    let opts = WorkflowStartOptions::new(
-        cfg.task_queue(names::TASK_QUEUE_PROCESSING),
-        ev.video_id.workflow_id(),
-    )
     // A duplicate event must never start a second run, even after the first one finished.
-    .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
-    .search_attributes(SearchAttributes::new([
-        VIDEO_ID.value_set(ev.video_id.to_string()),
-        OWNER_ID.value_set(ev.owner.clone()),
-        VIDEO_STATUS.value_set("queued".to_owned()),
-    ]))
-    .memo(memo)
-    .static_summary(format!("{} ({} bytes)", ev.title, ev.size))
-    .build();
-    match client
-        .start_workflow(VideoProcessingWorkflow::run, input, opts)
-        .await
-    {
-        Ok(h) => {
-            tracing::info!(video_id = %ev.video_id, run_id = ?h.run_id(), "workflow started");
-            Ok(Handled::Started)
-        }
+    match start_run(cfg, client, &run, WorkflowIdReusePolicy::RejectDuplicate).await {
+        Ok(()) => Ok(Handled::Started),
         Err(WorkflowStartError::AlreadyStarted { .. }) => {
             tracing::info!(video_id = %ev.video_id, "workflow already started; duplicate event ignored");
             Ok(Handled::AlreadyStarted)
         }
         Err(e) => Err(format!("temporal: {e}")),
     }
+}
+
+/// One processing run of a video: the first (from the bridge) or a replay (from the API).
+pub struct Run<'a> {
+    pub video_id: vodflow_core::VideoId,
+    pub owner: &'a str,
+    pub bucket: &'a str,
+    pub source_key: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub title: &'a str,
+    pub content_type: &'a str,
+    pub attempt: i32,
+}
+
+/// Starts `VideoProcessingWorkflow` under the video's workflow id, with the operator's search
+/// attributes and memo. `reuse` decides whether a closed earlier run may be followed by this one.
+pub async fn start_run(
+    cfg: &Config,
+    client: &Client,
+    run: &Run<'_>,
+    reuse: WorkflowIdReusePolicy,
+) -> std::result::Result<(), WorkflowStartError> {
+    let input = ProcessVideo {
+        video_id: run.video_id,
+        owner: run.owner.to_owned(),
+        bucket: run.bucket.to_owned(),
+        source_key: run.source_key.to_owned(),
+        size: run.size,
+        sha256: run.sha256.to_owned(),
+        title: run.title.to_owned(),
+        chunk_seconds: cfg.chunk_seconds,
+        transcode_queue: cfg.task_queue(names::TASK_QUEUE_TRANSCODE),
+        max_attempts: cfg.activity_max_attempts,
+        heartbeat_timeout_s: cfg.heartbeat_timeout.as_secs().max(1),
+        attempt: run.attempt,
+    };
+    let mut memo = MemoValues::new();
+    memo.insert("title", run.title.to_owned());
+    memo.insert("size_bytes", run.size);
+    memo.insert("content_type", run.content_type.to_owned());
+    memo.insert("attempt", run.attempt);
+    let opts = WorkflowStartOptions::new(
+        cfg.task_queue(names::TASK_QUEUE_PROCESSING),
+        run.video_id.workflow_id(),
+    )
+    .id_reuse_policy(reuse)
+    .search_attributes(SearchAttributes::new([
+        VIDEO_ID.value_set(run.video_id.to_string()),
+        OWNER_ID.value_set(run.owner.to_owned()),
+        VIDEO_STATUS.value_set("queued".to_owned()),
+    ]))
+    .memo(memo)
+    .static_summary(format!(
+        "{} ({} bytes, run {})",
+        run.title, run.size, run.attempt
+    ))
+    .build();
+    let h = client
+        .start_workflow(VideoProcessingWorkflow::run, input, opts)
+        .await?;
+    tracing::info!(video_id = %run.video_id, run_id = ?h.run_id(), attempt = run.attempt, "workflow started");
+    Ok(())
 }
 
 /// Reads the DLQ reason header of a message (for tools and tests).

@@ -583,9 +583,9 @@ pub fn spawn_worker_process(
     env: &TestEnv,
     args: &[&str],
     work_dir: &std::path::Path,
-) -> std::process::Child {
+) -> WorkerProcess {
     let c = &env.cfg;
-    std::process::Command::new(env!("CARGO_BIN_EXE_vodflow"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vodflow"))
         .arg("worker")
         .args(args)
         .env("VODFLOW_DATABASE_URL", &c.database_url)
@@ -593,10 +593,29 @@ pub fn spawn_worker_process(
         .env("VODFLOW_KAFKA_TOPIC_PREFIX", &c.kafka_topic_prefix)
         .env("VODFLOW_TASK_QUEUE_PREFIX", &c.task_queue_prefix)
         .env("VODFLOW_WORK_DIR", work_dir)
-        .env("VODFLOW_LOG", "warn")
+        .env("VODFLOW_LOG", "info,temporalio_sdk_core=warn")
         .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(format!("{}.log", work_dir.display())).expect("worker log"))
         .spawn()
-        .expect("start vodflow worker")
+        .expect("start vodflow worker");
+    WorkerProcess(child)
+}
+
+/// A worker process that is SIGKILLed when dropped, so a failing test leaves no worker behind.
+pub struct WorkerProcess(pub std::process::Child);
+
+impl WorkerProcess {
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()?;
+        self.0.wait().map(|_| ())
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Activity ids whose completion is recorded in `events`, with their decoded JSON results.

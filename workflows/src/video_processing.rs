@@ -28,6 +28,8 @@ pub const VIDEO_STATUS: SearchAttributeKey<String> =
 pub struct VideoProcessingWorkflow {
     progress: Progress,
     cancel_requested: Option<String>,
+    /// First encode failure (step, reason): ends the encode stage without waiting for the rest.
+    encode_failure: Option<(String, String)>,
 }
 
 /// Why a run stopped short: the step and a reason a person can act on.
@@ -228,6 +230,11 @@ impl VideoProcessingWorkflow {
                     .execute_activity(TranscodeActivities::encode_chunk, args, opts)
                     .await;
                 ctx.state_mut(|s| {
+                    if let Err(e) = &r {
+                        let f = reason("encode_chunk", e);
+                        s.encode_failure
+                            .get_or_insert((f.step.to_owned(), f.reason));
+                    }
                     s.progress.chunks[index].state =
                         if r.is_ok() { "done" } else { "failed" }.into();
                     let done = s
@@ -256,12 +263,33 @@ impl VideoProcessingWorkflow {
                 )
                 .await;
             ctx.state_mut(|s| {
+                if let Err(e) = &r {
+                    let f = reason("encode_audio", e);
+                    s.encode_failure
+                        .get_or_insert((f.step.to_owned(), f.reason));
+                }
                 s.progress.audio = Some(if r.is_ok() { "done" } else { "failed" }.into())
             });
             r
         };
-        let (chunk_results, audio) =
-            temporalio_sdk::workflows::join!(join_all(chunk_futures), audio);
+        let mut encodes = std::pin::pin!(futures::FutureExt::fuse(futures::future::join(
+            join_all(chunk_futures),
+            audio
+        )));
+        // Fail fast: one failed chunk (or a cancel) ends the stage; waiting for the others would
+        // only delay the failure (and could wait forever when no transcode worker is left).
+        let mut stop = std::pin::pin!(
+            ctx.wait_condition(|s| s.encode_failure.is_some() || s.cancel_requested.is_some())
+        );
+        let (chunk_results, audio) = temporalio_sdk::workflows::select! {
+            done = encodes => done,
+            _ = stop => {
+                return Err(match ctx.state(|s| s.encode_failure.clone()) {
+                    Some((step, reason)) => Stop::Failed(StepFailure { step: if step == "encode_audio" { "encode_audio" } else { "encode_chunk" }, reason }),
+                    None => Stop::Cancelled,
+                });
+            }
+        };
         let mut encoded = Vec::with_capacity(chunk_results.len());
         for r in chunk_results {
             encoded.push(r.map_err(|e| Stop::Failed(reason("encode_chunk", &e)))?);

@@ -1,0 +1,260 @@
+//! Integrators replay failed encodes and cancel running ones; nothing is duplicated or lost.
+
+mod common;
+
+use std::time::Duration;
+
+use common::media::{Spec, make_video};
+use common::{TestEnv, processing_overrides, unique, upload, wait_for_status};
+
+async fn post(base: &str, token: &str, path: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+async fn get(base: &str, token: &str, path: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_encode_is_replayed_under_the_same_workflow_id_without_redoing_finished_chunks() {
+    let id = unique("");
+    let mut o = processing_overrides(&id);
+    // One attempt only: losing the encoding machine fails the run, as after an outage.
+    o.push(("VODFLOW_ACTIVITY_MAX_ATTEMPTS".into(), "1".into()));
+    o.push(("VODFLOW_HEARTBEAT_TIMEOUT".into(), "4s".into()));
+    o.push(("VODFLOW_CHUNK_SECONDS".into(), "4".into()));
+    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let owned = TestEnv::new(&refs).await;
+    let env = &owned;
+    let clip = make_video(
+        &env.scratch,
+        "clip.mp4",
+        &Spec {
+            width: 1280,
+            height: 720,
+            seconds: 32.0,
+            fps: 30,
+            audio: true,
+        },
+    );
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let roles = vodflow_activities::worker::Roles {
+        processing: true,
+        transcode: false,
+    };
+    common::with_platform_roles(env, roles, |base| async move {
+        let mut worker = common::spawn_worker_process(
+            env,
+            &["--queues", "transcode", "--max-concurrent-transcodes", "1"],
+            &env.scratch.join("w1"),
+        );
+        let vid = upload(&base, &token, &clip, "replayed").await;
+        let manifests = format!("videos/{vid}/hls/.chunks/");
+        let done_first = common::eventually(
+            "some chunks to finish",
+            Duration::from_secs(180),
+            || async {
+                let done = env.object_keys_all(&manifests).await;
+                (done.len() >= 2).then_some(done)
+            },
+        )
+        .await;
+        worker.kill().unwrap();
+        // The encoding machine comes back with a broken disk: every attempt fails, the run fails.
+        let broken_disk = env.scratch.join("broken-disk");
+        std::fs::write(&broken_disk, b"a file where a directory should be").unwrap();
+        let mut broken =
+            common::spawn_worker_process(env, &["--queues", "transcode"], &broken_disk);
+        let row = wait_for_status(env, &vid, &["failed", "ready"], Duration::from_secs(120)).await;
+        broken.kill().unwrap();
+        assert_eq!(row.status, "failed");
+        assert!(
+            matches!(
+                row.failure_step.as_deref(),
+                Some("encode_chunk" | "encode_audio")
+            ),
+            "{:?}",
+            row.failure_step
+        );
+        let (s, v) = get(&base, &token, &format!("/v1/videos/{vid}")).await;
+        assert_eq!(s, 200);
+        // Either the killed worker's heartbeat timeout or the broken disk: a reason a person can act on.
+        let reason = v["failure"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("Not a directory") || reason.contains("timed out (Heartbeat)"),
+            "{v}"
+        );
+
+        // A ready-only replay of a failed video is fine; a second one while it runs is a conflict.
+        let mut again =
+            common::spawn_worker_process(env, &["--queues", "transcode"], &env.scratch.join("w2"));
+        let (s, v) = post(&base, &token, &format!("/v1/videos/{vid}/reprocess")).await;
+        assert_eq!(s, 202, "{v}");
+        assert_eq!(v["attempt"], 2);
+        let (s, v) = post(&base, &token, &format!("/v1/videos/{vid}/reprocess")).await;
+        assert_eq!(s, 409, "{v}");
+        assert_eq!(v["type"], "https://vodflow.dev/problems/conflict");
+
+        let row = wait_for_status(env, &vid, &["failed", "ready"], Duration::from_secs(240)).await;
+        again.kill().ok();
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+        assert_eq!(row.attempt, 2);
+
+        // Two runs under one workflow id, visible through the API (once the run has closed).
+        let w = common::eventually(
+            "the second run to close",
+            Duration::from_secs(30),
+            || async {
+                let (s, w) = get(&base, &token, &format!("/v1/videos/{vid}/workflow")).await;
+                (s == 200 && w["status"] == "Completed").then_some(w)
+            },
+        )
+        .await;
+        assert_eq!(w["workflow_id"], format!("video-{vid}"));
+        let runs = w["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 2, "{w}");
+        assert_eq!(runs[0]["status"], "Completed");
+        assert_eq!(runs[1]["status"], "Failed");
+        assert!(
+            w["temporal_ui"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("/workflows/video-{vid}/"))
+        );
+
+        // Chunks finished by the first run were reused, not encoded again.
+        let events = common::history(env, &vid);
+        let results = common::completed_activities(&events);
+        for key in &done_first {
+            let index: u32 = key
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".json")
+                .parse()
+                .unwrap();
+            let (_, r) = results
+                .iter()
+                .find(|(a, _)| *a == format!("encode-chunk-{index:04}"))
+                .expect("chunk in the second run");
+            assert_eq!(r["encoded"], false, "chunk {index} was encoded again");
+        }
+        // One row, and renditions recorded once.
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM videos")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1);
+        let renditions = vodflow_core::repo::renditions(&env.pool, vid.parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(renditions.len(), 6);
+
+        // Ready: replay only with force.
+        let (s, _) = post(&base, &token, &format!("/v1/videos/{vid}/reprocess")).await;
+        assert_eq!(s, 409);
+        // Another owner cannot see or replay it.
+        let bob = env.token("bob", &["videos:read", "videos:write"]);
+        assert_eq!(
+            post(&base, &bob, &format!("/v1/videos/{vid}/reprocess"))
+                .await
+                .0,
+            404
+        );
+        assert_eq!(
+            get(&base, &bob, &format!("/v1/videos/{vid}/workflow"))
+                .await
+                .0,
+            404
+        );
+    })
+    .await;
+    owned.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
+    let id = unique("");
+    let mut o = processing_overrides(&id);
+    o.push(("VODFLOW_CHUNK_SECONDS".into(), "4".into()));
+    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let owned = TestEnv::new(&refs).await;
+    let env = &owned;
+    let clip = make_video(
+        &env.scratch,
+        "clip.mp4",
+        &Spec {
+            width: 1280,
+            height: 720,
+            seconds: 24.0,
+            fps: 30,
+            audio: false,
+        },
+    );
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    common::with_platform(env, |base| async move {
+        let vid = upload(&base, &token, &clip, "cancelled").await;
+        // Progress is visible while it encodes.
+        let progress = common::eventually(
+            "progress while encoding",
+            Duration::from_secs(60),
+            || async {
+                let (_, v) = get(&base, &token, &format!("/v1/videos/{vid}")).await;
+                (v["status"] == "processing"
+                    && v["progress"]["chunks"]
+                        .as_array()
+                        .is_some_and(|c| !c.is_empty()))
+                .then_some(v)
+            },
+        )
+        .await;
+        assert_eq!(
+            progress["progress"]["chunks"].as_array().unwrap().len(),
+            6,
+            "{progress}"
+        );
+        let (s, v) = post(&base, &token, &format!("/v1/videos/{vid}/cancel")).await;
+        assert_eq!(s, 202, "{v}");
+        let row = wait_for_status(
+            env,
+            &vid,
+            &["cancelled", "ready", "failed"],
+            Duration::from_secs(180),
+        )
+        .await;
+        assert_eq!(row.status, "cancelled");
+        let master = env
+            .s3
+            .head_object()
+            .bucket(&env.cfg.s3.bucket)
+            .key(format!("videos/{vid}/hls/master.m3u8"))
+            .send()
+            .await;
+        assert!(
+            master.is_err(),
+            "a cancelled video must not publish a master playlist"
+        );
+        let (s, _) = post(&base, &token, &format!("/v1/videos/{vid}/cancel")).await;
+        assert_eq!(s, 409, "nothing left to cancel");
+        let (s, _) = post(&base, &token, &format!("/v1/videos/{vid}/reprocess")).await;
+        assert_eq!(s, 202);
+        let row = wait_for_status(env, &vid, &["ready", "failed"], Duration::from_secs(240)).await;
+        assert_eq!(row.status, "ready");
+    })
+    .await;
+    owned.cleanup().await;
+}

@@ -400,9 +400,59 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
             )
             .await
             .unwrap();
-        let id = upload(&base, &token, &clip, "dup").await;
+        let (hook, mut hooks) = common::callback_receiver().await;
+        let form = reqwest::multipart::Form::new()
+            .text("title", "dup")
+            .text("callback_url", hook.clone())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(std::fs::read(&clip).unwrap()).file_name("v.mp4"),
+            );
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/v1/videos"))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        let id = resp.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
         assert_eq!(row.status, "ready");
+        // The owner's callback: a POST signed with HMAC-SHA256 over timestamp + body.
+        let (head, body) = tokio::time::timeout(Duration::from_secs(60), hooks.recv())
+            .await
+            .expect("callback within 60s")
+            .unwrap();
+        assert!(head.starts_with("POST /hooks/vodflow HTTP/1.1"), "{head}");
+        let signature = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("vodflow-signature: ")
+                    .or_else(|| l.strip_prefix("Vodflow-Signature: "))
+            })
+            .expect("signature header")
+            .to_owned();
+        let t: i64 = signature
+            .split(',')
+            .next()
+            .unwrap()
+            .trim_start_matches("t=")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            signature,
+            vodflow_activities::notify::sign(&env.cfg.webhook_secret, t, &body)
+        );
+        assert!((chrono::Utc::now().timestamp() - t).abs() < 120);
+        let event: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (event["status"].as_str(), event["video_id"].as_str()),
+            (Some("ready"), Some(id.as_str()))
+        );
         // The same event twice more, after the first run finished.
         let payload: serde_json::Value =
             sqlx::query_scalar("SELECT payload FROM outbox WHERE key = $1")

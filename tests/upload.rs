@@ -213,6 +213,17 @@ async fn bad_uploads_are_refused_with_the_right_problem_and_leave_nothing_behind
 
     let (s, _) = post(&api, &token, form_with(clip.clone(), "   ")).await;
     assert_eq!(s, 400);
+    let (s, b) = post(
+        &api,
+        &token,
+        form_with(clip.clone(), "t").text("callback_url", "ftp://example/x"),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        b["detail"].as_str().unwrap().contains("callback_url"),
+        "{b}"
+    );
 
     // Not multipart at all.
     let resp = reqwest::Client::new()

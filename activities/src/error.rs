@@ -21,6 +21,8 @@ pub enum Error {
     Kafka(String),
     #[error("cdn: {0}")]
     Cdn(String),
+    #[error("callback: {0}")]
+    Callback(String),
     #[error("cancelled")]
     Cancelled,
 }

@@ -10,7 +10,7 @@ mod catalog;
 pub mod cdn;
 pub mod error;
 pub mod media;
-mod notify;
+pub mod notify;
 pub mod storage;
 pub mod worker;
 

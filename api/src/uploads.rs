@@ -47,12 +47,16 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
         title.description = Some("Title, 1 to 200 characters.");
         title.min_length = Some(1);
         title.max_length = Some(MAX_TITLE_CHARS);
+        let mut callback = MetaSchema::new_with_format("string", "uri");
+        callback.description =
+            Some("Optional http(s) URL that receives a signed POST when processing ends.");
         let mut description = MetaSchema::new("string");
         description.max_length = Some(MAX_DESCRIPTION_CHARS);
         schema.properties = vec![
             ("file", MetaSchemaRef::Inline(Box::new(file))),
             ("title", MetaSchemaRef::Inline(Box::new(title))),
             ("description", MetaSchemaRef::Inline(Box::new(description))),
+            ("callback_url", MetaSchemaRef::Inline(Box::new(callback))),
         ];
         Some(MetaRequest {
             description: Some(
@@ -143,6 +147,7 @@ pub(crate) async fn upload(
 struct Fields {
     title: Option<String>,
     description: String,
+    callback_url: Option<String>,
     file: Option<Stored>,
 }
 
@@ -162,6 +167,7 @@ async fn receive(
     let mut fields = Fields {
         title: None,
         description: String::new(),
+        callback_url: None,
         file: None,
     };
     // Held until the row is committed: if anything below fails, the stored object is removed.
@@ -170,6 +176,10 @@ async fn receive(
         while let Some(field) = form.next_field().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))? {
             let name = field.name().unwrap_or_default().to_owned();
             match name.as_str() {
+                "callback_url" => {
+                    let text = read_text(field.into_async_read(), &name).await?;
+                    fields.callback_url = Some(validate_callback(&text)?);
+                }
                 "title" | "description" => {
                     let text = read_text(field.into_async_read(), &name).await?;
                     if name == "title" {
@@ -191,7 +201,7 @@ async fn receive(
                 }
                 other => {
                     return Err(ApiError::BadRequest(format!(
-                        "unknown multipart field {other:?}; expected `file`, `title` and optional `description`"
+                        "unknown multipart field {other:?}; expected `file`, `title` and optional `description`, `callback_url`"
                     )));
                 }
             }
@@ -209,6 +219,7 @@ async fn receive(
             content_type: file.content_type.to_owned(),
             title: title.clone(),
             uploaded_at: Utc::now(),
+            callback_url: fields.callback_url.clone(),
         };
         let payload = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
         let new = repo::NewVideo {
@@ -220,6 +231,7 @@ async fn receive(
             size_bytes: file.size as i64,
             sha256: &file.sha256,
             content_type: file.content_type,
+            callback_url: fields.callback_url.as_deref(),
         };
         let row = repo::insert_uploaded(&state.pool, &new, &state.cfg.topic(names::TOPIC_VIDEO_UPLOADED), &payload).await?;
         tracing::info!(size = file.size, sha256 = %file.sha256, content_type = file.content_type, "upload accepted");
@@ -241,6 +253,18 @@ async fn receive(
             Err(e)
         }
     }
+}
+
+fn validate_callback(text: &str) -> Result<String, ApiError> {
+    let bad = |why: &str| ApiError::BadRequest(format!("callback_url {why}"));
+    if text.len() > 2048 {
+        return Err(bad("is longer than 2048 characters"));
+    }
+    let url = poem::http::Uri::try_from(text.trim()).map_err(|_| bad("is not a URL"))?;
+    if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
+        return Err(bad("must be an absolute http(s) URL"));
+    }
+    Ok(text.trim().to_owned())
 }
 
 fn validate_title(text: &str) -> Result<String, ApiError> {

@@ -335,6 +335,7 @@ impl WorkflowApi {
             title: &row.title,
             content_type: &row.content_type,
             attempt: row.attempt + 1,
+            callback_url: row.callback_url.as_deref(),
         };
         // AllowDuplicate admits a new run only once the previous one has closed. A run that has
         // recorded its failure may still be notifying for a moment: give it that moment.

@@ -177,6 +177,7 @@ pub async fn start(
         title: &ev.title,
         content_type: &ev.content_type,
         attempt: 1,
+        callback_url: ev.callback_url.as_deref(),
     };
     // A duplicate event must never start a second run, even after the first one finished.
     match start_run(cfg, client, &run, WorkflowIdReusePolicy::RejectDuplicate).await {
@@ -200,6 +201,7 @@ pub struct Run<'a> {
     pub title: &'a str,
     pub content_type: &'a str,
     pub attempt: i32,
+    pub callback_url: Option<&'a str>,
 }
 
 /// Starts `VideoProcessingWorkflow` under the video's workflow id, with the operator's search
@@ -223,6 +225,7 @@ pub async fn start_run(
         max_attempts: cfg.activity_max_attempts,
         heartbeat_timeout_s: cfg.heartbeat_timeout.as_secs().max(1),
         attempt: run.attempt,
+        callback_url: run.callback_url.map(str::to_owned),
     };
     let mut memo = MemoValues::new();
     memo.insert("title", run.title.to_owned());

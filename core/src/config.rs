@@ -144,6 +144,11 @@ pub const VARS: &[Var] = &[
         help: "Prefix for Temporal task queue names (isolates deployments and tests)",
     },
     Var {
+        name: "VODFLOW_WEBHOOK_SECRET",
+        default: "vodflow-local-webhook-secret",
+        help: "HMAC-SHA256 key signing callback POSTs (header Vodflow-Signature: t=..,v1=..)",
+    },
+    Var {
         name: "VODFLOW_HEARTBEAT_TIMEOUT",
         default: "60s",
         help: "Heartbeat timeout of long activities: how soon a dead worker's encode is retried elsewhere",
@@ -192,6 +197,7 @@ pub struct Config {
     pub work_dir: String,
     pub activity_max_attempts: i32,
     pub heartbeat_timeout: Duration,
+    pub webhook_secret: String,
     pub cloudfront_distribution_id: Option<String>,
     pub cloudfront_endpoint: Option<String>,
     pub log_format: String,
@@ -305,6 +311,7 @@ impl Config {
                 "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
                 &get("VODFLOW_ACTIVITY_MAX_ATTEMPTS"),
             )?,
+            webhook_secret: get("VODFLOW_WEBHOOK_SECRET"),
             heartbeat_timeout: duration(
                 "VODFLOW_HEARTBEAT_TIMEOUT",
                 &get("VODFLOW_HEARTBEAT_TIMEOUT"),

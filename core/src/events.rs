@@ -22,6 +22,9 @@ pub struct VideoUploaded {
     pub content_type: String,
     pub title: String,
     pub uploaded_at: DateTime<Utc>,
+    /// Where the owner wants a signed POST when processing ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -82,6 +85,7 @@ mod tests {
             content_type: "video/mp4".into(),
             title: "t".into(),
             uploaded_at: Utc::now(),
+            callback_url: None,
         }
     }
 

@@ -49,6 +49,7 @@ pub struct VideoRow {
     pub failure_reason: Option<String>,
     pub failure_step: Option<String>,
     pub attempt: i32,
+    pub callback_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -73,6 +74,7 @@ pub struct NewVideo<'a> {
     pub size_bytes: i64,
     pub sha256: &'a str,
     pub content_type: &'a str,
+    pub callback_url: Option<&'a str>,
 }
 
 /// Records an accepted upload and its event in one transaction: either both exist or neither.
@@ -84,8 +86,8 @@ pub async fn insert_uploaded(
 ) -> Result<VideoRow> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query_as::<_, VideoRow>(
-        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type)
-         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8) RETURNING *",
+        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type, callback_url)
+         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9) RETURNING *",
     )
     .bind(video.id.as_uuid())
     .bind(video.owner)
@@ -95,6 +97,7 @@ pub async fn insert_uploaded(
     .bind(video.size_bytes)
     .bind(video.sha256)
     .bind(video.content_type)
+    .bind(video.callback_url)
     .fetch_one(&mut *tx)
     .await?;
     enqueue(&mut tx, topic, &video.id.to_string(), event).await?;

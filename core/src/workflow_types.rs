@@ -26,6 +26,9 @@ pub struct ProcessVideo {
     pub heartbeat_timeout_s: u64,
     /// Which processing run of this video this is (1 = first upload, 2+ = reprocess).
     pub attempt: i32,
+    /// Signed POST target when processing ends.
+    #[serde(default)]
+    pub callback_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +181,8 @@ pub struct Notify {
     pub status: String,
     pub reason: Option<String>,
     pub renditions: Vec<String>,
+    #[serde(default)]
+    pub callback_url: Option<String>,
 }
 
 /// The workflow's result.

@@ -646,3 +646,56 @@ pub fn completed_activities(events: &[serde_json::Value]) -> Vec<(String, serde_
         })
         .collect()
 }
+
+/// A local HTTP receiver for callbacks: answers 200 and hands over (headers, body) of each POST.
+pub async fn callback_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/hooks/vodflow",
+        listener.local_addr().expect("addr")
+    );
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut req = Vec::new();
+            let mut buf = [0u8; 8192];
+            let (head, body) = loop {
+                let Ok(n) = sock.read(&mut buf).await else {
+                    break (String::new(), String::new());
+                };
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if req.len() >= end + 4 + len {
+                        break (
+                            text[..end].to_owned(),
+                            text[end + 4..end + 4 + len].to_owned(),
+                        );
+                    }
+                }
+            };
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+            let _ = tx.send((head, body));
+        }
+    });
+    (url, rx)
+}

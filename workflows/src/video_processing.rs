@@ -160,6 +160,7 @@ impl VideoProcessingWorkflow {
                             status: "failed".into(),
                             reason: Some(message.clone()),
                             renditions: vec![],
+                            callback_url: input.callback_url.clone(),
                         },
                         light("notify", input.max_attempts),
                     )
@@ -362,6 +363,7 @@ impl VideoProcessingWorkflow {
                     status: "ready".into(),
                     reason: None,
                     renditions: renditions.iter().map(|r| r.name.clone()).collect(),
+                    callback_url: input.callback_url.clone(),
                 },
                 light("notify", max),
             )

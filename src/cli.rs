@@ -88,15 +88,28 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Replay processing of a failed or cancelled video (`--force` re-encodes a ready one).
+    /// Replay processing of a failed or cancelled video (`--force` re-encodes a ready one), or with
+    /// `--failed-since 1h` every video that failed since then (needs videos:admin).
     Reprocess {
-        /// The video id.
-        id: String,
+        /// The video id (omit with --failed-since).
+        #[arg(required_unless_present = "failed_since")]
+        id: Option<String>,
+        /// Replay every video that failed within this long, e.g. 1h, 30m, 2d.
+        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "id")]
+        failed_since: Option<std::time::Duration>,
+        /// With --failed-since: only failures whose reason contains this text.
+        #[arg(long, requires = "failed_since")]
+        reason_contains: Option<String>,
         /// Re-encode even if the video is ready.
         #[arg(long)]
         force: bool,
         #[command(flatten)]
         api: ApiArgs,
+    },
+    /// Dead-lettered `video_uploaded` events.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
     },
     /// Cancel a video's processing.
     Cancel {
@@ -112,6 +125,12 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum DlqCommand {
+    /// Republish the DLQ's events that now parse to `video_uploaded` (the rest stay, reported).
+    Replay,
 }
 
 #[derive(Subcommand, Debug)]
@@ -310,11 +329,49 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }
-        Command::Reprocess { id, force, api } => {
+        Command::Reprocess {
+            id: Some(id),
+            force,
+            api,
+            ..
+        } => {
             let v = ApiClient::new(&api.api, api.token)?
                 .reprocess(&id, force)
                 .await?;
             eprintln!("reprocessing {id}: run {} started", v["attempt"]);
+        }
+        Command::Reprocess {
+            id: None,
+            failed_since,
+            reason_contains,
+            api,
+            ..
+        } => {
+            let since = chrono::Utc::now() - failed_since.unwrap_or_default();
+            let r = ApiClient::new(&api.api, api.token)?
+                .bulk_reprocess(since, reason_contains.as_deref())
+                .await?;
+            for v in r["videos"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {}",
+                    v["id"].as_str().unwrap_or_default(),
+                    v["outcome"].as_str().unwrap_or_default()
+                );
+            }
+            eprintln!("{} replays started", r["started"]);
+        }
+        Command::Dlq {
+            command: DlqCommand::Replay,
+        } => {
+            let r = vodflow_bridge::dlq::replay(&cfg).await?;
+            for (at, why) in &r.skipped {
+                eprintln!("left in the DLQ {at}: {why}");
+            }
+            println!(
+                "{} events republished to {}",
+                r.republished,
+                cfg.topic(vodflow_core::names::TOPIC_VIDEO_UPLOADED)
+            );
         }
         Command::Cancel { id, api } => {
             ApiClient::new(&api.api, api.token)?.cancel(&id).await?;

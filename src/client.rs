@@ -140,4 +140,19 @@ impl ApiClient {
         )
         .await
     }
+
+    pub(crate) async fn bulk_reprocess(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        reason: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let body =
+            serde_json::json!({ "status": "failed", "since": since, "reason_contains": reason });
+        self.send(
+            self.http
+                .post(format!("{}/v1/admin/reprocess", self.base))
+                .json(&body),
+        )
+        .await
+    }
 }

@@ -333,7 +333,8 @@ async fn portrait_rotated_silent_tiny_odd_and_short_sources_all_play() {
 async fn unusable_media_fails_after_one_attempt_with_a_clear_reason() {
     let owned = env_with(&[]).await;
     let env = &owned;
-    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let owner = unique("owner-");
+    let token = env.token(&owner, &["videos:read", "videos:write"]);
     let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
     let bytes = std::fs::read(&clip).unwrap();
     let truncated = env.scratch.join("truncated.mp4");
@@ -374,6 +375,24 @@ async fn unusable_media_fails_after_one_attempt_with_a_clear_reason() {
                 "{name}: probe must run exactly once"
             );
         }
+        // Operators find exactly these through the search attributes.
+        let client = vodflow_core::temporal::connect(&env.cfg, "test")
+            .await
+            .unwrap();
+        let query = format!("OwnerId = '{owner}' AND VideoStatus = 'failed'");
+        common::eventually(
+            "visibility to index the failures",
+            Duration::from_secs(30),
+            || async {
+                let n = client
+                    .count_workflows(query.clone(), Default::default())
+                    .await
+                    .ok()?
+                    .count();
+                (n == 3).then_some(())
+            },
+        )
+        .await;
     })
     .await;
     owned.cleanup().await;
@@ -507,6 +526,29 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
             .unwrap_or_default();
         assert!(reason.contains("not a video_uploaded event"), "{reason}");
         assert_eq!(msgs[0].payload(), Some(&b"{not json"[..]));
+
+        // `vodflow dlq replay`: an event dead-lettered by a cause since fixed goes back to the
+        // bridge; garbage stays; a second replay finds nothing new.
+        producer
+            .send(
+                FutureRecord::to(&dlq)
+                    .key(&id)
+                    .payload(&payload.to_string()),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        let before = common::topic_message_count(&env.cfg.kafka_brokers, &topic);
+        let replayed = vodflow_bridge::dlq::replay(&env.cfg).await.unwrap();
+        assert_eq!(replayed.republished, 1, "{replayed:?}");
+        assert_eq!(replayed.skipped.len(), 1, "{replayed:?}");
+        assert!(replayed.skipped[0].1.contains("not a video_uploaded event"));
+        assert_eq!(
+            common::topic_message_count(&env.cfg.kafka_brokers, &topic),
+            before + 1
+        );
+        let again = vodflow_bridge::dlq::replay(&env.cfg).await.unwrap();
+        assert_eq!((again.republished, again.skipped.len()), (0, 0));
     })
     .await;
     owned.cleanup().await;

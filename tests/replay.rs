@@ -250,9 +250,84 @@ async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
         );
         let (s, _) = post(&base, &token, &format!("/v1/videos/{vid}/cancel")).await;
         assert_eq!(s, 409, "nothing left to cancel");
-        let (s, _) = post(&base, &token, &format!("/v1/videos/{vid}/reprocess")).await;
-        assert_eq!(s, 202);
-        let row = wait_for_status(env, &vid, &["ready", "failed"], Duration::from_secs(240)).await;
+        // The operator's bulk replay: admins only, filtered by status.
+        let bulk = |token: String, body: serde_json::Value| {
+            let url = format!("{base}/v1/admin/reprocess");
+            async move {
+                let r = reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                (
+                    r.status().as_u16(),
+                    r.json::<serde_json::Value>().await.unwrap_or_default(),
+                )
+            }
+        };
+        assert_eq!(
+            bulk(token.clone(), serde_json::json!({"status": "cancelled"}))
+                .await
+                .0,
+            403
+        );
+        let admin = env.token("ops", &["videos:admin"]);
+        let (s, v) = bulk(
+            admin.clone(),
+            serde_json::json!({"status": "cancelled", "since": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["started"], 1, "{v}");
+        assert_eq!(v["videos"][0]["id"], vid.as_str());
+        assert_eq!(
+            bulk(admin, serde_json::json!({"status": "ready"})).await.0,
+            400
+        );
+
+        // Server-sent events follow the replay to its end, in order.
+        let resp = reqwest::Client::new()
+            .get(format!("{base}/v1/videos/{vid}/events"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let text = tokio::time::timeout(Duration::from_secs(240), resp.text())
+            .await
+            .expect("stream ends at a final status")
+            .unwrap();
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let statuses: Vec<&str> = events
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses.last(), Some(&"ready"), "{statuses:?}");
+        assert!(
+            statuses.iter().all(|s| *s == "processing" || *s == "ready"),
+            "{statuses:?}"
+        );
+        let percents: Vec<f64> = events
+            .iter()
+            .filter_map(|e| e["percent"].as_f64())
+            .collect();
+        assert!(
+            percents.windows(2).all(|w| w[1] >= w[0]),
+            "percent never goes back: {percents:?}"
+        );
+        let row = wait_for_status(env, &vid, &["ready", "failed"], Duration::from_secs(10)).await;
         assert_eq!(row.status, "ready");
     })
     .await;

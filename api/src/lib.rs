@@ -4,7 +4,9 @@
 //! It must not transcode, and must not talk to Kafka on the request path: events go through the
 //! outbox so an upload never depends on the broker being up.
 
+mod admin;
 pub mod auth;
+mod events;
 mod health;
 pub mod kafka;
 mod metrics_mw;
@@ -33,11 +35,23 @@ enum ApiTags {
     Health,
 }
 
-type Apis = (videos::VideosApi, workflow::WorkflowApi, health::HealthApi);
+type Apis = (
+    videos::VideosApi,
+    workflow::WorkflowApi,
+    events::EventsApi,
+    admin::AdminApi,
+    health::HealthApi,
+);
 
 pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (videos::VideosApi, workflow::WorkflowApi, health::HealthApi),
+        (
+            videos::VideosApi,
+            workflow::WorkflowApi,
+            events::EventsApi,
+            admin::AdminApi,
+            health::HealthApi,
+        ),
         "vodflow",
         env!("CARGO_PKG_VERSION"),
     )

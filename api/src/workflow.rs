@@ -216,6 +216,83 @@ pub(crate) async fn live_progress(client: &Client, id: VideoId) -> Option<Progre
     })
 }
 
+/// Starts a new run of a failed or cancelled video (or a ready one with `force`) under the same
+/// workflow id; finished chunks are reused. Returns the updated row.
+pub(crate) async fn replay(
+    state: &AppState,
+    row: VideoRow,
+    force: bool,
+) -> Result<VideoRow, ApiError> {
+    let vid = row.video_id();
+    match row.status() {
+        VideoStatus::Failed | VideoStatus::Cancelled => {}
+        VideoStatus::Ready if force => {
+            // Forget finished chunks so everything is encoded again.
+            crate::store::delete_prefix(
+                &state.s3,
+                &state.cfg.s3.bucket,
+                &format!("{}.chunks/", layout::hls_prefix(vid)),
+            )
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+        VideoStatus::Ready => {
+            return Err(ApiError::Conflict(format!(
+                "video {vid} is ready; pass force=true to encode it again"
+            )));
+        }
+        other => {
+            return Err(ApiError::Conflict(format!(
+                "video {vid} is {other}: its processing is not finished"
+            )));
+        }
+    }
+    let client = temporal(state).await?;
+    let run = vodflow_bridge::Run {
+        video_id: vid,
+        owner: &row.owner,
+        bucket: &state.cfg.s3.bucket,
+        source_key: &row.source_key,
+        size: row.size_bytes as u64,
+        sha256: &row.sha256,
+        title: &row.title,
+        content_type: &row.content_type,
+        attempt: row.attempt + 1,
+        callback_url: row.callback_url.as_deref(),
+    };
+    // AllowDuplicate admits a new run only once the previous one has closed. A run that has
+    // recorded its failure may still be notifying for a moment: give it that moment.
+    let mut tries = 0;
+    loop {
+        match vodflow_bridge::start_run(
+            &state.cfg,
+            &client,
+            &run,
+            WorkflowIdReusePolicy::AllowDuplicate,
+        )
+        .await
+        {
+            Ok(()) => break,
+            Err(temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. })
+                if tries < 20 =>
+            {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. }) => {
+                return Err(ApiError::Conflict(format!(
+                    "video {vid} is being processed already"
+                )));
+            }
+            Err(e) => return Err(ApiError::Unavailable(format!("Temporal: {e}"))),
+        }
+    }
+    repo::set_processing(&state.pool, vid, run.attempt).await?;
+    repo::get_video(&state.pool, vid, None)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no video {vid}")))
+}
+
 pub struct WorkflowApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Videos")]
@@ -297,76 +374,7 @@ impl WorkflowApi {
     ) -> ApiResult<ReprocessResponse> {
         auth.0.require(SCOPE_WRITE)?;
         let row = visible(&state, &auth.0, &id.0).await?;
-        let force = force.0.unwrap_or(false);
-        let vid = row.video_id();
-        match row.status() {
-            VideoStatus::Failed | VideoStatus::Cancelled => {}
-            VideoStatus::Ready if force => {
-                // Forget finished chunks so everything is encoded again.
-                crate::store::delete_prefix(
-                    &state.s3,
-                    &state.cfg.s3.bucket,
-                    &format!("{}.chunks/", layout::hls_prefix(vid)),
-                )
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            }
-            VideoStatus::Ready => {
-                return Err(ApiError::Conflict(format!(
-                    "video {vid} is ready; pass force=true to encode it again"
-                ))
-                .into());
-            }
-            other => {
-                return Err(ApiError::Conflict(format!(
-                    "video {vid} is {other}: its processing is not finished"
-                ))
-                .into());
-            }
-        }
-        let client = temporal(&state).await?;
-        let run = vodflow_bridge::Run {
-            video_id: vid,
-            owner: &row.owner,
-            bucket: &state.cfg.s3.bucket,
-            source_key: &row.source_key,
-            size: row.size_bytes as u64,
-            sha256: &row.sha256,
-            title: &row.title,
-            content_type: &row.content_type,
-            attempt: row.attempt + 1,
-            callback_url: row.callback_url.as_deref(),
-        };
-        // AllowDuplicate admits a new run only once the previous one has closed. A run that has
-        // recorded its failure may still be notifying for a moment: give it that moment.
-        let mut tries = 0;
-        loop {
-            match vodflow_bridge::start_run(
-                &state.cfg,
-                &client,
-                &run,
-                WorkflowIdReusePolicy::AllowDuplicate,
-            )
-            .await
-            {
-                Ok(()) => break,
-                Err(temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. })
-                    if tries < 20 =>
-                {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                }
-                Err(temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. }) => {
-                    return Err(ApiError::Conflict(format!(
-                        "video {vid} is being processed already"
-                    ))
-                    .into());
-                }
-                Err(e) => return Err(ApiError::Unavailable(format!("Temporal: {e}")).into()),
-            }
-        }
-        repo::set_processing(&state.pool, vid, run.attempt).await?;
-        let row = visible(&state, &auth.0, &id.0).await?;
+        let row = replay(&state, row, force.0.unwrap_or(false)).await?;
         Ok(ReprocessResponse::Accepted(Json(Video::from_row(
             row,
             &state.cfg.public_url,

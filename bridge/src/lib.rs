@@ -4,6 +4,7 @@
 //! started", so duplicates start nothing); unparseable events go to the DLQ with the reason. It must
 //! not process videos itself.
 
+pub mod dlq;
 pub mod topics;
 
 use std::time::Duration;

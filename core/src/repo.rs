@@ -343,3 +343,26 @@ pub async fn renditions(pool: &PgPool, id: VideoId) -> Result<Vec<RenditionRow>>
     .fetch_all(pool)
     .await?)
 }
+
+/// Failed (or cancelled) videos for a bulk replay after an outage: any owner, oldest first.
+pub async fn replayable_videos(
+    pool: &PgPool,
+    status: VideoStatus,
+    since: Option<DateTime<Utc>>,
+    reason_contains: Option<&str>,
+    limit: i64,
+) -> Result<Vec<VideoRow>> {
+    Ok(sqlx::query_as::<_, VideoRow>(
+        "SELECT * FROM videos
+         WHERE status = $1
+           AND ($2::timestamptz IS NULL OR updated_at >= $2)
+           AND ($3::text IS NULL OR failure_reason ILIKE '%' || $3 || '%')
+         ORDER BY updated_at LIMIT $4",
+    )
+    .bind(status.as_str())
+    .bind(since)
+    .bind(reason_contains)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,108 @@
+//! `GET /v1/videos/{id}/events`: server-sent events of status and progress changes until the video
+//! is ready, failed or cancelled, so a client need not poll. (Polling stays the documented baseline;
+//! this is built on the same reads.)
+
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::EventStream;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use vodflow_core::repo;
+
+use crate::ApiTags;
+use crate::auth::{BearerAuth, SCOPE_READ};
+use crate::problem::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::videos::parse_id;
+
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct VideoEvent {
+    /// uploaded, processing, ready, failed, cancelled or deleted.
+    pub status: String,
+    /// Processing step while processing.
+    #[oai(skip_serializing_if_is_none)]
+    pub step: Option<String>,
+    /// Overall percent while processing.
+    #[oai(skip_serializing_if_is_none)]
+    pub percent: Option<f64>,
+    /// Failure reason once failed.
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum EventsResponse {
+    /// A `text/event-stream` of changes, ending with the final status.
+    #[oai(status = 200)]
+    Ok(EventStream<BoxStream<'static, VideoEvent>>),
+}
+
+pub struct EventsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Videos")]
+impl EventsApi {
+    /// Follow a video's status and progress as server-sent events until it is final.
+    #[oai(
+        path = "/videos/:id/events",
+        method = "get",
+        operation_id = "videoEvents"
+    )]
+    async fn events(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<EventsResponse> {
+        auth.0.require(SCOPE_READ)?;
+        let id = parse_id(&id.0)?;
+        let owner = auth.0.owner_filter().map(str::to_owned);
+        repo::get_video(&state.pool, id, owner.as_deref())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no video {id}")))?;
+        let state = state.0.clone();
+        let stream = futures::stream::unfold((None::<VideoEvent>, false), move |(last, done)| {
+            let state = state.clone();
+            let owner = owner.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    if last.is_some() {
+                        tokio::time::sleep(POLL).await;
+                    }
+                    let row = match repo::get_video(&state.pool, id, owner.as_deref()).await {
+                        Ok(Some(r)) => r,
+                        // Deleted (or the database is gone): end the stream.
+                        _ => return None,
+                    };
+                    let terminal = row.status().is_terminal();
+                    let mut ev = VideoEvent {
+                        status: row.status.clone(),
+                        step: None,
+                        percent: None,
+                        reason: row.failure_reason,
+                    };
+                    if row.status == "processing"
+                        && let Ok(client) = crate::workflow::temporal(&state).await
+                        && let Some(p) = crate::workflow::live_progress(&client, id).await
+                    {
+                        ev.step = Some(p.step);
+                        ev.percent = Some(p.percent);
+                    }
+                    if last.as_ref() != Some(&ev) {
+                        return Some((ev.clone(), (Some(ev), terminal)));
+                    }
+                }
+            }
+        });
+        Ok(EventsResponse::Ok(
+            EventStream::new(Box::pin(stream) as BoxStream<'static, VideoEvent>)
+                .keep_alive(Duration::from_secs(15)),
+        ))
+    }
+}

@@ -659,16 +659,7 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
             &env.scratch.join("w1"),
         );
         let id = upload(&base, &token, &clip, "long").await;
-        let manifests = format!("videos/{id}/hls/.chunks/");
-        let done_before = common::eventually(
-            "some chunks to finish",
-            Duration::from_secs(180),
-            || async {
-                let done = env.object_keys_all(&manifests).await;
-                (done.len() >= 2).then_some(done)
-            },
-        )
-        .await;
+        let done_before = common::finished_chunks(env, &id, 2).await;
         let completed_before: Vec<String> =
             common::completed_activities(&common::history(env, &id))
                 .into_iter()
@@ -701,14 +692,7 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
         // and the retry reuses what is stored instead of encoding again.
         let results = common::completed_activities(&events);
         let mut retried = 0;
-        for key in &done_before {
-            let index: u32 = key
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .trim_end_matches(".json")
-                .parse()
-                .unwrap();
+        for &index in &done_before {
             let activity = format!("encode-chunk-{index:04}");
             if common::activity_attempts(&events, &activity)
                 .iter()

@@ -63,16 +63,7 @@ async fn a_failed_encode_is_replayed_under_the_same_workflow_id_without_redoing_
             &env.scratch.join("w1"),
         );
         let vid = upload(&base, &token, &clip, "replayed").await;
-        let manifests = format!("videos/{vid}/hls/.chunks/");
-        let done_first = common::eventually(
-            "some chunks to finish",
-            Duration::from_secs(180),
-            || async {
-                let done = env.object_keys_all(&manifests).await;
-                (done.len() >= 2).then_some(done)
-            },
-        )
-        .await;
+        let done_first = common::finished_chunks(env, &vid, 2).await;
         worker.kill().unwrap();
         // The encoding machine comes back with a broken disk: every attempt fails, the run fails.
         let broken_disk = env.scratch.join("broken-disk");
@@ -139,14 +130,7 @@ async fn a_failed_encode_is_replayed_under_the_same_workflow_id_without_redoing_
         // Chunks finished by the first run were reused, not encoded again.
         let events = common::history(env, &vid);
         let results = common::completed_activities(&events);
-        for key in &done_first {
-            let index: u32 = key
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .trim_end_matches(".json")
-                .parse()
-                .unwrap();
+        for &index in &done_first {
             let (_, r) = results
                 .iter()
                 .find(|(a, _)| *a == format!("encode-chunk-{index:04}"))

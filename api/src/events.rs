@@ -13,9 +13,9 @@ use vodflow_core::repo;
 
 use crate::ApiTags;
 use crate::auth::{BearerAuth, SCOPE_READ};
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::ApiResult;
 use crate::state::AppState;
-use crate::videos::parse_id;
+use crate::videos::visible;
 
 const POLL: Duration = Duration::from_millis(500);
 
@@ -58,11 +58,8 @@ impl EventsApi {
         id: Path<String>,
     ) -> ApiResult<EventsResponse> {
         auth.0.require(SCOPE_READ)?;
-        let id = parse_id(&id.0)?;
+        let id = visible(&state, &auth.0, &id.0).await?.video_id();
         let owner = auth.0.owner_filter().map(str::to_owned);
-        repo::get_video(&state.pool, id, owner.as_deref())
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no video {id}")))?;
         let state = state.0.clone();
         let stream = futures::stream::unfold((None::<VideoEvent>, false), move |(last, done)| {
             let state = state.clone();

@@ -130,6 +130,18 @@ pub enum DeleteVideoResponse {
     Deleted,
 }
 
+/// The video `raw_id` names, if the caller may see it; another owner's video is "not found".
+pub(crate) async fn visible(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    raw_id: &str,
+) -> Result<VideoRow, ApiError> {
+    let id = parse_id(raw_id)?;
+    repo::get_video(&state.pool, id, caller.owner_filter())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no video {id}")))
+}
+
 pub(crate) fn parse_id(raw: &str) -> Result<VideoId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::BadRequest(format!("invalid video id {raw:?}: expected a UUID")))
@@ -163,10 +175,8 @@ impl VideosApi {
         id: Path<String>,
     ) -> ApiResult<GetVideoResponse> {
         auth.0.require(SCOPE_READ)?;
-        let id = parse_id(&id.0)?;
-        let row = repo::get_video(&state.pool, id, auth.0.owner_filter())
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no video {id}")))?;
+        let row = visible(&state, &auth.0, &id.0).await?;
+        let id = row.video_id();
         let mut video = Video::from_row(row, &state.cfg.public_url);
         if video.status == "processing" {
             // Best effort: the row stays the source of truth when Temporal cannot be asked.

@@ -18,10 +18,10 @@ use vodflow_core::{VideoId, VideoStatus, layout};
 use vodflow_workflows::VideoProcessingWorkflow;
 
 use crate::ApiTags;
-use crate::auth::{BearerAuth, Caller, SCOPE_READ, SCOPE_WRITE};
+use crate::auth::{BearerAuth, SCOPE_READ, SCOPE_WRITE};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::videos::{Video, parse_id};
+use crate::videos::{Video, visible};
 
 #[derive(Object, Debug, Clone)]
 pub struct ChunkState {
@@ -136,13 +136,6 @@ pub(crate) async fn temporal(state: &AppState) -> Result<Client, ApiError> {
         .await
         .cloned()
         .map_err(|e| ApiError::Unavailable(format!("Temporal is unavailable: {e}")))
-}
-
-async fn visible(state: &AppState, caller: &Caller, raw_id: &str) -> Result<VideoRow, ApiError> {
-    let id = parse_id(raw_id)?;
-    repo::get_video(&state.pool, id, caller.owner_filter())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no video {id}")))
 }
 
 /// Live progress of a running workflow: the `progress` query plus pending activities.

@@ -699,3 +699,24 @@ pub async fn callback_receiver() -> (
     });
     (url, rx)
 }
+
+/// Waits until at least `at_least` chunks of the video are complete in the store (each chunk
+/// writes its manifest last) and returns their indexes.
+pub async fn finished_chunks(env: &TestEnv, video_id: &str, at_least: usize) -> Vec<u32> {
+    let prefix = format!("videos/{video_id}/hls/.chunks/");
+    let keys = eventually("chunks to finish", Duration::from_secs(180), || async {
+        let done = env.object_keys_all(&prefix).await;
+        (done.len() >= at_least).then_some(done)
+    })
+    .await;
+    keys.iter()
+        .map(|k| {
+            k.rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches(".json")
+                .parse()
+                .expect("chunk index")
+        })
+        .collect()
+}

@@ -10,7 +10,7 @@ pub mod topics;
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 use temporalio_client::errors::WorkflowStartError;
@@ -254,13 +254,4 @@ pub async fn start_run(
         .await?;
     tracing::info!(video_id = %run.video_id, run_id = ?h.run_id(), attempt = run.attempt, "workflow started");
     Ok(())
-}
-
-/// Reads the DLQ reason header of a message (for tools and tests).
-pub fn dlq_reason(headers: Option<&rdkafka::message::BorrowedHeaders>) -> Option<String> {
-    headers?
-        .iter()
-        .find(|h| h.key == DLQ_REASON_HEADER)
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
 }

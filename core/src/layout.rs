@@ -21,10 +21,6 @@ pub fn master_playlist_key(id: VideoId) -> String {
 }
 
 /// `rendition` is a rung name such as `720p`, or `audio`.
-pub fn rendition_prefix(id: VideoId, rendition: &str) -> String {
-    format!("videos/{id}/hls/{rendition}/")
-}
-
 pub fn playlist_key(id: VideoId, rendition: &str) -> String {
     format!("videos/{id}/hls/{rendition}/index.m3u8")
 }

@@ -14,8 +14,3 @@ pub fn producer(cfg: &Config) -> Result<FutureProducer, rdkafka::error::KafkaErr
         .set("message.timeout.ms", "15000")
         .create()
 }
-
-/// Creates vodflow's topics if missing (owned by the bridge crate, which consumes them).
-pub async fn ensure_topics(cfg: &Config) -> Result<(), rdkafka::error::KafkaError> {
-    vodflow_bridge::topics::ensure(cfg).await
-}

@@ -11,13 +11,7 @@ use tokio::task::JoinSet;
 /// Parts uploaded concurrently: enough to overlap the next read with the store's latency.
 const PARTS_IN_FLIGHT: usize = 3;
 
-#[derive(Debug, thiserror::Error)]
-#[error("object store: {0}")]
-pub(crate) struct SinkError(pub String);
-
-fn sdk_err<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> SinkError {
-    SinkError(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
-}
+use crate::store::{StoreError, err as sdk_err};
 
 pub(crate) struct MultipartSink {
     s3: Client,
@@ -25,7 +19,7 @@ pub(crate) struct MultipartSink {
     key: String,
     upload_id: Option<String>,
     next_part: i32,
-    in_flight: JoinSet<Result<CompletedPart, SinkError>>,
+    in_flight: JoinSet<Result<CompletedPart, StoreError>>,
     done: Vec<CompletedPart>,
 }
 
@@ -35,7 +29,7 @@ impl MultipartSink {
         bucket: &str,
         key: &str,
         content_type: &str,
-    ) -> Result<Self, SinkError> {
+    ) -> Result<Self, StoreError> {
         let out = s3
             .create_multipart_upload()
             .bucket(bucket)
@@ -46,7 +40,7 @@ impl MultipartSink {
             .map_err(sdk_err)?;
         let upload_id = out
             .upload_id()
-            .ok_or_else(|| SinkError("store returned no upload id".into()))?
+            .ok_or_else(|| StoreError("store returned no upload id".into()))?
             .to_owned();
         Ok(Self {
             s3: s3.clone(),
@@ -60,7 +54,7 @@ impl MultipartSink {
     }
 
     /// Queues one part (every part but the last must be at least 5 MiB); waits while the pipeline is full.
-    pub(crate) async fn push(&mut self, data: Bytes) -> Result<(), SinkError> {
+    pub(crate) async fn push(&mut self, data: Bytes) -> Result<(), StoreError> {
         while self.in_flight.len() >= PARTS_IN_FLIGHT {
             self.reap_one().await?;
         }
@@ -88,19 +82,19 @@ impl MultipartSink {
         Ok(())
     }
 
-    async fn reap_one(&mut self) -> Result<(), SinkError> {
+    async fn reap_one(&mut self) -> Result<(), StoreError> {
         match self.in_flight.join_next().await {
             Some(Ok(Ok(part))) => {
                 self.done.push(part);
                 Ok(())
             }
             Some(Ok(Err(e))) => Err(e),
-            Some(Err(join)) => Err(SinkError(format!("part upload task failed: {join}"))),
+            Some(Err(join)) => Err(StoreError(format!("part upload task failed: {join}"))),
             None => Ok(()),
         }
     }
 
-    pub(crate) async fn finish(mut self) -> Result<(), SinkError> {
+    pub(crate) async fn finish(mut self) -> Result<(), StoreError> {
         while !self.in_flight.is_empty() {
             self.reap_one().await?;
         }

@@ -6,9 +6,9 @@ use vodflow_core::VideoId;
 
 #[derive(Debug, thiserror::Error)]
 #[error("object store: {0}")]
-pub struct StoreError(String);
+pub struct StoreError(pub(crate) String);
 
-fn err<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> StoreError {
+pub(crate) fn err<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> StoreError {
     StoreError(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
 }
 

@@ -50,38 +50,20 @@ pub async fn replay(cfg: &Config) -> Result<Replayed, Error> {
     }
     let committed = consumer.committed_offsets(assignment, timeout)?;
     let mut start = TopicPartitionList::new();
-    for (p, _) in &ends {
-        let from = committed
-            .find_partition(&dlq, *p)
-            .and_then(|e| {
-                if let Offset::Offset(o) = e.offset() {
-                    Some(o)
-                } else {
-                    None
-                }
-            })
-            .unwrap_or(0);
+    // Partitions with something left between the last replay's position and today's end.
+    let mut remaining = Vec::new();
+    for (p, high) in &ends {
+        let from = match committed.find_partition(&dlq, *p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => 0,
+        };
         start.add_partition_offset(&dlq, *p, Offset::Offset(from))?;
+        if from < *high {
+            remaining.push((*p, *high));
+        }
     }
     consumer.assign(&start)?;
     let mut out = Replayed::default();
-    let mut remaining: Vec<(i32, i64)> = ends
-        .iter()
-        .filter(|(p, high)| {
-            start
-                .find_partition(&dlq, *p)
-                .and_then(|e| {
-                    if let Offset::Offset(o) = e.offset() {
-                        Some(o)
-                    } else {
-                        None
-                    }
-                })
-                .unwrap_or(0)
-                < *high
-        })
-        .copied()
-        .collect();
     while !remaining.is_empty() {
         let Some(msg) = consumer.poll(timeout) else {
             break;

@@ -459,6 +459,14 @@ fn print_status(v: &serde_json::Value) {
             bar(pct),
             p["step"].as_str().unwrap_or_default()
         );
+        for r in p["renditions"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<20} {} {}",
+                r["name"].as_str().unwrap_or_default(),
+                bar(r["percent"].as_f64().unwrap_or(0.0)),
+                r["state"].as_str().unwrap_or_default()
+            );
+        }
         for a in p["pending"].as_array().into_iter().flatten() {
             let pct = a["heartbeat"]["percent"].as_f64().unwrap_or(0.0);
             println!(

@@ -98,6 +98,153 @@ fn extinfs(playlist: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// What a client polling `GET /v1/videos/{id}` saw while the video was processed.
+struct Watched {
+    /// Per snapshot: rendition name → percent.
+    rendition_percent: Vec<Vec<(String, f64)>>,
+    /// Per snapshot: chunk index → state.
+    chunk_states: Vec<Vec<(u64, String)>>,
+    /// At the first `ready` the client saw: store keys missing from the playback tree.
+    missing_at_ready: Vec<String>,
+    snapshots: usize,
+}
+
+const CHUNK_ORDER: [&str; 4] = ["queued", "encoding", "uploading", "done"];
+
+impl Watched {
+    fn check(&self) {
+        assert!(
+            self.snapshots >= 3,
+            "only {} progress snapshots",
+            self.snapshots
+        );
+        assert!(
+            self.missing_at_ready.is_empty(),
+            "the API said ready while {:?} were not in the store",
+            self.missing_at_ready
+        );
+        for pair in self.rendition_percent.windows(2) {
+            for (name, before) in &pair[0] {
+                if let Some((_, after)) = pair[1].iter().find(|(n, _)| n == name) {
+                    assert!(
+                        after >= before,
+                        "{name} went back from {before}% to {after}%"
+                    );
+                }
+            }
+        }
+        let rank = |s: &str| {
+            CHUNK_ORDER
+                .iter()
+                .position(|c| *c == s)
+                .expect("known chunk state")
+        };
+        for pair in self.chunk_states.windows(2) {
+            for (index, before) in &pair[0] {
+                if let Some((_, after)) = pair[1].iter().find(|(i, _)| i == index) {
+                    assert!(
+                        rank(after) >= rank(before),
+                        "chunk {index}: {before} -> {after}"
+                    );
+                }
+            }
+        }
+        let seen = |state: &str| self.chunk_states.iter().flatten().any(|(_, s)| s == state);
+        assert!(
+            seen("encoding"),
+            "never saw a chunk encoding: {:?}",
+            self.chunk_states
+        );
+        assert!(seen("done"), "never saw a chunk done");
+    }
+}
+
+/// Polls the video like a client until it is ready or failed; on the first `ready`, lists the store.
+async fn watch_progress(
+    base: String,
+    token: String,
+    id: String,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+) -> Watched {
+    let http = reqwest::Client::new();
+    let mut w = Watched {
+        rendition_percent: Vec::new(),
+        chunk_states: Vec::new(),
+        missing_at_ready: Vec::new(),
+        snapshots: 0,
+    };
+    let deadline = std::time::Instant::now() + READY_WITHIN;
+    while std::time::Instant::now() < deadline {
+        let v: serde_json::Value = http
+            .get(format!("{base}/v1/videos/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("poll")
+            .json()
+            .await
+            .expect("json");
+        match v["status"].as_str().unwrap_or_default() {
+            "ready" => {
+                let listed = s3
+                    .list_objects_v2()
+                    .bucket(&bucket)
+                    .prefix(format!("videos/{id}/hls/"))
+                    .send()
+                    .await
+                    .expect("list");
+                let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+                let mut wanted = vec![format!("videos/{id}/hls/master.m3u8")];
+                for r in v["playback"]["renditions"].as_array().into_iter().flatten() {
+                    let name = r["name"].as_str().unwrap_or_default();
+                    wanted.push(format!("videos/{id}/hls/{name}/index.m3u8"));
+                }
+                assert!(wanted.len() > 1, "ready without renditions: {v}");
+                w.missing_at_ready = wanted
+                    .into_iter()
+                    .filter(|k| !keys.contains(&k.as_str()))
+                    .collect();
+                return w;
+            }
+            "failed" => return w,
+            _ => {}
+        }
+        let p = &v["progress"];
+        if p.is_object() {
+            w.snapshots += 1;
+            w.rendition_percent.push(
+                p["renditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        (
+                            r["name"].as_str().unwrap_or_default().to_owned(),
+                            r["percent"].as_f64().unwrap_or(-1.0),
+                        )
+                    })
+                    .collect(),
+            );
+            w.chunk_states.push(
+                p["chunks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        (
+                            c["index"].as_u64().unwrap_or(0),
+                            c["state"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    w
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_720p_clip_becomes_a_playable_hls_ladder() {
     let owned = env_with(&[("VODFLOW_CHUNK_SECONDS", "8")]).await;
@@ -116,12 +263,21 @@ async fn a_720p_clip_becomes_a_playable_hls_ladder() {
     let token = env.token("alice", &["videos:read", "videos:write"]);
     with_platform(env, |base| async move {
         let id = upload(&base, &token, &clip, "a 720p clip").await;
+        let watcher = tokio::spawn(watch_progress(
+            base.clone(),
+            token.clone(),
+            id.clone(),
+            env.s3.clone(),
+            env.cfg.s3.bucket.clone(),
+        ));
         let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
         assert_eq!(
             row.status, "ready",
             "failed: {:?} at {:?}",
             row.failure_reason, row.failure_step
         );
+        let watched = watcher.await.expect("progress watcher");
+        watched.check();
         assert_eq!((row.width, row.height), (Some(1280), Some(720)));
         assert!((row.duration_ms.unwrap() - 20_000).abs() <= 100);
 

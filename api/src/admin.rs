@@ -58,10 +58,7 @@ impl AdminApi {
         filter: Json<BulkReprocess>,
     ) -> ApiResult<BulkResponse> {
         if !auth.0.has(SCOPE_ADMIN) {
-            return Err(ApiError::Forbidden(format!(
-                "this operation needs the {SCOPE_ADMIN} scope"
-            ))
-            .into());
+            return Err(ApiError::MissingScope(SCOPE_ADMIN).into());
         }
         let status = match filter.status.as_deref().unwrap_or("failed") {
             "failed" => VideoStatus::Failed,

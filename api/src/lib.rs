@@ -12,6 +12,7 @@ pub mod kafka;
 mod metrics_mw;
 mod multipart_sink;
 pub mod outbox;
+mod play;
 pub mod problem;
 mod sniff;
 pub mod state;
@@ -69,6 +70,10 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .at("/metrics", get(render_metrics))
+        .at(
+            "/play/:id/*rest",
+            get(play::play).head(play::play).options(play::preflight),
+        )
         .nest("/", api)
         .data(state)
         .with(metrics_mw::RecordMetrics::new(metrics))
@@ -85,6 +90,7 @@ pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
     let s3 = vodflow_core::storage::s3_client(&cfg.s3);
     let producer = kafka::producer(&cfg)?;
     Ok(AppState {
+        auth: std::sync::Arc::new(auth::Verifier::new(&cfg.auth)),
         cfg: std::sync::Arc::new(cfg),
         pool,
         s3,

@@ -33,7 +33,7 @@ pub(crate) struct RecordMetricsEndpoint<E> {
     metrics: Metrics,
 }
 
-const FIXED_ROUTES: &[&str] = &["/metrics", "/openapi.json", "/docs"];
+const FIXED_ROUTES: &[&str] = &["/metrics", "/openapi.json", "/docs", "/play"];
 
 impl<E: Endpoint> Endpoint for RecordMetricsEndpoint<E> {
     type Output = Response;

@@ -29,8 +29,12 @@ pub struct Problem {
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// The token is missing, malformed, expired or not ours (`WWW-Authenticate: Bearer error="invalid_token"`).
     #[error("{0}")]
     Unauthorized(String),
+    /// The token is valid but lacks this scope (`WWW-Authenticate: Bearer error="insufficient_scope"`).
+    #[error("this operation needs the {0} scope")]
+    MissingScope(&'static str),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -52,7 +56,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::MissingScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -67,12 +71,27 @@ impl ApiError {
             Self::BadRequest(_) => "bad-request",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
+            Self::MissingScope(_) => "insufficient-scope",
             Self::NotFound(_) => "not-found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Unavailable(_) => "service-unavailable",
             Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The RFC 6750 challenge that goes with a 401 or a missing scope.
+    pub fn challenge(&self) -> Option<String> {
+        match self {
+            Self::Unauthorized(detail) => Some(format!(
+                "Bearer realm=\"vodflow\", error=\"invalid_token\", error_description=\"{}\"",
+                detail.replace(['"', '\\'], "'")
+            )),
+            Self::MissingScope(scope) => Some(format!(
+                "Bearer realm=\"vodflow\", error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            _ => None,
         }
     }
 
@@ -90,6 +109,15 @@ impl ApiError {
                 other => other.to_string(),
             },
             instance,
+        }
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        match e {
+            crate::auth::AuthError::KeysUnavailable(_) => Self::Unavailable(e.to_string()),
+            other => Self::Unauthorized(other.to_string()),
         }
     }
 }
@@ -113,10 +141,16 @@ pub enum ErrorResponse {
     BadRequest(Json<Problem>),
     /// Missing or invalid bearer token.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>),
-    /// The token lacks the scope this operation needs.
+    Unauthorized(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] Option<String>,
+    ),
+    /// The token lacks the scope this operation needs, or the operation is not allowed.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
+    Forbidden(
+        Json<Problem>,
+        #[oai(header = "WWW-Authenticate")] Option<String>,
+    ),
     /// No such video visible to the caller.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
@@ -143,10 +177,11 @@ impl From<ApiError> for ErrorResponse {
             tracing::error!(error = %msg, "internal error");
         }
         let p = Json(e.problem(None));
+        let challenge = e.challenge();
         match e {
             ApiError::BadRequest(_) => Self::BadRequest(p),
-            ApiError::Unauthorized(_) => Self::Unauthorized(p),
-            ApiError::Forbidden(_) => Self::Forbidden(p),
+            ApiError::Unauthorized(_) => Self::Unauthorized(p, challenge),
+            ApiError::Forbidden(_) | ApiError::MissingScope(_) => Self::Forbidden(p, challenge),
             ApiError::NotFound(_) => Self::NotFound(p),
             ApiError::Conflict(_) => Self::Conflict(p),
             ApiError::PayloadTooLarge(_) => Self::PayloadTooLarge(p),
@@ -184,7 +219,28 @@ pub fn from_poem_error(e: poem::Error, path: &str) -> poem::Response {
     let mut p = err.problem(Some(path.to_owned()));
     // Keep the precise status poem chose (e.g. 405) even where the problem kind is generic.
     p.status = status.as_u16();
-    problem_response(status, &p)
+    let mut resp = problem_response(status, &p);
+    if status == StatusCode::UNAUTHORIZED {
+        // No usable Authorization header at all: RFC 6750 says to name only the realm.
+        resp.headers_mut().insert(
+            poem::http::header::WWW_AUTHENTICATE,
+            poem::http::HeaderValue::from_static("Bearer realm=\"vodflow\""),
+        );
+    }
+    resp
+}
+
+/// The problem response for `err` at `path`, with its `WWW-Authenticate` challenge if it has one.
+pub fn problem_response_for(err: &ApiError, path: &str) -> poem::Response {
+    let mut resp = problem_response(err.status(), &err.problem(Some(path.to_owned())));
+    if let Some(value) = err
+        .challenge()
+        .and_then(|c| poem::http::HeaderValue::from_str(&c).ok())
+    {
+        resp.headers_mut()
+            .insert(poem::http::header::WWW_AUTHENTICATE, value);
+    }
+    resp
 }
 
 pub fn problem_response(status: StatusCode, p: &Problem) -> poem::Response {

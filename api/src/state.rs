@@ -10,6 +10,8 @@ use crate::telemetry::Metrics;
 #[derive(Clone)]
 pub struct AppState {
     pub cfg: Arc<Config>,
+    /// Bearer-token verification (HS256 secret or the issuer's cached JWKS).
+    pub auth: Arc<crate::auth::Verifier>,
     pub pool: PgPool,
     pub s3: aws_sdk_s3::Client,
     /// Shared with the outbox relay; also answers readiness's metadata request.

@@ -23,6 +23,7 @@ use crate::problem::{ApiError, ApiResult};
 use crate::sniff;
 use crate::state::AppState;
 use crate::videos::Video;
+use vodflow_core::playback::Visibility;
 
 pub(crate) const MAX_TITLE_CHARS: usize = 200;
 pub(crate) const MAX_DESCRIPTION_CHARS: usize = 5000;
@@ -52,11 +53,17 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
             Some("Optional http(s) URL that receives a signed POST when processing ends.");
         let mut description = MetaSchema::new("string");
         description.max_length = Some(MAX_DESCRIPTION_CHARS);
+        let mut visibility = MetaSchema::new("string");
+        visibility.description = Some(
+            "`signed` (default): playback URLs carry an expiring signature. `public`: plain URLs.",
+        );
+        visibility.enum_items = vec!["signed".into(), "public".into()];
         schema.properties = vec![
             ("file", MetaSchemaRef::Inline(Box::new(file))),
             ("title", MetaSchemaRef::Inline(Box::new(title))),
             ("description", MetaSchemaRef::Inline(Box::new(description))),
             ("callback_url", MetaSchemaRef::Inline(Box::new(callback))),
+            ("visibility", MetaSchemaRef::Inline(Box::new(visibility))),
         ];
         Some(MetaRequest {
             description: Some(
@@ -122,7 +129,7 @@ pub(crate) async fn upload(
     }
     let id = VideoId::new();
     let started = Instant::now();
-    let result = receive(state, &caller.sub, id, form.0)
+    let result = receive(state, caller, id, form.0)
         .instrument(tracing::info_span!("upload", video_id = %id))
         .await;
     let outcome = match &result {
@@ -148,6 +155,7 @@ struct Fields {
     title: Option<String>,
     description: String,
     callback_url: Option<String>,
+    visibility: Visibility,
     file: Option<Stored>,
 }
 
@@ -159,15 +167,17 @@ struct Stored {
 
 async fn receive(
     state: &AppState,
-    owner: &str,
+    caller: &Caller,
     id: VideoId,
     mut form: Multipart,
 ) -> Result<Video, ApiError> {
+    let owner = caller.sub.as_str();
     let key = layout::source_key(id);
     let mut fields = Fields {
         title: None,
         description: String::new(),
         callback_url: None,
+        visibility: Visibility::Signed,
         file: None,
     };
     // Held until the row is committed: if anything below fails, the stored object is removed.
@@ -179,6 +189,10 @@ async fn receive(
                 "callback_url" => {
                     let text = read_text(field.into_async_read(), &name).await?;
                     fields.callback_url = Some(validate_callback(&text)?);
+                }
+                "visibility" => {
+                    let text = read_text(field.into_async_read(), &name).await?;
+                    fields.visibility = text.trim().parse().map_err(ApiError::BadRequest)?;
                 }
                 "title" | "description" => {
                     let text = read_text(field.into_async_read(), &name).await?;
@@ -201,7 +215,7 @@ async fn receive(
                 }
                 other => {
                     return Err(ApiError::BadRequest(format!(
-                        "unknown multipart field {other:?}; expected `file`, `title` and optional `description`, `callback_url`"
+                        "unknown multipart field {other:?}; expected `file`, `title` and optional `description`, `callback_url`, `visibility`"
                     )));
                 }
             }
@@ -232,10 +246,12 @@ async fn receive(
             sha256: &file.sha256,
             content_type: file.content_type,
             callback_url: fields.callback_url.as_deref(),
+            visibility: fields.visibility,
+            owner_email: caller.email.as_deref(),
         };
         let row = repo::insert_uploaded(&state.pool, &new, &state.cfg.topic(names::TOPIC_VIDEO_UPLOADED), &payload).await?;
         tracing::info!(size = file.size, sha256 = %file.sha256, content_type = file.content_type, "upload accepted");
-        Ok(Video::from_row(row, &state.cfg.public_url))
+        Ok(Video::from_row(row, &state.cfg))
     }
     .await;
     match result {

@@ -4,8 +4,9 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use vodflow_core::playback::{self, Visibility};
 use vodflow_core::repo::{self, Cursor, VideoRow};
-use vodflow_core::{VideoId, VideoStatus, layout};
+use vodflow_core::{Config, VideoId, VideoStatus, layout};
 
 use crate::ApiTags;
 use crate::auth::{BearerAuth, SCOPE_READ, SCOPE_WRITE};
@@ -19,8 +20,38 @@ pub struct Links {
     pub self_: String,
     /// Its processing workflow as Temporal sees it.
     pub workflow: String,
-    /// HLS master playlist (playable once the video is `ready`).
+    /// HLS master playlist (playable once the video is `ready`); signed and expiring unless the
+    /// video is public.
     pub playback: String,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct RenditionUrl {
+    /// Rung name (`720p`) or `audio`.
+    pub name: String,
+    /// The rendition's media playlist.
+    pub url: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub width: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub height: Option<i32>,
+    /// Peak bits per second, as in the master playlist.
+    pub bandwidth: i32,
+    pub codecs: String,
+}
+
+/// Where to play a ready video from.
+#[derive(Object, Debug, Clone)]
+pub struct Playback {
+    /// HLS master playlist (all renditions, adaptive).
+    pub master: String,
+    /// Each rendition's own media playlist.
+    pub renditions: Vec<RenditionUrl>,
+    /// Poster image (JPEG).
+    pub poster: String,
+    /// When these URLs stop working (signed videos only); fetch the video again for fresh ones.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Object, Debug, Clone)]
@@ -56,26 +87,68 @@ pub struct Video {
     pub failure: Option<Failure>,
     /// Processing runs so far (a reprocess adds one).
     pub attempt: i32,
+    /// `signed` (playback URLs carry an expiring signature) or `public`.
+    pub visibility: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub links: Links,
     /// While processing: per-chunk state, pending activities with attempts and heartbeats, percent, ETA.
     #[oai(skip_serializing_if_is_none)]
     pub progress: Option<crate::workflow::Progress>,
+    /// Once ready: master, per-rendition and poster URLs.
+    #[oai(skip_serializing_if_is_none)]
+    pub playback: Option<Playback>,
 }
 
-pub(crate) fn links(public_url: &str, id: VideoId) -> Links {
+pub(crate) fn links(cfg: &Config, id: VideoId, visibility: Visibility) -> Links {
+    let public_url = &cfg.public_url;
+    let (base, _) = playback::configured_base_url(cfg, id, visibility, playback::unix_now());
     Links {
         self_: format!("{public_url}/v1/videos/{id}"),
         workflow: format!("{public_url}/v1/videos/{id}/workflow"),
-        playback: format!("{public_url}/play/{id}/master.m3u8"),
+        playback: format!("{base}master.m3u8"),
+    }
+}
+
+/// The playback URLs of a ready video, from its recorded renditions.
+pub(crate) fn playback_urls(
+    cfg: &Config,
+    row: &VideoRow,
+    renditions: &[repo::RenditionRow],
+) -> Playback {
+    let id = row.video_id();
+    let (base, expires) =
+        playback::configured_base_url(cfg, id, row.visibility(), playback::unix_now());
+    Playback {
+        master: format!("{base}master.m3u8"),
+        renditions: renditions
+            .iter()
+            .filter_map(|r| {
+                // playlist_key is videos/{id}/hls/{name}/index.m3u8; the URL mirrors it under base.
+                let rel = r.playlist_key.strip_prefix(&layout::hls_prefix(id))?;
+                let name = rel.split('/').next()?.to_owned();
+                Some(RenditionUrl {
+                    url: format!("{base}{rel}"),
+                    name,
+                    width: Some(r.width).filter(|w| *w > 0),
+                    height: Some(r.height).filter(|h| *h > 0),
+                    bandwidth: r.bitrate,
+                    codecs: r.codecs.clone(),
+                })
+            })
+            .collect(),
+        poster: format!("{base}poster.jpg"),
+        expires_at: expires.and_then(|e| DateTime::from_timestamp(e as i64, 0)),
     }
 }
 
 impl Video {
-    pub fn from_row(row: VideoRow, public_url: &str) -> Self {
+    pub fn from_row(row: VideoRow, cfg: &Config) -> Self {
         let id = row.video_id();
         Self {
+            links: links(cfg, id, row.visibility()),
+            visibility: row.visibility.clone(),
+            playback: None,
             id: id.to_string(),
             failure: row.failure_reason.clone().map(|reason| Failure {
                 reason,
@@ -94,7 +167,6 @@ impl Video {
             attempt: row.attempt,
             created_at: row.created_at,
             updated_at: row.updated_at,
-            links: links(public_url, id),
             progress: None,
         }
     }
@@ -177,7 +249,15 @@ impl VideosApi {
         auth.0.require(SCOPE_READ)?;
         let row = visible(&state, &auth.0, &id.0).await?;
         let id = row.video_id();
-        let mut video = Video::from_row(row, &state.cfg.public_url);
+        let renditions = if row.status() == VideoStatus::Ready {
+            repo::renditions(&state.pool, id).await?
+        } else {
+            Vec::new()
+        };
+        let playback = (row.status() == VideoStatus::Ready)
+            .then(|| playback_urls(&state.cfg, &row, &renditions));
+        let mut video = Video::from_row(row, &state.cfg);
+        video.playback = playback;
         if video.status == "processing" {
             // Best effort: the row stays the source of truth when Temporal cannot be asked.
             if let Ok(client) = crate::workflow::temporal(&state).await {
@@ -239,7 +319,7 @@ impl VideosApi {
         };
         let items = rows
             .into_iter()
-            .map(|r| Video::from_row(r, &state.cfg.public_url))
+            .map(|r| Video::from_row(r, &state.cfg))
             .collect();
         Ok(ListVideosResponse::Ok(Json(VideoPage {
             items,

@@ -26,8 +26,26 @@ use crate::videos::{Video, visible};
 #[derive(Object, Debug, Clone)]
 pub struct ChunkState {
     pub index: u32,
-    /// queued, done or failed.
+    /// queued, encoding, uploading, done or failed.
     pub state: String,
+    /// 0 to 100; every rendition of a chunk is encoded by one FFmpeg process, so they move together.
+    pub percent: f64,
+    /// Attempt of the encode activity, while it runs.
+    #[oai(skip_serializing_if_is_none)]
+    pub attempt: Option<i32>,
+    /// Worker running the encode.
+    #[oai(skip_serializing_if_is_none)]
+    pub worker: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct RenditionProgress {
+    /// Rung name, e.g. `720p`.
+    pub name: String,
+    /// queued, encoding or done (its segments of every chunk are in the store).
+    pub state: String,
+    /// Mean of its chunks' percent.
+    pub percent: f64,
 }
 
 #[derive(Object, Debug, Clone)]
@@ -59,7 +77,7 @@ pub struct Progress {
     pub step: String,
     /// Overall percent, 0 to 100.
     pub percent: f64,
-    pub renditions: Vec<String>,
+    pub renditions: Vec<RenditionProgress>,
     pub chunks: Vec<ChunkState>,
     #[oai(skip_serializing_if_is_none)]
     pub audio: Option<String>,
@@ -153,7 +171,7 @@ pub(crate) async fn live_progress(client: &Client, id: VideoId) -> Option<Progre
         )
         .await
         .ok()?;
-    let pending = d
+    let pending: Vec<PendingActivity> = d
         .raw()
         .pending_activities
         .iter()
@@ -191,22 +209,74 @@ pub(crate) async fn live_progress(client: &Client, id: VideoId) -> Option<Progre
         }
         _ => None,
     };
+    let chunks: Vec<ChunkState> = q
+        .chunks
+        .into_iter()
+        .map(|c| chunk_state(c.index, c.state, &pending))
+        .collect();
+    let rendition_percent = if chunks.is_empty() {
+        0.0
+    } else {
+        chunks.iter().map(|c| c.percent).sum::<f64>() / chunks.len() as f64
+    };
+    let rendition_state = if !chunks.is_empty() && chunks.iter().all(|c| c.state == "done") {
+        "done"
+    } else if chunks.iter().any(|c| c.state != "queued") {
+        "encoding"
+    } else {
+        "queued"
+    };
     Some(Progress {
         step: q.step,
         percent: q.percent,
-        renditions: q.renditions,
-        chunks: q
-            .chunks
+        renditions: q
+            .renditions
             .into_iter()
-            .map(|c| ChunkState {
-                index: c.index,
-                state: c.state,
+            .map(|name| RenditionProgress {
+                name,
+                state: rendition_state.to_owned(),
+                percent: rendition_percent,
             })
             .collect(),
+        chunks,
         audio: q.audio,
         pending,
         eta_seconds,
     })
+}
+
+/// A chunk's state as the workflow knows it (queued/done/failed), refined by its encode activity's
+/// last heartbeat while one runs: `{step: encode|upload, percent}`.
+fn chunk_state(index: u32, state: String, pending: &[PendingActivity]) -> ChunkState {
+    let activity_id = format!("encode-chunk-{index:04}");
+    let running = pending
+        .iter()
+        .find(|p| p.activity_id == activity_id && state == "queued");
+    match running {
+        Some(p) => {
+            let beat = p.heartbeat.as_ref();
+            let step = beat.and_then(|h| h["step"].as_str());
+            ChunkState {
+                index,
+                state: match (p.state.as_str(), step) {
+                    (_, Some("upload")) => "uploading",
+                    ("started", _) => "encoding",
+                    _ => "queued",
+                }
+                .to_owned(),
+                percent: beat.and_then(|h| h["percent"].as_f64()).unwrap_or(0.0),
+                attempt: Some(p.attempt),
+                worker: p.worker.clone(),
+            }
+        }
+        None => ChunkState {
+            index,
+            percent: if state == "done" { 100.0 } else { 0.0 },
+            state,
+            attempt: None,
+            worker: None,
+        },
+    }
 }
 
 /// Starts a new run of a failed or cancelled video (or a ready one with `force`) under the same
@@ -369,8 +439,7 @@ impl WorkflowApi {
         let row = visible(&state, &auth.0, &id.0).await?;
         let row = replay(&state, row, force.0.unwrap_or(false)).await?;
         Ok(ReprocessResponse::Accepted(Json(Video::from_row(
-            row,
-            &state.cfg.public_url,
+            row, &state.cfg,
         ))))
     }
 
@@ -411,8 +480,7 @@ impl WorkflowApi {
             ))
         })?;
         Ok(CancelResponse::Accepted(Json(Video::from_row(
-            row,
-            &state.cfg.public_url,
+            row, &state.cfg,
         ))))
     }
 }

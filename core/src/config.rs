@@ -114,6 +114,36 @@ pub const VARS: &[Var] = &[
         help: "Required `aud` claim of bearer tokens",
     },
     Var {
+        name: "VODFLOW_AUTH_JWKS_URL",
+        default: "",
+        help: "OAuth2/OIDC issuer's JWKS URL (RS256/ES256/EdDSA); when set, HS256 tokens are refused",
+    },
+    Var {
+        name: "VODFLOW_AUTH_LEEWAY",
+        default: "30s",
+        help: "Clock skew tolerated on a token's exp and nbf",
+    },
+    Var {
+        name: "VODFLOW_AUTH_JWKS_REFRESH_MIN",
+        default: "30s",
+        help: "Least time between JWKS refetches triggered by an unknown kid (rate limit)",
+    },
+    Var {
+        name: "VODFLOW_AUTH_JWKS_CACHE_TTL",
+        default: "10m",
+        help: "How long fetched JWKS keys are trusted before the set is fetched again",
+    },
+    Var {
+        name: "VODFLOW_PLAYBACK_SIGNING_SECRET",
+        default: "vodflow-local-playback-secret-change-me",
+        help: "HMAC key of signed playback URLs (videos with visibility `signed`)",
+    },
+    Var {
+        name: "VODFLOW_PLAYBACK_URL_TTL",
+        default: "6h",
+        help: "How long a signed playback URL stays valid",
+    },
+    Var {
         name: "VODFLOW_OUTBOX_POLL",
         default: "500ms",
         help: "How often the outbox relay looks for unpublished events",
@@ -191,6 +221,7 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub upload_part_bytes: usize,
     pub auth: AuthConfig,
+    pub playback: PlaybackConfig,
     pub outbox_poll: Duration,
     pub chunk_seconds: u32,
     pub max_concurrent_transcodes: usize,
@@ -219,6 +250,17 @@ pub struct AuthConfig {
     pub hs256_secret: String,
     pub issuer: String,
     pub audience: String,
+    /// Set: tokens are verified against this issuer's keys; unset: HS256 with `hs256_secret`.
+    pub jwks_url: Option<String>,
+    pub leeway: Duration,
+    pub jwks_refresh_min: Duration,
+    pub jwks_cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlaybackConfig {
+    pub signing_secret: String,
+    pub url_ttl: Duration,
 }
 
 impl Config {
@@ -295,6 +337,20 @@ impl Config {
                 hs256_secret: get("VODFLOW_AUTH_HS256_SECRET"),
                 issuer: get("VODFLOW_AUTH_ISSUER"),
                 audience: get("VODFLOW_AUTH_AUDIENCE"),
+                jwks_url: optional("VODFLOW_AUTH_JWKS_URL"),
+                leeway: duration("VODFLOW_AUTH_LEEWAY", &get("VODFLOW_AUTH_LEEWAY"))?,
+                jwks_refresh_min: duration(
+                    "VODFLOW_AUTH_JWKS_REFRESH_MIN",
+                    &get("VODFLOW_AUTH_JWKS_REFRESH_MIN"),
+                )?,
+                jwks_cache_ttl: duration(
+                    "VODFLOW_AUTH_JWKS_CACHE_TTL",
+                    &get("VODFLOW_AUTH_JWKS_CACHE_TTL"),
+                )?,
+            },
+            playback: PlaybackConfig {
+                signing_secret: get("VODFLOW_PLAYBACK_SIGNING_SECRET"),
+                url_ttl: duration("VODFLOW_PLAYBACK_URL_TTL", &get("VODFLOW_PLAYBACK_URL_TTL"))?,
             },
             outbox_poll: duration("VODFLOW_OUTBOX_POLL", &get("VODFLOW_OUTBOX_POLL"))?,
             // Chunks must hold whole 4 s segments so segment numbering continues across chunks.
@@ -321,6 +377,12 @@ impl Config {
             log_format,
             log_filter: get("VODFLOW_LOG"),
         })
+    }
+
+    /// Where players fetch playback from: the API's own `/play` origin (a CDN in front of it is
+    /// configured by pointing `VODFLOW_PUBLIC_URL`'s `/play` at it, or a CloudFront domain).
+    pub fn playback_origin(&self) -> &str {
+        &self.public_url
     }
 
     pub fn task_queue(&self, base: &str) -> String {

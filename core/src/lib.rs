@@ -11,6 +11,7 @@ pub mod ids;
 pub mod ladder;
 pub mod layout;
 pub mod names;
+pub mod playback;
 pub mod repo;
 pub mod status;
 pub mod storage;

@@ -50,6 +50,8 @@ pub struct VideoRow {
     pub failure_step: Option<String>,
     pub attempt: i32,
     pub callback_url: Option<String>,
+    pub visibility: String,
+    pub owner_email: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -57,6 +59,13 @@ pub struct VideoRow {
 impl VideoRow {
     pub fn video_id(&self) -> VideoId {
         VideoId(self.id)
+    }
+
+    pub fn visibility(&self) -> crate::playback::Visibility {
+        // The column's CHECK constraint admits only known values; unknown means "keep it private".
+        self.visibility
+            .parse()
+            .unwrap_or(crate::playback::Visibility::Signed)
     }
 
     pub fn status(&self) -> VideoStatus {
@@ -75,6 +84,8 @@ pub struct NewVideo<'a> {
     pub sha256: &'a str,
     pub content_type: &'a str,
     pub callback_url: Option<&'a str>,
+    pub visibility: crate::playback::Visibility,
+    pub owner_email: Option<&'a str>,
 }
 
 /// Records an accepted upload and its event in one transaction: either both exist or neither.
@@ -86,8 +97,8 @@ pub async fn insert_uploaded(
 ) -> Result<VideoRow> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query_as::<_, VideoRow>(
-        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type, callback_url)
-         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9) RETURNING *",
+        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type, callback_url, visibility, owner_email)
+         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11) RETURNING *",
     )
     .bind(video.id.as_uuid())
     .bind(video.owner)
@@ -98,6 +109,8 @@ pub async fn insert_uploaded(
     .bind(video.sha256)
     .bind(video.content_type)
     .bind(video.callback_url)
+    .bind(video.visibility.as_str())
+    .bind(video.owner_email)
     .fetch_one(&mut *tx)
     .await?;
     enqueue(&mut tx, topic, &video.id.to_string(), event).await?;

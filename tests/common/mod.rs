@@ -3,6 +3,7 @@
 //! collide.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod edge;
 pub mod media;
 
 use std::path::PathBuf;
@@ -433,12 +434,25 @@ pub async fn wait_for_status(
 
 /// Uploads through the API like a client; returns the video id.
 pub async fn upload(base: &str, token: &str, path: &std::path::Path, title: &str) -> String {
-    let form = reqwest::multipart::Form::new()
-        .text("title", title.to_owned())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(std::fs::read(path).expect("read")).file_name("v.mp4"),
-        );
+    upload_with(base, token, path, title, &[]).await
+}
+
+/// [`upload`] with extra form fields, e.g. `("visibility", "public")`.
+pub async fn upload_with(
+    base: &str,
+    token: &str,
+    path: &std::path::Path,
+    title: &str,
+    fields: &[(&str, &str)],
+) -> String {
+    let mut form = reqwest::multipart::Form::new().text("title", title.to_owned());
+    for (k, v) in fields {
+        form = form.text((*k).to_owned(), (*v).to_owned());
+    }
+    let form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(std::fs::read(path).expect("read")).file_name("v.mp4"),
+    );
     let resp = reqwest::Client::new()
         .post(format!("{base}/v1/videos"))
         .bearer_auth(token)
@@ -719,4 +733,45 @@ pub async fn finished_chunks(env: &TestEnv, video_id: &str, at_least: usize) -> 
                 .expect("chunk index")
         })
         .collect()
+}
+
+/// A local HTTP server answering every GET with the current `body` (JSON); counts requests.
+/// Stands in for an OAuth2 issuer's JWKS endpoint.
+pub async fn json_server(
+    body: std::sync::Arc<std::sync::Mutex<serde_json::Value>>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().expect("addr")
+    );
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let body = body.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let json = body.lock().expect("lock").to_string();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                    json.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (url, hits)
 }

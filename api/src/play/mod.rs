@@ -1,0 +1,97 @@
+//! The playback origin, `GET /play/{id}/...`: what HLS players (and a CDN in front) pull. Public
+//! playback needs no bearer token; a `signed` video's paths carry an expiring signature instead.
+//! Objects are streamed from the store, never buffered whole.
+
+mod object;
+mod path;
+
+use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::web::{Data, Path};
+use poem::{Request, Response, handler};
+use vodflow_core::{VideoId, playback, repo};
+
+use crate::problem::{ApiError, problem_response_for};
+use crate::state::AppState;
+
+#[handler]
+pub(crate) async fn play(
+    req: &Request,
+    state: Data<&AppState>,
+    Path((id, rest)): Path<(String, String)>,
+) -> Response {
+    let resp = match serve(req, &state, &id, &rest).await {
+        Ok(r) => r,
+        Err(e) => {
+            if let ApiError::Internal(msg) = &e {
+                tracing::error!(error = %msg, "playback failed");
+            }
+            problem_response_for(&e, req.uri().path())
+        }
+    };
+    with_cors(resp)
+}
+
+/// CORS preflight: players on other origins send `Range` and `If-None-Match`.
+#[handler]
+pub(crate) fn preflight() -> Response {
+    let mut resp = Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS")
+        .header(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Range, If-None-Match, If-Modified-Since",
+        )
+        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+        .finish();
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+/// A wildcard origin (no credentials are involved), so a CDN can cache one copy for every site.
+fn with_cors(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Content-Length, Content-Range, ETag, Accept-Ranges"),
+    );
+    resp
+}
+
+async fn serve(
+    req: &Request,
+    state: &AppState,
+    id: &str,
+    rest: &str,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("nothing to play at {}", req.uri().path()));
+    let id: VideoId = id.parse().map_err(|_| not_found())?;
+    let target = path::parse(id, rest).ok_or_else(not_found)?;
+    let video = repo::get_video(&state.pool, id, None)
+        .await?
+        .ok_or_else(not_found)?;
+    // A cache (browser or CDN) must not keep serving a signed URL past its expiry.
+    let mut max_age_cap = None;
+    if video.visibility() == playback::Visibility::Signed {
+        let now = playback::unix_now();
+        let expires = playback::verify_segment(
+            &state.cfg.playback.signing_secret,
+            id,
+            target.signature,
+            now,
+        )
+        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+        max_age_cap = Some(expires - now);
+    }
+    let conditional = object::Conditional::from_request(req);
+    let head = req.method() == Method::HEAD;
+    object::fetch(state, &target, &conditional, max_age_cap, head)
+        .await?
+        .ok_or_else(not_found)
+}

@@ -1,0 +1,129 @@
+//! One store object as an HTTP response: streamed body, byte ranges, ETag revalidation, caching.
+
+use aws_sdk_s3::error::SdkError;
+use poem::http::{StatusCode, header};
+use poem::{Body, Request, Response};
+
+use super::path::PlayPath;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+const IMMUTABLE_MAX_AGE: u64 = 31_536_000;
+/// Playlists change only when a video is re-encoded; a minute keeps a CDN's copy fresh enough.
+const PLAYLIST_MAX_AGE: u64 = 60;
+
+fn cache_control(immutable: bool, cap: Option<u64>) -> String {
+    let base = if immutable {
+        IMMUTABLE_MAX_AGE
+    } else {
+        PLAYLIST_MAX_AGE
+    };
+    let age = cap.map_or(base, |c| c.min(base));
+    if immutable {
+        format!("public, max-age={age}, immutable")
+    } else {
+        format!("public, max-age={age}")
+    }
+}
+
+/// The request's conditional and range headers, passed through to the store, which answers them.
+pub(super) struct Conditional {
+    range: Option<String>,
+    if_none_match: Option<String>,
+}
+
+impl Conditional {
+    pub(super) fn from_request(req: &Request) -> Self {
+        let get = |h: header::HeaderName| {
+            req.headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            range: get(header::RANGE),
+            if_none_match: get(header::IF_NONE_MATCH),
+        }
+    }
+}
+
+/// `Ok(None)` when the object does not exist.
+pub(super) async fn fetch(
+    state: &AppState,
+    target: &PlayPath<'_>,
+    cond: &Conditional,
+    max_age_cap: Option<u64>,
+    head_only: bool,
+) -> Result<Option<Response>, ApiError> {
+    let cache_control = cache_control(target.immutable, max_age_cap);
+    let out = state
+        .s3
+        .get_object()
+        .bucket(&state.cfg.s3.bucket)
+        .key(&target.key)
+        .set_range(cond.range.clone())
+        .set_if_none_match(cond.if_none_match.clone())
+        .send()
+        .await;
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            let status = match &e {
+                SdkError::ServiceError(se) => Some(se.raw().status().as_u16()),
+                _ => None,
+            };
+            return match status {
+                Some(404) => Ok(None),
+                Some(304) => {
+                    let mut b = Response::builder()
+                        .status(StatusCode::NOT_MODIFIED)
+                        .header(header::CACHE_CONTROL, cache_control.as_str());
+                    if let Some(tag) = &cond.if_none_match {
+                        b = b.header(header::ETAG, tag.as_str());
+                    }
+                    Ok(Some(b.finish()))
+                }
+                Some(416) => Ok(Some(
+                    Response::builder()
+                        .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                        .header(header::ACCEPT_RANGES, "bytes")
+                        .finish(),
+                )),
+                _ => Err(ApiError::Unavailable(format!(
+                    "the object store did not answer: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))),
+            };
+        }
+    };
+    let mut b = Response::builder()
+        .status(if out.content_range().is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        })
+        .content_type(target.content_type)
+        .header(header::CACHE_CONTROL, cache_control.as_str())
+        .header(header::ACCEPT_RANGES, "bytes");
+    if let Some(len) = out.content_length() {
+        b = b.header(header::CONTENT_LENGTH, len);
+    }
+    if let Some(range) = out.content_range() {
+        b = b.header(header::CONTENT_RANGE, range);
+    }
+    if let Some(tag) = out.e_tag() {
+        b = b.header(header::ETAG, tag);
+    }
+    if let Some(modified) = out
+        .last_modified()
+        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::HttpDate).ok())
+    {
+        b = b.header(header::LAST_MODIFIED, modified);
+    }
+    if head_only {
+        return Ok(Some(b.finish()));
+    }
+    Ok(Some(
+        b.body(Body::from_async_read(out.body.into_async_read())),
+    ))
+}

@@ -1,0 +1,109 @@
+//! What a `/play/{id}/...` path may name. Anything else is a 404 before the store is asked, so the
+//! origin cannot be used to read arbitrary keys (sources, manifests of unfinished chunks).
+
+use vodflow_core::{VideoId, layout, playback};
+
+/// One playable object, with how it may be cached.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct PlayPath<'a> {
+    /// The `sig-…` segment, when the URL carries one.
+    pub(super) signature: Option<&'a str>,
+    pub(super) key: String,
+    pub(super) content_type: &'static str,
+    /// Segments, init segments and posters never change under the same URL; playlists may
+    /// (a forced re-encode rewrites them), so they are cached briefly.
+    pub(super) immutable: bool,
+}
+
+pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
+    let (signature, file) = match rest.split_once('/') {
+        Some((first, after)) if playback::is_signature_segment(first) => (Some(first), after),
+        _ => (None, rest),
+    };
+    let hls = layout::hls_prefix(id);
+    let playlist = "application/vnd.apple.mpegurl";
+    let (key, content_type, immutable) = match file.split('/').collect::<Vec<_>>().as_slice() {
+        ["master.m3u8"] => (layout::master_playlist_key(id), playlist, false),
+        ["poster.jpg"] => (layout::poster_key(id), "image/jpeg", true),
+        [rendition, name] if is_rendition(rendition) => {
+            let content_type = match *name {
+                "index.m3u8" => playlist,
+                "init.mp4" => "video/mp4",
+                n if is_segment(n) => "video/iso.segment",
+                _ => return None,
+            };
+            (
+                format!("{hls}{rendition}/{name}"),
+                content_type,
+                content_type != playlist,
+            )
+        }
+        _ => return None,
+    };
+    Some(PlayPath {
+        signature,
+        key,
+        content_type,
+        immutable,
+    })
+}
+
+/// `144p` … `2160p`, or `audio`.
+fn is_rendition(s: &str) -> bool {
+    s == "audio"
+        || s.strip_suffix('p')
+            .is_some_and(|n| (3..=4).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `seg_00001.m4s`, as `layout::segment_name` writes them.
+fn is_segment(s: &str) -> bool {
+    s.strip_prefix("seg_")
+        .and_then(|r| r.strip_suffix(".m4s"))
+        .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> VideoId {
+        "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".parse().unwrap()
+    }
+
+    #[test]
+    fn playable_paths_map_to_their_keys() {
+        let p = parse(id(), "720p/seg_00003.m4s").unwrap();
+        assert_eq!(p.key, layout::segment_key(id(), "720p", 3));
+        assert!(p.immutable);
+        assert_eq!(p.signature, None);
+        let p = parse(id(), "sig-10-abc/master.m3u8").unwrap();
+        assert_eq!(p.signature, Some("sig-10-abc"));
+        assert_eq!(p.key, layout::master_playlist_key(id()));
+        assert!(!p.immutable);
+        assert_eq!(
+            parse(id(), "poster.jpg").unwrap().key,
+            layout::poster_key(id())
+        );
+        assert_eq!(
+            parse(id(), "audio/init.mp4").unwrap().key,
+            layout::init_key(id(), "audio")
+        );
+    }
+
+    #[test]
+    fn nothing_else_is_reachable() {
+        for bad in [
+            "",
+            "../../uploads/x/source",
+            "720p/../../source",
+            "source",
+            "chunks/0/manifest.json",
+            "720p/seg_1.m4s",
+            "720p/index.m3u8/x",
+            "huge/index.m3u8",
+            "sig-1-a/sig-1-a/master.m3u8",
+        ] {
+            assert_eq!(parse(id(), bad), None, "{bad}");
+        }
+    }
+}

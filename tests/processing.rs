@@ -556,7 +556,7 @@ async fn unusable_media_fails_after_one_attempt_with_a_clear_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
-    let owned = env_with(&[]).await;
+    let owned = env_with(&[("VODFLOW_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
     let env = &owned;
     let token = env.token("alice", &["videos:read", "videos:write"]);
     let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
@@ -753,7 +753,7 @@ async fn cloudfront_invalidation_request_against_local_listener() {
         _ => None,
     })
     .unwrap();
-    let outcome = vodflow_activities::cdn::invalidate(&cfg, id)
+    let outcome = vodflow_core::cdn::invalidate(&cfg, id)
         .await
         .expect("invalidation");
     assert_eq!(outcome, "invalidation I2J0I21PCUYOIK");
@@ -776,7 +776,7 @@ async fn cloudfront_invalidation_request_against_local_listener() {
     // Without a distribution the activity says it skipped.
     let unset = vodflow_core::Config::from_lookup(|_| None).unwrap();
     assert!(
-        vodflow_activities::cdn::invalidate(&unset, id)
+        vodflow_core::cdn::invalidate(&unset, id)
             .await
             .unwrap()
             .starts_with("skipped")

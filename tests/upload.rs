@@ -213,17 +213,27 @@ async fn bad_uploads_are_refused_with_the_right_problem_and_leave_nothing_behind
 
     let (s, _) = post(&api, &token, form_with(clip.clone(), "   ")).await;
     assert_eq!(s, 400);
-    let (s, b) = post(
-        &api,
-        &token,
-        form_with(clip.clone(), "t").text("callback_url", "ftp://example/x"),
-    )
-    .await;
-    assert_eq!(s, 400);
-    assert!(
-        b["detail"].as_str().unwrap().contains("callback_url"),
-        "{b}"
-    );
+    for bad in [
+        "ftp://example/x",
+        "not a url",
+        // SSRF: the cloud metadata service, loopback and private ranges are refused.
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:8080/v1/videos",
+        "http://[::1]/x",
+        "http://10.0.0.7/hook",
+    ] {
+        let (s, b) = post(
+            &api,
+            &token,
+            form_with(clip.clone(), "t").text("callback_url", bad),
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}: {b}");
+        assert!(
+            b["detail"].as_str().unwrap().contains("callback_url"),
+            "{b}"
+        );
+    }
 
     // Not multipart at all.
     let resp = reqwest::Client::new()

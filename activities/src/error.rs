@@ -1,6 +1,6 @@
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::ActivityError;
-use vodflow_workflows::contract::INVALID_MEDIA;
+use vodflow_workflows::contract::{INVALID_MEDIA, WEBHOOK_REFUSED};
 
 /// What can go wrong in an activity, split by whether a retry can help.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,12 @@ pub enum Error {
     Cdn(String),
     #[error("callback: {0}")]
     Callback(String),
+    /// The endpoint answered badly or not at all: retried with backoff.
+    #[error("webhook: {0}")]
+    Webhook(String),
+    /// The delivery cannot succeed by retrying (endpoint gone, URL now refused by the SSRF guard).
+    #[error("webhook refused: {0}")]
+    WebhookRefused(String),
     #[error("cancelled")]
     Cancelled,
 }
@@ -37,6 +43,12 @@ impl Error {
             Error::InvalidMedia(msg) => ActivityError::application(
                 ApplicationFailure::builder(msg)
                     .type_name(INVALID_MEDIA.to_owned())
+                    .non_retryable(true)
+                    .build(),
+            ),
+            Error::WebhookRefused(msg) => ActivityError::application(
+                ApplicationFailure::builder(format!("webhook refused: {msg}"))
+                    .type_name(WEBHOOK_REFUSED.to_owned())
                     .non_retryable(true)
                     .build(),
             ),

@@ -7,11 +7,11 @@
 #![allow(unreachable_pub)] // the activity macros generate public marker modules
 
 mod catalog;
-pub mod cdn;
 pub mod error;
 pub mod media;
 pub mod notify;
 pub mod storage;
+mod webhook;
 pub mod worker;
 
 use std::sync::Arc;
@@ -46,10 +46,12 @@ pub struct Deps {
     pub pool: PgPool,
     pub storage: Storage,
     pub producer: FutureProducer,
+    /// Starts webhook delivery workflows when a video's processing ends.
+    pub temporal: temporalio_client::Client,
 }
 
 impl Deps {
-    pub async fn new(cfg: Config) -> Result<Arc<Self>, Error> {
+    pub async fn new(cfg: Config, temporal: temporalio_client::Client) -> Result<Arc<Self>, Error> {
         let pool = vodflow_core::repo::connect_lazy(&cfg)?;
         let storage = Storage {
             s3: vodflow_core::storage::s3_client(&cfg.s3),
@@ -61,6 +63,7 @@ impl Deps {
             pool,
             storage,
             producer,
+            temporal,
         }))
     }
 }
@@ -222,7 +225,9 @@ impl ProcessingActivities {
         job: InvalidateCdn,
     ) -> Result<String, ActivityError> {
         async move {
-            let outcome = cdn::invalidate(&self.0.cfg, job.video_id).await?;
+            let outcome = vodflow_core::cdn::invalidate(&self.0.cfg, job.video_id)
+                .await
+                .map_err(|e| Error::Cdn(e.to_string()))?;
             tracing::info!(video_id = %job.video_id, %outcome, "cdn");
             Ok(outcome)
         }
@@ -236,9 +241,31 @@ impl ProcessingActivities {
         _ctx: ActivityContext,
         n: Notify,
     ) -> Result<(), ActivityError> {
-        async move { notify::video_processed(&self.0.cfg, &self.0.producer, &n).await }
+        async move { notify::video_processed(&self.0, &n).await }
             .await
             .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::DELIVER_WEBHOOK)]
+    pub async fn deliver_webhook(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job: DeliverWebhook,
+    ) -> Result<WebhookOutcome, ActivityError> {
+        webhook::deliver(&self.0.cfg, &self.0.pool, &job)
+            .await
+            .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::FINISH_WEBHOOK)]
+    pub async fn finish_webhook(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        outcome: WebhookOutcome,
+    ) -> Result<(), ActivityError> {
+        vodflow_core::webhooks::set_status(&self.0.pool, outcome.delivery_id, &outcome.status)
+            .await
+            .map_err(|e| Error::from(e).into_activity())
     }
 }
 

@@ -1,13 +1,16 @@
 //! Telling the world a video is done: a `video_processed` event on Kafka for downstream systems,
-//! and the owner's callback URL, if any, as a signed POST.
+//! the upload's callback URL (a signed POST), and the owner's registered webhooks.
 
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use vodflow_core::workflow_types::Notify;
-use vodflow_core::{Config, names};
+use vodflow_core::{Config, names, net_guard, playback, repo, webhooks};
 
+use crate::Deps;
 use crate::error::{Error, Result};
+
+pub use vodflow_core::webhooks::{SIGNATURE_HEADER, sign};
 
 pub fn producer(cfg: &Config) -> Result<FutureProducer> {
     let mut c = rdkafka::ClientConfig::new();
@@ -20,11 +23,30 @@ pub fn producer(cfg: &Config) -> Result<FutureProducer> {
         .map_err(|e| Error::Kafka(e.to_string()))
 }
 
-pub async fn video_processed(cfg: &Config, producer: &FutureProducer, n: &Notify) -> Result<()> {
-    let event = event(cfg, n);
+pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
+    let cfg = &deps.cfg;
+    let row = repo::get_video(&deps.pool, n.video_id, None).await?;
+    let playback_url = row.as_ref().map(|r| {
+        let (base, _) =
+            playback::configured_base_url(cfg, n.video_id, r.visibility(), playback::unix_now());
+        format!("{base}master.m3u8")
+    });
+    let data = serde_json::json!({
+        "schema_version": 1,
+        "video_id": n.video_id,
+        "owner": n.owner,
+        "status": n.status,
+        "reason": n.reason,
+        "renditions": n.renditions,
+        "title": row.as_ref().map(|r| r.title.clone()),
+        "attempt": row.as_ref().map(|r| r.attempt),
+        "playback_url": (n.status == "ready").then_some(playback_url).flatten(),
+        "processed_at": chrono::Utc::now(),
+    });
+    let event = data.to_string();
     let topic = cfg.topic(names::TOPIC_VIDEO_PROCESSED);
     let key = n.video_id.to_string();
-    producer
+    deps.producer
         .send(
             FutureRecord::to(&topic).key(&key).payload(&event),
             Duration::from_secs(5),
@@ -32,31 +54,43 @@ pub async fn video_processed(cfg: &Config, producer: &FutureProducer, n: &Notify
         .await
         .map(|_| ())
         .map_err(|(e, _)| Error::Kafka(e.to_string()))?;
+    let hook = match (n.status.as_str(), &row) {
+        ("ready", Some(r)) => Some((webhooks::EVENT_READY, r.attempt)),
+        (_, Some(r)) => Some((webhooks::EVENT_FAILED, r.attempt)),
+        // Deleted meanwhile: its deletion was (or will be) announced instead.
+        (_, None) => None,
+    };
+    if let Some((hook_event, attempt)) = hook {
+        // One delivery per endpoint per run: a retried notify enqueues nothing twice.
+        let key = format!("{hook_event}:{}:{attempt}", n.video_id);
+        vodflow_bridge::webhooks::dispatch(
+            cfg,
+            &deps.temporal,
+            &deps.pool,
+            &n.owner,
+            hook_event,
+            &key,
+            Some(n.video_id),
+            data,
+        )
+        .await
+        .map_err(|e| Error::Webhook(e.to_string()))?;
+    }
+    // Last: a callback that cannot be delivered must not hold back the event or the webhooks.
     if let Some(url) = &n.callback_url {
         callback(cfg, url, &event).await?;
     }
     Ok(())
 }
 
-/// Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` (Stripe's scheme):
-/// the receiver recomputes it and refuses stale timestamps.
-pub const SIGNATURE_HEADER: &str = "Vodflow-Signature";
-
-pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(format!("{timestamp}.{body}").as_bytes());
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
-}
-
 async fn callback(cfg: &Config, url: &str, body: &str) -> Result<()> {
+    net_guard::check_url(url, cfg.webhooks.allow_private)
+        .await
+        .map_err(|e| Error::WebhookRefused(format!("callback_url: {e}")))?;
     let signature = sign(&cfg.webhook_secret, chrono::Utc::now().timestamp(), body);
     let resp = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::Callback(e.to_string()))?
         .post(url)
@@ -71,18 +105,4 @@ async fn callback(cfg: &Config, url: &str, body: &str) -> Result<()> {
         return Err(Error::Callback(format!("{url} answered {}", resp.status())));
     }
     Ok(())
-}
-
-fn event(cfg: &Config, n: &Notify) -> String {
-    serde_json::json!({
-        "schema_version": 1,
-        "video_id": n.video_id,
-        "owner": n.owner,
-        "status": n.status,
-        "reason": n.reason,
-        "renditions": n.renditions,
-        "playback_url": format!("{}/play/{}/master.m3u8", cfg.public_url, n.video_id),
-        "processed_at": chrono::Utc::now(),
-    })
-    .to_string()
 }

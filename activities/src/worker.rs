@@ -6,7 +6,7 @@ use std::sync::Arc;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use vodflow_core::{Config, names};
-use vodflow_workflows::VideoProcessingWorkflow;
+use vodflow_workflows::{VideoProcessingWorkflow, WebhookDeliveryWorkflow};
 
 use crate::{Deps, ProcessingActivities, TranscodeActivities};
 
@@ -46,11 +46,13 @@ pub async fn run(
         .await
         .map_err(|e| setup(&e))?;
     let transcodes = cfg.max_concurrent_transcodes;
-    let deps: Arc<Deps> = Deps::new(cfg.clone()).await?;
+    let deps: Arc<Deps> = Deps::new(cfg.clone(), client.clone()).await?;
     let mut workers = Vec::new();
     if roles.processing {
         let opts = WorkerOptions::new(cfg.task_queue(names::TASK_QUEUE_PROCESSING))
             .register_workflow::<VideoProcessingWorkflow>()
+            .map_err(|e| setup(&e))?
+            .register_workflow::<WebhookDeliveryWorkflow>()
             .map_err(|e| setup(&e))?
             .register_activities(ProcessingActivities(deps.clone()))
             .tuner(tuner(8))

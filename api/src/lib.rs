@@ -20,6 +20,7 @@ pub mod store;
 pub mod telemetry;
 mod uploads;
 mod videos;
+mod webhooks;
 mod workflow;
 
 use poem::{EndpointExt, Route, get, handler, web::Data};
@@ -41,6 +42,7 @@ type Apis = (
     workflow::WorkflowApi,
     events::EventsApi,
     admin::AdminApi,
+    webhooks::WebhooksApi,
     health::HealthApi,
 );
 
@@ -51,6 +53,7 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
             workflow::WorkflowApi,
             events::EventsApi,
             admin::AdminApi,
+            webhooks::WebhooksApi,
             health::HealthApi,
         ),
         "vodflow",

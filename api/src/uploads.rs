@@ -188,7 +188,7 @@ async fn receive(
             match name.as_str() {
                 "callback_url" => {
                     let text = read_text(field.into_async_read(), &name).await?;
-                    fields.callback_url = Some(validate_callback(&text)?);
+                    fields.callback_url = Some(validate_callback(&text, state.cfg.webhooks.allow_private).await?);
                 }
                 "visibility" => {
                     let text = read_text(field.into_async_read(), &name).await?;
@@ -271,15 +271,15 @@ async fn receive(
     }
 }
 
-fn validate_callback(text: &str) -> Result<String, ApiError> {
-    let bad = |why: &str| ApiError::BadRequest(format!("callback_url {why}"));
+async fn validate_callback(text: &str, allow_private: bool) -> Result<String, ApiError> {
     if text.len() > 2048 {
-        return Err(bad("is longer than 2048 characters"));
+        return Err(ApiError::BadRequest(
+            "callback_url is longer than 2048 characters".into(),
+        ));
     }
-    let url = poem::http::Uri::try_from(text.trim()).map_err(|_| bad("is not a URL"))?;
-    if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
-        return Err(bad("must be an absolute http(s) URL"));
-    }
+    vodflow_core::net_guard::check_url(text.trim(), allow_private)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("callback_url refused: {e}")))?;
     Ok(text.trim().to_owned())
 }
 

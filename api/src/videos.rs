@@ -336,7 +336,8 @@ impl VideosApi {
         id: Path<String>,
     ) -> ApiResult<DeleteVideoResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        let id = parse_id(&id.0)?;
+        let row = visible(&state, &auth.0, &id.0).await?;
+        let id = row.video_id();
         if !repo::mark_deleted(&state.pool, id, auth.0.owner_filter()).await? {
             return Err(ApiError::NotFound(format!("no video {id}")).into());
         }
@@ -344,7 +345,47 @@ impl VideosApi {
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         tracing::info!(video_id = %id, "video deleted");
+        // Cached copies at the CDN go too; the deletion itself stands even if the CDN is away.
+        if state.cfg.cloudfront_distribution_id.is_some() {
+            match vodflow_core::cdn::invalidate(&state.cfg, id).await {
+                Ok(outcome) => tracing::info!(video_id = %id, %outcome, "cdn"),
+                Err(e) => tracing::error!(video_id = %id, error = %e, "cdn invalidation failed"),
+            }
+        }
+        announce_deletion(&state, &row).await;
         Ok(DeleteVideoResponse::Deleted)
+    }
+}
+
+/// `video.deleted` to the owner's webhooks. Best effort: the deliveries are recorded first, so one
+/// whose workflow could not be started shows in the delivery log and can be redelivered.
+async fn announce_deletion(state: &AppState, row: &VideoRow) {
+    let id = row.video_id();
+    let data = serde_json::json!({
+        "video_id": id,
+        "owner": row.owner,
+        "title": row.title,
+        "status": "deleted",
+        "deleted_at": Utc::now(),
+    });
+    let result = async {
+        let client = crate::workflow::temporal(state).await?;
+        vodflow_bridge::webhooks::dispatch(
+            &state.cfg,
+            &client,
+            &state.pool,
+            &row.owner,
+            vodflow_core::webhooks::EVENT_DELETED,
+            &format!("video.deleted:{id}"),
+            Some(id),
+            data,
+        )
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(video_id = %id, error = %e, "video.deleted webhooks not started");
     }
 }
 

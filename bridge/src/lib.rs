@@ -6,6 +6,7 @@
 
 pub mod dlq;
 pub mod topics;
+pub mod webhooks;
 
 use std::time::Duration;
 

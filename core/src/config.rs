@@ -179,6 +179,21 @@ pub const VARS: &[Var] = &[
         help: "HMAC-SHA256 key signing callback POSTs (header Vodflow-Signature: t=..,v1=..)",
     },
     Var {
+        name: "VODFLOW_WEBHOOK_ALLOW_PRIVATE",
+        default: "false",
+        help: "Allow webhook and callback URLs that resolve to loopback, private or link-local addresses",
+    },
+    Var {
+        name: "VODFLOW_WEBHOOK_RETRY_INITIAL",
+        default: "30s",
+        help: "First retry delay of a failed webhook delivery (doubles each time, at most 1h apart)",
+    },
+    Var {
+        name: "VODFLOW_WEBHOOK_RETRY_WINDOW",
+        default: "24h",
+        help: "How long a webhook delivery keeps being retried before it is marked failed",
+    },
+    Var {
         name: "VODFLOW_HEARTBEAT_TIMEOUT",
         default: "60s",
         help: "Heartbeat timeout of long activities: how soon a dead worker's encode is retried elsewhere",
@@ -229,6 +244,7 @@ pub struct Config {
     pub activity_max_attempts: i32,
     pub heartbeat_timeout: Duration,
     pub webhook_secret: String,
+    pub webhooks: WebhookConfig,
     pub cloudfront_distribution_id: Option<String>,
     pub cloudfront_endpoint: Option<String>,
     pub log_format: String,
@@ -255,6 +271,13 @@ pub struct AuthConfig {
     pub leeway: Duration,
     pub jwks_refresh_min: Duration,
     pub jwks_cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub allow_private: bool,
+    pub retry_initial: Duration,
+    pub retry_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -368,6 +391,20 @@ impl Config {
                 &get("VODFLOW_ACTIVITY_MAX_ATTEMPTS"),
             )?,
             webhook_secret: get("VODFLOW_WEBHOOK_SECRET"),
+            webhooks: WebhookConfig {
+                allow_private: parse(
+                    "VODFLOW_WEBHOOK_ALLOW_PRIVATE",
+                    &get("VODFLOW_WEBHOOK_ALLOW_PRIVATE"),
+                )?,
+                retry_initial: duration(
+                    "VODFLOW_WEBHOOK_RETRY_INITIAL",
+                    &get("VODFLOW_WEBHOOK_RETRY_INITIAL"),
+                )?,
+                retry_window: duration(
+                    "VODFLOW_WEBHOOK_RETRY_WINDOW",
+                    &get("VODFLOW_WEBHOOK_RETRY_WINDOW"),
+                )?,
+            },
             heartbeat_timeout: duration(
                 "VODFLOW_HEARTBEAT_TIMEOUT",
                 &get("VODFLOW_HEARTBEAT_TIMEOUT"),

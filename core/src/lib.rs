@@ -4,6 +4,7 @@
 //! It must know nothing of HTTP, Kafka clients, Temporal workers or FFmpeg: those belong to the crates
 //! that own the side effects, so that a change of transport never ripples through the domain.
 
+pub mod cdn;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -11,11 +12,13 @@ pub mod ids;
 pub mod ladder;
 pub mod layout;
 pub mod names;
+pub mod net_guard;
 pub mod playback;
 pub mod repo;
 pub mod status;
 pub mod storage;
 pub mod temporal;
+pub mod webhooks;
 pub mod workflow_types;
 
 pub use config::Config;

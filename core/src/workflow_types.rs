@@ -210,3 +210,20 @@ pub struct ChunkProgress {
     /// queued, encoding, done, failed
     pub state: String,
 }
+
+/// Input of `WebhookDeliveryWorkflow`: which delivery, and its retry schedule (from configuration,
+/// so the workflow stays deterministic).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub delivery_id: uuid::Uuid,
+    pub retry_initial_ms: u64,
+    pub retry_window_s: u64,
+}
+
+/// One attempt's result, as the delivery activity reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookOutcome {
+    pub delivery_id: uuid::Uuid,
+    /// `succeeded` or `failed`.
+    pub status: String,
+}

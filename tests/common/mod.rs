@@ -666,6 +666,16 @@ pub async fn callback_receiver() -> (
     String,
     tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 ) {
+    scripted_receiver(Vec::new()).await
+}
+
+/// Like [`callback_receiver`], answering the statuses of `script` in turn, then 200.
+pub async fn scripted_receiver(
+    script: Vec<u16>,
+) -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -676,6 +686,7 @@ pub async fn callback_receiver() -> (
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
+        let mut script = script.into_iter();
         while let Ok((mut sock, _)) = listener.accept().await {
             let mut req = Vec::new();
             let mut buf = [0u8; 8192];
@@ -705,8 +716,12 @@ pub async fn callback_receiver() -> (
                     }
                 }
             };
+            let status = script.next().unwrap_or(200);
             let _ = sock
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .write_all(
+                    format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
                 .await;
             let _ = tx.send((head, body));
         }

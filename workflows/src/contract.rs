@@ -16,6 +16,12 @@ pub const CREATE_POSTER: &str = "create_poster";
 pub const UPDATE_METADATA: &str = "update_metadata";
 pub const INVALIDATE_CDN: &str = "invalidate_cdn";
 pub const NOTIFY: &str = "notify";
+pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
+pub const FINISH_WEBHOOK: &str = "finish_webhook";
+
+/// Type name of webhook failures retrying cannot fix (the URL now resolves to a private address,
+/// the endpoint was deleted).
+pub const WEBHOOK_REFUSED: &str = "WebhookRefused";
 
 /// Type name of failures that retrying cannot fix (not a video, unsupported codec, missing object).
 pub const INVALID_MEDIA: &str = "InvalidMedia";
@@ -52,6 +58,18 @@ impl ProcessingActivities {
 
     #[activity(name = NOTIFY)]
     pub fn notify(_: Notify) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// One signed POST of a delivery; a non-2xx answer fails the attempt (retried with backoff).
+    #[activity(name = DELIVER_WEBHOOK)]
+    pub fn deliver_webhook(_: DeliverWebhook) -> Result<WebhookOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Records the final status of a delivery whose retries ran out.
+    #[activity(name = FINISH_WEBHOOK)]
+    pub fn finish_webhook(_: WebhookOutcome) -> Result<(), ActivityError> {
         unimplemented!()
     }
 }

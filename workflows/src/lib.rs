@@ -6,5 +6,7 @@
 
 pub mod contract;
 pub mod video_processing;
+pub mod webhook_delivery;
 
 pub use video_processing::VideoProcessingWorkflow;
+pub use webhook_delivery::WebhookDeliveryWorkflow;

@@ -1,11 +1,14 @@
 //! CDN invalidation: CloudFront `CreateInvalidation` for `/videos/{id}/*` when a distribution is
 //! configured; otherwise nothing to do, and the result says so.
 
-use vodflow_core::{Config, VideoId};
+use crate::{Config, VideoId};
 
-use crate::error::{Error, Result};
+#[derive(Debug, thiserror::Error)]
+#[error("cdn: {0}")]
+pub struct CdnError(String);
 
-pub async fn invalidate(cfg: &Config, id: VideoId) -> Result<String> {
+/// Invalidates everything cached for the video (after a re-encode or a delete).
+pub async fn invalidate(cfg: &Config, id: VideoId) -> Result<String, CdnError> {
     let Some(distribution) = cfg.cloudfront_distribution_id.as_deref() else {
         return Ok("skipped: VODFLOW_CLOUDFRONT_DISTRIBUTION_ID is not set".into());
     };
@@ -17,7 +20,7 @@ pub async fn invalidate(cfg: &Config, id: VideoId) -> Result<String> {
                 .quantity(paths.len() as i32)
                 .set_items(Some(paths))
                 .build()
-                .map_err(|e| Error::Cdn(e.to_string()))?,
+                .map_err(|e| CdnError(e.to_string()))?,
         )
         // Deterministic per video and moment of request, so a retried activity is idempotent at CloudFront.
         .caller_reference(format!(
@@ -25,14 +28,14 @@ pub async fn invalidate(cfg: &Config, id: VideoId) -> Result<String> {
             chrono::Utc::now().timestamp() / 60
         ))
         .build()
-        .map_err(|e| Error::Cdn(e.to_string()))?;
+        .map_err(|e| CdnError(e.to_string()))?;
     let out = client
         .create_invalidation()
         .distribution_id(distribution)
         .invalidation_batch(batch)
         .send()
         .await
-        .map_err(|e| Error::Cdn(aws_sdk_cloudfront::error::DisplayErrorContext(e).to_string()))?;
+        .map_err(|e| CdnError(aws_sdk_cloudfront::error::DisplayErrorContext(e).to_string()))?;
     Ok(format!(
         "invalidation {}",
         out.invalidation().map(|i| i.id()).unwrap_or("created")

@@ -1,0 +1,75 @@
+//! Delivering one webhook event: a signed POST to the owner's endpoint, every attempt logged.
+//! Retries are the workflow's (exponential backoff for up to a day); this is one attempt.
+
+use std::time::{Duration, Instant};
+
+use vodflow_core::workflow_types::{DeliverWebhook, WebhookOutcome};
+use vodflow_core::{Config, net_guard, webhooks};
+
+use crate::error::{Error, Result};
+
+pub async fn deliver(
+    cfg: &Config,
+    pool: &sqlx::PgPool,
+    job: &DeliverWebhook,
+) -> Result<WebhookOutcome> {
+    let outcome = |status: &str| WebhookOutcome {
+        delivery_id: job.delivery_id,
+        status: status.to_owned(),
+    };
+    let Some((delivery, hook)) = webhooks::delivery_with_hook(pool, job.delivery_id).await? else {
+        return Err(Error::WebhookRefused(
+            "the delivery or its endpoint no longer exists".into(),
+        ));
+    };
+    if delivery.status == "succeeded" {
+        // A retry after a success whose acknowledgement was lost: delivered once is enough.
+        return Ok(outcome("succeeded"));
+    }
+    let started = Instant::now();
+    let elapsed = || started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+    // Checked again at every attempt: the name may resolve elsewhere than at registration.
+    if let Err(e) = net_guard::check_url(&hook.url, cfg.webhooks.allow_private).await {
+        let msg = e.to_string();
+        webhooks::record_attempt(pool, delivery.id, None, Some(&msg), elapsed(), false).await?;
+        return Err(Error::WebhookRefused(msg));
+    }
+    let body = delivery.payload.to_string();
+    let signature = webhooks::sign(&hook.secret, chrono::Utc::now().timestamp(), &body);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        // A redirect could lead past the address check above.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Webhook(e.to_string()))?;
+    let sent = client
+        .post(&hook.url)
+        .header("content-type", "application/json")
+        .header("user-agent", "vodflow-webhooks/1")
+        .header(webhooks::SIGNATURE_HEADER, signature)
+        .header("Vodflow-Event", &delivery.event)
+        .header("Vodflow-Delivery", delivery.id.to_string())
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(resp) if resp.status().is_success() => {
+            let code = i32::from(resp.status().as_u16());
+            webhooks::record_attempt(pool, delivery.id, Some(code), None, elapsed(), true).await?;
+            tracing::info!(delivery = %delivery.id, url = %hook.url, code, "webhook delivered");
+            Ok(outcome("succeeded"))
+        }
+        Ok(resp) => {
+            let code = i32::from(resp.status().as_u16());
+            let msg = format!("{} answered {}", hook.url, resp.status());
+            webhooks::record_attempt(pool, delivery.id, Some(code), Some(&msg), elapsed(), false)
+                .await?;
+            Err(Error::Webhook(msg))
+        }
+        Err(e) => {
+            let msg = format!("{}: {e}", hook.url);
+            webhooks::record_attempt(pool, delivery.id, None, Some(&msg), elapsed(), false).await?;
+            Err(Error::Webhook(msg))
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Webhook dispatch: records an event for each subscribed endpoint of its owner and starts one
+//! `WebhookDeliveryWorkflow` per delivery (the workflow retries; this only starts).
+
+use temporalio_client::errors::WorkflowStartError;
+use temporalio_client::{Client, WorkflowIdReusePolicy, WorkflowStartOptions};
+use uuid::Uuid;
+use vodflow_core::workflow_types::DeliverWebhook;
+use vodflow_core::{Config, VideoId, names, webhooks};
+use vodflow_workflows::WebhookDeliveryWorkflow;
+
+pub fn workflow_id(delivery: Uuid) -> String {
+    format!("webhook-delivery-{delivery}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Store(#[from] vodflow_core::Error),
+    #[error("cannot start the delivery workflow: {0}")]
+    Start(#[from] WorkflowStartError),
+}
+
+/// Records `event` for each of `owner`'s subscribed endpoints and starts one delivery workflow per
+/// new delivery. Idempotent per `event_key`: calling it again delivers nothing twice.
+pub async fn dispatch(
+    cfg: &Config,
+    client: &Client,
+    pool: &sqlx::PgPool,
+    owner: &str,
+    event: &str,
+    event_key: &str,
+    video_id: Option<VideoId>,
+    data: serde_json::Value,
+) -> Result<usize, DispatchError> {
+    let payload = webhooks::event_body(event, data);
+    let created = webhooks::enqueue(pool, owner, event, event_key, video_id, &payload).await?;
+    for delivery in &created {
+        start(
+            cfg,
+            client,
+            *delivery,
+            WorkflowIdReusePolicy::RejectDuplicate,
+        )
+        .await?;
+    }
+    Ok(created.len())
+}
+
+/// Starts (or, for a redelivery, starts again) the workflow delivering `delivery`.
+pub async fn start(
+    cfg: &Config,
+    client: &Client,
+    delivery: Uuid,
+    reuse: WorkflowIdReusePolicy,
+) -> Result<(), WorkflowStartError> {
+    let input = DeliverWebhook {
+        delivery_id: delivery,
+        retry_initial_ms: cfg.webhooks.retry_initial.as_millis() as u64,
+        retry_window_s: cfg.webhooks.retry_window.as_secs(),
+    };
+    let opts = WorkflowStartOptions::new(
+        cfg.task_queue(names::TASK_QUEUE_PROCESSING),
+        workflow_id(delivery),
+    )
+    .id_reuse_policy(reuse)
+    .build();
+    match client
+        .start_workflow(WebhookDeliveryWorkflow::run, input, opts)
+        .await
+    {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

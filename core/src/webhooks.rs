@@ -1,0 +1,241 @@
+//! Webhooks: owners' endpoints, the deliveries of events to them and every attempt, in Postgres;
+//! and the signature every delivery carries.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use crate::{Result, VideoId};
+
+pub const EVENT_READY: &str = "video.ready";
+pub const EVENT_FAILED: &str = "video.failed";
+pub const EVENT_DELETED: &str = "video.deleted";
+pub const EVENTS: [&str; 3] = [EVENT_READY, EVENT_FAILED, EVENT_DELETED];
+
+/// Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` (Stripe's scheme):
+/// the receiver recomputes it and refuses stale timestamps.
+pub const SIGNATURE_HEADER: &str = "Vodflow-Signature";
+
+pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    let tag: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={timestamp},v1={tag}")
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct WebhookRow {
+    pub id: Uuid,
+    pub owner: String,
+    pub url: String,
+    pub secret: String,
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub webhook_id: Uuid,
+    pub event: String,
+    pub video_id: Option<Uuid>,
+    pub payload: serde_json::Value,
+    pub status: String,
+    pub attempts: i32,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct AttemptRow {
+    pub delivery_id: Uuid,
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn insert(
+    pool: &PgPool,
+    owner: &str,
+    url: &str,
+    secret: &str,
+    events: &[String],
+) -> Result<WebhookRow> {
+    Ok(sqlx::query_as::<_, WebhookRow>(
+        "INSERT INTO webhooks (id, owner, url, secret, events) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+    )
+    .bind(Uuid::now_v7())
+    .bind(owner)
+    .bind(url)
+    .bind(secret)
+    .bind(events)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// `owner = None` is an operator's view (any owner).
+pub async fn list(pool: &PgPool, owner: Option<&str>) -> Result<Vec<WebhookRow>> {
+    Ok(sqlx::query_as::<_, WebhookRow>(
+        "SELECT * FROM webhooks WHERE ($1::text IS NULL OR owner = $1) ORDER BY created_at DESC LIMIT 100",
+    )
+    .bind(owner)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid, owner: Option<&str>) -> Result<Option<WebhookRow>> {
+    Ok(sqlx::query_as::<_, WebhookRow>(
+        "SELECT * FROM webhooks WHERE id = $1 AND ($2::text IS NULL OR owner = $2)",
+    )
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(pool)
+    .await?)
+}
+
+pub async fn delete(pool: &PgPool, id: Uuid, owner: Option<&str>) -> Result<bool> {
+    let done =
+        sqlx::query("DELETE FROM webhooks WHERE id = $1 AND ($2::text IS NULL OR owner = $2)")
+            .bind(id)
+            .bind(owner)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records `event` for every endpoint of `owner` subscribed to it; returns the deliveries created
+/// now (an `event_key` already enqueued for an endpoint is not enqueued again).
+pub async fn enqueue(
+    pool: &PgPool,
+    owner: &str,
+    event: &str,
+    event_key: &str,
+    video_id: Option<VideoId>,
+    payload: &serde_json::Value,
+) -> Result<Vec<Uuid>> {
+    let hooks: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM webhooks WHERE owner = $1 AND $2 = ANY(events)")
+            .bind(owner)
+            .bind(event)
+            .fetch_all(pool)
+            .await?;
+    let mut created = Vec::new();
+    for hook in hooks {
+        let id: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event, event_key, video_id, payload)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (webhook_id, event_key) DO NOTHING RETURNING id",
+        )
+        .bind(Uuid::now_v7())
+        .bind(hook)
+        .bind(event)
+        .bind(event_key)
+        .bind(video_id.map(|v| v.as_uuid()))
+        .bind(payload)
+        .fetch_optional(pool)
+        .await?;
+        created.extend(id);
+    }
+    Ok(created)
+}
+
+/// A delivery and the endpoint it goes to.
+pub async fn delivery_with_hook(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<(DeliveryRow, WebhookRow)>> {
+    let Some(d) =
+        sqlx::query_as::<_, DeliveryRow>("SELECT * FROM webhook_deliveries WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let hook = get(pool, d.webhook_id, None).await?;
+    Ok(hook.map(|h| (d, h)))
+}
+
+/// Logs one HTTP attempt and updates the delivery; returns the attempt's number.
+pub async fn record_attempt(
+    pool: &PgPool,
+    delivery: Uuid,
+    status_code: Option<i32>,
+    error: Option<&str>,
+    duration_ms: i32,
+    succeeded: bool,
+) -> Result<i32> {
+    let mut tx = pool.begin().await?;
+    let attempt: i32 = sqlx::query_scalar(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status_code = $2, last_error = $3,
+                status = CASE WHEN $4 THEN 'succeeded' ELSE status END, updated_at = now()
+         WHERE id = $1 RETURNING attempts",
+    )
+    .bind(delivery)
+    .bind(status_code)
+    .bind(error)
+    .bind(succeeded)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(delivery)
+    .bind(attempt)
+    .bind(status_code)
+    .bind(error)
+    .bind(duration_ms)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(attempt)
+}
+
+pub async fn set_status(pool: &PgPool, delivery: Uuid, status: &str) -> Result<()> {
+    sqlx::query("UPDATE webhook_deliveries SET status = $2, updated_at = now() WHERE id = $1")
+        .bind(delivery)
+        .bind(status)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn deliveries(pool: &PgPool, webhook: Uuid) -> Result<Vec<DeliveryRow>> {
+    Ok(sqlx::query_as::<_, DeliveryRow>(
+        "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY created_at DESC LIMIT 100",
+    )
+    .bind(webhook)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn attempts(pool: &PgPool, deliveries: &[Uuid]) -> Result<Vec<AttemptRow>> {
+    Ok(sqlx::query_as::<_, AttemptRow>(
+        "SELECT delivery_id, attempt, status_code, error, duration_ms, at FROM webhook_attempts
+         WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt",
+    )
+    .bind(deliveries)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The body every delivery carries: `{id, type, created_at, data}`.
+pub fn event_body(event: &str, data: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "id": Uuid::now_v7(),
+        "type": event,
+        "created_at": Utc::now(),
+        "data": data,
+    })
+}

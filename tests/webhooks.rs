@@ -1,0 +1,280 @@
+//! Webhooks on the real stack: registration (secret shown once), signed deliveries retried by a
+//! Temporal workflow until the receiver answers 2xx, the delivery log, redelivery, `video.deleted`,
+//! isolation, and the SSRF guard.
+
+mod common;
+
+use std::time::Duration;
+
+use common::media::{Spec, make_video};
+use common::{TestEnv, processing_overrides, unique, upload, wait_for_status, with_platform};
+use serde_json::{Value, json};
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+async fn call(method: &str, url: String, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method.parse().unwrap(), url)
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn next_post(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) -> (String, String) {
+    tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        .await
+        .expect("a delivery within 60 s")
+        .expect("receiver alive")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_receiver_failing_twice_gets_one_signed_delivery_after_two_retries_all_logged() {
+    let id = unique("");
+    let mut o = processing_overrides(&id);
+    o.push(("VODFLOW_WEBHOOK_ALLOW_PRIVATE".into(), "true".into()));
+    o.push(("VODFLOW_WEBHOOK_RETRY_INITIAL".into(), "1s".into()));
+    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let owned = TestEnv::new(&refs).await;
+    let env = &owned;
+    let alice = env.token("alice", &["videos:read", "videos:write"]);
+    let bob = env.token("bob", &["videos:read", "videos:write"]);
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    with_platform(env, |base| async move {
+        let (hook_url, mut posts) = common::scripted_receiver(vec![500, 500]).await;
+        let (s, bad) = call(
+            "POST",
+            format!("{base}/v1/webhooks"),
+            &alice,
+            Some(json!({"url": hook_url, "events": ["video.exploded"]})),
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}");
+        let (s, bad) = call(
+            "POST",
+            format!("{base}/v1/webhooks"),
+            &alice,
+            Some(json!({"url": "ftp://example.com/x"})),
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}");
+        let (s, hook) = call(
+            "POST",
+            format!("{base}/v1/webhooks"),
+            &alice,
+            Some(json!({"url": hook_url})),
+        )
+        .await;
+        assert_eq!(s, 201, "{hook}");
+        let secret = hook["secret"].as_str().unwrap().to_owned();
+        assert!(secret.starts_with("whsec_") && secret.len() > 40);
+        let hook_id = hook["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            hook["events"],
+            json!(["video.ready", "video.failed", "video.deleted"])
+        );
+
+        // The secret is shown once; Bob sees nothing of Alice's endpoint.
+        let (_, list) = call("GET", format!("{base}/v1/webhooks"), &alice, None).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        assert!(list["items"][0].get("secret").is_none(), "{list}");
+        let (_, list) = call("GET", format!("{base}/v1/webhooks"), &bob, None).await;
+        assert!(list["items"].as_array().unwrap().is_empty());
+        let (s, _) = call(
+            "GET",
+            format!("{base}/v1/webhooks/{hook_id}/deliveries"),
+            &bob,
+            None,
+        )
+        .await;
+        assert_eq!(s, 404);
+        let (s, _) = call(
+            "DELETE",
+            format!("{base}/v1/webhooks/{hook_id}"),
+            &bob,
+            None,
+        )
+        .await;
+        assert_eq!(s, 404);
+
+        let video = upload(&base, &alice, &clip, "hooked").await;
+        let row =
+            wait_for_status(env, &video, &["ready", "failed"], Duration::from_secs(240)).await;
+        assert_eq!(row.status, "ready");
+
+        // 500, 500, then 200: the same signed event three times.
+        let mut bodies = Vec::new();
+        for _ in 0..3 {
+            let (head, body) = next_post(&mut posts).await;
+            assert_eq!(header(&head, "vodflow-event"), Some("video.ready"));
+            let sig = header(&head, "vodflow-signature")
+                .expect("signature")
+                .to_owned();
+            let t: i64 = sig
+                .split(',')
+                .next()
+                .unwrap()
+                .trim_start_matches("t=")
+                .parse()
+                .unwrap();
+            assert_eq!(sig, vodflow_core::webhooks::sign(&secret, t, &body));
+            assert!(sig != vodflow_core::webhooks::sign("wrong", t, &body));
+            bodies.push(body);
+        }
+        assert!(
+            bodies.windows(2).all(|w| w[0] == w[1]),
+            "one event, resent as is"
+        );
+        let event: Value = serde_json::from_str(&bodies[0]).unwrap();
+        assert_eq!(event["type"], "video.ready");
+        assert_eq!(event["data"]["video_id"], video.as_str());
+        assert!(
+            event["data"]["playback_url"]
+                .as_str()
+                .unwrap()
+                .contains("/play/")
+        );
+
+        let log = common::eventually(
+            "the delivery to be logged as succeeded",
+            Duration::from_secs(30),
+            || {
+                let (base, alice, hook_id) = (base.clone(), alice.clone(), hook_id.clone());
+                async move {
+                    let (_, log) = call(
+                        "GET",
+                        format!("{base}/v1/webhooks/{hook_id}/deliveries"),
+                        &alice,
+                        None,
+                    )
+                    .await;
+                    (log["items"][0]["status"] == "succeeded").then_some(log)
+                }
+            },
+        )
+        .await;
+        let items = log["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{log}");
+        let codes: Vec<i64> = items[0]["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status_code"].as_i64().unwrap())
+            .collect();
+        assert_eq!(codes, vec![500, 500, 200], "{log}");
+        assert!(
+            items[0]["attempts"][0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("500")
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_secs(2), posts.recv())
+                .await
+                .is_err(),
+            "delivered exactly once"
+        );
+
+        // Redelivery: once more, logged as a fourth attempt.
+        let delivery = items[0]["id"].as_str().unwrap();
+        let (s, r) = call(
+            "POST",
+            format!("{base}/v1/webhooks/{hook_id}/deliveries/{delivery}/redeliver"),
+            &alice,
+            None,
+        )
+        .await;
+        assert_eq!(s, 202, "{r}");
+        let (_, body) = next_post(&mut posts).await;
+        assert_eq!(body, bodies[0]);
+        common::eventually(
+            "the redelivery to be logged",
+            Duration::from_secs(30),
+            || {
+                let (base, alice, hook_id) = (base.clone(), alice.clone(), hook_id.clone());
+                async move {
+                    let (_, log) = call(
+                        "GET",
+                        format!("{base}/v1/webhooks/{hook_id}/deliveries"),
+                        &alice,
+                        None,
+                    )
+                    .await;
+                    (log["items"][0]["attempts"].as_array()?.len() == 4
+                        && log["items"][0]["status"] == "succeeded")
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+
+        // Deleting the video announces it.
+        let (s, _) = call("DELETE", format!("{base}/v1/videos/{video}"), &alice, None).await;
+        assert_eq!(s, 204);
+        let (head, body) = next_post(&mut posts).await;
+        assert_eq!(header(&head, "vodflow-event"), Some("video.deleted"));
+        let event: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (event["type"].as_str(), event["data"]["video_id"].as_str()),
+            (Some("video.deleted"), Some(video.as_str()))
+        );
+
+        let (s, _) = call(
+            "DELETE",
+            format!("{base}/v1/webhooks/{hook_id}"),
+            &alice,
+            None,
+        )
+        .await;
+        assert_eq!(s, 204);
+        let (_, list) = call("GET", format!("{base}/v1/webhooks"), &alice, None).await;
+        assert!(list["items"].as_array().unwrap().is_empty());
+    })
+    .await;
+    owned.cleanup().await;
+}
+
+#[tokio::test]
+async fn endpoints_on_private_loopback_or_link_local_addresses_are_refused() {
+    let env = TestEnv::new(&[]).await;
+    let api = env.spawn_api().await;
+    let token = env.token("alice", &["videos:write"]);
+    let (receiver, _) = common::callback_receiver().await;
+    for url in [
+        receiver.as_str(),
+        "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10:8443/hook",
+        "http://[::1]:9/hook",
+        "http://[fd00::1]/hook",
+        "http://0.0.0.0/",
+    ] {
+        let (s, body) = call(
+            "POST",
+            api.url("/v1/webhooks"),
+            &token,
+            Some(json!({"url": url})),
+        )
+        .await;
+        assert_eq!(s, 400, "{url} accepted: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("url refused"),
+            "{body}"
+        );
+    }
+    let (_, list) = call("GET", api.url("/v1/webhooks"), &token, None).await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    api.stop().await;
+    env.cleanup().await;
+}

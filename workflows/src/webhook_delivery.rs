@@ -1,0 +1,66 @@
+//! `WebhookDeliveryWorkflow`: one event to one endpoint, retried with exponential backoff for up to
+//! the configured window (24 h by default), independent of the video's own workflow so a receiver
+//! that is down never holds a video's processing open. `vodflow_bridge::webhooks` starts them.
+
+#![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
+
+use std::time::Duration;
+
+use temporalio_common::RetryPolicy;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowContext, WorkflowResult};
+use vodflow_core::workflow_types::{DeliverWebhook, WebhookOutcome};
+
+use crate::contract::{ProcessingActivities, WEBHOOK_REFUSED};
+
+#[workflow]
+#[derive(Default)]
+pub struct WebhookDeliveryWorkflow;
+
+#[workflow_methods]
+impl WebhookDeliveryWorkflow {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: DeliverWebhook,
+    ) -> WorkflowResult<WebhookOutcome> {
+        let retry = RetryPolicy::builder()
+            .initial_interval(Duration::from_millis(input.retry_initial_ms.max(100)))
+            .backoff_coefficient(2.0)
+            .maximum_interval(Duration::from_secs(60 * 60))
+            .non_retryable_error_types([WEBHOOK_REFUSED])
+            .build();
+        let opts =
+            ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+                schedule_to_close: Duration::from_secs(input.retry_window_s.max(1)),
+                start_to_close: Duration::from_secs(60),
+            })
+            .activity_id("deliver".to_owned())
+            .retry_policy(retry)
+            .build();
+        let outcome = ctx
+            .execute_activity(ProcessingActivities::deliver_webhook, input.clone(), opts)
+            .await;
+        match outcome {
+            Ok(o) => Ok(o),
+            Err(_) => {
+                let failed = WebhookOutcome {
+                    delivery_id: input.delivery_id,
+                    status: "failed".into(),
+                };
+                let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+                    .activity_id("finish".to_owned())
+                    .retry_policy(
+                        RetryPolicy::builder()
+                            .initial_interval(Duration::from_secs(1))
+                            .maximum_interval(Duration::from_secs(60))
+                            .build(),
+                    )
+                    .build();
+                ctx.execute_activity(ProcessingActivities::finish_webhook, failed.clone(), opts)
+                    .await?;
+                Ok(failed)
+            }
+        }
+    }
+}

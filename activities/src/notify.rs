@@ -63,18 +63,16 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
     if let Some((hook_event, attempt)) = hook {
         // One delivery per endpoint per run: a retried notify enqueues nothing twice.
         let key = format!("{hook_event}:{}:{attempt}", n.video_id);
-        vodflow_bridge::webhooks::dispatch(
-            cfg,
-            &deps.temporal,
-            &deps.pool,
-            &n.owner,
-            hook_event,
-            &key,
-            Some(n.video_id),
+        let event = vodflow_bridge::webhooks::Event {
+            owner: &n.owner,
+            kind: hook_event,
+            key,
+            video_id: Some(n.video_id),
             data,
-        )
-        .await
-        .map_err(|e| Error::Webhook(e.to_string()))?;
+        };
+        vodflow_bridge::webhooks::dispatch(cfg, &deps.temporal, &deps.pool, event)
+            .await
+            .map_err(|e| Error::Webhook(e.to_string()))?;
     }
     // Last: a callback that cannot be delivered must not hold back the event or the webhooks.
     if let Some(url) = &n.callback_url {

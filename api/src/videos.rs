@@ -370,18 +370,16 @@ async fn announce_deletion(state: &AppState, row: &VideoRow) {
     });
     let result = async {
         let client = crate::workflow::temporal(state).await?;
-        vodflow_bridge::webhooks::dispatch(
-            &state.cfg,
-            &client,
-            &state.pool,
-            &row.owner,
-            vodflow_core::webhooks::EVENT_DELETED,
-            &format!("video.deleted:{id}"),
-            Some(id),
+        let event = vodflow_bridge::webhooks::Event {
+            owner: &row.owner,
+            kind: vodflow_core::webhooks::EVENT_DELETED,
+            key: format!("video.deleted:{id}"),
+            video_id: Some(id),
             data,
-        )
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+        };
+        vodflow_bridge::webhooks::dispatch(&state.cfg, &client, &state.pool, event)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))
     }
     .await;
     if let Err(e) = result {

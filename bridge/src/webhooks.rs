@@ -20,20 +20,35 @@ pub enum DispatchError {
     Start(#[from] WorkflowStartError),
 }
 
-/// Records `event` for each of `owner`'s subscribed endpoints and starts one delivery workflow per
-/// new delivery. Idempotent per `event_key`: calling it again delivers nothing twice.
+/// One event for an owner's webhooks. `key` makes it idempotent: dispatching the same key again
+/// delivers nothing twice.
+pub struct Event<'a> {
+    pub owner: &'a str,
+    /// `video.ready`, `video.failed` or `video.deleted`.
+    pub kind: &'a str,
+    pub key: String,
+    pub video_id: Option<VideoId>,
+    pub data: serde_json::Value,
+}
+
+/// Records the event for each of its owner's subscribed endpoints and starts one delivery
+/// workflow per new delivery; returns how many were started.
 pub async fn dispatch(
     cfg: &Config,
     client: &Client,
     pool: &sqlx::PgPool,
-    owner: &str,
-    event: &str,
-    event_key: &str,
-    video_id: Option<VideoId>,
-    data: serde_json::Value,
+    event: Event<'_>,
 ) -> Result<usize, DispatchError> {
-    let payload = webhooks::event_body(event, data);
-    let created = webhooks::enqueue(pool, owner, event, event_key, video_id, &payload).await?;
+    let payload = webhooks::event_body(event.kind, event.data);
+    let created = webhooks::enqueue(
+        pool,
+        event.owner,
+        event.kind,
+        &event.key,
+        event.video_id,
+        &payload,
+    )
+    .await?;
     for delivery in &created {
         start(
             cfg,

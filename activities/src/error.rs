@@ -23,6 +23,12 @@ pub enum Error {
     Cdn(String),
     #[error("callback: {0}")]
     Callback(String),
+    /// The SMTP server refused or could not be reached: retried.
+    #[error("mail: {0}")]
+    Mail(String),
+    /// The mail can never be sent (malformed recipient).
+    #[error("mail refused: {0}")]
+    MailRefused(String),
     /// The endpoint answered badly or not at all: retried with backoff.
     #[error("webhook: {0}")]
     Webhook(String),

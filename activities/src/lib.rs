@@ -8,6 +8,7 @@
 
 mod catalog;
 pub mod error;
+pub mod mail;
 pub mod media;
 pub mod notify;
 pub mod storage;

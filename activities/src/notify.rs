@@ -7,8 +7,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use vodflow_core::workflow_types::Notify;
 use vodflow_core::{Config, names, net_guard, playback, repo, webhooks};
 
-use crate::Deps;
 use crate::error::{Error, Result};
+use crate::{Deps, mail};
 
 pub use vodflow_core::webhooks::{SIGNATURE_HEADER, sign};
 
@@ -73,6 +73,19 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
         vodflow_bridge::webhooks::dispatch(cfg, &deps.temporal, &deps.pool, event)
             .await
             .map_err(|e| Error::Webhook(e.to_string()))?;
+    }
+    if let Some(r) = &row
+        && let Some(to) = &r.owner_email
+    {
+        let outcome = mail::Outcome {
+            status: &n.status,
+            reason: n.reason.as_deref(),
+            watch_url: format!("{}/watch/{}", cfg.public_url, n.video_id),
+        };
+        match mail::send(cfg, r, to, &outcome).await {
+            Err(Error::MailRefused(why)) => tracing::warn!(video_id = %n.video_id, %why, "no mail"),
+            other => other?,
+        }
     }
     // Last: a callback that cannot be delivered must not hold back the event or the webhooks.
     if let Some(url) = &n.callback_url {

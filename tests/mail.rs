@@ -1,0 +1,168 @@
+//! Ready and failed mails, sent through a real SMTP server (aiosmtpd from PyPI, started here and
+//! writing what it receives into a Maildir) to the address in the uploader's `email` claim.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::media::{Spec, make_video};
+use common::{TestEnv, processing_overrides, unique, upload, wait_for_status, with_platform};
+
+struct Smtp {
+    port: u16,
+    maildir: PathBuf,
+    child: Child,
+}
+
+impl Smtp {
+    async fn start(dir: &Path) -> Self {
+        let port = common::free_port();
+        let maildir = dir.join("maildir");
+        let python = cache_dir().join("venv/bin/python");
+        let child = Command::new(&python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (scripts/install pytools installs aiosmtpd)",
+                    python.display()
+                )
+            });
+        common::eventually("aiosmtpd to listen", Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+        })
+        .await;
+        Self {
+            port,
+            maildir,
+            child,
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) {
+                for e in entries.flatten() {
+                    out.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where scripts/install keeps its tools (the same default as the scripts).
+fn cache_dir() -> PathBuf {
+    std::env::var_os("VODFLOW_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/vodflow")
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_uploader_gets_a_ready_mail_with_the_watch_link_and_a_failed_mail_with_the_reason() {
+    let scratch = std::env::temp_dir().join(unique("vodflow-smtp-"));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let smtp = Smtp::start(&scratch).await;
+    let id = unique("");
+    let mut o = processing_overrides(&id);
+    o.push((
+        "VODFLOW_SMTP_URL".into(),
+        format!("smtp://127.0.0.1:{}", smtp.port),
+    ));
+    o.push((
+        "VODFLOW_MAIL_FROM".into(),
+        "vodflow <noreply@vodflow.test>".into(),
+    ));
+    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let owned = TestEnv::new(&refs).await;
+    let env = &owned;
+    let token = vodflow_api::auth::issue(
+        &env.cfg.auth,
+        "carol",
+        &["videos:read".into(), "videos:write".into()],
+        Duration::from_secs(3600),
+        Some("carol@example.test"),
+    )
+    .unwrap();
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let fake = env.scratch.join("fake.mp4");
+    let mut text = b"\0\0\0\x18ftypisom\0\0\0\0isomavc1".to_vec();
+    text.extend_from_slice(&b"not a video. ".repeat(300));
+    std::fs::write(&fake, text).unwrap();
+    let smtp = &smtp;
+    with_platform(env, |base| async move {
+        let good = upload(&base, &token, &clip, "Holiday <3").await;
+        let bad = upload(&base, &token, &fake, "Broken").await;
+        assert_eq!(
+            wait_for_status(env, &good, &["ready", "failed"], Duration::from_secs(240))
+                .await
+                .status,
+            "ready"
+        );
+        assert_eq!(
+            wait_for_status(env, &bad, &["ready", "failed"], Duration::from_secs(240))
+                .await
+                .status,
+            "failed"
+        );
+        let mails = common::eventually("two mails", Duration::from_secs(60), || async {
+            let m = smtp.messages();
+            (m.len() >= 2).then_some(m)
+        })
+        .await;
+        assert_eq!(mails.len(), 2, "exactly one mail per outcome");
+        let ready = mails
+            .iter()
+            .find(|m| m.contains("is ready"))
+            .expect("a ready mail");
+        let failed = mails
+            .iter()
+            .find(|m| m.contains("could not be processed"))
+            .expect("a failed mail");
+        for m in [ready, failed] {
+            assert!(m.contains("To: carol@example.test"), "{m}");
+            assert!(m.contains("From: vodflow <noreply@vodflow.test>"), "{m}");
+            assert!(m.contains("multipart/alternative"), "{m}");
+            assert!(m.contains("text/plain") && m.contains("text/html"), "{m}");
+        }
+        let unfolded = ready.replace("=\r\n", "").replace("=\n", "");
+        // The worker links to the public URL it is configured with.
+        let public = &env.cfg.public_url;
+        assert!(
+            unfolded.contains(&format!("{public}/watch/{good}")),
+            "{ready}"
+        );
+        // The title is escaped in the HTML part.
+        assert!(
+            unfolded.contains("<strong>Holiday &lt;3</strong>"),
+            "{ready}"
+        );
+        assert!(
+            failed.to_lowercase().contains("probe"),
+            "the failing step is named: {failed}"
+        );
+    })
+    .await;
+    owned.cleanup().await;
+    let _ = std::fs::remove_dir_all(&scratch);
+}

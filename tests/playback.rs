@@ -331,3 +331,58 @@ async fn signed_and_public_videos_play_over_http_with_ranges_etags_and_cors() {
     .await;
     owned.cleanup().await;
 }
+
+#[tokio::test]
+async fn with_cloudfront_playback_urls_use_its_domain_and_a_delete_invalidates_local_listener() {
+    // CloudFront cannot run here: its API is a local listener that records the SDK's request.
+    let (addr, cloudfront) = common::cloudfront_listener().await;
+    let endpoint = format!("http://{addr}");
+    let env = TestEnv::new(&[
+        ("VODFLOW_CLOUDFRONT_DISTRIBUTION_ID", "E2EXAMPLE"),
+        ("VODFLOW_CLOUDFRONT_ENDPOINT", &endpoint),
+        ("VODFLOW_CLOUDFRONT_DOMAIN", "d111111abcdef8.cloudfront.net"),
+    ])
+    .await;
+    let api = env.spawn_api().await;
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let id = upload_with(&api.base, &token, &clip, "cdn", &[]).await;
+    let v: Value = reqwest::Client::new()
+        .get(api.url(&format!("/v1/videos/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = v["links"]["playback"].as_str().unwrap();
+    assert!(
+        link.starts_with(&format!(
+            "https://d111111abcdef8.cloudfront.net/play/{id}/sig-"
+        )),
+        "{link}"
+    );
+    let r = reqwest::Client::new()
+        .delete(api.url(&format!("/v1/videos/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let req = tokio::time::timeout(Duration::from_secs(20), cloudfront)
+        .await
+        .expect("an invalidation request")
+        .unwrap();
+    assert!(
+        req.starts_with("POST /2020-05-31/distribution/E2EXAMPLE/invalidation HTTP/1.1\r\n"),
+        "{req}"
+    );
+    assert!(
+        req.contains(&format!("<Path>/videos/{id}/*</Path>"))
+            && req.contains(&format!("<Path>/play/{id}/*</Path>")),
+        "{req}"
+    );
+    api.stop().await;
+    env.cleanup().await;
+}

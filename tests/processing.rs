@@ -713,39 +713,7 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
 #[tokio::test]
 async fn cloudfront_invalidation_request_against_local_listener() {
     // CloudFront cannot run here: a local listener receives the exact request the SDK sends.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (mut sock, _) = listener.accept().await.unwrap();
-        let mut req = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            let n = sock.read(&mut buf).await.unwrap();
-            req.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&req);
-            if let Some(end) = text.find("\r\n\r\n") {
-                let len: usize = text
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                if req.len() >= end + 4 + len {
-                    break;
-                }
-            }
-        }
-        let body = r#"<?xml version="1.0" encoding="UTF-8"?><Invalidation xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Id>I2J0I21PCUYOIK</Id><Status>InProgress</Status><CreateTime>2026-11-25T00:00:00Z</CreateTime><InvalidationBatch><Paths><Quantity>1</Quantity><Items><Path>/x</Path></Items></Paths><CallerReference>r</CallerReference></InvalidationBatch></Invalidation>"#;
-        let resp = format!(
-            "HTTP/1.1 201 Created\r\nContent-Type: text/xml\r\nLocation: http://{addr}/x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        sock.write_all(resp.as_bytes()).await.unwrap();
-        String::from_utf8_lossy(&req).into_owned()
-    });
+    let (addr, server) = common::cloudfront_listener().await;
     let id = vodflow_core::VideoId::new();
     let cfg = vodflow_core::Config::from_lookup(|n| match n {
         "VODFLOW_CLOUDFRONT_DISTRIBUTION_ID" => Some("E2EXAMPLE".into()),
@@ -763,10 +731,11 @@ async fn cloudfront_invalidation_request_against_local_listener() {
         "{req}"
     );
     assert!(
-        req.contains(&format!("<Path>/videos/{id}/*</Path>")),
+        req.contains(&format!("<Path>/videos/{id}/*</Path>"))
+            && req.contains(&format!("<Path>/play/{id}/*</Path>")),
         "{req}"
     );
-    assert!(req.contains("<Quantity>1</Quantity>"), "{req}");
+    assert!(req.contains("<Quantity>2</Quantity>"), "{req}");
     assert!(
         req.to_ascii_lowercase()
             .contains("authorization: aws4-hmac-sha256"),

@@ -1,4 +1,4 @@
-//! CDN invalidation: CloudFront `CreateInvalidation` for `/videos/{id}/*` when a distribution is
+//! CDN invalidation: CloudFront `CreateInvalidation` for `/videos/{id}/*` and `/play/{id}/*` when a distribution is
 //! configured; otherwise nothing to do, and the result says so.
 
 use crate::{Config, VideoId};
@@ -13,7 +13,8 @@ pub async fn invalidate(cfg: &Config, id: VideoId) -> Result<String, CdnError> {
         return Ok("skipped: VODFLOW_CLOUDFRONT_DISTRIBUTION_ID is not set".into());
     };
     let client = client(cfg);
-    let paths = vec![format!("/videos/{id}/*")];
+    // Both layouts a distribution may have: in front of the bucket, or of the `/play` origin.
+    let paths = vec![format!("/videos/{id}/*"), format!("/play/{id}/*")];
     let batch = aws_sdk_cloudfront::types::InvalidationBatch::builder()
         .paths(
             aws_sdk_cloudfront::types::Paths::builder()

@@ -214,6 +214,11 @@ pub const VARS: &[Var] = &[
         help: "CloudFront distribution to invalidate (empty = skip)",
     },
     Var {
+        name: "VODFLOW_CLOUDFRONT_DOMAIN",
+        default: "",
+        help: "CloudFront domain in front of /play (e.g. d111111abcdef8.cloudfront.net): playback URLs use it",
+    },
+    Var {
         name: "VODFLOW_CLOUDFRONT_ENDPOINT",
         default: "",
         help: "CloudFront API endpoint override (tests point it at a local listener)",
@@ -259,6 +264,8 @@ pub struct Config {
     pub mail_from: String,
     pub cloudfront_distribution_id: Option<String>,
     pub cloudfront_endpoint: Option<String>,
+    /// Set: playback URLs point at `https://{domain}/play/...` (the CDN pulls from this origin).
+    pub cloudfront_origin: Option<String>,
     pub log_format: String,
     pub log_filter: String,
 }
@@ -425,15 +432,19 @@ impl Config {
             mail_from: get("VODFLOW_MAIL_FROM"),
             cloudfront_distribution_id: optional("VODFLOW_CLOUDFRONT_DISTRIBUTION_ID"),
             cloudfront_endpoint: optional("VODFLOW_CLOUDFRONT_ENDPOINT"),
+            cloudfront_origin: optional("VODFLOW_CLOUDFRONT_DOMAIN")
+                .map(|domain| format!("https://{}", domain.trim_end_matches('/'))),
             log_format,
             log_filter: get("VODFLOW_LOG"),
         })
     }
 
-    /// Where players fetch playback from: the API's own `/play` origin (a CDN in front of it is
-    /// configured by pointing `VODFLOW_PUBLIC_URL`'s `/play` at it, or a CloudFront domain).
+    /// Where players fetch playback from: the CloudFront domain in front of `/play` when one is
+    /// configured, else this API's own `/play` origin.
     pub fn playback_origin(&self) -> &str {
-        &self.public_url
+        self.cloudfront_origin
+            .as_deref()
+            .unwrap_or(&self.public_url)
     }
 
     pub fn task_queue(&self, base: &str) -> String {
@@ -483,6 +494,12 @@ mod tests {
         assert_eq!(c.max_upload_bytes, 10 * 1024 * 1024 * 1024);
         assert_eq!(c.chunk_seconds, 16);
         assert!(c.cloudfront_distribution_id.is_none());
+        assert_eq!(c.playback_origin(), "http://127.0.0.1:8080");
+        let cdn = Config::from_lookup(|n| {
+            (n == "VODFLOW_CLOUDFRONT_DOMAIN").then(|| "d1.cloudfront.net".into())
+        })
+        .unwrap();
+        assert_eq!(cdn.playback_origin(), "https://d1.cloudfront.net");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod store;
 pub mod telemetry;
 mod uploads;
 mod videos;
+mod web;
 mod webhooks;
 mod workflow;
 
@@ -73,11 +74,22 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .at("/metrics", get(render_metrics))
+        .at("/watch/:id", get(web::watch))
+        .at("/assets/*name", get(web::asset))
         .at(
             "/play/:id/*rest",
             get(play::play).head(play::play).options(play::preflight),
         )
-        .nest("/", api)
+        // The API's nest at "/" claims "/" itself: the page is served from inside it.
+        .nest(
+            "/",
+            api.around(|ep, req| async move {
+                if req.uri().path() == "/" && req.method() == poem::http::Method::GET {
+                    return Ok(web::page());
+                }
+                ep.call(req).await.map(poem::IntoResponse::into_response)
+            }),
+        )
         .data(state)
         .with(metrics_mw::RecordMetrics::new(metrics))
 }

@@ -1,0 +1,204 @@
+// vodflow's web page: sign in with a pasted bearer token, upload with a progress bar, follow your
+// videos' status live, and watch one through hls.js with a quality menu. No build step, no CDN:
+// the api serves these files from its own binary.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const TOKEN_KEY = "vodflow.token";
+const ACTIVE = new Set(["uploaded", "processing"]);
+
+function token() {
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+/** The token's claims, for display only: the api verifies every call. */
+function claims(jwt) {
+  try {
+    const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part));
+  } catch {
+    return null;
+  }
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ Authorization: `Bearer ${token()}` }, options.headers || {});
+  const resp = await fetch(path, Object.assign({}, options, { headers }));
+  if (resp.status === 401) {
+    signOut("Your token was refused; paste a valid one.");
+    throw new Error("unauthorized");
+  }
+  if (!resp.ok && resp.status !== 204) {
+    const problem = await resp.json().catch(() => ({}));
+    throw new Error(problem.detail || `${resp.status} ${resp.statusText}`);
+  }
+  return resp.status === 204 ? null : resp.json();
+}
+
+function show(id) {
+  for (const s of ["#signin", "#library", "#watch"]) $(s).hidden = s !== id;
+}
+
+function signOut(message) {
+  localStorage.removeItem(TOKEN_KEY);
+  $("#signin-error").textContent = message || "";
+  route();
+}
+
+function el(tag, attrs = {}, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// ---------- library ----------
+
+let poller = null;
+
+async function refreshLibrary() {
+  const page = await api("/v1/videos?limit=50");
+  const body = $("#videos tbody");
+  body.replaceChildren();
+  let active = false;
+  for (const v of page.items) {
+    active = active || ACTIVE.has(v.status);
+    const row = el("tr", { "data-id": v.id, "data-title": v.title });
+    row.append(el("td", {}, v.title));
+    row.append(el("td", { class: `status ${v.status}` }, v.status));
+    const progress = el("td", { class: "progress" });
+    if (v.status === "processing") {
+      const detail = await api(`/v1/videos/${v.id}`).catch(() => null);
+      const pct = detail && detail.progress ? detail.progress.percent : 0;
+      progress.append(el("progress", { max: "100", value: String(pct) }));
+      progress.append(document.createTextNode(` ${pct.toFixed(0)}%`));
+    } else if (v.failure) {
+      progress.textContent = v.failure.reason;
+    }
+    row.append(progress);
+    const actions = el("td");
+    if (v.status === "ready") actions.append(el("a", { class: "watch", href: `/watch/${v.id}` }, "Watch"));
+    const del = el("button", { class: "delete" }, "Delete");
+    del.onclick = async () => {
+      if (!confirm(`Delete "${v.title}"?`)) return;
+      await api(`/v1/videos/${v.id}`, { method: "DELETE" });
+      refreshLibrary();
+    };
+    actions.append(" ", del);
+    row.append(actions);
+    body.append(row);
+  }
+  clearTimeout(poller);
+  // Poll while something is still moving; the list is the truth, nothing is guessed locally.
+  if (active) poller = setTimeout(() => refreshLibrary().catch(console.error), 1500);
+}
+
+function upload(event) {
+  event.preventDefault();
+  const file = $("#file").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("title", $("#title").value);
+  form.append("visibility", $("#visibility").value);
+  form.append("file", file);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/v1/videos");
+  xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
+  xhr.upload.onprogress = (e) => {
+    if (e.lengthComputable) $("#upload-progress").value = Math.round((e.loaded / e.total) * 100);
+  };
+  xhr.onload = () => {
+    if (xhr.status === 202) {
+      $("#upload-progress").value = 100;
+      $("#upload-status").textContent = "Uploaded; processing…";
+      $("#upload-form").reset();
+      refreshLibrary().catch(console.error);
+    } else {
+      let detail = xhr.statusText;
+      try { detail = JSON.parse(xhr.responseText).detail; } catch {}
+      $("#upload-status").textContent = `Upload refused: ${detail}`;
+    }
+  };
+  xhr.onerror = () => { $("#upload-status").textContent = "Upload failed: network error"; };
+  $("#upload-progress").value = 0;
+  $("#upload-status").textContent = "Uploading…";
+  xhr.send(form);
+}
+
+// ---------- watch ----------
+
+let hls = null;
+
+async function watch(id) {
+  show("#watch");
+  const v = await api(`/v1/videos/${id}`);
+  $("#watch-title").textContent = v.title;
+  if (v.status !== "ready" || !v.playback) {
+    $("#watch-status").textContent = `This video is ${v.status}.`;
+    setTimeout(() => watch(id).catch(console.error), 2000);
+    return;
+  }
+  $("#watch-status").textContent = "";
+  const video = $("#player");
+  video.poster = v.playback.poster;
+  const quality = $("#quality");
+  quality.replaceChildren(el("option", { value: "-1" }, "Auto"));
+  if (hls) hls.destroy();
+  if (window.Hls && Hls.isSupported()) {
+    hls = new Hls();
+    window.vodflowPlayer = hls;
+    hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
+      data.levels.forEach((level, i) => {
+        quality.append(el("option", { value: String(i) }, `${level.height}p`));
+      });
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
+      const level = hls.levels[data.level];
+      $("#level").textContent = level ? `playing ${level.height}p` : "";
+    });
+    hls.loadSource(v.playback.master);
+    hls.attachMedia(video);
+    quality.onchange = () => { hls.currentLevel = Number(quality.value); };
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = v.playback.master; // Safari plays HLS natively and picks the quality itself.
+  } else {
+    $("#watch-status").textContent = "This browser cannot play HLS.";
+  }
+  $("#play").onclick = () => video.play();
+}
+
+// ---------- routing ----------
+
+function route() {
+  clearTimeout(poller);
+  if (!token()) {
+    $("#who").textContent = "";
+    $("#signout").hidden = true;
+    show("#signin");
+    return;
+  }
+  const c = claims(token());
+  $("#who").textContent = c && c.sub ? `signed in as ${c.sub}` : "";
+  $("#signout").hidden = false;
+  const m = location.pathname.match(/^\/watch\/([0-9a-f-]{36})$/);
+  if (m) {
+    watch(m[1]).catch((e) => { $("#watch-status").textContent = e.message; });
+  } else {
+    show("#library");
+    refreshLibrary().catch((e) => { $("#upload-status").textContent = e.message; });
+  }
+}
+
+$("#signin-button").onclick = () => {
+  const t = $("#token").value.trim();
+  if (!claims(t)) {
+    $("#signin-error").textContent = "That does not look like a JWT.";
+    return;
+  }
+  localStorage.setItem(TOKEN_KEY, t);
+  $("#signin-error").textContent = "";
+  route();
+};
+$("#signout").onclick = () => signOut();
+$("#upload-form").onsubmit = upload;
+route();

@@ -1,0 +1,67 @@
+// Drives vodflow's web page in headless Chromium like a person would: sign in with a token, upload a
+// clip with the progress bar, wait for it to become ready in the list, open it, press play, see time
+// advance, switch quality. Run by tests/web.rs, which starts the platform and passes:
+// BASE, TOKEN, CLIP, SCREENSHOT, PLAYWRIGHT_CORE (module dir), CHROMIUM (executable).
+"use strict";
+const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+const { BASE, TOKEN, CLIP, SCREENSHOT, CHROMIUM } = process.env;
+
+function fail(message) {
+  console.error(`FAIL: ${message}`);
+  process.exit(1);
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
+
+  await page.goto(`${BASE}/`);
+  await page.locator("#signin").waitFor();
+  await page.fill("#token", TOKEN);
+  await page.click("#signin-button");
+  await page.locator("#library").waitFor();
+  const who = await page.textContent("#who");
+  if (!who.includes("browser-user")) fail(`header says ${JSON.stringify(who)}`);
+
+  await page.fill("#title", "browser clip");
+  await page.setInputFiles("#file", CLIP);
+  await page.click("#upload-button");
+  await page.waitForFunction(() => document.querySelector("#upload-progress").value === 100, null, { timeout: 60000 });
+
+  const row = page.locator('tr[data-title="browser clip"]');
+  await row.locator(".status.ready").waitFor({ timeout: 180000 });
+  await row.locator("a.watch").click();
+  await page.waitForURL(/\/watch\//);
+
+  // Auto plus at least two renditions in the quality menu.
+  await page.waitForFunction(() => document.querySelectorAll("#quality option").length >= 3, null, { timeout: 30000 });
+  const poster = await page.getAttribute("#player", "poster");
+  if (!poster || !poster.includes("/poster.jpg")) fail(`poster ${poster}`);
+  await page.click("#play");
+  await page.waitForFunction(() => document.querySelector("#player").currentTime > 1, null, { timeout: 60000 });
+
+  const levels = await page.$$eval("#quality option", (os) => os.map((o) => o.value).filter((v) => v !== "-1"));
+  const current = await page.evaluate(() => window.vodflowPlayer.currentLevel);
+  const target = levels.find((v) => Number(v) !== current);
+  await page.selectOption("#quality", target);
+  await page.waitForFunction((t) => window.vodflowPlayer.currentLevel === Number(t), target, { timeout: 30000 });
+  const before = await page.evaluate(() => document.querySelector("#player").currentTime);
+  await page.waitForFunction((t) => document.querySelector("#player").currentTime > t + 0.5, before, { timeout: 30000 });
+  const after = await page.evaluate(() => ({
+    time: document.querySelector("#player").currentTime,
+    level: window.vodflowPlayer.currentLevel,
+    height: window.vodflowPlayer.levels[window.vodflowPlayer.currentLevel].height,
+    label: document.querySelector("#level").textContent,
+  }));
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  await browser.close();
+  if (problems.length) fail(problems.join("\n"));
+  console.log(JSON.stringify({ ok: true, levels: levels.length, switched_to: target, ...after }));
+})().catch((e) => fail(e.stack || String(e)));

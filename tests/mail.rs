@@ -1,4 +1,4 @@
-//! Ready and failed mails, sent through a real SMTP server (aiosmtpd from PyPI, started here and
+//! Ready and failed mails (and the `video_processed` Kafka events of the same outcomes), sent through a real SMTP server (aiosmtpd from PyPI, started here and
 //! writing what it receives into a Maildir) to the address in the uploader's `email` claim.
 
 mod common;
@@ -161,6 +161,43 @@ async fn the_uploader_gets_a_ready_mail_with_the_watch_link_and_a_failed_mail_wi
             failed.to_lowercase().contains("probe"),
             "the failing step is named: {failed}"
         );
+
+        // Downstream systems hear both outcomes on Kafka.
+        let topic = env.cfg.topic(vodflow_core::names::TOPIC_VIDEO_PROCESSED);
+        let events: Vec<serde_json::Value> =
+            common::read_topic(&env.cfg.kafka_brokers, &topic, 2, Duration::from_secs(30))
+                .await
+                .iter()
+                .map(|m| {
+                    use rdkafka::Message;
+                    serde_json::from_slice(m.payload().expect("payload")).expect("json")
+                })
+                .collect();
+        let of = |id: &str| {
+            events
+                .iter()
+                .find(|e| e["video_id"] == id)
+                .unwrap_or_else(|| panic!("no video_processed for {id}: {events:?}"))
+        };
+        let ready = of(&good);
+        assert_eq!(ready["status"], "ready");
+        assert!(
+            ready["playback_url"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("/play/{good}/"))
+        );
+        assert!(
+            ready["renditions"].as_array().unwrap().len() >= 2,
+            "{ready}"
+        );
+        let broken = of(&bad);
+        assert_eq!(broken["status"], "failed");
+        assert!(
+            broken["reason"].as_str().unwrap().contains("probe"),
+            "{broken}"
+        );
+        assert!(broken["playback_url"].is_null());
     })
     .await;
     owned.cleanup().await;

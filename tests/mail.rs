@@ -187,9 +187,10 @@ async fn the_uploader_gets_a_ready_mail_with_the_watch_link_and_a_failed_mail_wi
                 .unwrap()
                 .contains(&format!("/play/{good}/"))
         );
-        assert!(
-            ready["renditions"].as_array().unwrap().len() >= 2,
-            "{ready}"
+        assert_eq!(
+            ready["renditions"],
+            serde_json::json!(["144p"]),
+            "a 180p source: one rung"
         );
         let broken = of(&bad);
         assert_eq!(broken["status"], "failed");

@@ -89,6 +89,14 @@ async fn a_failed_encode_is_replayed_under_the_same_workflow_id_without_redoing_
             reason.contains("Not a directory") || reason.contains("timed out (Heartbeat)"),
             "{v}"
         );
+        // VODFLOW_ACTIVITY_MAX_ATTEMPTS=1 here: the failing encode made exactly one attempt.
+        assert!(
+            v["failure"]["activity_id"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("encode-")),
+            "{v}"
+        );
+        assert_eq!(v["failure"]["attempts"], 1, "{v}");
 
         // A ready-only replay of a failed video is fine; a second one while it runs is a conflict.
         let mut again =

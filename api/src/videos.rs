@@ -61,6 +61,12 @@ pub struct Failure {
     /// The step that failed (e.g. `probe_source`).
     #[oai(skip_serializing_if_is_none)]
     pub step: Option<String>,
+    /// The failing activity (e.g. `encode-chunk-0003`), from the run's Temporal history.
+    #[oai(skip_serializing_if_is_none)]
+    pub activity_id: Option<String>,
+    /// How many attempts it made before the run gave up.
+    #[oai(skip_serializing_if_is_none)]
+    pub attempts: Option<i32>,
 }
 
 #[derive(Object, Debug, Clone)]
@@ -153,6 +159,8 @@ impl Video {
             failure: row.failure_reason.clone().map(|reason| Failure {
                 reason,
                 step: row.failure_step.clone(),
+                activity_id: None,
+                attempts: None,
             }),
             owner: row.owner,
             title: row.title,
@@ -263,6 +271,13 @@ impl VideosApi {
             if let Ok(client) = crate::workflow::temporal(&state).await {
                 video.progress = crate::workflow::live_progress(&client, id).await;
             }
+        }
+        if let Some(failure) = video.failure.as_mut()
+            && let Ok(client) = crate::workflow::temporal(&state).await
+            && let Some((activity, attempts)) = crate::workflow::failed_attempts(&client, id).await
+        {
+            failure.activity_id = Some(activity);
+            failure.attempts = Some(attempts);
         }
         Ok(GetVideoResponse::Ok(Json(video)))
     }

@@ -156,6 +156,41 @@ pub(crate) async fn temporal(state: &AppState) -> Result<Client, ApiError> {
         .map_err(|e| ApiError::Unavailable(format!("Temporal is unavailable: {e}")))
 }
 
+/// The activity that failed the video's last run and how many attempts it made, read from the
+/// run's history (the `ActivityTaskStarted` event of the final attempt carries its number).
+pub(crate) async fn failed_attempts(client: &Client, id: VideoId) -> Option<(String, i32)> {
+    use std::collections::HashMap;
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    let h = client.get_workflow_handle::<VideoProcessingWorkflow>(id.workflow_id());
+    let events = h
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .ok()?;
+    let mut scheduled: HashMap<i64, String> = HashMap::new();
+    let mut started: HashMap<i64, i32> = HashMap::new();
+    let mut last = None;
+    for e in &events {
+        match &e.attributes {
+            Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
+                scheduled.insert(e.event_id, a.activity_id.clone());
+            }
+            Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+                started.insert(e.event_id, a.attempt);
+            }
+            Some(Attributes::ActivityTaskFailedEventAttributes(a)) => {
+                last = Some((a.scheduled_event_id, a.started_event_id));
+            }
+            Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => {
+                last = Some((a.scheduled_event_id, a.started_event_id));
+            }
+            _ => {}
+        }
+    }
+    let (sched, start) = last?;
+    Some((scheduled.get(&sched)?.clone(), *started.get(&start)?))
+}
+
 /// Live progress of a running workflow: the `progress` query plus pending activities.
 pub(crate) async fn live_progress(client: &Client, id: VideoId) -> Option<Progress> {
     let h = client.get_workflow_handle::<VideoProcessingWorkflow>(id.workflow_id());

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::media::{Spec, make_video};
-use common::{TestEnv, processing_overrides, unique, upload, wait_for_status, with_platform};
+use common::{unique, upload, wait_for_status, with_platform};
 
 struct Smtp {
     port: u16,
@@ -20,7 +20,7 @@ impl Smtp {
     async fn start(dir: &Path) -> Self {
         let port = common::free_port();
         let maildir = dir.join("maildir");
-        let python = cache_dir().join("venv/bin/python");
+        let python = common::cache_dir().join("venv/bin/python");
         let child = Command::new(&python)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
@@ -69,32 +69,17 @@ impl Drop for Smtp {
     }
 }
 
-/// Where scripts/install keeps its tools (the same default as the scripts).
-fn cache_dir() -> PathBuf {
-    std::env::var_os("VODFLOW_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/vodflow")
-        })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_uploader_gets_a_ready_mail_with_the_watch_link_and_a_failed_mail_with_the_reason() {
     let scratch = std::env::temp_dir().join(unique("vodflow-smtp-"));
     std::fs::create_dir_all(&scratch).unwrap();
     let smtp = Smtp::start(&scratch).await;
-    let id = unique("");
-    let mut o = processing_overrides(&id);
-    o.push((
-        "VODFLOW_SMTP_URL".into(),
-        format!("smtp://127.0.0.1:{}", smtp.port),
-    ));
-    o.push((
-        "VODFLOW_MAIL_FROM".into(),
-        "vodflow <noreply@vodflow.test>".into(),
-    ));
-    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let owned = TestEnv::new(&refs).await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let owned = common::processing_env(&[
+        ("VODFLOW_SMTP_URL", &smtp_url),
+        ("VODFLOW_MAIL_FROM", "vodflow <noreply@vodflow.test>"),
+    ])
+    .await;
     let env = &owned;
     let token = vodflow_api::auth::issue(
         &env.cfg.auth,

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::media::{Spec, make_video};
-use common::{TestEnv, processing_overrides, unique, upload_with, wait_for_status, with_platform};
+use common::{TestEnv, upload_with, wait_for_status, with_platform};
 use serde_json::Value;
 use vodflow_core::playback;
 
@@ -28,13 +28,7 @@ fn header(r: &reqwest::Response, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn signed_and_public_videos_play_over_http_with_ranges_etags_and_cors() {
-    let id = unique("");
-    let overrides = processing_overrides(&id);
-    let refs: Vec<(&str, &str)> = overrides
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let owned = TestEnv::new(&refs).await;
+    let owned = common::processing_env(&[]).await;
     let env = &owned;
     let clip = make_video(
         &env.scratch,

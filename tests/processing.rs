@@ -8,22 +8,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::media::{Spec, make_video};
-use common::{
-    TestEnv, download_hls, processing_overrides, unique, upload, wait_for_status, with_platform,
-};
+use common::{TestEnv, download_hls, unique, upload, wait_for_status, with_platform};
 
 const READY_WITHIN: Duration = Duration::from_secs(240);
 
 async fn env_with(extra: &[(&str, &str)]) -> TestEnv {
-    let id = unique("");
-    let mut o = processing_overrides(&id);
-    o.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    TestEnv::new(&refs).await
+    common::processing_env(extra).await
 }
 
 fn ffprobe(args: &[&str], path: &Path) -> String {

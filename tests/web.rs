@@ -9,15 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::media::{Spec, make_video};
-use common::{TestEnv, processing_overrides, unique, with_platform};
-
-fn cache_dir() -> PathBuf {
-    std::env::var_os("VODFLOW_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/vodflow")
-        })
-}
+use common::{TestEnv, with_platform};
 
 /// Where the screenshot goes: next to the build, so CI keeps it with the other artifacts.
 fn artifact_dir() -> PathBuf {
@@ -66,13 +58,7 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_headless_chromium_a_clip_is_uploaded_played_and_switched_in_quality() {
-    let id = unique("");
-    let overrides = processing_overrides(&id);
-    let refs: Vec<(&str, &str)> = overrides
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let owned = TestEnv::new(&refs).await;
+    let owned = common::processing_env(&[]).await;
     let env = &owned;
     let clip = make_video(
         &env.scratch,
@@ -90,7 +76,7 @@ async fn in_headless_chromium_a_clip_is_uploaded_played_and_switched_in_quality(
     let _ = std::fs::remove_file(&screenshot);
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/upload_and_watch.cjs");
-    let playwright = cache_dir().join("node/node_modules/playwright-core");
+    let playwright = common::cache_dir().join("node/node_modules/playwright-core");
     assert!(
         playwright.exists(),
         "{} missing: run scripts/install node",

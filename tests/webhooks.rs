@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::media::{Spec, make_video};
-use common::{TestEnv, processing_overrides, unique, upload, wait_for_status, with_platform};
+use common::{TestEnv, upload, wait_for_status, with_platform};
 use serde_json::{Value, json};
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -29,6 +29,21 @@ async fn call(method: &str, url: String, token: &str, body: Option<Value>) -> (u
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// The delivery log once its newest delivery succeeded after `attempts` attempts.
+async fn logged(url: &str, token: &str, attempts: usize) -> Value {
+    common::eventually(
+        &format!("a succeeded delivery with {attempts} attempts in the log"),
+        Duration::from_secs(30),
+        || async {
+            let (_, log) = call("GET", url.to_owned(), token, None).await;
+            let newest = &log["items"][0];
+            (newest["status"] == "succeeded" && newest["attempts"].as_array()?.len() == attempts)
+                .then_some(log)
+        },
+    )
+    .await
+}
+
 async fn next_post(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 ) -> (String, String) {
@@ -40,12 +55,11 @@ async fn next_post(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_receiver_failing_twice_gets_one_signed_delivery_after_two_retries_all_logged() {
-    let id = unique("");
-    let mut o = processing_overrides(&id);
-    o.push(("VODFLOW_WEBHOOK_ALLOW_PRIVATE".into(), "true".into()));
-    o.push(("VODFLOW_WEBHOOK_RETRY_INITIAL".into(), "1s".into()));
-    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let owned = TestEnv::new(&refs).await;
+    let owned = common::processing_env(&[
+        ("VODFLOW_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("VODFLOW_WEBHOOK_RETRY_INITIAL", "1s"),
+    ])
+    .await;
     let env = &owned;
     let alice = env.token("alice", &["videos:read", "videos:write"]);
     let bob = env.token("bob", &["videos:read", "videos:write"]);
@@ -145,24 +159,8 @@ async fn a_receiver_failing_twice_gets_one_signed_delivery_after_two_retries_all
                 .contains("/play/")
         );
 
-        let log = common::eventually(
-            "the delivery to be logged as succeeded",
-            Duration::from_secs(30),
-            || {
-                let (base, alice, hook_id) = (base.clone(), alice.clone(), hook_id.clone());
-                async move {
-                    let (_, log) = call(
-                        "GET",
-                        format!("{base}/v1/webhooks/{hook_id}/deliveries"),
-                        &alice,
-                        None,
-                    )
-                    .await;
-                    (log["items"][0]["status"] == "succeeded").then_some(log)
-                }
-            },
-        )
-        .await;
+        let log_url = format!("{base}/v1/webhooks/{hook_id}/deliveries");
+        let log = logged(&log_url, &alice, 3).await;
         let items = log["items"].as_array().unwrap();
         assert_eq!(items.len(), 1, "{log}");
         let codes: Vec<i64> = items[0]["attempts"]
@@ -197,30 +195,58 @@ async fn a_receiver_failing_twice_gets_one_signed_delivery_after_two_retries_all
         assert_eq!(s, 202, "{r}");
         let (_, body) = next_post(&mut posts).await;
         assert_eq!(body, bodies[0]);
-        common::eventually(
-            "the redelivery to be logged",
-            Duration::from_secs(30),
-            || {
-                let (base, alice, hook_id) = (base.clone(), alice.clone(), hook_id.clone());
-                async move {
-                    let (_, log) = call(
-                        "GET",
-                        format!("{base}/v1/webhooks/{hook_id}/deliveries"),
-                        &alice,
-                        None,
-                    )
-                    .await;
-                    (log["items"][0]["attempts"].as_array()?.len() == 4
-                        && log["items"][0]["status"] == "succeeded")
-                        .then_some(())
-                }
-            },
+        logged(&log_url, &alice, 4).await;
+
+        // A second endpoint, only for deletions, that keeps failing: its delivery stays pending
+        // and redelivering it meanwhile is a conflict.
+        let (down_url, mut down_posts) = common::scripted_receiver(vec![503; 1000]).await;
+        let (s, down) = call(
+            "POST",
+            format!("{base}/v1/webhooks"),
+            &alice,
+            Some(json!({"url": down_url, "events": ["video.deleted"]})),
         )
         .await;
+        assert_eq!(s, 201, "{down}");
+        assert_eq!(down["events"], json!(["video.deleted"]));
+        let down_id = down["id"].as_str().unwrap().to_owned();
 
         // Deleting the video announces it.
         let (s, _) = call("DELETE", format!("{base}/v1/videos/{video}"), &alice, None).await;
         assert_eq!(s, 204);
+        next_post(&mut down_posts).await;
+        next_post(&mut down_posts).await;
+        let (_, log) = call(
+            "GET",
+            format!("{base}/v1/webhooks/{down_id}/deliveries"),
+            &alice,
+            None,
+        )
+        .await;
+        let pending = &log["items"][0];
+        assert_eq!(pending["status"], "pending", "{log}");
+        assert!(pending["attempts"].as_array().unwrap().len() >= 2, "{log}");
+        let (s, r) = call(
+            "POST",
+            format!(
+                "{base}/v1/webhooks/{down_id}/deliveries/{}/redeliver",
+                pending["id"].as_str().unwrap()
+            ),
+            &alice,
+            None,
+        )
+        .await;
+        assert_eq!(s, 409, "{r}");
+        // Removing the endpoint ends its retries (the next attempt finds it gone).
+        let (s, _) = call(
+            "DELETE",
+            format!("{base}/v1/webhooks/{down_id}"),
+            &alice,
+            None,
+        )
+        .await;
+        assert_eq!(s, 204);
+
         let (head, body) = next_post(&mut posts).await;
         assert_eq!(header(&head, "vodflow-event"), Some("video.deleted"));
         let event: Value = serde_json::from_str(&body).unwrap();

@@ -161,6 +161,19 @@ async fn deliveries_of(state: &AppState, hook: Uuid) -> Result<Vec<Delivery>, Ap
         .collect())
 }
 
+async fn delivery_running(client: &temporalio_client::Client, delivery: Uuid) -> bool {
+    let handle = client.get_workflow_handle::<vodflow_workflows::WebhookDeliveryWorkflow>(
+        vodflow_bridge::webhooks::workflow_id(delivery),
+    );
+    matches!(
+        handle
+            .describe(Default::default())
+            .await
+            .map(|d| d.status()),
+        Ok(temporalio_client::WorkflowExecutionStatus::Running)
+    )
+}
+
 fn new_secret() -> String {
     // Two v4 UUIDs: 244 random bits from the OS generator.
     format!(
@@ -284,13 +297,15 @@ impl WebhooksApi {
             .into_iter()
             .find(|d| d.id == delivery.to_string())
             .ok_or_else(|| ApiError::NotFound(format!("no delivery {delivery}")))?;
-        if current.status == "pending" {
+        let client = crate::workflow::temporal(&state).await?;
+        // Pending with a running workflow: still being retried. Pending without one (its start
+        // failed, e.g. Temporal was down during a delete): redelivering is how it gets sent.
+        if current.status == "pending" && delivery_running(&client, delivery).await {
             return Err(ApiError::Conflict(format!(
                 "delivery {delivery} is still being retried; wait for it to succeed or fail"
             ))
             .into());
         }
-        let client = crate::workflow::temporal(&state).await?;
         webhooks::set_status(&state.pool, delivery, "pending").await?;
         vodflow_bridge::webhooks::start(
             &state.cfg,

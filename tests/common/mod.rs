@@ -402,6 +402,28 @@ pub async fn with_platform_roles<F, Fut>(
     api.stop().await;
 }
 
+/// A [`TestEnv`] configured for processing ([`processing_overrides`]) plus `extra`.
+pub async fn processing_env(extra: &[(&str, &str)]) -> TestEnv {
+    let id = unique("");
+    let mut o = processing_overrides(&id);
+    o.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestEnv::new(&refs).await
+}
+
+/// Where scripts/install keeps its tools (the same default as the scripts).
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("VODFLOW_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/vodflow")
+        })
+}
+
 /// Test configuration for processing: isolated task queues, quick failure detection.
 pub fn processing_overrides(id: &str) -> Vec<(String, String)> {
     vec![

@@ -95,16 +95,13 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
 }
 
 async fn callback(cfg: &Config, url: &str, body: &str) -> Result<()> {
-    net_guard::check_url(url, cfg.webhooks.allow_private)
+    let checked = net_guard::check_url(url, cfg.webhooks.allow_private)
         .await
         .map_err(|e| Error::WebhookRefused(format!("callback_url: {e}")))?;
     let signature = sign(&cfg.webhook_secret, chrono::Utc::now().timestamp(), body);
-    let resp = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    let resp = crate::webhook::pinned_client(&checked)
         .map_err(|e| Error::Callback(e.to_string()))?
-        .post(url)
+        .post(checked.url.clone())
         .header("content-type", "application/json")
         .header(SIGNATURE_HEADER, signature)
         .body(body.to_owned())

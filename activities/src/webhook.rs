@@ -8,6 +8,16 @@ use vodflow_core::{Config, net_guard, webhooks};
 
 use crate::error::{Error, Result};
 
+/// An HTTP client that connects only to the addresses the guard checked, and never follows a
+/// redirect (which could lead past the check).
+pub fn pinned_client(checked: &net_guard::Checked) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve_to_addrs(&checked.host, &checked.addrs)
+        .build()
+}
+
 pub async fn deliver(
     cfg: &Config,
     pool: &sqlx::PgPool,
@@ -29,21 +39,19 @@ pub async fn deliver(
     let started = Instant::now();
     let elapsed = || started.elapsed().as_millis().min(i32::MAX as u128) as i32;
     // Checked again at every attempt: the name may resolve elsewhere than at registration.
-    if let Err(e) = net_guard::check_url(&hook.url, cfg.webhooks.allow_private).await {
-        let msg = e.to_string();
-        webhooks::record_attempt(pool, delivery.id, None, Some(&msg), elapsed(), false).await?;
-        return Err(Error::WebhookRefused(msg));
-    }
+    let checked = match net_guard::check_url(&hook.url, cfg.webhooks.allow_private).await {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = e.to_string();
+            webhooks::record_attempt(pool, delivery.id, None, Some(&msg), elapsed(), false).await?;
+            return Err(Error::WebhookRefused(msg));
+        }
+    };
     let body = delivery.payload.to_string();
     let signature = webhooks::sign(&hook.secret, chrono::Utc::now().timestamp(), &body);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        // A redirect could lead past the address check above.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| Error::Webhook(e.to_string()))?;
+    let client = pinned_client(&checked).map_err(|e| Error::Webhook(e.to_string()))?;
     let sent = client
-        .post(&hook.url)
+        .post(checked.url.clone())
         .header("content-type", "application/json")
         .header("user-agent", "vodflow-webhooks/1")
         .header(webhooks::SIGNATURE_HEADER, signature)

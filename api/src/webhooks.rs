@@ -202,7 +202,8 @@ impl WebhooksApi {
         }
         let url = net_guard::check_url(body.url.trim(), state.cfg.webhooks.allow_private)
             .await
-            .map_err(|e| ApiError::BadRequest(format!("url refused: {e}")))?;
+            .map_err(|e| ApiError::BadRequest(format!("url refused: {e}")))?
+            .url;
         let events = match &body.events {
             None => webhooks::EVENTS.iter().map(|e| (*e).to_owned()).collect(),
             Some(list) if list.is_empty() => {

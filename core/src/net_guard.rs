@@ -3,7 +3,7 @@
 //! Checked at registration and again right before every delivery, so a DNS change cannot turn an
 //! accepted URL into a request to the metadata service or the database.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GuardError {
@@ -21,8 +21,17 @@ pub enum GuardError {
     Private { host: String, ip: IpAddr },
 }
 
+/// A URL whose host resolved only to allowed addresses. Connect to `addrs` (pin them in the HTTP
+/// client), not to a fresh lookup of `host`: a second lookup could answer differently (DNS rebinding).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub url: url::Url,
+    pub host: String,
+    pub addrs: Vec<SocketAddr>,
+}
+
 /// Parses `raw` and checks every address its host resolves to.
-pub async fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, GuardError> {
+pub async fn check_url(raw: &str, allow_private: bool) -> Result<Checked, GuardError> {
     let url = url::Url::parse(raw).map_err(|_| GuardError::Invalid(raw.to_owned()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(GuardError::Scheme);
@@ -37,18 +46,17 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, Guard
         .trim_end_matches(']')
         .to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<IpAddr> = tokio::net::lookup_host((host.as_str(), port))
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
         .await
         .map_err(|_| GuardError::Unresolvable(host.clone()))?
-        .map(|a| a.ip())
         .collect();
     if addrs.is_empty() {
         return Err(GuardError::Unresolvable(host));
     }
-    if !allow_private && let Some(ip) = addrs.into_iter().find(|ip| !is_public(*ip)) {
-        return Err(GuardError::Private { host, ip });
+    if !allow_private && let Some(a) = addrs.iter().find(|a| !is_public(a.ip())) {
+        return Err(GuardError::Private { host, ip: a.ip() });
     }
-    Ok(url)
+    Ok(Checked { url, host, addrs })
 }
 
 pub fn is_public(ip: IpAddr) -> bool {

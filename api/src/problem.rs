@@ -210,7 +210,11 @@ pub fn from_poem_error(e: poem::Error, path: &str) -> poem::Response {
         }
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(e.to_string()),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(e.to_string()),
-        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(e.to_string()),
+        // Only raised before our checker ran: no usable `Authorization: Bearer` header at all.
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(
+            "missing bearer token: send `Authorization: Bearer <JWT>` (`vodflow token issue` mints one locally)"
+                .into(),
+        ),
         StatusCode::FORBIDDEN => ApiError::Forbidden(e.to_string()),
         StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(e.to_string()),
         s if s.is_server_error() => ApiError::Internal(e.to_string()),

@@ -17,7 +17,7 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the HTTP API (uploads, status, docs at /docs, metrics) and run the outbox relay.
+    /// Serve the HTTP API (uploads, status, webhooks, playback at /play, the web page at /, docs at /docs, metrics) and run the outbox relay.
     Api,
     /// Run api, bridge and worker in one process: the whole platform for one machine.
     Dev {

@@ -31,8 +31,8 @@ pub struct Event<'a> {
     pub data: serde_json::Value,
 }
 
-/// Records the event for each of its owner's subscribed endpoints and starts one delivery
-/// workflow per new delivery; returns how many were started.
+/// Records the event for each of its owner's subscribed endpoints and starts the delivery workflow
+/// of each of its pending deliveries (one already started is left alone); returns how many.
 pub async fn dispatch(
     cfg: &Config,
     client: &Client,
@@ -40,7 +40,7 @@ pub async fn dispatch(
     event: Event<'_>,
 ) -> Result<usize, DispatchError> {
     let payload = webhooks::event_body(event.kind, event.data);
-    let created = webhooks::enqueue(
+    let pending = webhooks::enqueue(
         pool,
         event.owner,
         event.kind,
@@ -49,7 +49,7 @@ pub async fn dispatch(
         &payload,
     )
     .await?;
-    for delivery in &created {
+    for delivery in &pending {
         start(
             cfg,
             client,
@@ -58,7 +58,7 @@ pub async fn dispatch(
         )
         .await?;
     }
-    Ok(created.len())
+    Ok(pending.len())
 }
 
 /// Starts (or, for a redelivery, starts again) the workflow delivering `delivery`.

@@ -115,8 +115,9 @@ pub async fn delete(pool: &PgPool, id: Uuid, owner: Option<&str>) -> Result<bool
     Ok(done.rows_affected() == 1)
 }
 
-/// Records `event` for every endpoint of `owner` subscribed to it; returns the deliveries created
-/// now (an `event_key` already enqueued for an endpoint is not enqueued again).
+/// Records `event` for every endpoint of `owner` subscribed to it (an `event_key` already enqueued
+/// for an endpoint is not enqueued again) and returns every still-pending delivery of this key: a
+/// retried caller whose first try recorded the rows but could not start them starts them then.
 pub async fn enqueue(
     pool: &PgPool,
     owner: &str,
@@ -131,11 +132,10 @@ pub async fn enqueue(
             .bind(event)
             .fetch_all(pool)
             .await?;
-    let mut created = Vec::new();
     for hook in hooks {
-        let id: Option<Uuid> = sqlx::query_scalar(
+        sqlx::query(
             "INSERT INTO webhook_deliveries (id, webhook_id, event, event_key, video_id, payload)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (webhook_id, event_key) DO NOTHING RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (webhook_id, event_key) DO NOTHING",
         )
         .bind(Uuid::now_v7())
         .bind(hook)
@@ -143,11 +143,17 @@ pub async fn enqueue(
         .bind(event_key)
         .bind(video_id.map(|v| v.as_uuid()))
         .bind(payload)
-        .fetch_optional(pool)
+        .execute(pool)
         .await?;
-        created.extend(id);
     }
-    Ok(created)
+    Ok(sqlx::query_scalar(
+        "SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+         WHERE w.owner = $1 AND d.event_key = $2 AND d.status = 'pending'",
+    )
+    .bind(owner)
+    .bind(event_key)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// A delivery and the endpoint it goes to.

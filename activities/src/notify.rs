@@ -98,13 +98,8 @@ async fn callback(cfg: &Config, url: &str, body: &str) -> Result<()> {
     let checked = net_guard::check_url(url, cfg.webhooks.allow_private)
         .await
         .map_err(|e| Error::WebhookRefused(format!("callback_url: {e}")))?;
-    let signature = sign(&cfg.webhook_secret, chrono::Utc::now().timestamp(), body);
-    let resp = crate::webhook::pinned_client(&checked)
+    let resp = crate::webhook::signed_post(&checked, &cfg.webhook_secret, body.to_owned())
         .map_err(|e| Error::Callback(e.to_string()))?
-        .post(checked.url.clone())
-        .header("content-type", "application/json")
-        .header(SIGNATURE_HEADER, signature)
-        .body(body.to_owned())
         .send()
         .await
         .map_err(|e| Error::Callback(format!("{url}: {e}")))?;

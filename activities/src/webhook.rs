@@ -8,14 +8,26 @@ use vodflow_core::{Config, net_guard, webhooks};
 
 use crate::error::{Error, Result};
 
-/// An HTTP client that connects only to the addresses the guard checked, and never follows a
-/// redirect (which could lead past the check).
-pub fn pinned_client(checked: &net_guard::Checked) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// A JSON POST of `body` to a guard-checked URL, signed with `secret` (`Vodflow-Signature`). The
+/// client connects only to the addresses the guard checked and never follows a redirect (which
+/// could lead past the check).
+pub fn signed_post(
+    checked: &net_guard::Checked,
+    secret: &str,
+    body: String,
+) -> reqwest::Result<reqwest::RequestBuilder> {
+    let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .resolve_to_addrs(&checked.host, &checked.addrs)
-        .build()
+        .build()?;
+    let signature = webhooks::sign(secret, chrono::Utc::now().timestamp(), &body);
+    Ok(client
+        .post(checked.url.clone())
+        .header("content-type", "application/json")
+        .header("user-agent", "vodflow-webhooks/1")
+        .header(webhooks::SIGNATURE_HEADER, signature)
+        .body(body))
 }
 
 pub async fn deliver(
@@ -47,17 +59,10 @@ pub async fn deliver(
             return Err(Error::WebhookRefused(msg));
         }
     };
-    let body = delivery.payload.to_string();
-    let signature = webhooks::sign(&hook.secret, chrono::Utc::now().timestamp(), &body);
-    let client = pinned_client(&checked).map_err(|e| Error::Webhook(e.to_string()))?;
-    let sent = client
-        .post(checked.url.clone())
-        .header("content-type", "application/json")
-        .header("user-agent", "vodflow-webhooks/1")
-        .header(webhooks::SIGNATURE_HEADER, signature)
+    let sent = signed_post(&checked, &hook.secret, delivery.payload.to_string())
+        .map_err(|e| Error::Webhook(e.to_string()))?
         .header("Vodflow-Event", &delivery.event)
         .header("Vodflow-Delivery", delivery.id.to_string())
-        .body(body)
         .send()
         .await;
     match sent {

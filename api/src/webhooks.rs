@@ -132,8 +132,11 @@ async fn owned(
         .ok_or_else(|| ApiError::NotFound(format!("no webhook {id}")))
 }
 
-async fn deliveries_of(state: &AppState, hook: Uuid) -> Result<Vec<Delivery>, ApiError> {
-    let rows = webhooks::deliveries(&state.pool, hook).await?;
+/// The API view of delivery rows, each with its logged attempts.
+async fn with_attempts(
+    state: &AppState,
+    rows: Vec<webhooks::DeliveryRow>,
+) -> Result<Vec<Delivery>, ApiError> {
     let ids: Vec<Uuid> = rows.iter().map(|d| d.id).collect();
     let attempts = webhooks::attempts(&state.pool, &ids).await?;
     Ok(rows
@@ -271,8 +274,9 @@ impl WebhooksApi {
     ) -> ApiResult<DeliveriesResponse> {
         auth.0.require(SCOPE_READ)?;
         let hook = owned(&state, &auth.0, &id.0).await?;
+        let rows = webhooks::deliveries(&state.pool, hook.id).await?;
         Ok(DeliveriesResponse::Ok(Json(DeliveryList {
-            items: deliveries_of(&state, hook.id).await?,
+            items: with_attempts(&state, rows).await?,
         })))
     }
 
@@ -293,10 +297,13 @@ impl WebhooksApi {
         auth.0.require(SCOPE_WRITE)?;
         let hook = owned(&state, &auth.0, &id.0).await?;
         let delivery = parse(&delivery_id.0, "delivery")?;
-        let current = deliveries_of(&state, hook.id)
+        let row = webhooks::delivery(&state.pool, delivery)
             .await?
-            .into_iter()
-            .find(|d| d.id == delivery.to_string())
+            .filter(|d| d.webhook_id == hook.id)
+            .ok_or_else(|| ApiError::NotFound(format!("no delivery {delivery}")))?;
+        let current = with_attempts(&state, vec![row])
+            .await?
+            .pop()
             .ok_or_else(|| ApiError::NotFound(format!("no delivery {delivery}")))?;
         let client = crate::workflow::temporal(&state).await?;
         // Pending with a running workflow: still being retried. Pending without one (its start

@@ -153,17 +153,21 @@ pub async fn enqueue(
     .await?)
 }
 
+pub async fn delivery(pool: &PgPool, id: Uuid) -> Result<Option<DeliveryRow>> {
+    Ok(
+        sqlx::query_as::<_, DeliveryRow>("SELECT * FROM webhook_deliveries WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
 /// A delivery and the endpoint it goes to.
 pub async fn delivery_with_hook(
     pool: &PgPool,
     id: Uuid,
 ) -> Result<Option<(DeliveryRow, WebhookRow)>> {
-    let Some(d) =
-        sqlx::query_as::<_, DeliveryRow>("SELECT * FROM webhook_deliveries WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-    else {
+    let Some(d) = delivery(pool, id).await? else {
         return Ok(None);
     };
     let hook = get(pool, d.webhook_id, None).await?;

@@ -7,15 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::media::{Spec, make_video};
-use common::{TestEnv, upload, wait_for_status, with_platform};
+use common::{TestEnv, header, upload, wait_for_status, with_platform};
 use serde_json::{Value, json};
-
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
 
 async fn call(method: &str, url: String, token: &str, body: Option<Value>) -> (u16, Value) {
     let mut req = reqwest::Client::new()
@@ -131,18 +124,7 @@ async fn a_receiver_failing_twice_gets_one_signed_delivery_after_two_retries_all
         for _ in 0..3 {
             let (head, body) = next_post(&mut posts).await;
             assert_eq!(header(&head, "vodflow-event"), Some("video.ready"));
-            let sig = header(&head, "vodflow-signature")
-                .expect("signature")
-                .to_owned();
-            let t: i64 = sig
-                .split(',')
-                .next()
-                .unwrap()
-                .trim_start_matches("t=")
-                .parse()
-                .unwrap();
-            assert_eq!(sig, vodflow_core::webhooks::sign(&secret, t, &body));
-            assert!(sig != vodflow_core::webhooks::sign("wrong", t, &body));
+            common::assert_signed(&head, &body, &secret);
             bodies.push(body);
         }
         assert!(

@@ -10,8 +10,6 @@ use vodflow_core::{Config, names, net_guard, playback, repo, webhooks};
 use crate::error::{Error, Result};
 use crate::{Deps, mail};
 
-pub use vodflow_core::webhooks::{SIGNATURE_HEADER, sign};
-
 pub fn producer(cfg: &Config) -> Result<FutureProducer> {
     let mut c = rdkafka::ClientConfig::new();
     for (k, v) in cfg.kafka_properties() {

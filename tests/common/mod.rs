@@ -691,6 +691,34 @@ pub async fn callback_receiver() -> (
     scripted_receiver(Vec::new()).await
 }
 
+/// A header's value in a raw request head (as the receivers hand it over), case-insensitively.
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Checks the request's `Vodflow-Signature` (`t=…,v1=HMAC(secret, "t.body")`) as a receiver
+/// would, and that it is recent; returns its timestamp.
+pub fn assert_signed(head: &str, body: &str, secret: &str) -> i64 {
+    let sig = header(head, vodflow_core::webhooks::SIGNATURE_HEADER)
+        .unwrap_or_else(|| panic!("no signature header in {head}"));
+    let t: i64 = sig
+        .split(',')
+        .next()
+        .and_then(|p| p.strip_prefix("t="))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("malformed signature {sig:?}"));
+    assert_eq!(sig, vodflow_core::webhooks::sign(secret, t, body));
+    assert_ne!(sig, vodflow_core::webhooks::sign("wrong", t, body));
+    assert!(
+        (chrono::Utc::now().timestamp() - t).abs() < 120,
+        "stale signature {sig:?}"
+    );
+    t
+}
+
 /// Like [`callback_receiver`], answering the statuses of `script` in turn, then 200.
 pub async fn scripted_receiver(
     script: Vec<u16>,

@@ -45,6 +45,7 @@ pub enum BulkResponse {
     Ok(Json<BulkReprocessResult>),
 }
 
+#[derive(Default)]
 pub struct AdminApi;
 
 #[OpenApi(prefix_path = "/v1/admin", tag = "ApiTags::Videos")]

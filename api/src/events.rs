@@ -41,6 +41,7 @@ pub enum EventsResponse {
     Ok(EventStream<BoxStream<'static, VideoEvent>>),
 }
 
+#[derive(Default)]
 pub struct EventsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Videos")]

@@ -31,6 +31,7 @@ pub enum ReadyResponse {
     NotReady(Json<Readiness>),
 }
 
+#[derive(Default)]
 pub struct HealthApi;
 
 #[OpenApi(tag = "ApiTags::Health")]

@@ -38,6 +38,7 @@ enum ApiTags {
     Health,
 }
 
+/// Every API of the service; the OpenAPI document is built from exactly this list.
 type Apis = (
     videos::VideosApi,
     workflow::WorkflowApi,
@@ -48,20 +49,9 @@ type Apis = (
 );
 
 pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            videos::VideosApi,
-            workflow::WorkflowApi,
-            events::EventsApi,
-            admin::AdminApi,
-            webhooks::WebhooksApi,
-            health::HealthApi,
-        ),
-        "vodflow",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description("Upload videos, follow their processing and play them back as HLS.")
-    .server(public_url)
+    OpenApiService::new(Apis::default(), "vodflow", env!("CARGO_PKG_VERSION"))
+        .description("Upload videos, follow their processing and play them back as HLS.")
+        .server(public_url)
 }
 
 /// The whole HTTP application; tests build it in-process.

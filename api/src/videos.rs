@@ -229,6 +229,7 @@ pub(crate) fn parse_id(raw: &str) -> Result<VideoId, ApiError> {
 
 const MAX_PAGE: u32 = 100;
 
+#[derive(Default)]
 pub struct VideosApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Videos")]

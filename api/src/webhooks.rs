@@ -186,6 +186,7 @@ fn new_secret() -> String {
     )
 }
 
+#[derive(Default)]
 pub struct WebhooksApi;
 
 #[OpenApi(prefix_path = "/v1/webhooks", tag = "ApiTags::Videos")]

@@ -391,6 +391,7 @@ pub(crate) async fn replay(
         .ok_or_else(|| ApiError::NotFound(format!("no video {vid}")))
 }
 
+#[derive(Default)]
 pub struct WorkflowApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Videos")]

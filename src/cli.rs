@@ -370,7 +370,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "{} events republished to {}",
                 r.republished,
-                cfg.topic(vodflow_core::names::TOPIC_VIDEO_UPLOADED)
+                cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_UPLOADED)
             );
         }
         Command::Cancel { id, api } => {

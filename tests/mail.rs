@@ -148,7 +148,7 @@ async fn the_uploader_gets_a_ready_mail_with_the_watch_link_and_a_failed_mail_wi
         );
 
         // Downstream systems hear both outcomes on Kafka.
-        let topic = env.cfg.topic(vodflow_core::names::TOPIC_VIDEO_PROCESSED);
+        let topic = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_PROCESSED);
         let events: Vec<serde_json::Value> =
             common::read_topic(&env.cfg.kafka_brokers, &topic, 2, Duration::from_secs(30))
                 .await

@@ -569,7 +569,7 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
             .set("bootstrap.servers", &env.cfg.kafka_brokers)
             .create()
             .unwrap();
-        let topic = env.cfg.topic(vodflow_core::names::TOPIC_VIDEO_UPLOADED);
+        let topic = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_UPLOADED);
         // Garbage first: the bridge must dead-letter it and keep going.
         producer
             .send(
@@ -631,7 +631,7 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
                 .unwrap();
         }
         // Once the bridge has committed past them, there is still exactly one run.
-        let group = env.cfg.topic(vodflow_core::names::BRIDGE_CONSUMER_GROUP);
+        let group = env.cfg.topic(vodflow_core::kafka::BRIDGE_CONSUMER_GROUP);
         common::eventually(
             "the bridge to consume every event",
             Duration::from_secs(60),
@@ -649,7 +649,7 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
             .unwrap();
         assert_eq!(runs.count(), 1, "duplicates must not start runs");
 
-        let dlq = env.cfg.topic(vodflow_core::names::TOPIC_VIDEO_UPLOADED_DLQ);
+        let dlq = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_UPLOADED_DLQ);
         let msgs =
             common::read_topic(&env.cfg.kafka_brokers, &dlq, 1, Duration::from_secs(30)).await;
         assert_eq!(msgs.len(), 1);
@@ -659,7 +659,7 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
             .headers()
             .and_then(|h| {
                 h.iter()
-                    .find(|h| h.key == vodflow_bridge::DLQ_REASON_HEADER)
+                    .find(|h| h.key == vodflow_core::kafka::DLQ_REASON_HEADER)
                     .and_then(|h| h.value)
                     .map(|v| String::from_utf8_lossy(v).into_owned())
             })

@@ -9,7 +9,6 @@ use common::media::{Spec, make_video, sha256_file};
 use common::{TestEnv, eventually, topic_message_count};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
-use vodflow_core::names;
 
 const WRITER: &[&str] = &["videos:read", "videos:write"];
 
@@ -119,7 +118,7 @@ async fn upload_lands_in_store_database_and_topic_exactly_once() {
         || async { published(&env, &id).await.then_some(()) },
     )
     .await;
-    let topic = env.cfg.topic(names::TOPIC_VIDEO_UPLOADED);
+    let topic = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_UPLOADED);
     assert_eq!(topic_message_count(&env.cfg.kafka_brokers, &topic), 1);
     let msgs = common::read_topic(&env.cfg.kafka_brokers, &topic, 1, Duration::from_secs(30)).await;
     use rdkafka::Message;
@@ -380,7 +379,7 @@ async fn uploads_are_accepted_while_the_broker_is_down_and_published_once_when_i
         )
         .await;
     }
-    let topic = env.cfg.topic(names::TOPIC_VIDEO_UPLOADED);
+    let topic = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_UPLOADED);
     let msgs = common::read_topic(&brokers, &topic, 4, Duration::from_secs(30)).await;
     use rdkafka::Message;
     let mut keys: Vec<String> = msgs

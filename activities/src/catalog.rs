@@ -6,7 +6,7 @@ use vodflow_core::workflow_types::{MetadataUpdate, UpdateMetadata};
 
 use crate::error::Result;
 
-pub async fn apply(pool: &PgPool, u: &UpdateMetadata) -> Result<()> {
+pub(crate) async fn apply(pool: &PgPool, u: &UpdateMetadata) -> Result<()> {
     match &u.update {
         MetadataUpdate::Processing { attempt } => {
             repo::set_processing(pool, u.video_id, *attempt).await?

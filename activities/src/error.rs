@@ -15,6 +15,17 @@ pub enum Error {
     Database(#[from] vodflow_core::Error),
     #[error("ffmpeg: {0}")]
     Ffmpeg(String),
+    /// FFmpeg finished but what it wrote is not the fragmented MP4 we asked for.
+    #[error("encoded output unreadable: {0}")]
+    EncodedOutput(String),
+    /// The playlists cannot be built from what the encodes reported.
+    #[error("packaging: {0}")]
+    Package(String),
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A blocking task of the worker died (a panic in libav, say).
+    #[error("worker task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("kafka: {0}")]

@@ -3,14 +3,14 @@
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use vodflow_core::Config;
 use vodflow_core::repo::VideoRow;
+use vodflow_core::{Config, VideoStatus};
 
 use crate::error::{Error, Result};
 
 /// What the mail says: the outcome, and where to watch (ready) or why it failed.
 pub struct Outcome<'a> {
-    pub status: &'a str,
+    pub status: VideoStatus,
     pub reason: Option<&'a str>,
     pub watch_url: String,
 }
@@ -41,7 +41,7 @@ pub async fn send(cfg: &Config, video: &VideoRow, to: &str, outcome: &Outcome<'_
         .send(message)
         .await
         .map_err(|e| Error::Mail(e.to_string()))?;
-    tracing::info!(video_id = %video.video_id(), status = outcome.status, "mail sent");
+    tracing::info!(video_id = %video.video_id(), status = %outcome.status, "mail sent");
     Ok(())
 }
 
@@ -49,7 +49,7 @@ fn render(video: &VideoRow, o: &Outcome<'_>) -> (String, String, String) {
     let title = &video.title;
     let safe_title = escape(title);
     let link = escape(&o.watch_url);
-    if o.status == "ready" {
+    if o.status == VideoStatus::Ready {
         (
             format!("Your video \"{title}\" is ready"),
             format!(

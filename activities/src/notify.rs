@@ -3,23 +3,13 @@
 
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use vodflow_core::workflow_types::Notify;
-use vodflow_core::{Config, names, net_guard, playback, repo, webhooks};
+use vodflow_core::{Config, VideoStatus, kafka, net_guard, playback, repo, webhooks};
+use vodflow_workflows::webhook_delivery;
 
 use crate::error::{Error, Result};
 use crate::{Deps, mail};
-
-pub fn producer(cfg: &Config) -> Result<FutureProducer> {
-    let mut c = rdkafka::ClientConfig::new();
-    for (k, v) in cfg.kafka_properties() {
-        c.set(k, v);
-    }
-    c.set("enable.idempotence", "true")
-        .set("message.timeout.ms", "15000")
-        .create()
-        .map_err(|e| Error::Kafka(e.to_string()))
-}
 
 pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
     let cfg = &deps.cfg;
@@ -38,11 +28,11 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
         "renditions": n.renditions,
         "title": row.as_ref().map(|r| r.title.clone()),
         "attempt": row.as_ref().map(|r| r.attempt),
-        "playback_url": (n.status == "ready").then_some(playback_url).flatten(),
+        "playback_url": (n.status == VideoStatus::Ready).then_some(playback_url).flatten(),
         "processed_at": chrono::Utc::now(),
     });
     let event = data.to_string();
-    let topic = cfg.topic(names::TOPIC_VIDEO_PROCESSED);
+    let topic = cfg.topic(kafka::TOPIC_VIDEO_PROCESSED);
     let key = n.video_id.to_string();
     deps.producer
         .send(
@@ -52,8 +42,8 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
         .await
         .map(|_| ())
         .map_err(|(e, _)| Error::Kafka(e.to_string()))?;
-    let hook = match (n.status.as_str(), &row) {
-        ("ready", Some(r)) => Some((webhooks::EVENT_READY, r.attempt)),
+    let hook = match (n.status, &row) {
+        (VideoStatus::Ready, Some(r)) => Some((webhooks::EVENT_READY, r.attempt)),
         (_, Some(r)) => Some((webhooks::EVENT_FAILED, r.attempt)),
         // Deleted meanwhile: its deletion was (or will be) announced instead.
         (_, None) => None,
@@ -61,14 +51,14 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
     if let Some((hook_event, attempt)) = hook {
         // One delivery per endpoint per run: a retried notify enqueues nothing twice.
         let key = format!("{hook_event}:{}:{attempt}", n.video_id);
-        let event = vodflow_bridge::webhooks::Event {
+        let event = webhook_delivery::Event {
             owner: &n.owner,
             kind: hook_event,
             key,
             video_id: Some(n.video_id),
             data,
         };
-        vodflow_bridge::webhooks::dispatch(cfg, &deps.temporal, &deps.pool, event)
+        webhook_delivery::dispatch(cfg, &deps.temporal, &deps.pool, event)
             .await
             .map_err(|e| Error::Webhook(e.to_string()))?;
     }
@@ -76,7 +66,7 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
         && let Some(to) = &r.owner_email
     {
         let outcome = mail::Outcome {
-            status: &n.status,
+            status: n.status,
             reason: n.reason.as_deref(),
             watch_url: format!("{}/watch/{}", cfg.public_url, n.video_id),
         };

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use vodflow_core::workflow_types::{DeliverWebhook, WebhookOutcome};
+use vodflow_core::workflow_types::{DeliverWebhook, DeliveryStatus, WebhookOutcome};
 use vodflow_core::{Config, net_guard, webhooks};
 
 use crate::error::{Error, Result};
@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// A JSON POST of `body` to a guard-checked URL, signed with `secret` (`Vodflow-Signature`). The
 /// client connects only to the addresses the guard checked and never follows a redirect (which
 /// could lead past the check).
-pub fn signed_post(
+pub(crate) fn signed_post(
     checked: &net_guard::Checked,
     secret: &str,
     body: String,
@@ -30,23 +30,23 @@ pub fn signed_post(
         .body(body))
 }
 
-pub async fn deliver(
+pub(crate) async fn deliver(
     cfg: &Config,
     pool: &sqlx::PgPool,
     job: &DeliverWebhook,
 ) -> Result<WebhookOutcome> {
-    let outcome = |status: &str| WebhookOutcome {
+    let outcome = |status: DeliveryStatus| WebhookOutcome {
         delivery_id: job.delivery_id,
-        status: status.to_owned(),
+        status,
     };
     let Some((delivery, hook)) = webhooks::delivery_with_hook(pool, job.delivery_id).await? else {
         return Err(Error::WebhookRefused(
             "the delivery or its endpoint no longer exists".into(),
         ));
     };
-    if delivery.status == "succeeded" {
+    if delivery.status == DeliveryStatus::Succeeded.as_str() {
         // A retry after a success whose acknowledgement was lost: delivered once is enough.
-        return Ok(outcome("succeeded"));
+        return Ok(outcome(DeliveryStatus::Succeeded));
     }
     let started = Instant::now();
     let elapsed = || started.elapsed().as_millis().min(i32::MAX as u128) as i32;
@@ -70,7 +70,7 @@ pub async fn deliver(
             let code = i32::from(resp.status().as_u16());
             webhooks::record_attempt(pool, delivery.id, Some(code), None, elapsed(), true).await?;
             tracing::info!(delivery = %delivery.id, url = %hook.url, code, "webhook delivered");
-            Ok(outcome("succeeded"))
+            Ok(outcome(DeliveryStatus::Succeeded))
         }
         Ok(resp) => {
             let code = i32::from(resp.status().as_u16());

@@ -79,15 +79,16 @@ impl EventsApi {
                         _ => return None,
                     };
                     let terminal = row.status().is_terminal();
+                    let processing = row.status() == vodflow_core::VideoStatus::Processing;
                     let mut ev = VideoEvent {
                         status: row.status.clone(),
                         step: None,
                         percent: None,
                         reason: row.failure_reason,
                     };
-                    if row.status == "processing"
-                        && let Ok(client) = crate::workflow::temporal(&state).await
-                        && let Some(p) = crate::workflow::live_progress(&client, id).await
+                    if processing
+                        && let Ok(client) = state.temporal().await
+                        && let Some(p) = crate::progress::live_progress(&client, id).await
                     {
                         ev.step = Some(p.step);
                         ev.percent = Some(p.percent);

@@ -8,17 +8,14 @@ mod admin;
 pub mod auth;
 mod events;
 mod health;
-pub mod kafka;
 mod metrics_mw;
-mod multipart_sink;
 pub mod outbox;
 mod play;
 pub mod problem;
-mod sniff;
+mod progress;
 pub mod state;
 pub mod store;
 pub mod telemetry;
-mod uploads;
 mod videos;
 mod web;
 mod webhooks;
@@ -60,6 +57,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let metrics = state.metrics.clone();
+    let verifier = state.auth.clone();
     Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
@@ -80,6 +78,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
                 ep.call(req).await.map(poem::IntoResponse::into_response)
             }),
         )
+        .data(verifier)
         .data(state)
         .with(metrics_mw::RecordMetrics::new(metrics))
 }
@@ -93,7 +92,7 @@ fn render_metrics(state: Data<&AppState>) -> String {
 pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
     let pool = vodflow_core::repo::connect_lazy(&cfg)?;
     let s3 = vodflow_core::storage::s3_client(&cfg.s3);
-    let producer = kafka::producer(&cfg)?;
+    let producer = vodflow_core::kafka::producer(&cfg)?;
     Ok(AppState {
         auth: std::sync::Arc::new(auth::Verifier::new(&cfg.auth)),
         cfg: std::sync::Arc::new(cfg),

@@ -20,7 +20,7 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
     let mut topics_ready = false;
     loop {
         if !topics_ready {
-            match vodflow_bridge::topics::ensure(&state.cfg).await {
+            match vodflow_core::kafka::ensure_topics(&state.cfg).await {
                 Ok(()) => topics_ready = true,
                 Err(e) => tracing::warn!(error = %e, "cannot create topics yet; will retry"),
             }

@@ -113,15 +113,6 @@ impl ApiError {
     }
 }
 
-impl From<crate::auth::AuthError> for ApiError {
-    fn from(e: crate::auth::AuthError) -> Self {
-        match e {
-            crate::auth::AuthError::KeysUnavailable(_) => Self::Unavailable(e.to_string()),
-            other => Self::Unauthorized(other.to_string()),
-        }
-    }
-}
-
 impl From<vodflow_core::Error> for ApiError {
     fn from(e: vodflow_core::Error) -> Self {
         match e {

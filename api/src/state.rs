@@ -4,6 +4,8 @@ use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use vodflow_core::Config;
 
+use crate::auth::Verifier;
+use crate::problem::ApiError;
 use crate::telemetry::Metrics;
 
 /// Everything a request handler needs, shared through poem's `Data`. Cheap to clone.
@@ -11,7 +13,7 @@ use crate::telemetry::Metrics;
 pub struct AppState {
     pub cfg: Arc<Config>,
     /// Bearer-token verification (HS256 secret or the issuer's cached JWKS).
-    pub auth: Arc<crate::auth::Verifier>,
+    pub auth: Arc<Verifier>,
     pub pool: PgPool,
     pub s3: aws_sdk_s3::Client,
     /// Shared with the outbox relay; also answers readiness's metadata request.
@@ -21,4 +23,15 @@ pub struct AppState {
     pub relay_wakeup: Arc<tokio::sync::Notify>,
     /// Connected on first use, so the api starts (and reports unreadiness) while Temporal is down.
     pub temporal: Arc<tokio::sync::OnceCell<temporalio_client::Client>>,
+}
+
+impl AppState {
+    /// The Temporal client, connected on first use; 503 while Temporal cannot be reached.
+    pub async fn temporal(&self) -> Result<temporalio_client::Client, ApiError> {
+        self.temporal
+            .get_or_try_init(|| vodflow_core::temporal::connect(&self.cfg, "vodflow-api"))
+            .await
+            .cloned()
+            .map_err(|e| ApiError::Unavailable(format!("Temporal is unavailable: {e}")))
+    }
 }

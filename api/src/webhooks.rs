@@ -166,7 +166,7 @@ async fn with_attempts(
 
 async fn delivery_running(client: &temporalio_client::Client, delivery: Uuid) -> bool {
     let handle = client.get_workflow_handle::<vodflow_workflows::WebhookDeliveryWorkflow>(
-        vodflow_bridge::webhooks::workflow_id(delivery),
+        vodflow_workflows::webhook_delivery::workflow_id(delivery),
     );
     matches!(
         handle
@@ -306,7 +306,7 @@ impl WebhooksApi {
             .await?
             .pop()
             .ok_or_else(|| ApiError::NotFound(format!("no delivery {delivery}")))?;
-        let client = crate::workflow::temporal(&state).await?;
+        let client = state.temporal().await?;
         // Pending with a running workflow: still being retried. Pending without one (its start
         // failed, e.g. Temporal was down during a delete): redelivering is how it gets sent.
         if current.status == "pending" && delivery_running(&client, delivery).await {
@@ -316,7 +316,7 @@ impl WebhooksApi {
             .into());
         }
         webhooks::set_status(&state.pool, delivery, "pending").await?;
-        vodflow_bridge::webhooks::start(
+        vodflow_workflows::webhook_delivery::start(
             &state.cfg,
             &client,
             delivery,

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use vodflow_core::events::VideoUploaded;
-use vodflow_core::{Config, names};
+use vodflow_core::{Config, kafka};
 
 use crate::Error;
 
@@ -21,18 +21,10 @@ pub struct Replayed {
 /// Replays what the DLQ holds now (up to each partition's end at the start), from where the last
 /// replay stopped, and commits that position.
 pub async fn replay(cfg: &Config) -> Result<Replayed, Error> {
-    let mut props = ClientConfig::new();
-    for (k, v) in cfg.kafka_properties() {
-        props.set(k, v);
-    }
-    let producer: FutureProducer = props.clone().set("enable.idempotence", "true").create()?;
-    let consumer: BaseConsumer = props
-        .set("group.id", cfg.topic("vodflow-dlq-replay"))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()?;
-    let dlq = cfg.topic(names::TOPIC_VIDEO_UPLOADED_DLQ);
-    let target = cfg.topic(names::TOPIC_VIDEO_UPLOADED);
+    let producer = kafka::producer(cfg)?;
+    let consumer: BaseConsumer = kafka::consumer(cfg, kafka::DLQ_REPLAY_GROUP)?;
+    let dlq = cfg.topic(kafka::TOPIC_VIDEO_UPLOADED_DLQ);
+    let target = cfg.topic(kafka::TOPIC_VIDEO_UPLOADED);
     let timeout = Duration::from_secs(10);
     let md = consumer.fetch_metadata(Some(&dlq), timeout)?;
     let partitions: Vec<i32> = md

@@ -159,6 +159,51 @@ pub const VARS: &[Var] = &[
         help: "Parallel encode activities per worker (0 = number of cores)",
     },
     Var {
+        name: "VODFLOW_MAX_DURATION",
+        default: "12h",
+        help: "Longest source accepted; longer ones fail at probe, before any encode",
+    },
+    Var {
+        name: "VODFLOW_MAX_WIDTH",
+        default: "8192",
+        help: "Widest source picture accepted, in pixels",
+    },
+    Var {
+        name: "VODFLOW_MAX_HEIGHT",
+        default: "8192",
+        help: "Tallest source picture accepted, in pixels",
+    },
+    Var {
+        name: "VODFLOW_MAX_PIXEL_RATE",
+        default: "1100000000",
+        help: "Largest width x height x frame rate accepted, in pixels per second (8K at 30 fps fits)",
+    },
+    Var {
+        name: "VODFLOW_MAX_FPS",
+        default: "240",
+        help: "Highest source frame rate accepted",
+    },
+    Var {
+        name: "VODFLOW_MAX_STREAMS",
+        default: "16",
+        help: "Most streams (video, audio, subtitles, data) a source may have",
+    },
+    Var {
+        name: "VODFLOW_FFMPEG_MAX_MEMORY",
+        default: "4294967296",
+        help: "Address-space limit of every ffmpeg/ffprobe child, in bytes",
+    },
+    Var {
+        name: "VODFLOW_FFMPEG_THREADS",
+        default: "0",
+        help: "Threads per ffmpeg child (0 = cores / VODFLOW_MAX_CONCURRENT_TRANSCODES, at least 1)",
+    },
+    Var {
+        name: "VODFLOW_FFMPEG_CPU_FACTOR",
+        default: "40",
+        help: "CPU seconds an encode may use per second of media (plus one minute), also its wall-clock watchdog",
+    },
+    Var {
         name: "VODFLOW_WORK_DIR",
         default: "/tmp/vodflow-work",
         help: "Per-worker scratch directory (source cache, encoder output)",
@@ -255,6 +300,8 @@ pub struct Config {
     pub outbox_poll: Duration,
     pub chunk_seconds: u32,
     pub max_concurrent_transcodes: usize,
+    pub media_limits: MediaLimits,
+    pub ffmpeg: FfmpegLimits,
     pub work_dir: String,
     pub activity_max_attempts: i32,
     pub heartbeat_timeout: Duration,
@@ -299,6 +346,34 @@ pub struct WebhookConfig {
     pub retry_window: Duration,
 }
 
+/// What a source may be: checked at probe, before any chunk is planned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaLimits {
+    pub max_duration: Duration,
+    pub max_width: u32,
+    pub max_height: u32,
+    pub max_pixel_rate: u64,
+    pub max_fps: f64,
+    pub max_streams: usize,
+    pub max_bytes: u64,
+}
+
+/// How every ffmpeg/ffprobe child is contained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FfmpegLimits {
+    pub max_memory_bytes: u64,
+    pub threads: usize,
+    /// CPU seconds per second of media an encode may use (one minute is added).
+    pub cpu_factor: u64,
+}
+
+impl FfmpegLimits {
+    /// The CPU-time limit (and wall-clock watchdog) for work on `media_seconds` of media.
+    pub fn cpu_seconds(&self, media_seconds: f64) -> u64 {
+        60 + (media_seconds.max(0.0) * self.cpu_factor as f64).ceil() as u64
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PlaybackConfig {
     pub signing_secret: String,
@@ -339,6 +414,13 @@ impl Config {
             });
         }
         let chunk = parse::<u32>("VODFLOW_CHUNK_SECONDS", &get("VODFLOW_CHUNK_SECONDS"))?;
+        let transcodes = match parse::<usize>(
+            "VODFLOW_MAX_CONCURRENT_TRANSCODES",
+            &get("VODFLOW_MAX_CONCURRENT_TRANSCODES"),
+        )? {
+            0 => cores,
+            n => n,
+        };
         let log_format = get("VODFLOW_LOG_FORMAT");
         if log_format != "text" && log_format != "json" {
             return Err(Error::Config {
@@ -397,12 +479,32 @@ impl Config {
             outbox_poll: duration("VODFLOW_OUTBOX_POLL", &get("VODFLOW_OUTBOX_POLL"))?,
             // Chunks must hold whole 4 s segments so segment numbering continues across chunks.
             chunk_seconds: (chunk.max(4) / 4) * 4,
-            max_concurrent_transcodes: match parse::<usize>(
-                "VODFLOW_MAX_CONCURRENT_TRANSCODES",
-                &get("VODFLOW_MAX_CONCURRENT_TRANSCODES"),
-            )? {
-                0 => cores,
-                n => n,
+            max_concurrent_transcodes: transcodes,
+            media_limits: MediaLimits {
+                max_duration: duration("VODFLOW_MAX_DURATION", &get("VODFLOW_MAX_DURATION"))?,
+                max_width: parse("VODFLOW_MAX_WIDTH", &get("VODFLOW_MAX_WIDTH"))?,
+                max_height: parse("VODFLOW_MAX_HEIGHT", &get("VODFLOW_MAX_HEIGHT"))?,
+                max_pixel_rate: parse("VODFLOW_MAX_PIXEL_RATE", &get("VODFLOW_MAX_PIXEL_RATE"))?,
+                max_fps: parse("VODFLOW_MAX_FPS", &get("VODFLOW_MAX_FPS"))?,
+                max_streams: parse("VODFLOW_MAX_STREAMS", &get("VODFLOW_MAX_STREAMS"))?,
+                max_bytes: parse("VODFLOW_MAX_UPLOAD_BYTES", &get("VODFLOW_MAX_UPLOAD_BYTES"))?,
+            },
+            ffmpeg: FfmpegLimits {
+                max_memory_bytes: parse(
+                    "VODFLOW_FFMPEG_MAX_MEMORY",
+                    &get("VODFLOW_FFMPEG_MAX_MEMORY"),
+                )?,
+                threads: match parse::<usize>(
+                    "VODFLOW_FFMPEG_THREADS",
+                    &get("VODFLOW_FFMPEG_THREADS"),
+                )? {
+                    0 => (cores / transcodes).max(1),
+                    n => n,
+                },
+                cpu_factor: parse(
+                    "VODFLOW_FFMPEG_CPU_FACTOR",
+                    &get("VODFLOW_FFMPEG_CPU_FACTOR"),
+                )?,
             },
             work_dir: get("VODFLOW_WORK_DIR"),
             activity_max_attempts: parse(
@@ -453,16 +555,6 @@ impl Config {
 
     pub fn topic(&self, base: &str) -> String {
         format!("{}{}", self.kafka_topic_prefix, base)
-    }
-
-    /// librdkafka properties common to every client; the Kafka-owning crates add their own.
-    pub fn kafka_properties(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("bootstrap.servers", self.kafka_brokers.clone()),
-            ("client.id", "vodflow".to_owned()),
-            // tansu and small clusters: fail fast rather than hang while the broker is away.
-            ("socket.timeout.ms", "10000".to_owned()),
-        ]
     }
 }
 

@@ -12,6 +12,16 @@ pub fn video_prefix(id: VideoId) -> String {
     format!("videos/{id}/")
 }
 
+/// Every prefix under which a video has objects (its source and everything derived).
+pub fn video_object_prefixes(id: VideoId) -> [String; 2] {
+    [format!("uploads/{id}/"), video_prefix(id)]
+}
+
+/// Where finished chunks' manifests live: what a replay reuses, and a forced re-encode forgets.
+pub fn chunk_manifests_prefix(id: VideoId) -> String {
+    format!("{}.chunks/", hls_prefix(id))
+}
+
 pub fn hls_prefix(id: VideoId) -> String {
     format!("videos/{id}/hls/")
 }

@@ -1,14 +1,17 @@
 //! vodflow-core: what two or more vodflow crates share — ids, domain types, event schemas, workflow
 //! inputs and outputs, configuration, the S3 key layout and the Postgres repository.
 //!
-//! It must know nothing of HTTP, Kafka clients, Temporal workers or FFmpeg: those belong to the crates
-//! that own the side effects, so that a change of transport never ripples through the domain.
+//! It must know nothing of HTTP, Temporal workers or FFmpeg: those belong to the crates that own the
+//! side effects. Kafka is the exception by design: every role builds its clients from [`kafka`], so
+//! the broker's settings and the topic names live in one place.
 
 pub mod cdn;
 pub mod config;
+pub mod container;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod kafka;
 pub mod ladder;
 pub mod layout;
 pub mod names;

@@ -3,8 +3,23 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::VideoId;
 use crate::ladder::{Chunk, Rendition};
+use crate::{VideoId, VideoStatus};
+
+/// The steps of a processing run, as the `progress` query, the failure record and the API name
+/// them.
+pub mod step {
+    pub const PROBE_SOURCE: &str = "probe_source";
+    pub const ENCODE: &str = "encode";
+    pub const ENCODE_CHUNK: &str = "encode_chunk";
+    pub const ENCODE_AUDIO: &str = "encode_audio";
+    pub const PACKAGE: &str = "package";
+    pub const CREATE_POSTER: &str = "create_poster";
+    pub const UPDATE_METADATA: &str = "update_metadata";
+    pub const INVALIDATE_CDN: &str = "invalidate_cdn";
+    pub const NOTIFY: &str = "notify";
+    pub const DONE: &str = "done";
+}
 
 /// Input of `VideoProcessingWorkflow`. Everything configurable is decided by the starter, so the
 /// workflow itself never reads the environment.
@@ -178,7 +193,7 @@ pub struct Notify {
     pub video_id: VideoId,
     pub owner: String,
     /// `ready` or `failed`.
-    pub status: String,
+    pub status: VideoStatus,
     pub reason: Option<String>,
     pub renditions: Vec<String>,
     #[serde(default)]
@@ -188,7 +203,8 @@ pub struct Notify {
 /// The workflow's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessOutcome {
-    pub status: String,
+    /// `ready` or `cancelled` (a failed run ends as a workflow failure).
+    pub status: VideoStatus,
     pub master_key: Option<String>,
     pub reason: Option<String>,
 }
@@ -200,15 +216,38 @@ pub struct Progress {
     pub step: String,
     pub chunks: Vec<ChunkProgress>,
     pub renditions: Vec<String>,
-    pub audio: Option<String>,
+    pub audio: Option<EncodeState>,
     pub percent: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChunkProgress {
     pub index: u32,
-    /// queued, encoding, done, failed
-    pub state: String,
+    pub state: EncodeState,
+}
+
+/// Where one chunk (or the audio) is, as the workflow knows it (the API refines `queued` with the encode
+/// activity's heartbeat into `encoding` or `uploading`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncodeState {
+    Queued,
+    Encoding,
+    Uploading,
+    Done,
+    Failed,
+}
+
+impl EncodeState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Encoding => "encoding",
+            Self::Uploading => "uploading",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// Input of `WebhookDeliveryWorkflow`: which delivery, and its retry schedule (from configuration,
@@ -224,6 +263,22 @@ pub struct DeliverWebhook {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookOutcome {
     pub delivery_id: uuid::Uuid,
-    /// `succeeded` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
+}
+
+/// Final state of a webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
 }

@@ -19,6 +19,36 @@ pub const NOTIFY: &str = "notify";
 pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
 pub const FINISH_WEBHOOK: &str = "finish_webhook";
 
+/// The ids the video workflow gives its activities: readable in the Temporal UI and stable, so the
+/// API can find a chunk's encode among the pending activities.
+pub mod activity_id {
+    pub const PROBE: &str = "probe";
+    pub const ENCODE_AUDIO: &str = "encode-audio";
+    pub const PACKAGE: &str = "package";
+    pub const POSTER: &str = "poster";
+    pub const METADATA_PROCESSING: &str = "metadata-processing";
+    pub const METADATA_READY: &str = "metadata-ready";
+    pub const METADATA_FAILED: &str = "metadata-failed";
+    pub const METADATA_CANCELLED: &str = "metadata-cancelled";
+    pub const INVALIDATE_CDN: &str = "invalidate-cdn";
+    pub const NOTIFY: &str = "notify";
+    /// The webhook delivery workflow's two activities.
+    pub const DELIVER: &str = "deliver";
+    pub const FINISH: &str = "finish";
+
+    const ENCODE_CHUNK_PREFIX: &str = "encode-chunk-";
+
+    /// `encode-chunk-0003`.
+    pub fn encode_chunk(index: u32) -> String {
+        format!("{ENCODE_CHUNK_PREFIX}{index:04}")
+    }
+
+    /// The chunk index of an `encode-chunk-NNNN` id.
+    pub fn encode_chunk_index(id: &str) -> Option<u32> {
+        id.strip_prefix(ENCODE_CHUNK_PREFIX)?.parse().ok()
+    }
+}
+
 /// Type name of webhook failures retrying cannot fix (the URL now resolves to a private address,
 /// the endpoint was deleted).
 pub const WEBHOOK_REFUSED: &str = "WebhookRefused";

@@ -1,10 +1,13 @@
-//! vodflow-workflows: the deterministic orchestration of a video's processing, and the typed
-//! contract of the activities it calls.
+//! vodflow-workflows: the deterministic orchestration of a video's processing and of webhook
+//! deliveries, the typed contract of the activities they call, and how to start each workflow.
 //!
-//! It must not do I/O, read clocks or the environment, or use randomness outside the Temporal SDK:
-//! everything that touches the world is an activity (`vodflow-activities`).
+//! The workflow code must not do I/O, read clocks or the environment, or use randomness outside the
+//! Temporal SDK: everything that touches the world is an activity (`vodflow-activities`). The
+//! starters beside each workflow run in clients (the bridge, the API, the activities that dispatch
+//! webhooks), never inside a workflow.
 
 pub mod contract;
+pub mod search_attributes;
 pub mod video_processing;
 pub mod webhook_delivery;
 

@@ -2,36 +2,39 @@
 
 use std::path::Path;
 
+use super::source::SourceMedia;
+
 use vodflow_core::ladder::SEGMENT_SECONDS;
 
 pub const AUDIO_KBPS: u32 = 128;
 
-pub fn audio_args(source: &Path, out: &Path) -> Vec<String> {
-    [
-        "-i",
-        &source.display().to_string(),
-        "-map",
-        "0:a:0",
-        "-vn",
-        "-c:a",
-        "aac",
-        "-profile:a",
-        "aac_low",
-        "-b:a",
-        &format!("{AUDIO_KBPS}k"),
-        "-ar",
-        "48000",
-        "-ac",
-        "2",
-        "-f",
-        "mp4",
-        "-movflags",
-        "+frag_keyframe+empty_moov+default_base_moof",
-        "-frag_duration",
-        &(u64::from(SEGMENT_SECONDS) * 1_000_000).to_string(),
-        &out.display().to_string(),
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect()
+pub fn audio_args(source: &SourceMedia, out: &Path) -> Vec<String> {
+    let mut args = source.input_args(&[]);
+    args.extend(
+        [
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-c:a",
+            "aac",
+            "-profile:a",
+            "aac_low",
+            "-b:a",
+            &format!("{AUDIO_KBPS}k"),
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+            "-f",
+            "mp4",
+            "-movflags",
+            "+frag_keyframe+empty_moov+default_base_moof",
+            "-frag_duration",
+            &(u64::from(SEGMENT_SECONDS) * 1_000_000).to_string(),
+            &out.display().to_string(),
+        ]
+        .into_iter()
+        .map(str::to_owned),
+    );
+    args
 }

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use super::source::SourceMedia;
+
 use vodflow_core::ladder::{GOP_SECONDS, Rendition, SEGMENT_SECONDS};
 use vodflow_core::layout;
 use vodflow_core::workflow_types::{EncodeChunk, Segment};
@@ -18,7 +20,14 @@ pub const X264_PRESET: &str = "veryfast";
 /// The ffmpeg arguments for one chunk: input seek, one `split` of the decoded video, one output per
 /// rendition. Keyframes are forced on absolute GOP boundaries so every rendition (and every chunk)
 /// shares them; the mp4 muxer keeps the absolute timestamps (`-copyts`, no edit list, no shift).
-pub fn chunk_args(job: &EncodeChunk, source: &Path, out_dir: &Path) -> Vec<String> {
+/// `-start_at_zero` makes "absolute" count from the source's first timestamp: MPEG-TS from cameras
+/// and broadcast starts at 1.4 s or later, and its first chunk must still start at 0.
+pub fn chunk_args(
+    job: &EncodeChunk,
+    source: &SourceMedia,
+    out_dir: &Path,
+    threads: usize,
+) -> Vec<String> {
     let c = &job.chunk;
     let fps = job.info.fps().max(1.0);
     let gop_frames = (f64::from(GOP_SECONDS) * fps).round().max(1.0) as u32;
@@ -43,18 +52,22 @@ pub fn chunk_args(job: &EncodeChunk, source: &Path, out_dir: &Path) -> Vec<Strin
             r.width, r.height
         ));
     }
-    let mut args: Vec<String> = vec![
+    let mut args = source.input_args(&[
+        "-threads".into(),
+        threads.to_string(),
         "-ss".into(),
         secs(c.start_ms),
-        "-i".into(),
-        source.display().to_string(),
+    ]);
+    args.extend([
         "-copyts".into(),
+        "-start_at_zero".into(),
         "-filter_complex".into(),
         graph,
-    ];
+    ]);
     for (i, r) in job.renditions.iter().enumerate() {
         // Output options apply to one output each: every rendition stops at the chunk's end.
         args.extend(["-to".to_owned(), secs(c.end_ms)]);
+        args.extend(["-threads".to_owned(), threads.to_string()]);
         args.extend(rendition_args(r, i, gop_frames, &keyframes));
         args.push(
             out_dir
@@ -114,8 +127,8 @@ fn rendition_args(r: &Rendition, i: usize, gop_frames: u32, keyframes: &[String]
 /// Where a chunk records that it is complete: written last, after every segment.
 pub fn chunk_manifest_key(job: &EncodeChunk) -> String {
     format!(
-        "{}.chunks/{:05}.json",
-        layout::hls_prefix(job.source.video_id),
+        "{}{:05}.json",
+        layout::chunk_manifests_prefix(job.source.video_id),
         job.chunk.index
     )
 }
@@ -129,8 +142,8 @@ pub fn cut(
     rendition: &Rendition,
     data: &[u8],
 ) -> Result<(Vec<u8>, Vec<NumberedSegment>, String)> {
-    let f = fmp4::split(data)
-        .map_err(|e| Error::Ffmpeg(format!("{} output unreadable: {e}", rendition.name)))?;
+    let f =
+        fmp4::split(data).map_err(|e| Error::EncodedOutput(format!("{}: {e}", rendition.name)))?;
     let expected = job
         .chunk
         .end_ms

@@ -1,5 +1,6 @@
-//! Running the FFmpeg encoder (same libraries as ffmpeg-next) as a child process: one decode fanned
-//! out to every rendition through `split`, progress read from `-progress`, killed on cancellation.
+//! Running the FFmpeg encoder as a contained child process (see [`super::contain`]): one decode
+//! fanned out to every rendition through `split`, progress read from `-progress`, killed on
+//! cancellation or when its watchdog fires.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -8,17 +9,24 @@ use futures::future::BoxFuture;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+use super::contain::Containment;
 use crate::error::{Error, Result};
 
-/// Runs ffmpeg with `args`; `on_progress(out_time_seconds)` is awaited at most every `every`.
-/// `cancelled()` is polled at the same pace and kills the process when it returns true.
+/// Runs ffmpeg with `args` inside `contain`; `on_progress(out_time_seconds)` is awaited at most
+/// every `every`. `cancelled()` is polled at the same pace and kills the process when it returns
+/// true. `what` names the work in errors ("encode", "audio encode", "poster").
 pub async fn run(
+    what: &str,
     args: &[String],
+    contain: &Containment,
     every: Duration,
     mut on_progress: impl FnMut(f64) -> BoxFuture<'static, ()> + Send,
     cancelled: impl Fn() -> bool + Send,
 ) -> Result<()> {
-    let mut child = Command::new("ffmpeg")
+    let started = Instant::now();
+    let mut child = Command::new("prlimit")
+        .args(contain.prlimit_args())
+        .arg("ffmpeg")
         .args([
             "-nostdin",
             "-hide_banner",
@@ -28,6 +36,10 @@ pub async fn run(
             "-progress",
             "pipe:1",
             "-y",
+            "-filter_threads",
+            &contain.threads.to_string(),
+            "-filter_complex_threads",
+            &contain.threads.to_string(),
         ])
         .args(args)
         .stdout(Stdio::piped())
@@ -66,6 +78,10 @@ pub async fn run(
             Ok(Err(e)) => return Err(Error::Ffmpeg(e.to_string())),
             Err(_) => {} // quiet stretch: still heartbeat below
         }
+        if started.elapsed() > contain.wall {
+            let _ = child.kill().await;
+            return Err(contain.timed_out(what));
+        }
         if last.elapsed() >= every {
             if cancelled() {
                 let _ = child.kill().await;
@@ -80,16 +96,7 @@ pub async fn run(
     if status.success() {
         Ok(())
     } else {
-        let tail: String = stderr
-            .lines()
-            .rev()
-            .take(5)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("; ");
-        Err(Error::Ffmpeg(format!("exited with {status}: {tail}")))
+        Err(contain.classify(what, status, &stderr))
     }
 }
 

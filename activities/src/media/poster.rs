@@ -3,13 +3,11 @@
 use std::path::Path;
 
 use super::ffmpeg_cli::secs;
+use super::source::SourceMedia;
 
-pub fn poster_args(source: &Path, duration_ms: u64, out: &Path) -> Vec<String> {
-    vec![
-        "-ss".into(),
-        secs(duration_ms / 10),
-        "-i".into(),
-        source.display().to_string(),
+pub fn poster_args(source: &SourceMedia, duration_ms: u64, out: &Path) -> Vec<String> {
+    let mut args = source.input_args(&["-ss".into(), secs(duration_ms / 10)]);
+    args.extend([
         "-frames:v".into(),
         "1".into(),
         "-vf".into(),
@@ -17,5 +15,6 @@ pub fn poster_args(source: &Path, duration_ms: u64, out: &Path) -> Vec<String> {
         "-q:v".into(),
         "3".into(),
         out.display().to_string(),
-    ]
+    ]);
+    args
 }

@@ -1,105 +1,197 @@
-//! `probe_source` with ffmpeg-next: what the file is, and whether it can be decoded at all.
-//! Every way a file can be unusable becomes `Error::InvalidMedia` with a sentence a person can act on.
+//! `probe_source`: what the file is, whether it can be decoded at all, and whether it is within
+//! every limit — decided before any chunk is planned. libav runs in contained `ffprobe` children
+//! (never in the worker process that holds the secrets), told the sniffed container and allowed
+//! only the `file` protocol. Every way a file can be unusable becomes `Error::InvalidMedia` with a
+//! sentence a person can act on, naming the limit it broke.
 
-use std::path::Path;
+use std::process::Stdio;
 
-use ffmpeg_next as ffmpeg;
+use serde::Deserialize;
+use tokio::process::Command;
+use vodflow_core::config::MediaLimits;
 use vodflow_core::workflow_types::SourceInfo;
 
+use super::contain::Containment;
+use super::source::SourceMedia;
 use crate::error::{Error, Result};
 
-/// Blocking (FFmpeg reads the file): call from `spawn_blocking`.
-pub fn probe(path: &Path) -> Result<SourceInfo> {
-    ffmpeg::init().map_err(|e| Error::Ffmpeg(e.to_string()))?;
-    // Problems come back as errors with our own wording; libav's stderr chatter adds nothing.
-    ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
-    let mut ictx = ffmpeg::format::input(path)
-        .map_err(|e| Error::InvalidMedia(format!("not a readable media file ({e})")))?;
-    let container = ictx.format().name().to_owned();
-    let (index, params, rate, rotation, stream_duration) = {
-        let stream = ictx
-            .streams()
-            .best(ffmpeg::media::Type::Video)
-            .ok_or_else(|| Error::InvalidMedia("the file has no video stream".into()))?;
-        let tb = stream.time_base();
-        let stream_duration = if stream.duration() > 0 && tb.denominator() > 0 {
-            (stream.duration() as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator())
-                * 1000.0) as u64
-        } else {
-            0
-        };
-        (
-            stream.index(),
-            stream.parameters(),
-            stream.avg_frame_rate(),
-            rotation_of(&stream),
-            stream_duration,
-        )
-    };
-    let audio_codec = ictx
-        .streams()
-        .best(ffmpeg::media::Type::Audio)
-        .map(|s| s.parameters().id().name().to_owned());
-    let video_codec = params.id().name().to_owned();
-    let decoder_ctx = ffmpeg::codec::context::Context::from_parameters(params)
-        .map_err(|e| Error::InvalidMedia(format!("unsupported video codec {video_codec} ({e})")))?;
-    let mut decoder = decoder_ctx.decoder().video().map_err(|e| {
-        Error::InvalidMedia(format!("no decoder for video codec {video_codec} ({e})"))
-    })?;
-    let (coded_w, coded_h) = (decoder.width(), decoder.height());
-    if coded_w == 0 || coded_h == 0 {
-        return Err(Error::InvalidMedia(
-            "the video stream has no picture size".into(),
-        ));
+/// Packets read to measure the real frame rate from timestamps.
+const RATE_PACKETS: usize = 120;
+
+#[derive(Debug, Deserialize, Default)]
+struct Probe {
+    #[serde(default)]
+    streams: Vec<Stream>,
+    format: Option<Format>,
+    /// With both `-show_packets` and `-show_frames`, ffprobe interleaves them here, each with a
+    /// `type` of `packet` or `frame`.
+    #[serde(default)]
+    packets_and_frames: Vec<Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Entry {
+    #[serde(rename = "type")]
+    kind: String,
+    pts_time: Option<String>,
+    dts_time: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct Stream {
+    codec_type: Option<String>,
+    codec_name: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    r_frame_rate: Option<String>,
+    avg_frame_rate: Option<String>,
+    duration: Option<String>,
+    #[serde(default)]
+    tags: std::collections::HashMap<String, String>,
+    #[serde(default)]
+    side_data_list: Vec<serde_json::Value>,
+    #[serde(default)]
+    disposition: std::collections::HashMap<String, i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct Format {
+    duration: Option<String>,
+}
+
+/// Probes `source` (`size` bytes) in contained children and checks it against `limits`.
+pub async fn probe(
+    source: &SourceMedia,
+    size: u64,
+    limits: &MediaLimits,
+    contain: &Containment,
+) -> Result<SourceInfo> {
+    if size > limits.max_bytes {
+        return Err(Error::InvalidMedia(format!(
+            "the source is {size} bytes; the limit is {} (VODFLOW_MAX_UPLOAD_BYTES)",
+            limits.max_bytes
+        )));
     }
-    let container_duration = if ictx.duration() > 0 {
-        (ictx.duration() / 1000) as u64
-    } else {
-        0
-    };
-    let duration_ms = if container_duration > 0 {
-        container_duration
-    } else {
-        stream_duration
-    };
-    if duration_ms == 0 {
+    let head = ffprobe(
+        source,
+        contain,
+        &["-show_format", "-show_streams"],
+        "reading the container",
+    )
+    .await?;
+    if head.streams.len() > limits.max_streams {
+        return Err(Error::InvalidMedia(format!(
+            "the source has {} streams; the limit is {} (VODFLOW_MAX_STREAMS)",
+            head.streams.len(),
+            limits.max_streams
+        )));
+    }
+    // Cover art is a "video" stream of one picture: never the one to encode.
+    let video = head
+        .streams
+        .iter()
+        .find(|s| {
+            s.codec_type.as_deref() == Some("video")
+                && s.disposition.get("attached_pic").copied().unwrap_or(0) == 0
+        })
+        .ok_or_else(|| Error::InvalidMedia("the file has no video stream".into()))?;
+    let video_codec = video.codec_name.clone().unwrap_or_else(|| "unknown".into());
+    let (coded_w, coded_h) = (video.width.unwrap_or(0), video.height.unwrap_or(0));
+    if coded_w == 0 || coded_h == 0 {
+        return Err(Error::InvalidMedia(format!(
+            "the {video_codec} video stream has no picture size"
+        )));
+    }
+    if coded_w > limits.max_width || coded_h > limits.max_height {
+        return Err(Error::InvalidMedia(format!(
+            "the picture is {coded_w}x{coded_h}; the limit is {}x{} (VODFLOW_MAX_WIDTH, VODFLOW_MAX_HEIGHT)",
+            limits.max_width, limits.max_height
+        )));
+    }
+    let audio_codec = head
+        .streams
+        .iter()
+        .find(|s| s.codec_type.as_deref() == Some("audio"))
+        .and_then(|s| s.codec_name.clone());
+    let duration_s = seconds(head.format.as_ref().and_then(|f| f.duration.as_deref()))
+        .or_else(|| seconds(video.duration.as_deref()))
+        .unwrap_or(0.0);
+    if duration_s <= 0.0 || duration_s.is_nan() {
         return Err(Error::InvalidMedia("the video has zero duration".into()));
     }
+    let max_s = limits.max_duration.as_secs_f64();
+    if duration_s > max_s {
+        return Err(Error::InvalidMedia(format!(
+            "the video lasts {}; the limit is {} (VODFLOW_MAX_DURATION)",
+            human(duration_s),
+            human(max_s)
+        )));
+    }
+    // A container can claim any duration: a few kilobytes cannot hold hours of video.
+    let bits_per_second = size as f64 * 8.0 / duration_s;
+    if duration_s > 60.0 && bits_per_second < 500.0 {
+        return Err(Error::InvalidMedia(format!(
+            "the container claims {} of video in only {size} bytes; its duration is not credible",
+            human(duration_s)
+        )));
+    }
 
-    // Decoding one frame proves the stream is usable, not just labelled.
-    let mut decoded = false;
-    let mut frame = ffmpeg::frame::Video::empty();
-    for (stream, packet) in ictx.packets().take(2000) {
-        if stream.index() != index {
-            continue;
-        }
-        if decoder.send_packet(&packet).is_ok() && decoder.receive_frame(&mut frame).is_ok() {
-            decoded = true;
-            break;
-        }
-    }
-    if !decoded {
-        let _ = decoder.send_eof();
-        decoded = decoder.receive_frame(&mut frame).is_ok();
-    }
-    if !decoded {
+    // Decode a few frames of the video stream (proof it is usable, not just labelled) and read
+    // packet timestamps to measure the real frame rate.
+    let interval = format!("%+#{RATE_PACKETS}");
+    let body = ffprobe(
+        source,
+        contain,
+        &[
+            "-select_streams",
+            "V:0",
+            "-read_intervals",
+            &interval,
+            "-show_entries",
+            "packet=pts_time,dts_time:frame=pts_time",
+            "-show_packets",
+            "-show_frames",
+        ],
+        "decoding the first frames",
+    )
+    .await?;
+    let (packets, frames): (Vec<&Entry>, Vec<&Entry>) = body
+        .packets_and_frames
+        .iter()
+        .partition(|e| e.kind == "packet");
+    if frames.is_empty() {
         return Err(Error::InvalidMedia(format!(
             "the {video_codec} video stream cannot be decoded"
         )));
     }
-
+    let measured = measured_rate(&packets);
+    let declared = [
+        rational(video.r_frame_rate.as_deref()),
+        rational(video.avg_frame_rate.as_deref()),
+    ];
+    let (fps_num, fps_den) = choose_rate(measured, declared);
+    let fps = f64::from(fps_num) / f64::from(fps_den);
+    if fps > limits.max_fps {
+        return Err(Error::InvalidMedia(format!(
+            "the frame rate is {fps:.0} fps; the limit is {} (VODFLOW_MAX_FPS)",
+            limits.max_fps
+        )));
+    }
+    let pixel_rate = (f64::from(coded_w) * f64::from(coded_h) * fps) as u64;
+    if pixel_rate > limits.max_pixel_rate {
+        return Err(Error::InvalidMedia(format!(
+            "{coded_w}x{coded_h} at {fps:.0} fps is {pixel_rate} pixels per second; the limit is {} (VODFLOW_MAX_PIXEL_RATE)",
+            limits.max_pixel_rate
+        )));
+    }
+    let rotation = rotation_of(video);
     let (width, height) = if rotation % 180 != 0 {
         (coded_h, coded_w)
     } else {
         (coded_w, coded_h)
     };
-    let (fps_num, fps_den) = if rate.numerator() > 0 && rate.denominator() > 0 {
-        (rate.numerator() as u32, rate.denominator() as u32)
-    } else {
-        (25, 1) // variable or unknown rate: encode at a common constant one
-    };
     Ok(SourceInfo {
-        duration_ms,
+        duration_ms: (duration_s * 1000.0).round() as u64,
         width,
         height,
         rotation,
@@ -107,36 +199,107 @@ pub fn probe(path: &Path) -> Result<SourceInfo> {
         fps_den,
         video_codec,
         audio_codec,
-        container,
+        container: source.container.demuxer().to_owned(),
     })
 }
 
-/// Degrees clockwise from the display matrix (as `av_display_rotation_get`, computed in safe code),
-/// falling back to the legacy `rotate` tag.
-fn rotation_of(stream: &ffmpeg::format::stream::Stream<'_>) -> i32 {
-    for sd in stream.side_data() {
-        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix
-            && sd.data().len() >= 36
+async fn ffprobe(
+    source: &SourceMedia,
+    contain: &Containment,
+    what: &[&str],
+    step: &str,
+) -> Result<Probe> {
+    let mut cmd = Command::new("prlimit");
+    cmd.args(contain.prlimit_args())
+        .arg("ffprobe")
+        .args(["-v", "error", "-of", "json", "-threads", "1"])
+        .args(what)
+        .args(source.input_args(&[]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let what_failed = format!("ffprobe ({step})");
+    let out = match tokio::time::timeout(contain.wall, cmd.output()).await {
+        Err(_) => return Err(contain.timed_out(&what_failed)),
+        Ok(r) => r.map_err(|e| Error::Ffmpeg(format!("cannot start ffprobe: {e}")))?,
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(match contain.classify(&what_failed, out.status, &stderr) {
+            Error::InvalidMedia(m) => Error::InvalidMedia(format!("not a readable video: {m}")),
+            other => other,
+        });
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::InvalidMedia(format!("not a readable video ({step}: {e})")))
+}
+
+fn seconds(v: Option<&str>) -> Option<f64> {
+    v?.trim().parse::<f64>().ok().filter(|s| s.is_finite())
+}
+
+fn rational(v: Option<&str>) -> Option<(u32, u32)> {
+    let (n, d) = v?.split_once('/')?;
+    let (n, d) = (n.trim().parse::<u32>().ok()?, d.trim().parse::<u32>().ok()?);
+    (n > 0 && d > 0).then_some((n, d))
+}
+
+/// Frames per second from the first packets' timestamps (presentation order), if there are enough.
+fn measured_rate(packets: &[&Entry]) -> Option<f64> {
+    let mut ts: Vec<f64> = packets
+        .iter()
+        .filter_map(|p| seconds(p.pts_time.as_deref()).or_else(|| seconds(p.dts_time.as_deref())))
+        .collect();
+    if ts.len() < 8 {
+        return None;
+    }
+    ts.sort_by(f64::total_cmp);
+    ts.dedup();
+    let span = ts.last()? - ts.first()?;
+    (span > 0.0).then(|| (ts.len() - 1) as f64 / span)
+}
+
+/// The rate to encode at: a declared rate (`r_frame_rate` first) that the timestamps confirm
+/// within 10 %, else the measured one rounded, else a declared one, else 25 fps. A container that
+/// declares 30000 fps over frames 33 ms apart gets 30.
+fn choose_rate(measured: Option<f64>, declared: [Option<(u32, u32)>; 2]) -> (u32, u32) {
+    let as_f = |(n, d): (u32, u32)| f64::from(n) / f64::from(d);
+    if let Some(m) = measured {
+        if let Some(r) = declared
+            .iter()
+            .flatten()
+            .copied()
+            .find(|r| (as_f(*r) - m).abs() <= m * 0.1)
         {
-            let m: Vec<f64> = sd
-                .data()
-                .chunks_exact(4)
-                .take(9)
-                .map(|b| f64::from(i32::from_ne_bytes([b[0], b[1], b[2], b[3]])) / 65536.0)
-                .collect();
-            let (sx, sy) = (
-                (m[0] * m[0] + m[3] * m[3]).sqrt(),
-                (m[1] * m[1] + m[4] * m[4]).sqrt(),
-            );
-            if sx == 0.0 || sy == 0.0 {
-                return 0;
-            }
-            let ccw = (m[1] / sy).atan2(m[0] / sx).to_degrees();
-            return normalize(-ccw.round() as i32);
+            return r;
+        }
+        // Variable frame rate (phones, screen recorders): the measured mean, in thousandths.
+        let milli = (m * 1000.0).round();
+        if milli >= 1.0 && milli <= f64::from(u32::MAX) {
+            return reduce(milli as u32, 1000);
         }
     }
-    stream
-        .metadata()
+    declared.iter().flatten().copied().next().unwrap_or((25, 1))
+}
+
+fn reduce(n: u32, d: u32) -> (u32, u32) {
+    let (mut a, mut b) = (n, d);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    (n / a.max(1), d / a.max(1))
+}
+
+/// Degrees clockwise the picture must be turned for display: ffprobe's display-matrix `rotation`
+/// is counter-clockwise; the legacy `rotate` tag is clockwise.
+fn rotation_of(s: &Stream) -> i32 {
+    for sd in &s.side_data_list {
+        if let Some(r) = sd.get("rotation").and_then(serde_json::Value::as_f64) {
+            return normalize(-(r.round() as i32));
+        }
+    }
+    s.tags
         .get("rotate")
         .and_then(|r| r.parse().ok())
         .map(normalize)
@@ -147,9 +310,18 @@ fn normalize(deg: i32) -> i32 {
     (deg.rem_euclid(360) + 45) / 90 * 90 % 360
 }
 
+fn human(s: f64) -> String {
+    let s = s.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::*;
 
     #[test]
     fn rotations_snap_to_quarter_turns() {
@@ -158,5 +330,23 @@ mod tests {
         assert_eq!(normalize(181), 180);
         assert_eq!(normalize(0), 0);
         assert_eq!(normalize(359), 0);
+    }
+
+    #[test]
+    fn absurd_declared_rates_give_way_to_timestamps() {
+        assert_eq!(
+            choose_rate(Some(29.97), [Some((30000, 1001)), None]),
+            (30000, 1001)
+        );
+        assert_eq!(
+            choose_rate(Some(30.0), [Some((30000, 1)), Some((30000, 1))]),
+            (30, 1)
+        );
+        assert_eq!(choose_rate(None, [None, Some((24, 1))]), (24, 1));
+        assert_eq!(choose_rate(None, [None, None]), (25, 1));
+        assert_eq!(
+            choose_rate(Some(23.976), [Some((1000, 1)), None]),
+            (2997, 125)
+        );
     }
 }

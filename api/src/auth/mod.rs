@@ -15,7 +15,6 @@ pub use token::{IssueError, issue};
 pub use verifier::{AuthError, Verifier};
 
 use crate::problem::ApiError;
-use crate::state::AppState;
 
 pub const SCOPE_READ: &str = "videos:read";
 pub const SCOPE_WRITE: &str = "videos:write";
@@ -61,14 +60,24 @@ impl Caller {
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct BearerAuth(pub Caller);
 
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::KeysUnavailable(_) => Self::Unavailable(e.to_string()),
+            other => Self::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+/// The app shares its `Arc<Verifier>` as request data (see `crate::app`).
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
-    let state = req.data::<AppState>().ok_or_else(|| {
+    let verifier = req.data::<std::sync::Arc<Verifier>>().ok_or_else(|| {
         poem::Error::from_string(
-            "state missing",
+            "token verifier missing",
             poem::http::StatusCode::INTERNAL_SERVER_ERROR,
         )
     })?;
-    state.auth.verify(&bearer.token).await.map_err(|e| {
+    verifier.verify(&bearer.token).await.map_err(|e| {
         let err = ApiError::from(e);
         let resp = crate::problem::problem_response_for(&err, req.uri().path());
         poem::Error::from_response(resp)

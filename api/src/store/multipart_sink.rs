@@ -11,9 +11,9 @@ use tokio::task::JoinSet;
 /// Parts uploaded concurrently: enough to overlap the next read with the store's latency.
 const PARTS_IN_FLIGHT: usize = 3;
 
-use crate::store::{StoreError, err as sdk_err};
+use super::{StoreError, err as sdk_err};
 
-pub(crate) struct MultipartSink {
+pub struct MultipartSink {
     s3: Client,
     bucket: String,
     key: String,
@@ -24,7 +24,7 @@ pub(crate) struct MultipartSink {
 }
 
 impl MultipartSink {
-    pub(crate) async fn start(
+    pub async fn start(
         s3: &Client,
         bucket: &str,
         key: &str,
@@ -54,7 +54,7 @@ impl MultipartSink {
     }
 
     /// Queues one part (every part but the last must be at least 5 MiB); waits while the pipeline is full.
-    pub(crate) async fn push(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub async fn push(&mut self, data: Bytes) -> Result<(), StoreError> {
         while self.in_flight.len() >= PARTS_IN_FLIGHT {
             self.reap_one().await?;
         }
@@ -94,7 +94,7 @@ impl MultipartSink {
         }
     }
 
-    pub(crate) async fn finish(mut self) -> Result<(), StoreError> {
+    pub async fn finish(mut self) -> Result<(), StoreError> {
         while !self.in_flight.is_empty() {
             self.reap_one().await?;
         }
@@ -119,7 +119,7 @@ impl MultipartSink {
     }
 
     /// Aborts now and waits for the store to confirm.
-    pub(crate) async fn abort(mut self) {
+    pub async fn abort(mut self) {
         self.in_flight.abort_all();
         if let Some(id) = self.upload_id.take() {
             abort_upload(&self.s3, &self.bucket, &self.key, &id).await;

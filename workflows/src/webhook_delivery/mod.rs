@@ -1,17 +1,21 @@
 //! `WebhookDeliveryWorkflow`: one event to one endpoint, retried with exponential backoff for up to
 //! the configured window (24 h by default), independent of the video's own workflow so a receiver
-//! that is down never holds a video's processing open. `vodflow_bridge::webhooks` starts them.
+//! that is down never holds a video's processing open. [`dispatch`] records and starts them.
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
+
+mod start;
+
+pub use start::{DispatchError, Event, dispatch, start, workflow_id};
 
 use std::time::Duration;
 
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowContext, WorkflowResult};
-use vodflow_core::workflow_types::{DeliverWebhook, WebhookOutcome};
+use vodflow_core::workflow_types::{DeliverWebhook, DeliveryStatus, WebhookOutcome};
 
-use crate::contract::{ProcessingActivities, WEBHOOK_REFUSED};
+use crate::contract::{ProcessingActivities, WEBHOOK_REFUSED, activity_id as aid};
 
 #[workflow]
 #[derive(Default)]
@@ -35,7 +39,7 @@ impl WebhookDeliveryWorkflow {
                 schedule_to_close: Duration::from_secs(input.retry_window_s.max(1)),
                 start_to_close: Duration::from_secs(60),
             })
-            .activity_id("deliver".to_owned())
+            .activity_id(aid::DELIVER.to_owned())
             .retry_policy(retry)
             .build();
         let outcome = ctx
@@ -46,10 +50,10 @@ impl WebhookDeliveryWorkflow {
             Err(_) => {
                 let failed = WebhookOutcome {
                     delivery_id: input.delivery_id,
-                    status: "failed".into(),
+                    status: DeliveryStatus::Failed,
                 };
                 let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
-                    .activity_id("finish".to_owned())
+                    .activity_id(aid::FINISH.to_owned())
                     .retry_policy(
                         RetryPolicy::builder()
                             .initial_interval(Duration::from_secs(1))

@@ -15,15 +15,14 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::Instrument;
 use vodflow_core::events::{VIDEO_UPLOADED_SCHEMA_VERSION, VideoUploaded};
-use vodflow_core::{VideoId, layout, names, repo};
-
-use crate::auth::{Caller, SCOPE_WRITE};
-use crate::multipart_sink::MultipartSink;
-use crate::problem::{ApiError, ApiResult};
-use crate::sniff;
-use crate::state::AppState;
-use crate::videos::Video;
 use vodflow_core::playback::Visibility;
+use vodflow_core::{VideoId, container, kafka, layout, repo};
+
+use super::model::Video;
+use crate::auth::{Caller, SCOPE_WRITE};
+use crate::problem::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::MultipartSink;
 
 pub(crate) const MAX_TITLE_CHARS: usize = 200;
 pub(crate) const MAX_DESCRIPTION_CHARS: usize = 5000;
@@ -43,7 +42,8 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
         let mut schema = MetaSchema::new("object");
         schema.required = vec!["file", "title"];
         let mut file = MetaSchema::new_with_format("string", "binary");
-        file.description = Some("The video (MP4, MOV, Matroska/WebM, MPEG-TS, AVI or FLV).");
+        file.description =
+            Some("The video (MP4, MOV, Matroska/WebM, MPEG-TS, MPEG-PS, AVI or FLV).");
         let mut title = MetaSchema::new("string");
         title.description = Some("Title, 1 to 200 characters.");
         title.min_length = Some(1);
@@ -249,7 +249,7 @@ async fn receive(
             visibility: fields.visibility,
             owner_email: caller.email.as_deref(),
         };
-        let row = repo::insert_uploaded(&state.pool, &new, &state.cfg.topic(names::TOPIC_VIDEO_UPLOADED), &payload).await?;
+        let row = repo::insert_uploaded(&state.pool, &new, &state.cfg.topic(kafka::TOPIC_VIDEO_UPLOADED), &payload).await?;
         tracing::info!(size = file.size, sha256 = %file.sha256, content_type = file.content_type, "upload accepted");
         Ok(Video::from_row(row, &state.cfg))
     }
@@ -336,21 +336,26 @@ async fn stream_to_store(
                 .take(want)
                 .read_to_end(&mut buf)
                 .await
-                .map_err(|e| ApiError::BadRequest(format!("upload interrupted after {size} bytes: {e}")))?;
+                .map_err(|e| {
+                    ApiError::BadRequest(format!("upload interrupted after {size} bytes: {e}"))
+                })?;
             if buf.is_empty() {
                 break;
             }
             size += buf.len() as u64;
             if size > max {
-                return Err(ApiError::PayloadTooLarge(format!("the file is larger than the maximum of {max} bytes")));
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the file is larger than the maximum of {max} bytes"
+                )));
             }
             hasher.update(&buf);
             if sink.is_none() {
-                content_type = sniff::container_type(&buf[..buf.len().min(4096)]).ok_or_else(|| {
-                    ApiError::UnsupportedMediaType(
-                        "not a supported video container (MP4, MOV, Matroska/WebM, MPEG-TS, AVI, FLV)".into(),
-                    )
-                })?;
+                // Fewer bytes than asked for: this first read is the whole file.
+                let complete = (buf.len() as u64) < want;
+                let head = &buf[..buf.len().min(container::SNIFF_BYTES)];
+                content_type = container::sniff(head, complete)
+                    .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?
+                    .mime();
                 sink = Some(
                     MultipartSink::start(&state.s3, &state.cfg.s3.bucket, key, content_type)
                         .await
@@ -358,7 +363,9 @@ async fn stream_to_store(
                 );
             }
             if let Some(s) = sink.as_mut() {
-                s.push(Bytes::from(buf)).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                s.push(Bytes::from(buf))
+                    .await
+                    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
             }
         }
         Ok(())

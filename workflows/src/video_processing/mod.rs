@@ -6,22 +6,30 @@
 
 use std::time::Duration;
 
+mod start;
+
+pub use start::{Run, start_run};
+
 use temporalio_common::RetryPolicy;
 use temporalio_common::error::IncomingError;
-use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext,
     WorkflowContext, WorkflowContextView, WorkflowResult, workflows::join_all,
 };
+use vodflow_core::VideoStatus;
 use vodflow_core::ladder::{plan_chunks, plan_renditions};
-use vodflow_core::names;
 use vodflow_core::workflow_types::*;
 
-use crate::contract::{INVALID_MEDIA, ProcessingActivities, TranscodeActivities};
+use crate::contract::{
+    INVALID_MEDIA, ProcessingActivities, TranscodeActivities, activity_id as aid,
+};
+use crate::search_attributes::VIDEO_STATUS;
 
-pub const VIDEO_STATUS: SearchAttributeKey<String> =
-    SearchAttributeKey::keyword(names::SEARCH_ATTR_VIDEO_STATUS);
+/// Records the video's status on the run, for the Temporal UI's filters.
+fn mark(ctx: &WorkflowContext<VideoProcessingWorkflow>, status: VideoStatus) {
+    ctx.upsert_search_attributes([VIDEO_STATUS.value_set(status.as_str().to_owned())]);
+}
 
 #[workflow]
 #[derive(Default)]
@@ -29,7 +37,7 @@ pub struct VideoProcessingWorkflow {
     progress: Progress,
     cancel_requested: Option<String>,
     /// First encode failure (step, reason): ends the encode stage without waiting for the rest.
-    encode_failure: Option<(String, String)>,
+    encode_failure: Option<(&'static str, String)>,
 }
 
 /// Why a run stopped short: the step and a reason a person can act on.
@@ -95,7 +103,7 @@ impl VideoProcessingWorkflow {
         input: ProcessVideo,
     ) -> WorkflowResult<ProcessOutcome> {
         let id = input.video_id;
-        ctx.upsert_search_attributes([VIDEO_STATUS.value_set("processing".to_owned())]);
+        mark(ctx, VideoStatus::Processing);
         ctx.execute_activity(
             ProcessingActivities::update_metadata,
             UpdateMetadata {
@@ -104,16 +112,16 @@ impl VideoProcessingWorkflow {
                     attempt: input.attempt,
                 },
             },
-            light("metadata-processing", input.max_attempts),
+            light(aid::METADATA_PROCESSING, input.max_attempts),
         )
         .await?;
 
         match Self::process(ctx, &input).await {
             Ok(packaged) => {
-                ctx.upsert_search_attributes([VIDEO_STATUS.value_set("ready".to_owned())]);
-                Self::step_progress(ctx, "done", 100.0);
+                mark(ctx, VideoStatus::Ready);
+                Self::step_progress(ctx, step::DONE, 100.0);
                 Ok(ProcessOutcome {
-                    status: "ready".into(),
+                    status: VideoStatus::Ready,
                     master_key: Some(packaged.master_key),
                     reason: None,
                 })
@@ -125,12 +133,12 @@ impl VideoProcessingWorkflow {
                         video_id: id,
                         update: MetadataUpdate::Cancelled,
                     },
-                    light("metadata-cancelled", input.max_attempts),
+                    light(aid::METADATA_CANCELLED, input.max_attempts),
                 )
                 .await?;
-                ctx.upsert_search_attributes([VIDEO_STATUS.value_set("cancelled".to_owned())]);
+                mark(ctx, VideoStatus::Cancelled);
                 Ok(ProcessOutcome {
-                    status: "cancelled".into(),
+                    status: VideoStatus::Cancelled,
                     master_key: None,
                     reason: None,
                 })
@@ -146,10 +154,10 @@ impl VideoProcessingWorkflow {
                             reason: f.reason.clone(),
                         },
                     },
-                    light("metadata-failed", input.max_attempts),
+                    light(aid::METADATA_FAILED, input.max_attempts),
                 )
                 .await?;
-                ctx.upsert_search_attributes([VIDEO_STATUS.value_set("failed".to_owned())]);
+                mark(ctx, VideoStatus::Failed);
                 // The owner hears about failures too; a notification problem must not hide the cause.
                 let _ = ctx
                     .execute_activity(
@@ -157,12 +165,12 @@ impl VideoProcessingWorkflow {
                         Notify {
                             video_id: id,
                             owner: input.owner.clone(),
-                            status: "failed".into(),
+                            status: VideoStatus::Failed,
                             reason: Some(message.clone()),
                             renditions: vec![],
                             callback_url: input.callback_url.clone(),
                         },
-                        light("notify", input.max_attempts),
+                        light(aid::NOTIFY, input.max_attempts),
                     )
                     .await;
                 // Failing the run makes the encode visible as failed in the Temporal UI.
@@ -184,15 +192,15 @@ impl VideoProcessingWorkflow {
             size: input.size,
         };
 
-        Self::step(ctx, "probe_source")?;
+        Self::step(ctx, step::PROBE_SOURCE)?;
         let info = ctx
             .execute_activity(
                 ProcessingActivities::probe_source,
                 source.clone(),
-                heavy("probe".into(), None, input),
+                heavy(aid::PROBE.into(), None, input),
             )
             .await
-            .map_err(|e| Stop::Failed(reason("probe_source", &e)))?;
+            .map_err(|e| Stop::Failed(reason(step::PROBE_SOURCE, &e)))?;
 
         let renditions = plan_renditions(info.width, info.height);
         let chunks = plan_chunks(info.duration_ms, input.chunk_seconds);
@@ -202,20 +210,20 @@ impl VideoProcessingWorkflow {
                 .iter()
                 .map(|c| ChunkProgress {
                     index: c.index,
-                    state: "queued".into(),
+                    state: EncodeState::Queued,
                 })
                 .collect();
-            s.progress.audio = info.audio_codec.as_ref().map(|_| "queued".to_owned());
+            s.progress.audio = info.audio_codec.as_ref().map(|_| EncodeState::Queued);
         });
-        Self::step(ctx, "encode")?;
-        Self::step_progress(ctx, "encode", 5.0);
+        Self::step(ctx, step::ENCODE)?;
+        Self::step_progress(ctx, step::ENCODE, 5.0);
 
         let transcode_queue = Some(input.transcode_queue.clone());
         let total = chunks.len().max(1) as f64;
         let chunk_futures = chunks.iter().map(|chunk| {
             let ctx = ctx.clone();
             let opts = heavy(
-                format!("encode-chunk-{:04}", chunk.index),
+                aid::encode_chunk(chunk.index),
                 transcode_queue.clone(),
                 input,
             );
@@ -232,17 +240,19 @@ impl VideoProcessingWorkflow {
                     .await;
                 ctx.state_mut(|s| {
                     if let Err(e) = &r {
-                        let f = reason("encode_chunk", e);
-                        s.encode_failure
-                            .get_or_insert((f.step.to_owned(), f.reason));
+                        let f = reason(step::ENCODE_CHUNK, e);
+                        s.encode_failure.get_or_insert((f.step, f.reason));
                     }
-                    s.progress.chunks[index].state =
-                        if r.is_ok() { "done" } else { "failed" }.into();
+                    s.progress.chunks[index].state = if r.is_ok() {
+                        EncodeState::Done
+                    } else {
+                        EncodeState::Failed
+                    };
                     let done = s
                         .progress
                         .chunks
                         .iter()
-                        .filter(|c| c.state == "done")
+                        .filter(|c| c.state == EncodeState::Done)
                         .count() as f64;
                     s.progress.percent = 5.0 + 80.0 * done / total;
                 });
@@ -260,16 +270,19 @@ impl VideoProcessingWorkflow {
                         source: source.clone(),
                         info: info.clone(),
                     },
-                    heavy("encode-audio".into(), transcode_queue.clone(), input),
+                    heavy(aid::ENCODE_AUDIO.into(), transcode_queue.clone(), input),
                 )
                 .await;
             ctx.state_mut(|s| {
                 if let Err(e) = &r {
-                    let f = reason("encode_audio", e);
-                    s.encode_failure
-                        .get_or_insert((f.step.to_owned(), f.reason));
+                    let f = reason(step::ENCODE_AUDIO, e);
+                    s.encode_failure.get_or_insert((f.step, f.reason));
                 }
-                s.progress.audio = Some(if r.is_ok() { "done" } else { "failed" }.into())
+                s.progress.audio = Some(if r.is_ok() {
+                    EncodeState::Done
+                } else {
+                    EncodeState::Failed
+                })
             });
             r
         };
@@ -286,19 +299,19 @@ impl VideoProcessingWorkflow {
             done = encodes => done,
             _ = stop => {
                 return Err(match ctx.state(|s| s.encode_failure.clone()) {
-                    Some((step, reason)) => Stop::Failed(StepFailure { step: if step == "encode_audio" { "encode_audio" } else { "encode_chunk" }, reason }),
+                    Some((step, reason)) => Stop::Failed(StepFailure { step, reason }),
                     None => Stop::Cancelled,
                 });
             }
         };
         let mut encoded = Vec::with_capacity(chunk_results.len());
         for r in chunk_results {
-            encoded.push(r.map_err(|e| Stop::Failed(reason("encode_chunk", &e)))?);
+            encoded.push(r.map_err(|e| Stop::Failed(reason(step::ENCODE_CHUNK, &e)))?);
         }
-        let audio = audio.map_err(|e| Stop::Failed(reason("encode_audio", &e)))?;
+        let audio = audio.map_err(|e| Stop::Failed(reason(step::ENCODE_AUDIO, &e)))?;
 
-        Self::step(ctx, "package")?;
-        Self::step_progress(ctx, "package", 88.0);
+        Self::step(ctx, step::PACKAGE)?;
+        Self::step_progress(ctx, step::PACKAGE, 88.0);
         let packaged = ctx
             .execute_activity(
                 ProcessingActivities::package,
@@ -310,26 +323,26 @@ impl VideoProcessingWorkflow {
                     chunks: encoded,
                     audio,
                 },
-                light("package", max),
+                light(aid::PACKAGE, max),
             )
             .await
-            .map_err(|e| Stop::Failed(reason("package", &e)))?;
+            .map_err(|e| Stop::Failed(reason(step::PACKAGE, &e)))?;
 
-        Self::step(ctx, "create_poster")?;
-        Self::step_progress(ctx, "create_poster", 92.0);
+        Self::step(ctx, step::CREATE_POSTER)?;
+        Self::step_progress(ctx, step::CREATE_POSTER, 92.0);
         ctx.execute_activity(
             ProcessingActivities::create_poster,
             CreatePoster {
                 source: source.clone(),
                 info: info.clone(),
             },
-            heavy("poster".into(), None, input),
+            heavy(aid::POSTER.into(), None, input),
         )
         .await
-        .map_err(|e| Stop::Failed(reason("create_poster", &e)))?;
+        .map_err(|e| Stop::Failed(reason(step::CREATE_POSTER, &e)))?;
 
-        Self::step(ctx, "update_metadata")?;
-        Self::step_progress(ctx, "update_metadata", 95.0);
+        Self::step(ctx, step::UPDATE_METADATA)?;
+        Self::step_progress(ctx, step::UPDATE_METADATA, 95.0);
         ctx.execute_activity(
             ProcessingActivities::update_metadata,
             UpdateMetadata {
@@ -339,33 +352,33 @@ impl VideoProcessingWorkflow {
                     renditions: packaged.renditions.clone(),
                 },
             },
-            light("metadata-ready", max),
+            light(aid::METADATA_READY, max),
         )
         .await
-        .map_err(|e| Stop::Failed(reason("update_metadata", &e)))?;
+        .map_err(|e| Stop::Failed(reason(step::UPDATE_METADATA, &e)))?;
 
         // Past this point the video is ready: CDN and notification problems are reported, not fatal.
-        Self::step_progress(ctx, "invalidate_cdn", 97.0);
+        Self::step_progress(ctx, step::INVALIDATE_CDN, 97.0);
         let _ = ctx
             .execute_activity(
                 ProcessingActivities::invalidate_cdn,
                 InvalidateCdn { video_id: id },
-                light("invalidate-cdn", max),
+                light(aid::INVALIDATE_CDN, max),
             )
             .await;
-        Self::step_progress(ctx, "notify", 99.0);
+        Self::step_progress(ctx, step::NOTIFY, 99.0);
         let _ = ctx
             .execute_activity(
                 ProcessingActivities::notify,
                 Notify {
                     video_id: id,
                     owner: input.owner.clone(),
-                    status: "ready".into(),
+                    status: VideoStatus::Ready,
                     reason: None,
                     renditions: renditions.iter().map(|r| r.name.clone()).collect(),
                     callback_url: input.callback_url.clone(),
                 },
-                light("notify", max),
+                light(aid::NOTIFY, max),
             )
             .await;
         Ok(packaged)

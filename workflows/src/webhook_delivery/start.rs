@@ -1,12 +1,13 @@
-//! Webhook dispatch: records an event for each subscribed endpoint of its owner and starts one
-//! `WebhookDeliveryWorkflow` per delivery (the workflow retries; this only starts).
+//! Dispatching a webhook event: one delivery row per subscribed endpoint of its owner, and one
+//! `WebhookDeliveryWorkflow` per delivery (the workflow retries; this only records and starts).
 
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{Client, WorkflowIdReusePolicy, WorkflowStartOptions};
 use uuid::Uuid;
 use vodflow_core::workflow_types::DeliverWebhook;
 use vodflow_core::{Config, VideoId, names, webhooks};
-use vodflow_workflows::WebhookDeliveryWorkflow;
+
+use super::WebhookDeliveryWorkflow;
 
 pub fn workflow_id(delivery: Uuid) -> String {
     format!("webhook-delivery-{delivery}")

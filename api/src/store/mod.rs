@@ -1,4 +1,9 @@
-//! Object-store housekeeping the api does itself (deleting a video's objects).
+//! The api's own object-store work: streaming uploads into multipart uploads, and removing a
+//! video's objects.
+
+mod multipart_sink;
+
+pub use multipart_sink::MultipartSink;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -8,7 +13,7 @@ use vodflow_core::VideoId;
 #[error("object store: {0}")]
 pub struct StoreError(pub(crate) String);
 
-pub(crate) fn err<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> StoreError {
+fn err<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> StoreError {
     StoreError(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
 }
 
@@ -19,7 +24,7 @@ pub async fn delete_video_objects(
     id: VideoId,
 ) -> Result<u64, StoreError> {
     let mut deleted = 0;
-    for prefix in crate::videos::object_prefixes(id) {
+    for prefix in vodflow_core::layout::video_object_prefixes(id) {
         deleted += delete_prefix(s3, bucket, &prefix).await?;
     }
     Ok(deleted)

@@ -1,0 +1,69 @@
+//! Progress reports of the long activities: `{step, out_time_s, percent}` heartbeats that the
+//! API shows per chunk, sent often enough that a dead worker is noticed within the timeout.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use temporalio_sdk::activities::ActivityContext;
+use vodflow_core::workflow_types::SourceRef;
+
+use crate::Deps;
+use crate::error::Error;
+
+/// How often long activities report progress: well inside the heartbeat timeout the workflow set.
+pub(crate) fn heartbeat_every(ctx: &ActivityContext) -> Duration {
+    let timeout = ctx
+        .info()
+        .heartbeat_timeout
+        .unwrap_or(Duration::from_secs(60));
+    (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(5))
+}
+
+#[derive(Serialize)]
+struct EncodeHeartbeat {
+    step: &'static str,
+    out_time_s: f64,
+    percent: f64,
+}
+
+pub(crate) async fn beat(ctx: &ActivityContext, step: &'static str, out_time_s: f64, percent: f64) {
+    let _ = ctx
+        .record_heartbeat(serde_json::json!(EncodeHeartbeat {
+            step,
+            out_time_s,
+            percent
+        }))
+        .await;
+}
+
+/// A progress callback that heartbeats `percent(value)`; owns its context so the future is `'static`.
+pub(crate) fn beater(
+    ctx: &ActivityContext,
+    step: &'static str,
+    percent: impl Fn(f64) -> f64 + Send + 'static,
+) -> impl FnMut(f64) -> BoxFuture<'static, ()> + Send {
+    let ctx = ctx.clone();
+    move |v| {
+        let ctx = ctx.clone();
+        let p = percent(v);
+        Box::pin(async move { beat(&ctx, step, v, p).await })
+    }
+}
+
+pub(crate) fn silent(_: f64) -> BoxFuture<'static, ()> {
+    Box::pin(async {})
+}
+
+/// The source on this worker's disk, downloading it (with heartbeats) if it is not there yet.
+pub(crate) async fn source_file(
+    deps: &Deps,
+    ctx: &ActivityContext,
+    src: &SourceRef,
+) -> Result<std::path::PathBuf, Error> {
+    let size = src.size.max(1) as f64;
+    let mut progress = beater(ctx, "download", move |done| done * 100.0 / size);
+    deps.storage
+        .source_file(src, move |done| progress(done as f64))
+        .await
+}

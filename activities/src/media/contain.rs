@@ -1,0 +1,164 @@
+//! How an ffmpeg or ffprobe child is contained: an address-space limit and a CPU-time limit set by
+//! `prlimit` before it starts (the worker process itself never decodes untrusted frames), bounded
+//! threads, and a wall-clock watchdog. What breaking a limit means is decided here too: a limit is
+//! a property of the input, so it fails for good with a sentence that names the setting.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use vodflow_core::config::FfmpegLimits;
+
+use crate::error::Error;
+
+/// SIGXCPU: the kernel's answer to a process past its CPU-time limit.
+const SIGXCPU: i32 = 24;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Containment {
+    pub memory_bytes: u64,
+    pub cpu_seconds: u64,
+    pub threads: usize,
+    pub wall: Duration,
+}
+
+impl Containment {
+    /// For work on `media_seconds` of media, from the worker's settings.
+    pub fn for_media(limits: &FfmpegLimits, media_seconds: f64) -> Self {
+        let cpu = limits.cpu_seconds(media_seconds);
+        Self {
+            memory_bytes: limits.max_memory_bytes,
+            cpu_seconds: cpu,
+            threads: limits.threads,
+            wall: Duration::from_secs(cpu),
+        }
+    }
+
+    /// A fixed budget (probe, poster): `seconds` of CPU and of wall clock.
+    pub fn fixed(limits: &FfmpegLimits, seconds: u64) -> Self {
+        Self {
+            memory_bytes: limits.max_memory_bytes,
+            cpu_seconds: seconds,
+            threads: limits.threads,
+            wall: Duration::from_secs(seconds),
+        }
+    }
+
+    /// `prlimit --as=… --cpu=… --` to put in front of the program.
+    pub fn prlimit_args(&self) -> Vec<String> {
+        vec![
+            format!("--as={}", self.memory_bytes),
+            format!("--cpu={}", self.cpu_seconds),
+            "--".to_owned(),
+        ]
+    }
+
+    /// The error for a child that failed with `status` and `stderr`: a broken limit or an error
+    /// that the same input will always give is permanent; running out of disk or being killed
+    /// from outside is worth another attempt.
+    pub fn classify(&self, what: &str, status: ExitStatus, stderr: &str) -> Error {
+        let tail = tail(stderr);
+        let low = stderr.to_ascii_lowercase();
+        if status.signal() == Some(SIGXCPU) {
+            return Error::InvalidMedia(format!(
+                "{what} needed more than {} s of CPU (VODFLOW_FFMPEG_CPU_FACTOR): the source is too expensive to decode",
+                self.cpu_seconds
+            ));
+        }
+        if low.contains("cannot allocate memory")
+            || low.contains("out of memory")
+            || low.contains("std::bad_alloc")
+        {
+            return Error::InvalidMedia(format!(
+                "{what} needed more than {} MiB of memory (VODFLOW_FFMPEG_MAX_MEMORY)",
+                self.memory_bytes / (1024 * 1024)
+            ));
+        }
+        if low.contains("no space left on device")
+            || low.contains("resource temporarily unavailable")
+        {
+            return Error::Ffmpeg(format!("{what}: {tail}"));
+        }
+        match (status.code(), status.signal()) {
+            // Killed from outside (the OOM killer, a shutdown): another worker may do better.
+            (None, Some(sig)) if sig != libc_sigabrt() && sig != libc_sigsegv() => {
+                Error::Ffmpeg(format!("{what} was killed by signal {sig}"))
+            }
+            (None, Some(sig)) => Error::InvalidMedia(format!(
+                "{what} crashed (signal {sig}) on this source: {tail}"
+            )),
+            (code, _) => Error::InvalidMedia(format!(
+                "{what} could not process the source (exit {}): {tail}",
+                code.unwrap_or(-1)
+            )),
+        }
+    }
+
+    /// The error for a child the watchdog stopped.
+    pub fn timed_out(&self, what: &str) -> Error {
+        Error::InvalidMedia(format!(
+            "{what} ran longer than {} s (VODFLOW_FFMPEG_CPU_FACTOR): the source is too expensive to process",
+            self.wall.as_secs()
+        ))
+    }
+}
+
+const fn libc_sigabrt() -> i32 {
+    6
+}
+
+const fn libc_sigsegv() -> i32 {
+    11
+}
+
+/// The last lines of what the child wrote, for a reason a person can read.
+pub fn tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let from = lines.len().saturating_sub(4);
+    let text = lines[from..].join("; ");
+    if text.is_empty() {
+        "no message".to_owned()
+    } else {
+        text.chars().take(600).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c() -> Containment {
+        Containment {
+            memory_bytes: 1 << 30,
+            cpu_seconds: 10,
+            threads: 1,
+            wall: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn limits_and_input_errors_are_permanent_disk_is_not() {
+        let xcpu = ExitStatus::from_raw(SIGXCPU);
+        assert!(
+            matches!(c().classify("encode", xcpu, ""), Error::InvalidMedia(m) if m.contains("CPU"))
+        );
+        let exit1 = ExitStatus::from_raw(1 << 8);
+        assert!(matches!(
+            c().classify("encode", exit1, "x\nCannot allocate memory\n"),
+            Error::InvalidMedia(m) if m.contains("memory")
+        ));
+        assert!(matches!(
+            c().classify("encode", exit1, "Invalid data found when processing input"),
+            Error::InvalidMedia(_)
+        ));
+        assert!(matches!(
+            c().classify("encode", exit1, "No space left on device"),
+            Error::Ffmpeg(_)
+        ));
+        let killed = ExitStatus::from_raw(9);
+        assert!(matches!(
+            c().classify("encode", killed, ""),
+            Error::Ffmpeg(_)
+        ));
+    }
+}

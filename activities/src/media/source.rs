@@ -1,0 +1,53 @@
+//! A downloaded source and the container its own bytes say it is. Every ffmpeg and ffprobe child
+//! reads the source through [`SourceMedia::input_args`]: the demuxer is forced to that container
+//! and only the `file` protocol is allowed, so a manifest, a playlist or a concat list can never
+//! make libav open another file, even if such a file were stored.
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::AsyncReadExt;
+use vodflow_core::container::{self, Container};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct SourceMedia {
+    pub path: PathBuf,
+    pub container: Container,
+}
+
+impl SourceMedia {
+    /// Sniffs the file again on this worker: the api's decision is not taken on trust.
+    pub async fn open(path: PathBuf) -> Result<Self> {
+        let mut file = tokio::fs::File::open(&path).await?;
+        let mut head = Vec::with_capacity(container::SNIFF_BYTES);
+        (&mut file)
+            .take(container::SNIFF_BYTES as u64)
+            .read_to_end(&mut head)
+            .await?;
+        let complete = head.len() < container::SNIFF_BYTES;
+        let container = container::sniff(&head, complete)
+            .map_err(|e| Error::InvalidMedia(format!("the source is refused: {e}")))?;
+        Ok(Self { path, container })
+    }
+
+    /// `-f <demuxer> -protocol_whitelist file -i file:<path>`, preceded by `before_input`
+    /// (input options such as `-ss`).
+    pub fn input_args(&self, before_input: &[String]) -> Vec<String> {
+        let mut args = vec![
+            "-f".to_owned(),
+            self.container.demuxer().to_owned(),
+            "-protocol_whitelist".to_owned(),
+            "file".to_owned(),
+        ];
+        args.extend_from_slice(before_input);
+        args.push("-i".to_owned());
+        args.push(file_url(&self.path));
+        args
+    }
+}
+
+/// A path as an explicit `file:` URL, so no part of it can be read as another protocol.
+pub fn file_url(path: &Path) -> String {
+    format!("file:{}", path.display())
+}

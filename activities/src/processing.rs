@@ -1,0 +1,183 @@
+//! The activities of the `video-processing` queue: light work next to the workflows (probe,
+//! package, poster, metadata, CDN, notifications, webhook deliveries).
+
+#![allow(unreachable_pub)] // the activity macros generate public marker modules
+
+use std::sync::Arc;
+
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use vodflow_core::layout;
+use vodflow_core::workflow_types::*;
+use vodflow_workflows::contract as names;
+
+use crate::error::Error;
+use crate::heartbeat::{heartbeat_every, silent, source_file};
+use crate::media::contain::Containment;
+use crate::media::source::SourceMedia;
+use crate::media::{ffmpeg_cli, package, poster, probe};
+
+/// CPU and wall-clock budget of a probe or a poster: a few frames' work, with room for 8K.
+const PROBE_SECONDS: u64 = 120;
+use crate::storage::CACHE_PLAYLIST;
+use crate::{Deps, catalog, notify, webhook};
+
+/// Activities of the `video-processing` queue.
+pub struct ProcessingActivities(pub Arc<Deps>);
+
+#[activities]
+impl ProcessingActivities {
+    #[activity(name = names::PROBE_SOURCE)]
+    pub async fn probe_source(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        src: SourceRef,
+    ) -> Result<SourceInfo, ActivityError> {
+        async move {
+            let media = SourceMedia::open(source_file(&self.0, &ctx, &src).await?).await?;
+            let cfg = &self.0.cfg;
+            let contain = Containment::fixed(&cfg.ffmpeg, PROBE_SECONDS);
+            let info = probe::probe(&media, src.size, &cfg.media_limits, &contain).await?;
+            tracing::info!(video_id = %src.video_id, ?info, "probed");
+            Ok(info)
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::PACKAGE)]
+    pub async fn package(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job: Package,
+    ) -> Result<Packaged, ActivityError> {
+        async move {
+            let lists = package::build(&job).map_err(Error::Package)?;
+            let store = &self.0.storage;
+            for (name, text) in &lists.media {
+                let key = layout::playlist_key(job.video_id, name);
+                store
+                    .put_bytes(
+                        &job.bucket,
+                        &key,
+                        text.clone().into_bytes(),
+                        "application/vnd.apple.mpegurl",
+                        CACHE_PLAYLIST,
+                    )
+                    .await?;
+            }
+            // The master goes last: once it exists, everything it names exists.
+            let master_key = layout::master_playlist_key(job.video_id);
+            store
+                .put_bytes(
+                    &job.bucket,
+                    &master_key,
+                    lists.master.into_bytes(),
+                    "application/vnd.apple.mpegurl",
+                    CACHE_PLAYLIST,
+                )
+                .await?;
+            Ok(Packaged {
+                master_key,
+                renditions: lists.renditions,
+            })
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::CREATE_POSTER)]
+    pub async fn create_poster(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        job: CreatePoster,
+    ) -> Result<String, ActivityError> {
+        async move {
+            let src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
+            let scratch = self.0.storage.scratch("poster")?;
+            let out = scratch.0.join("poster.jpg");
+            ffmpeg_cli::run(
+                "poster",
+                &poster::poster_args(&src, job.info.duration_ms, &out),
+                &Containment::fixed(&self.0.cfg.ffmpeg, PROBE_SECONDS),
+                heartbeat_every(&ctx),
+                silent,
+                || ctx.is_cancelled(),
+            )
+            .await?;
+            let key = layout::poster_key(job.source.video_id);
+            self.0
+                .storage
+                .put_file(&job.source.bucket, &key, &out, "image/jpeg", CACHE_PLAYLIST)
+                .await?;
+            Ok(key)
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::UPDATE_METADATA)]
+    pub async fn update_metadata(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        u: UpdateMetadata,
+    ) -> Result<(), ActivityError> {
+        async move { catalog::apply(&self.0.pool, &u).await }
+            .await
+            .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::INVALIDATE_CDN)]
+    pub async fn invalidate_cdn(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job: InvalidateCdn,
+    ) -> Result<String, ActivityError> {
+        async move {
+            let outcome = vodflow_core::cdn::invalidate(&self.0.cfg, job.video_id)
+                .await
+                .map_err(|e| Error::Cdn(e.to_string()))?;
+            tracing::info!(video_id = %job.video_id, %outcome, "cdn");
+            Ok(outcome)
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::NOTIFY)]
+    pub async fn notify(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        n: Notify,
+    ) -> Result<(), ActivityError> {
+        async move { notify::video_processed(&self.0, &n).await }
+            .await
+            .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::DELIVER_WEBHOOK)]
+    pub async fn deliver_webhook(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job: DeliverWebhook,
+    ) -> Result<WebhookOutcome, ActivityError> {
+        webhook::deliver(&self.0.cfg, &self.0.pool, &job)
+            .await
+            .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::FINISH_WEBHOOK)]
+    pub async fn finish_webhook(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        outcome: WebhookOutcome,
+    ) -> Result<(), ActivityError> {
+        vodflow_core::webhooks::set_status(
+            &self.0.pool,
+            outcome.delivery_id,
+            outcome.status.as_str(),
+        )
+        .await
+        .map_err(|e| Error::from(e).into_activity())
+    }
+}

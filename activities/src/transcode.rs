@@ -1,0 +1,155 @@
+//! The activities of the `transcode` queue: the CPU-heavy encodes, scaled on their own workers.
+
+#![allow(unreachable_pub)] // the activity macros generate public marker modules
+
+use std::sync::Arc;
+
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use vodflow_core::layout;
+use vodflow_core::workflow_types::*;
+use vodflow_workflows::contract as names;
+
+use crate::Deps;
+use crate::error::Error;
+use crate::heartbeat::{beat, beater, heartbeat_every, source_file};
+use crate::media::contain::Containment;
+use crate::media::source::SourceMedia;
+use crate::media::{audio, encode, ffmpeg_cli, fmp4};
+use crate::storage::CACHE_IMMUTABLE;
+
+/// Activities of the `transcode` queue.
+pub struct TranscodeActivities(pub Arc<Deps>);
+
+#[activities]
+impl TranscodeActivities {
+    #[activity(name = names::ENCODE_CHUNK)]
+    pub async fn encode_chunk(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        job: EncodeChunk,
+    ) -> Result<ChunkEncoded, ActivityError> {
+        async move {
+            let store = &self.0.storage;
+            let bucket = job.source.bucket.clone();
+            let manifest_key = encode::chunk_manifest_key(&job);
+            // A chunk finished by an earlier attempt or run is not encoded again.
+            if let Some(bytes) = store.get_bytes(&bucket, &manifest_key).await?
+                && let Ok(mut done) = serde_json::from_slice::<ChunkEncoded>(&bytes)
+                && job.renditions.iter().all(|r| done.renditions.iter().any(|d| d.rendition == r.name))
+            {
+                tracing::info!(video_id = %job.source.video_id, chunk = job.chunk.index, "chunk already complete; reused");
+                done.encoded = false;
+                return Ok(done);
+            }
+            let src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
+            let scratch = store.scratch(&format!("chunk-{}", job.chunk.index))?;
+            let span_s = (job.chunk.end_ms - job.chunk.start_ms) as f64 / 1000.0;
+            let start_s = job.chunk.start_ms as f64 / 1000.0;
+            let limits = &self.0.cfg.ffmpeg;
+            let args = encode::chunk_args(&job, &src, &scratch.0, limits.threads);
+            ffmpeg_cli::run(
+                "encode",
+                &args,
+                &Containment::for_media(limits, span_s),
+                heartbeat_every(&ctx),
+                beater(&ctx, "encode", move |t| ((t - start_s) / span_s * 100.0).clamp(0.0, 100.0)),
+                || ctx.is_cancelled(),
+            )
+            .await?;
+            beat(&ctx, "upload", start_s + span_s, 100.0).await;
+            let mut renditions = Vec::new();
+            for r in &job.renditions {
+                beat(&ctx, "upload", start_s + span_s, 100.0).await;
+                let data = tokio::fs::read(scratch.0.join(format!("{}.mp4", r.name))).await.map_err(Error::Io)?;
+                let (init, segments, codecs) = encode::cut(&job, r, &data)?;
+                if job.chunk.index == 0 {
+                    store.put_bytes(&bucket, &layout::init_key(job.source.video_id, &r.name), init, "video/mp4", CACHE_IMMUTABLE).await?;
+                }
+                let mut infos = Vec::with_capacity(segments.len());
+                for (number, bytes, info) in segments {
+                    let key = layout::segment_key(job.source.video_id, &r.name, number);
+                    store.put_bytes(&bucket, &key, bytes, "video/iso.segment", CACHE_IMMUTABLE).await?;
+                    infos.push(info);
+                }
+                renditions.push(RenditionChunk { rendition: r.name.clone(), segments: infos, codecs });
+            }
+            let result = ChunkEncoded { index: job.chunk.index, renditions, encoded: true };
+            let manifest = serde_json::to_vec(&result)?;
+            store.put_bytes(&bucket, &manifest_key, manifest, "application/json", "no-store").await?;
+            Ok(result)
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::ENCODE_AUDIO)]
+    pub async fn encode_audio(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        job: EncodeAudio,
+    ) -> Result<Option<AudioEncoded>, ActivityError> {
+        async move {
+            if job.info.audio_codec.is_none() {
+                return Ok(None);
+            }
+            let src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
+            let scratch = self.0.storage.scratch("audio")?;
+            let out = scratch.0.join("audio.mp4");
+            let total = job.info.duration_ms.max(1) as f64 / 1000.0;
+            // Audio costs a small fraction of video: a tenth of the video budget per second.
+            let mut contain = Containment::for_media(&self.0.cfg.ffmpeg, total / 10.0);
+            contain.threads = 1;
+            ffmpeg_cli::run(
+                "audio encode",
+                &audio::audio_args(&src, &out),
+                &contain,
+                heartbeat_every(&ctx),
+                beater(&ctx, "encode", move |t| {
+                    (t / total * 100.0).clamp(0.0, 100.0)
+                }),
+                || ctx.is_cancelled(),
+            )
+            .await?;
+            let data = tokio::fs::read(&out).await.map_err(Error::Io)?;
+            let f = fmp4::split(&data).map_err(|e| Error::EncodedOutput(format!("audio: {e}")))?;
+            let (id, bucket) = (job.source.video_id, &job.source.bucket);
+            let store = &self.0.storage;
+            store
+                .put_bytes(
+                    bucket,
+                    &layout::init_key(id, "audio"),
+                    data[..f.init_end].to_vec(),
+                    "audio/mp4",
+                    CACHE_IMMUTABLE,
+                )
+                .await?;
+            let mut segments = Vec::with_capacity(f.segments.len());
+            for (i, s) in f.segments.iter().enumerate() {
+                let number = i as u32 + 1;
+                let bytes = data[s.start..s.end].to_vec();
+                segments.push(Segment {
+                    number,
+                    duration_s: s.duration as f64 / f64::from(f.timescale.max(1)),
+                    bytes: bytes.len() as u64,
+                });
+                store
+                    .put_bytes(
+                        bucket,
+                        &layout::segment_key(id, "audio", number),
+                        bytes,
+                        "audio/iso.segment",
+                        CACHE_IMMUTABLE,
+                    )
+                    .await?;
+            }
+            Ok(Some(AudioEncoded {
+                segments,
+                codecs: f.codecs.unwrap_or_else(|| "mp4a.40.2".into()),
+                bitrate_kbps: audio::AUDIO_KBPS,
+            }))
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+}

@@ -1,0 +1,185 @@
+//! The video resource as the API shows it: status, metadata, links, failure, playback URLs.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use vodflow_core::playback::{self, Visibility};
+use vodflow_core::repo::{self, VideoRow};
+use vodflow_core::{Config, VideoId, layout};
+
+use crate::progress::Progress;
+
+#[derive(Object, Debug, Clone)]
+pub struct Links {
+    /// This video.
+    #[oai(rename = "self")]
+    pub self_: String,
+    /// Its processing workflow as Temporal sees it.
+    pub workflow: String,
+    /// HLS master playlist (playable once the video is `ready`); signed and expiring unless the
+    /// video is public.
+    pub playback: String,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct RenditionUrl {
+    /// Rung name (`720p`) or `audio`.
+    pub name: String,
+    /// The rendition's media playlist.
+    pub url: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub width: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub height: Option<i32>,
+    /// Peak bits per second, as in the master playlist.
+    pub bandwidth: i32,
+    pub codecs: String,
+}
+
+/// Where to play a ready video from.
+#[derive(Object, Debug, Clone)]
+pub struct Playback {
+    /// HLS master playlist (all renditions, adaptive).
+    pub master: String,
+    /// Each rendition's own media playlist.
+    pub renditions: Vec<RenditionUrl>,
+    /// Poster image (JPEG).
+    pub poster: String,
+    /// When these URLs stop working (signed videos only); fetch the video again for fresh ones.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct Failure {
+    /// Why processing failed, in words a person can act on.
+    pub reason: String,
+    /// The step that failed (e.g. `probe_source`).
+    #[oai(skip_serializing_if_is_none)]
+    pub step: Option<String>,
+    /// The failing activity (e.g. `encode-chunk-0003`), from the run's Temporal history.
+    #[oai(skip_serializing_if_is_none)]
+    pub activity_id: Option<String>,
+    /// How many attempts it made before the run gave up.
+    #[oai(skip_serializing_if_is_none)]
+    pub attempts: Option<i32>,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct Video {
+    pub id: String,
+    pub owner: String,
+    pub title: String,
+    pub description: String,
+    /// uploaded, processing, ready, failed, cancelled or deleted.
+    pub status: String,
+    /// Size of the uploaded source in bytes.
+    pub size: i64,
+    /// SHA-256 of the uploaded source, hex.
+    pub sha256: String,
+    /// Container detected from the source's first bytes.
+    pub content_type: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub duration_seconds: Option<f64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub width: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub height: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    pub failure: Option<Failure>,
+    /// Processing runs so far (a reprocess adds one).
+    pub attempt: i32,
+    /// `signed` (playback URLs carry an expiring signature) or `public`.
+    pub visibility: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub links: Links,
+    /// While processing: per-chunk state, pending activities with attempts and heartbeats, percent, ETA.
+    #[oai(skip_serializing_if_is_none)]
+    pub progress: Option<Progress>,
+    /// Once ready: master, per-rendition and poster URLs.
+    #[oai(skip_serializing_if_is_none)]
+    pub playback: Option<Playback>,
+}
+
+fn links(cfg: &Config, id: VideoId, visibility: Visibility) -> Links {
+    let public_url = &cfg.public_url;
+    let (base, _) = playback::configured_base_url(cfg, id, visibility, playback::unix_now());
+    Links {
+        self_: format!("{public_url}/v1/videos/{id}"),
+        workflow: format!("{public_url}/v1/videos/{id}/workflow"),
+        playback: format!("{base}master.m3u8"),
+    }
+}
+
+/// The playback URLs of a ready video, from its recorded renditions.
+pub(super) fn playback_urls(
+    cfg: &Config,
+    row: &VideoRow,
+    renditions: &[repo::RenditionRow],
+) -> Playback {
+    let id = row.video_id();
+    let (base, expires) =
+        playback::configured_base_url(cfg, id, row.visibility(), playback::unix_now());
+    Playback {
+        master: format!("{base}master.m3u8"),
+        renditions: renditions
+            .iter()
+            .filter_map(|r| {
+                // playlist_key is videos/{id}/hls/{name}/index.m3u8; the URL mirrors it under base.
+                let rel = r.playlist_key.strip_prefix(&layout::hls_prefix(id))?;
+                let name = rel.split('/').next()?.to_owned();
+                Some(RenditionUrl {
+                    url: format!("{base}{rel}"),
+                    name,
+                    width: Some(r.width).filter(|w| *w > 0),
+                    height: Some(r.height).filter(|h| *h > 0),
+                    bandwidth: r.bitrate,
+                    codecs: r.codecs.clone(),
+                })
+            })
+            .collect(),
+        poster: format!("{base}poster.jpg"),
+        expires_at: expires.and_then(|e| DateTime::from_timestamp(e as i64, 0)),
+    }
+}
+
+impl Video {
+    pub fn from_row(row: VideoRow, cfg: &Config) -> Self {
+        let id = row.video_id();
+        Self {
+            links: links(cfg, id, row.visibility()),
+            visibility: row.visibility.clone(),
+            playback: None,
+            id: id.to_string(),
+            failure: row.failure_reason.clone().map(|reason| Failure {
+                reason,
+                step: row.failure_step.clone(),
+                activity_id: None,
+                attempts: None,
+            }),
+            owner: row.owner,
+            title: row.title,
+            description: row.description,
+            status: row.status,
+            size: row.size_bytes,
+            sha256: row.sha256,
+            content_type: row.content_type,
+            duration_seconds: row.duration_ms.map(|ms| ms as f64 / 1000.0),
+            width: row.width,
+            height: row.height,
+            attempt: row.attempt,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            progress: None,
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct VideoPage {
+    /// Newest first.
+    pub items: Vec<Video>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,87 @@
+//! Replaying a video's processing: a new run under the same workflow id.
+
+use std::time::Duration;
+
+use temporalio_client::WorkflowIdReusePolicy;
+use temporalio_client::errors::WorkflowStartError;
+use vodflow_core::repo::{self, VideoRow};
+use vodflow_core::{VideoStatus, layout};
+use vodflow_workflows::video_processing::{Run, start_run};
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// Starts a new run of a failed or cancelled video (or a ready one with `force`) under the same
+/// workflow id; finished chunks are reused. Returns the updated row.
+pub(crate) async fn replay(
+    state: &AppState,
+    row: VideoRow,
+    force: bool,
+) -> Result<VideoRow, ApiError> {
+    let vid = row.video_id();
+    match row.status() {
+        VideoStatus::Failed | VideoStatus::Cancelled => {}
+        VideoStatus::Ready if force => {
+            // Forget finished chunks so everything is encoded again.
+            crate::store::delete_prefix(
+                &state.s3,
+                &state.cfg.s3.bucket,
+                &layout::chunk_manifests_prefix(vid),
+            )
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+        VideoStatus::Ready => {
+            return Err(ApiError::Conflict(format!(
+                "video {vid} is ready; pass force=true to encode it again"
+            )));
+        }
+        other => {
+            return Err(ApiError::Conflict(format!(
+                "video {vid} is {other}: its processing is not finished"
+            )));
+        }
+    }
+    let client = state.temporal().await?;
+    let run = Run {
+        video_id: vid,
+        owner: &row.owner,
+        bucket: &state.cfg.s3.bucket,
+        source_key: &row.source_key,
+        size: row.size_bytes as u64,
+        sha256: &row.sha256,
+        title: &row.title,
+        content_type: &row.content_type,
+        attempt: row.attempt + 1,
+        callback_url: row.callback_url.as_deref(),
+    };
+    // AllowDuplicate admits a new run only once the previous one has closed. A run that has
+    // recorded its failure may still be notifying for a moment: give it that moment.
+    let mut tries = 0;
+    loop {
+        match start_run(
+            &state.cfg,
+            &client,
+            &run,
+            WorkflowIdReusePolicy::AllowDuplicate,
+        )
+        .await
+        {
+            Ok(()) => break,
+            Err(WorkflowStartError::AlreadyStarted { .. }) if tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(WorkflowStartError::AlreadyStarted { .. }) => {
+                return Err(ApiError::Conflict(format!(
+                    "video {vid} is being processed already"
+                )));
+            }
+            Err(e) => return Err(ApiError::Unavailable(format!("Temporal: {e}"))),
+        }
+    }
+    repo::set_processing(&state.pool, vid, run.attempt).await?;
+    repo::get_video(&state.pool, vid, None)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no video {vid}")))
+}

@@ -1,0 +1,80 @@
+//! Starting `VideoProcessingWorkflow`: the first run of an upload (the bridge) and every replay
+//! (the API's reprocess), with the same id, search attributes and memo, so the Temporal UI shows
+//! every run of a video alike.
+
+use temporalio_client::errors::WorkflowStartError;
+use temporalio_client::{Client, WorkflowIdReusePolicy, WorkflowStartOptions};
+use temporalio_common::MemoValues;
+use temporalio_common::search_attributes::SearchAttributes;
+use vodflow_core::workflow_types::ProcessVideo;
+use vodflow_core::{Config, VideoId, names};
+
+use super::VideoProcessingWorkflow;
+use crate::search_attributes::{OWNER_ID, VIDEO_ID, VIDEO_STATUS};
+
+/// One processing run of a video: the first (from the bridge) or a replay (from the API).
+pub struct Run<'a> {
+    pub video_id: VideoId,
+    pub owner: &'a str,
+    pub bucket: &'a str,
+    pub source_key: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub title: &'a str,
+    pub content_type: &'a str,
+    /// 1 for the upload's own run, one more for each replay.
+    pub attempt: i32,
+    pub callback_url: Option<&'a str>,
+}
+
+/// Starts `VideoProcessingWorkflow` under the video's workflow id. `reuse` decides whether a closed
+/// earlier run may be followed by this one (`RejectDuplicate` for an upload's event, so a duplicate
+/// never starts a second run; `AllowDuplicate` for a replay).
+pub async fn start_run(
+    cfg: &Config,
+    client: &Client,
+    run: &Run<'_>,
+    reuse: WorkflowIdReusePolicy,
+) -> Result<(), WorkflowStartError> {
+    let input = ProcessVideo {
+        video_id: run.video_id,
+        owner: run.owner.to_owned(),
+        bucket: run.bucket.to_owned(),
+        source_key: run.source_key.to_owned(),
+        size: run.size,
+        sha256: run.sha256.to_owned(),
+        title: run.title.to_owned(),
+        chunk_seconds: cfg.chunk_seconds,
+        transcode_queue: cfg.task_queue(names::TASK_QUEUE_TRANSCODE),
+        max_attempts: cfg.activity_max_attempts,
+        heartbeat_timeout_s: cfg.heartbeat_timeout.as_secs().max(1),
+        attempt: run.attempt,
+        callback_url: run.callback_url.map(str::to_owned),
+    };
+    let mut memo = MemoValues::new();
+    memo.insert("title", run.title.to_owned());
+    memo.insert("size_bytes", run.size);
+    memo.insert("content_type", run.content_type.to_owned());
+    memo.insert("attempt", run.attempt);
+    let opts = WorkflowStartOptions::new(
+        cfg.task_queue(names::TASK_QUEUE_PROCESSING),
+        run.video_id.workflow_id(),
+    )
+    .id_reuse_policy(reuse)
+    .search_attributes(SearchAttributes::new([
+        VIDEO_ID.value_set(run.video_id.to_string()),
+        OWNER_ID.value_set(run.owner.to_owned()),
+        VIDEO_STATUS.value_set("queued".to_owned()),
+    ]))
+    .memo(memo)
+    .static_summary(format!(
+        "{} ({} bytes, run {})",
+        run.title, run.size, run.attempt
+    ))
+    .build();
+    let h = client
+        .start_workflow(VideoProcessingWorkflow::run, input, opts)
+        .await?;
+    tracing::info!(video_id = %run.video_id, run_id = ?h.run_id(), attempt = run.attempt, "workflow started");
+    Ok(())
+}

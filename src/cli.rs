@@ -195,6 +195,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::logging::init(&cfg.log_format, &cfg.log_filter);
     match cli.command {
         Command::Api => {
+            cfg.check_secrets(Some(&cfg.api_listen))?;
             let state = vodflow_api::state(cfg).await.context("starting the api")?;
             vodflow_core::repo::migrate(&state.pool)
                 .await
@@ -202,12 +203,14 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             vodflow_api::serve(state, shutdown_signal()).await?;
         }
         Command::Bridge => {
+            cfg.check_secrets(None)?;
             let client = vodflow_core::temporal::connect(&cfg, "vodflow-bridge")
                 .await
                 .context("connecting to Temporal")?;
             vodflow_bridge::run(&cfg, &client, shutdown_signal()).await?;
         }
         Command::Worker { worker } => {
+            cfg.check_secrets(None)?;
             let roles = worker.roles()?;
             let mut cfg = cfg;
             if let Some(n) = worker.max_concurrent_transcodes {
@@ -216,6 +219,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             vodflow_activities::worker::run(cfg, roles, shutdown_signal()).await?;
         }
         Command::Dev { worker } => {
+            cfg.check_secrets(Some(&cfg.api_listen))?;
             let roles = worker.roles()?;
             let mut cfg = cfg;
             if let Some(n) = worker.max_concurrent_transcodes {
@@ -389,7 +393,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config { markdown: false } => {
             for v in vodflow_core::config::VARS {
-                let current = std::env::var(v.name).ok();
+                let secret = vodflow_core::config::SECRETS.contains(&v.name);
+                let current = std::env::var(v.name)
+                    .ok()
+                    .map(|c| if secret && !c.is_empty() { "(set, redacted)".to_owned() } else { c });
                 println!(
                     "{:<36} {}\n    default: {:?}{}",
                     v.name,

@@ -61,10 +61,13 @@ impl EventsApi {
         auth.0.require(SCOPE_READ)?;
         let id = visible(&state, &auth.0, &id.0).await?.video_id();
         let owner = auth.0.owner_filter().map(str::to_owned);
+        // Held by the stream: the place is given back when the client goes away or it ends.
+        let slot = std::sync::Arc::new(state.limits.event_streams.acquire(&auth.0.sub, 10)?);
         let state = state.0.clone();
         let stream = futures::stream::unfold((None::<VideoEvent>, false), move |(last, done)| {
             let state = state.clone();
             let owner = owner.clone();
+            let _slot = slot.clone();
             async move {
                 if done {
                     return None;

@@ -8,6 +8,7 @@ mod admin;
 pub mod auth;
 mod events;
 mod health;
+mod limits;
 mod metrics_mw;
 pub mod outbox;
 mod play;
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
     let spec = api.spec_endpoint();
     let metrics = state.metrics.clone();
     let verifier = state.auth.clone();
+    let max_json = state.cfg.edge.max_json_bytes;
     Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
@@ -71,9 +73,12 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         // The API's nest at "/" claims "/" itself: the page is served from inside it.
         .nest(
             "/",
-            api.around(|ep, req| async move {
+            api.around(move |ep, mut req| async move {
                 if req.uri().path() == "/" && req.method() == poem::http::Method::GET {
                     return Ok(web::page());
+                }
+                if let Err(resp) = limit_json_body(&mut req, max_json).await {
+                    return Ok(resp);
                 }
                 ep.call(req).await.map(poem::IntoResponse::into_response)
             }),
@@ -81,6 +86,44 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .data(verifier)
         .data(state)
         .with(metrics_mw::RecordMetrics::new(metrics))
+        // No response may be sniffed into something else (a playlist or poster served as HTML).
+        .with(poem::middleware::SetHeader::new().overriding("X-Content-Type-Options", "nosniff"))
+}
+
+/// Reads a JSON body up to `max` bytes before any extractor (the bearer check included) parses
+/// it: a larger one is 413 without being held in memory.
+async fn limit_json_body(req: &mut poem::Request, max: usize) -> Result<(), poem::Response> {
+    let is_json = req
+        .content_type()
+        .is_some_and(|c| c.starts_with("application/json") || c.contains("+json"));
+    if !is_json {
+        return Ok(());
+    }
+    let path = req.uri().path().to_owned();
+    let too_large = || {
+        let err = problem::ApiError::PayloadTooLarge(format!(
+            "JSON bodies are limited to {max} bytes (VODFLOW_MAX_JSON_BYTES)"
+        ));
+        problem::problem_response_for(&err, &path)
+    };
+    if req
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > max as u64)
+    {
+        return Err(too_large());
+    }
+    match req.take_body().into_bytes_limit(max).await {
+        Ok(bytes) => {
+            req.set_body(bytes);
+            Ok(())
+        }
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
+        Err(e) => {
+            let err = problem::ApiError::BadRequest(format!("cannot read the body: {e}"));
+            Err(problem::problem_response_for(&err, &path))
+        }
+    }
 }
 
 #[handler]
@@ -95,6 +138,7 @@ pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
     let producer = vodflow_core::kafka::producer(&cfg)?;
     Ok(AppState {
         auth: std::sync::Arc::new(auth::Verifier::new(&cfg.auth)),
+        limits: std::sync::Arc::new(limits::Limits::new(&cfg.edge)),
         cfg: std::sync::Arc::new(cfg),
         pool,
         s3,

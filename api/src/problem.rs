@@ -47,6 +47,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The client sent nothing for too long (an idle upload body).
+    #[error("{0}")]
+    Timeout(String),
+    /// A per-owner or per-server limit; `retry_after` seconds goes to `Retry-After`.
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -62,6 +68,8 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,6 +85,8 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Unavailable(_) => "service-unavailable",
+            Self::Timeout(_) => "request-timeout",
+            Self::TooManyRequests { .. } => "too-many-requests",
             Self::Internal(_) => "internal",
         }
     }
@@ -154,6 +164,12 @@ pub enum ErrorResponse {
     /// The upload is not a supported video container.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
+    /// The request body stalled for longer than the idle timeout.
+    #[oai(status = 408, content_type = "application/problem+json")]
+    Timeout(Json<Problem>),
+    /// A per-owner or per-server limit was reached; retry after `Retry-After` seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// A backing service is unavailable; retry later.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
@@ -178,6 +194,8 @@ impl From<ApiError> for ErrorResponse {
             ApiError::PayloadTooLarge(_) => Self::PayloadTooLarge(p),
             ApiError::UnsupportedMediaType(_) => Self::UnsupportedMediaType(p),
             ApiError::Unavailable(_) => Self::Unavailable(p),
+            ApiError::Timeout(_) => Self::Timeout(p),
+            ApiError::TooManyRequests { retry_after, .. } => Self::TooManyRequests(p, retry_after),
             ApiError::Internal(_) => Self::Internal(p),
         }
     }

@@ -230,6 +230,14 @@ impl WebhooksApi {
                 l
             }
         };
+        let max = state.cfg.edge.webhooks_per_owner;
+        let have = webhooks::count(&state.pool, &auth.0.sub).await?;
+        if have >= max {
+            return Err(ApiError::Conflict(format!(
+                "you have {have} webhook endpoints, the limit (VODFLOW_MAX_WEBHOOKS_PER_OWNER); delete one first"
+            ))
+            .into());
+        }
         let secret = new_secret();
         let row =
             webhooks::insert(&state.pool, &auth.0.sub, url.as_str(), &secret, &events).await?;

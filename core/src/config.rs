@@ -1,5 +1,10 @@
 //! Configuration from `VODFLOW_*` environment variables. Every default points at the local stack that
 //! `scripts/stack up` starts, so `vodflow dev` runs with no configuration at all.
+//!
+//! Secrets have no default in the source: a published default would let anyone mint tokens and
+//! forge playback URLs. For local use `scripts/stack up` generates them once per checkout into
+//! `.vodflow/secrets.env` (`VODFLOW_SECRETS_FILE`), read when a secret is not in the environment;
+//! [`Config::check_secrets`] refuses to serve anything but loopback with those.
 
 use std::time::Duration;
 
@@ -12,7 +17,30 @@ pub struct Var {
     pub help: &'static str,
 }
 
+/// The variables that hold secrets: never printed, never defaulted.
+pub const SECRETS: &[&str] = &[
+    "VODFLOW_AUTH_HS256_SECRET",
+    "VODFLOW_PLAYBACK_SIGNING_SECRET",
+    "VODFLOW_WEBHOOK_SECRET",
+    "VODFLOW_S3_ACCESS_KEY_ID",
+    "VODFLOW_S3_SECRET_ACCESS_KEY",
+];
+
+/// Values earlier versions compiled in and published: a deployment still using one is refused.
+const PUBLISHED: &[&str] = &[
+    "vodflow-local-dev-secret-change-me",
+    "vodflow-local-playback-secret-change-me",
+    "vodflow-local-webhook-secret",
+    "GK0123456789abcdef01234567",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+];
+
 pub const VARS: &[Var] = &[
+    Var {
+        name: "VODFLOW_SECRETS_FILE",
+        default: ".vodflow/secrets.env",
+        help: "Local secrets (`NAME=value` lines) that `scripts/stack up` generates per checkout; read for secrets not set in the environment, and only ever accepted on loopback",
+    },
     Var {
         name: "VODFLOW_DATABASE_URL",
         default: "postgres://vodflow:vodflow@127.0.0.1:5432/vodflow",
@@ -65,12 +93,12 @@ pub const VARS: &[Var] = &[
     },
     Var {
         name: "VODFLOW_S3_ACCESS_KEY_ID",
-        default: "GK0123456789abcdef01234567",
+        default: "",
         help: "S3 access key id (local stack key by default)",
     },
     Var {
         name: "VODFLOW_S3_SECRET_ACCESS_KEY",
-        default: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        default: "",
         help: "S3 secret access key",
     },
     Var {
@@ -99,8 +127,43 @@ pub const VARS: &[Var] = &[
         help: "S3 multipart part size for uploads, bytes (5 MiB..64 MiB)",
     },
     Var {
+        name: "VODFLOW_UPLOAD_IDLE_TIMEOUT",
+        default: "60s",
+        help: "An upload body that sends nothing for this long is aborted (with its S3 multipart upload)",
+    },
+    Var {
+        name: "VODFLOW_MAX_UPLOADS_PER_OWNER",
+        default: "4",
+        help: "Uploads one owner may have in flight at once (more get 429 with Retry-After)",
+    },
+    Var {
+        name: "VODFLOW_MAX_UPLOADS",
+        default: "64",
+        help: "Uploads this api replica takes in flight at once, all owners together",
+    },
+    Var {
+        name: "VODFLOW_MAX_EVENT_STREAMS_PER_OWNER",
+        default: "8",
+        help: "Open server-sent event streams per owner",
+    },
+    Var {
+        name: "VODFLOW_MAX_REPROCESS_PER_MINUTE",
+        default: "30",
+        help: "Reprocess and cancel calls per owner per minute",
+    },
+    Var {
+        name: "VODFLOW_MAX_WEBHOOKS_PER_OWNER",
+        default: "20",
+        help: "Webhook endpoints one owner may register",
+    },
+    Var {
+        name: "VODFLOW_MAX_JSON_BYTES",
+        default: "65536",
+        help: "Largest JSON request body, refused with 413 before it is parsed",
+    },
+    Var {
         name: "VODFLOW_AUTH_HS256_SECRET",
-        default: "vodflow-local-dev-secret-change-me",
+        default: "",
         help: "Shared secret for HS256 bearer tokens (local mode)",
     },
     Var {
@@ -135,7 +198,7 @@ pub const VARS: &[Var] = &[
     },
     Var {
         name: "VODFLOW_PLAYBACK_SIGNING_SECRET",
-        default: "vodflow-local-playback-secret-change-me",
+        default: "",
         help: "HMAC key of signed playback URLs (videos with visibility `signed`)",
     },
     Var {
@@ -220,7 +283,7 @@ pub const VARS: &[Var] = &[
     },
     Var {
         name: "VODFLOW_WEBHOOK_SECRET",
-        default: "vodflow-local-webhook-secret",
+        default: "",
         help: "HMAC-SHA256 key signing callback POSTs (header Vodflow-Signature: t=..,v1=..)",
     },
     Var {
@@ -295,6 +358,7 @@ pub struct Config {
     pub public_url: String,
     pub max_upload_bytes: u64,
     pub upload_part_bytes: usize,
+    pub edge: EdgeLimits,
     pub auth: AuthConfig,
     pub playback: PlaybackConfig,
     pub outbox_poll: Duration,
@@ -315,6 +379,8 @@ pub struct Config {
     pub cloudfront_origin: Option<String>,
     pub log_format: String,
     pub log_filter: String,
+    /// Secrets taken from the local secrets file rather than the environment.
+    pub local_secrets: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -344,6 +410,18 @@ pub struct WebhookConfig {
     pub allow_private: bool,
     pub retry_initial: Duration,
     pub retry_window: Duration,
+}
+
+/// What one client may hold or do at the api, so one owner cannot take it from the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeLimits {
+    pub upload_idle_timeout: Duration,
+    pub uploads_per_owner: usize,
+    pub uploads_total: usize,
+    pub event_streams_per_owner: usize,
+    pub reprocess_per_minute: usize,
+    pub webhooks_per_owner: i64,
+    pub max_json_bytes: usize,
 }
 
 /// What a source may be: checked at probe, before any chunk is planned.
@@ -387,12 +465,28 @@ impl Config {
 
     /// Reads every variable through `lookup`, so tests can configure without touching the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let secrets_file = lookup("VODFLOW_SECRETS_FILE")
+            .unwrap_or_else(|| ".vodflow/secrets.env".to_owned());
+        let local = read_secrets_file(&secrets_file);
+        let mut local_secrets = Vec::new();
+        for name in SECRETS {
+            if lookup(name).is_none_or(|v| v.is_empty()) && local.iter().any(|(k, _)| k == name) {
+                local_secrets.push(*name);
+            }
+        }
         let get = |name: &'static str| -> String {
             debug_assert!(
                 VARS.iter().any(|v| v.name == name),
                 "{name} is read but not documented in VARS"
             );
-            lookup(name).unwrap_or_else(|| {
+            let from_env = lookup(name).filter(|v| !(v.is_empty() && SECRETS.contains(&name)));
+            let from_file = || {
+                SECRETS
+                    .contains(&name)
+                    .then(|| local.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+                    .flatten()
+            };
+            from_env.or_else(from_file).unwrap_or_else(|| {
                 VARS.iter()
                     .find(|v| v.name == name)
                     .map(|v| v.default.to_owned())
@@ -480,6 +574,30 @@ impl Config {
             // Chunks must hold whole 4 s segments so segment numbering continues across chunks.
             chunk_seconds: (chunk.max(4) / 4) * 4,
             max_concurrent_transcodes: transcodes,
+            edge: EdgeLimits {
+                upload_idle_timeout: duration(
+                    "VODFLOW_UPLOAD_IDLE_TIMEOUT",
+                    &get("VODFLOW_UPLOAD_IDLE_TIMEOUT"),
+                )?,
+                uploads_per_owner: parse(
+                    "VODFLOW_MAX_UPLOADS_PER_OWNER",
+                    &get("VODFLOW_MAX_UPLOADS_PER_OWNER"),
+                )?,
+                uploads_total: parse("VODFLOW_MAX_UPLOADS", &get("VODFLOW_MAX_UPLOADS"))?,
+                event_streams_per_owner: parse(
+                    "VODFLOW_MAX_EVENT_STREAMS_PER_OWNER",
+                    &get("VODFLOW_MAX_EVENT_STREAMS_PER_OWNER"),
+                )?,
+                reprocess_per_minute: parse(
+                    "VODFLOW_MAX_REPROCESS_PER_MINUTE",
+                    &get("VODFLOW_MAX_REPROCESS_PER_MINUTE"),
+                )?,
+                webhooks_per_owner: parse(
+                    "VODFLOW_MAX_WEBHOOKS_PER_OWNER",
+                    &get("VODFLOW_MAX_WEBHOOKS_PER_OWNER"),
+                )?,
+                max_json_bytes: parse("VODFLOW_MAX_JSON_BYTES", &get("VODFLOW_MAX_JSON_BYTES"))?,
+            },
             media_limits: MediaLimits {
                 max_duration: duration("VODFLOW_MAX_DURATION", &get("VODFLOW_MAX_DURATION"))?,
                 max_width: parse("VODFLOW_MAX_WIDTH", &get("VODFLOW_MAX_WIDTH"))?,
@@ -538,7 +656,62 @@ impl Config {
                 .map(|domain| format!("https://{}", domain.trim_end_matches('/'))),
             log_format,
             log_filter: get("VODFLOW_LOG"),
+            local_secrets,
         })
+    }
+
+    /// Refuses to run with a missing secret, with one that earlier versions published, or (when
+    /// `listen` is not a loopback address) with the checkout's generated local secrets. `listen` is
+    /// `None` for roles that serve nothing (worker, bridge).
+    pub fn check_secrets(&self, listen: Option<&str>) -> Result<()> {
+        let values = [
+            ("VODFLOW_AUTH_HS256_SECRET", &self.auth.hs256_secret),
+            ("VODFLOW_PLAYBACK_SIGNING_SECRET", &self.playback.signing_secret),
+            ("VODFLOW_WEBHOOK_SECRET", &self.webhook_secret),
+            ("VODFLOW_S3_ACCESS_KEY_ID", &self.s3.access_key_id),
+            ("VODFLOW_S3_SECRET_ACCESS_KEY", &self.s3.secret_access_key),
+        ];
+        let missing: Vec<&str> = values
+            .iter()
+            .filter(|(_, v)| v.trim().is_empty())
+            .map(|(n, _)| *n)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Config {
+                name: "secrets",
+                reason: format!(
+                    "{} not set: set them in the environment, or run `scripts/stack up` to generate local ones into .vodflow/secrets.env",
+                    missing.join(", ")
+                ),
+            });
+        }
+        let published: Vec<&str> = values
+            .iter()
+            .filter(|(_, v)| PUBLISHED.contains(&v.as_str()))
+            .map(|(n, _)| *n)
+            .collect();
+        if !published.is_empty() {
+            return Err(Error::Config {
+                name: "secrets",
+                reason: format!(
+                    "{} still hold values published with earlier versions of vodflow: anyone could use them; set new random ones",
+                    published.join(", ")
+                ),
+            });
+        }
+        if let Some(listen) = listen
+            && !is_loopback(listen)
+            && !self.local_secrets.is_empty()
+        {
+            return Err(Error::Config {
+                name: "VODFLOW_API_LISTEN",
+                reason: format!(
+                    "{listen} is not a loopback address, but {} come from the checkout's local secrets file; set them in the environment before serving other machines",
+                    self.local_secrets.join(", ")
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Where players fetch playback from: the CloudFront domain in front of `/play` when one is
@@ -575,6 +748,31 @@ fn duration(name: &'static str, value: &str) -> Result<Duration> {
     })
 }
 
+/// `NAME=value` lines (blank lines and `#` comments ignored); an unreadable file is no secrets.
+fn read_secrets_file(path: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// Whether a listen address (`host:port`) accepts only this machine's connections.
+pub fn is_loopback(listen: &str) -> bool {
+    let host = listen
+        .rsplit_once(':')
+        .map_or(listen, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,6 +790,59 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cdn.playback_origin(), "https://d1.cloudfront.net");
+    }
+
+    fn with(vars: &'static [(&'static str, &'static str)]) -> Config {
+        Config::from_lookup(|n| {
+            if n == "VODFLOW_SECRETS_FILE" {
+                return Some("/nonexistent/secrets.env".into());
+            }
+            vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    const SET: &[(&str, &str)] = &[
+        ("VODFLOW_AUTH_HS256_SECRET", "a1"),
+        ("VODFLOW_PLAYBACK_SIGNING_SECRET", "b2"),
+        ("VODFLOW_WEBHOOK_SECRET", "c3"),
+        ("VODFLOW_S3_ACCESS_KEY_ID", "GKd4"),
+        ("VODFLOW_S3_SECRET_ACCESS_KEY", "e5"),
+    ];
+
+    #[test]
+    fn no_secret_has_a_usable_default() {
+        let err = with(&[]).check_secrets(None).unwrap_err().to_string();
+        for name in SECRETS {
+            assert!(err.contains(name), "{err}");
+        }
+        assert!(with(SET).check_secrets(Some("0.0.0.0:8080")).is_ok());
+        let published = with(&[
+            ("VODFLOW_AUTH_HS256_SECRET", "vodflow-local-dev-secret-change-me"),
+            ("VODFLOW_PLAYBACK_SIGNING_SECRET", "b2"),
+            ("VODFLOW_WEBHOOK_SECRET", "c3"),
+            ("VODFLOW_S3_ACCESS_KEY_ID", "GKd4"),
+            ("VODFLOW_S3_SECRET_ACCESS_KEY", "e5"),
+        ]);
+        let err = published.check_secrets(Some("127.0.0.1:8080")).unwrap_err();
+        assert!(err.to_string().contains("VODFLOW_AUTH_HS256_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn local_secrets_serve_only_loopback() {
+        let dir = std::env::temp_dir().join(format!("vodflow-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secrets.env");
+        let text: String = SET.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(&file, text).unwrap();
+        let path = file.display().to_string();
+        let c = Config::from_lookup(|n| (n == "VODFLOW_SECRETS_FILE").then(|| path.clone())).unwrap();
+        assert_eq!(c.auth.hs256_secret, "a1");
+        assert!(c.check_secrets(Some("127.0.0.1:8080")).is_ok());
+        assert!(c.check_secrets(Some("[::1]:8080")).is_ok());
+        let err = c.check_secrets(Some("0.0.0.0:8080")).unwrap_err().to_string();
+        assert!(err.contains("VODFLOW_AUTH_HS256_SECRET") && err.contains("0.0.0.0"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

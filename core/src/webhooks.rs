@@ -83,6 +83,16 @@ pub async fn insert(
 }
 
 /// `owner = None` is an operator's view (any owner).
+/// How many endpoints `owner` has registered.
+pub async fn count(pool: &PgPool, owner: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM webhooks WHERE owner = $1")
+            .bind(owner)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
 pub async fn list(pool: &PgPool, owner: Option<&str>) -> Result<Vec<WebhookRow>> {
     Ok(sqlx::query_as::<_, WebhookRow>(
         "SELECT * FROM webhooks WHERE ($1::text IS NULL OR owner = $1) ORDER BY created_at DESC LIMIT 100",

@@ -1,7 +1,7 @@
 //! `POST /v1/videos`: a multipart upload streamed straight into the store, hashed on the way,
 //! recorded with its `video_uploaded` event in one transaction once the store has the whole object.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -110,6 +110,8 @@ pub(crate) async fn upload(
     form: VideoUploadForm,
 ) -> ApiResult<UploadResponse> {
     caller.require(SCOPE_WRITE)?;
+    // Held until the upload is answered, whichever way it ends.
+    let _slot = state.limits.uploads.acquire(&caller.sub, 5)?;
     let max = state.cfg.max_upload_bytes;
     // Refuse at once what cannot fit (the multipart framing adds a little to the file's size).
     if let Some(len) = req
@@ -137,6 +139,7 @@ pub(crate) async fn upload(
         Err(ApiError::PayloadTooLarge(_)) => "too_large",
         Err(ApiError::UnsupportedMediaType(_)) => "unsupported",
         Err(ApiError::BadRequest(_)) => "bad_request",
+        Err(ApiError::Timeout(_)) => "idle_timeout",
         Err(_) => "error",
     };
     state.metrics.uploads.with_label_values(&[outcome]).inc();
@@ -182,20 +185,25 @@ async fn receive(
     };
     // Held until the row is committed: if anything below fails, the stored object is removed.
     let mut stored_guard = None;
+    let idle = state.cfg.edge.upload_idle_timeout;
     let result = async {
-        while let Some(field) = form.next_field().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))? {
+        while let Some(field) = tokio::time::timeout(idle, form.next_field())
+            .await
+            .map_err(|_| idle_error(idle, 0))?
+            .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
+        {
             let name = field.name().unwrap_or_default().to_owned();
             match name.as_str() {
                 "callback_url" => {
-                    let text = read_text(field.into_async_read(), &name).await?;
+                    let text = read_text(field.into_async_read(), &name, idle).await?;
                     fields.callback_url = Some(validate_callback(&text, state.cfg.webhooks.allow_private).await?);
                 }
                 "visibility" => {
-                    let text = read_text(field.into_async_read(), &name).await?;
+                    let text = read_text(field.into_async_read(), &name, idle).await?;
                     fields.visibility = text.trim().parse().map_err(ApiError::BadRequest)?;
                 }
                 "title" | "description" => {
-                    let text = read_text(field.into_async_read(), &name).await?;
+                    let text = read_text(field.into_async_read(), &name, idle).await?;
                     if name == "title" {
                         fields.title = Some(validate_title(&text)?);
                     } else {
@@ -301,12 +309,23 @@ fn validate_title(text: &str) -> Result<String, ApiError> {
     Ok(t.to_owned())
 }
 
-async fn read_text(reader: impl AsyncRead + Send, name: &str) -> Result<String, ApiError> {
+fn idle_error(idle: Duration, received: u64) -> ApiError {
+    ApiError::Timeout(format!(
+        "the upload sent nothing for {} s after {received} bytes (VODFLOW_UPLOAD_IDLE_TIMEOUT); it was aborted",
+        idle.as_secs()
+    ))
+}
+
+async fn read_text(
+    reader: impl AsyncRead + Send,
+    name: &str,
+    idle: Duration,
+) -> Result<String, ApiError> {
     let mut buf = Vec::new();
     let mut limited = std::pin::pin!(reader.take(MAX_TEXT_FIELD_BYTES + 1));
-    limited
-        .read_to_end(&mut buf)
+    tokio::time::timeout(idle, limited.read_to_end(&mut buf))
         .await
+        .map_err(|_| idle_error(idle, 0))?
         .map_err(|e| ApiError::BadRequest(format!("reading `{name}`: {e}")))?;
     if buf.len() as u64 > MAX_TEXT_FIELD_BYTES {
         return Err(ApiError::BadRequest(format!("`{name}` is too long")));
@@ -322,6 +341,7 @@ async fn stream_to_store(
 ) -> Result<Stored, ApiError> {
     let max = state.cfg.max_upload_bytes;
     let part_size = state.cfg.upload_part_bytes;
+    let idle = state.cfg.edge.upload_idle_timeout;
     let mut reader = std::pin::pin!(reader);
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
@@ -331,14 +351,7 @@ async fn stream_to_store(
         loop {
             // One byte more than allowed tells "exactly at the limit" from "over it".
             let want = (part_size as u64).min(max - size.min(max) + 1);
-            let mut buf = Vec::with_capacity(want as usize);
-            (&mut reader)
-                .take(want)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(|e| {
-                    ApiError::BadRequest(format!("upload interrupted after {size} bytes: {e}"))
-                })?;
+            let buf = read_part(&mut reader, want as usize, idle, size).await?;
             if buf.is_empty() {
                 break;
             }
@@ -388,6 +401,35 @@ async fn stream_to_store(
         sha256: hex::encode(hasher.finalize()),
         content_type,
     })
+}
+
+/// Reads up to `want` bytes (fewer only at the end of the file). Each read must bring something
+/// within `idle`, so a client that stalls is cut off instead of holding a multipart upload open.
+async fn read_part(
+    reader: &mut (impl AsyncRead + Unpin),
+    want: usize,
+    idle: Duration,
+    before: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let mut buf = vec![0u8; want];
+    let mut filled = 0;
+    while filled < want {
+        let n = tokio::time::timeout(idle, reader.read(&mut buf[filled..]))
+            .await
+            .map_err(|_| idle_error(idle, before + filled as u64))?
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "upload interrupted after {} bytes: {e}",
+                    before + filled as u64
+                ))
+            })?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
 }
 
 /// Removes a completed source object unless the upload is committed.

@@ -80,6 +80,7 @@ impl WorkflowApi {
         force: Query<Option<bool>>,
     ) -> ApiResult<ReprocessResponse> {
         auth.0.require(SCOPE_WRITE)?;
+        state.limits.reprocess.check(&auth.0.sub)?;
         let row = visible(&state, &auth.0, &id.0).await?;
         let row = replay(&state, row, force.0.unwrap_or(false)).await?;
         Ok(ReprocessResponse::Accepted(Json(Video::from_row(
@@ -101,6 +102,7 @@ impl WorkflowApi {
         id: Path<String>,
     ) -> ApiResult<CancelResponse> {
         auth.0.require(SCOPE_WRITE)?;
+        state.limits.reprocess.check(&auth.0.sub)?;
         let row = visible(&state, &auth.0, &id.0).await?;
         let vid = row.video_id();
         if row.status().is_terminal() {

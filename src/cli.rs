@@ -394,9 +394,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { markdown: false } => {
             for v in vodflow_core::config::VARS {
                 let secret = vodflow_core::config::SECRETS.contains(&v.name);
-                let current = std::env::var(v.name)
-                    .ok()
-                    .map(|c| if secret && !c.is_empty() { "(set, redacted)".to_owned() } else { c });
+                let current = std::env::var(v.name).ok().map(|c| {
+                    if secret && !c.is_empty() {
+                        "(set, redacted)".to_owned()
+                    } else {
+                        c
+                    }
+                });
                 println!(
                     "{:<36} {}\n    default: {:?}{}",
                     v.name,

@@ -149,7 +149,10 @@ mod tests {
         let s = Slots::new("uploads", 2, 3);
         let a1 = s.acquire("a", 5).unwrap();
         let _a2 = s.acquire("a", 5).unwrap();
-        assert!(matches!(s.acquire("a", 5), Err(ApiError::TooManyRequests { .. })));
+        assert!(matches!(
+            s.acquire("a", 5),
+            Err(ApiError::TooManyRequests { .. })
+        ));
         let _b1 = s.acquire("b", 5).unwrap();
         assert!(s.acquire("c", 5).is_err(), "total reached");
         drop(a1);
@@ -161,7 +164,9 @@ mod tests {
         let r = Rate::new("calls", 2);
         assert!(r.check("a").is_ok());
         assert!(r.check("a").is_ok());
-        assert!(matches!(r.check("a"), Err(ApiError::TooManyRequests { retry_after, .. }) if retry_after >= 1));
+        assert!(
+            matches!(r.check("a"), Err(ApiError::TooManyRequests { retry_after, .. }) if retry_after >= 1)
+        );
         assert!(r.check("b").is_ok());
     }
 }

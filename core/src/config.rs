@@ -465,8 +465,8 @@ impl Config {
 
     /// Reads every variable through `lookup`, so tests can configure without touching the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let secrets_file = lookup("VODFLOW_SECRETS_FILE")
-            .unwrap_or_else(|| ".vodflow/secrets.env".to_owned());
+        let secrets_file =
+            lookup("VODFLOW_SECRETS_FILE").unwrap_or_else(|| ".vodflow/secrets.env".to_owned());
         let local = read_secrets_file(&secrets_file);
         let mut local_secrets = Vec::new();
         for name in SECRETS {
@@ -483,7 +483,12 @@ impl Config {
             let from_file = || {
                 SECRETS
                     .contains(&name)
-                    .then(|| local.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+                    .then(|| {
+                        local
+                            .iter()
+                            .find(|(k, _)| k == name)
+                            .map(|(_, v)| v.clone())
+                    })
                     .flatten()
             };
             from_env.or_else(from_file).unwrap_or_else(|| {
@@ -666,7 +671,10 @@ impl Config {
     pub fn check_secrets(&self, listen: Option<&str>) -> Result<()> {
         let values = [
             ("VODFLOW_AUTH_HS256_SECRET", &self.auth.hs256_secret),
-            ("VODFLOW_PLAYBACK_SIGNING_SECRET", &self.playback.signing_secret),
+            (
+                "VODFLOW_PLAYBACK_SIGNING_SECRET",
+                &self.playback.signing_secret,
+            ),
             ("VODFLOW_WEBHOOK_SECRET", &self.webhook_secret),
             ("VODFLOW_S3_ACCESS_KEY_ID", &self.s3.access_key_id),
             ("VODFLOW_S3_SECRET_ACCESS_KEY", &self.s3.secret_access_key),
@@ -797,7 +805,9 @@ mod tests {
             if n == "VODFLOW_SECRETS_FILE" {
                 return Some("/nonexistent/secrets.env".into());
             }
-            vars.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned())
+            vars.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| (*v).to_owned())
         })
         .unwrap()
     }
@@ -818,14 +828,20 @@ mod tests {
         }
         assert!(with(SET).check_secrets(Some("0.0.0.0:8080")).is_ok());
         let published = with(&[
-            ("VODFLOW_AUTH_HS256_SECRET", "vodflow-local-dev-secret-change-me"),
+            (
+                "VODFLOW_AUTH_HS256_SECRET",
+                "vodflow-local-dev-secret-change-me",
+            ),
             ("VODFLOW_PLAYBACK_SIGNING_SECRET", "b2"),
             ("VODFLOW_WEBHOOK_SECRET", "c3"),
             ("VODFLOW_S3_ACCESS_KEY_ID", "GKd4"),
             ("VODFLOW_S3_SECRET_ACCESS_KEY", "e5"),
         ]);
         let err = published.check_secrets(Some("127.0.0.1:8080")).unwrap_err();
-        assert!(err.to_string().contains("VODFLOW_AUTH_HS256_SECRET"), "{err}");
+        assert!(
+            err.to_string().contains("VODFLOW_AUTH_HS256_SECRET"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -836,12 +852,19 @@ mod tests {
         let text: String = SET.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         std::fs::write(&file, text).unwrap();
         let path = file.display().to_string();
-        let c = Config::from_lookup(|n| (n == "VODFLOW_SECRETS_FILE").then(|| path.clone())).unwrap();
+        let c =
+            Config::from_lookup(|n| (n == "VODFLOW_SECRETS_FILE").then(|| path.clone())).unwrap();
         assert_eq!(c.auth.hs256_secret, "a1");
         assert!(c.check_secrets(Some("127.0.0.1:8080")).is_ok());
         assert!(c.check_secrets(Some("[::1]:8080")).is_ok());
-        let err = c.check_secrets(Some("0.0.0.0:8080")).unwrap_err().to_string();
-        assert!(err.contains("VODFLOW_AUTH_HS256_SECRET") && err.contains("0.0.0.0"), "{err}");
+        let err = c
+            .check_secrets(Some("0.0.0.0:8080"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("VODFLOW_AUTH_HS256_SECRET") && err.contains("0.0.0.0"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -204,7 +204,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bridge => {
             cfg.check_secrets(None)?;
-            let client = vodflow_core::temporal::connect(&cfg, "vodflow-bridge")
+            let client = vodflow_core::temporal::connect(&cfg, "bridge")
                 .await
                 .context("connecting to Temporal")?;
             vodflow_bridge::run(&cfg, &client, shutdown_signal()).await?;
@@ -233,7 +233,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("migrating the database")?;
             let api = tokio::spawn(vodflow_api::serve(state, stop.clone().cancelled_owned()));
-            let client = vodflow_core::temporal::connect(&cfg, "vodflow-bridge")
+            let client = vodflow_core::temporal::connect(&cfg, "bridge")
                 .await
                 .context("connecting to Temporal")?;
             let bridge_cfg = cfg.clone();

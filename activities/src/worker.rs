@@ -42,7 +42,12 @@ pub async fn run(
 ) -> Result<(), WorkerError> {
     let setup = |e: &dyn std::fmt::Display| WorkerError::Setup(e.to_string());
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| setup(&e))?;
-    let client = vodflow_core::temporal::connect(&cfg, "vodflow-worker")
+    let role = match (roles.processing, roles.transcode) {
+        (true, false) => "processing-worker",
+        (false, true) => "transcode-worker",
+        _ => "worker",
+    };
+    let client = vodflow_core::temporal::connect(&cfg, role)
         .await
         .map_err(|e| setup(&e))?;
     let transcodes = cfg.max_concurrent_transcodes;

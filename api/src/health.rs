@@ -109,7 +109,7 @@ async fn check_postgres(state: &AppState) -> Result<(), String> {
 
 async fn check_temporal(cfg: &Config) -> Result<(), String> {
     // Connecting performs GetSystemInfo: a real round trip to the frontend.
-    vodflow_core::temporal::connect(cfg, "vodflow-readyz")
+    vodflow_core::temporal::connect(cfg, "readyz")
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())

@@ -31,7 +31,7 @@ impl AppState {
     /// The Temporal client, connected on first use; 503 while Temporal cannot be reached.
     pub async fn temporal(&self) -> Result<temporalio_client::Client, ApiError> {
         self.temporal
-            .get_or_try_init(|| vodflow_core::temporal::connect(&self.cfg, "vodflow-api"))
+            .get_or_try_init(|| vodflow_core::temporal::connect(&self.cfg, "api"))
             .await
             .cloned()
             .map_err(|e| ApiError::Unavailable(format!("Temporal is unavailable: {e}")))

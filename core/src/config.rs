@@ -267,6 +267,11 @@ pub const VARS: &[Var] = &[
         help: "CPU seconds an encode may use per second of media (plus one minute), also its wall-clock watchdog",
     },
     Var {
+        name: "VODFLOW_WORKER_IDENTITY",
+        default: "",
+        help: "Identity shown in the Temporal UI for this process (empty = role@hostname:pid)",
+    },
+    Var {
         name: "VODFLOW_WORK_DIR",
         default: "/tmp/vodflow-work",
         help: "Per-worker scratch directory (source cache, encoder output)",
@@ -379,6 +384,7 @@ pub struct Config {
     pub cloudfront_origin: Option<String>,
     pub log_format: String,
     pub log_filter: String,
+    pub worker_identity: Option<String>,
     /// Secrets taken from the local secrets file rather than the environment.
     pub local_secrets: Vec<&'static str>,
 }
@@ -661,6 +667,7 @@ impl Config {
                 .map(|domain| format!("https://{}", domain.trim_end_matches('/'))),
             log_format,
             log_filter: get("VODFLOW_LOG"),
+            worker_identity: optional("VODFLOW_WORKER_IDENTITY"),
             local_secrets,
         })
     }

@@ -17,11 +17,13 @@ pub(crate) async fn failed_attempts(client: &Client, id: VideoId) -> Option<(Str
     use std::collections::HashMap;
     use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
     let h = client.get_workflow_handle::<VideoProcessingWorkflow>(id.workflow_id());
-    let events = h
-        .fetch_history(Default::default())
-        .into_events()
-        .await
-        .ok()?;
+    let events = tokio::time::timeout(
+        TEMPORAL_WAIT * 4,
+        h.fetch_history(Default::default()).into_events(),
+    )
+    .await
+    .ok()?
+    .ok()?;
     let mut scheduled: HashMap<i64, String> = HashMap::new();
     let mut started: HashMap<i64, i32> = HashMap::new();
     let mut last = None;
@@ -46,20 +48,32 @@ pub(crate) async fn failed_attempts(client: &Client, id: VideoId) -> Option<(Str
     Some((scheduled.get(&sched)?.clone(), *started.get(&start)?))
 }
 
+/// How long a status read waits for Temporal. A query needs a workflow worker: while every
+/// processing worker is down or restarting it would block for ~10 s, and the row in Postgres is
+/// the status anyway, so progress is left out rather than waited for.
+const TEMPORAL_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Live progress of a running workflow: the `progress` query plus pending activities.
 pub(crate) async fn live_progress(client: &Client, id: VideoId) -> Option<Progress> {
     let h = client.get_workflow_handle::<VideoProcessingWorkflow>(id.workflow_id());
-    let d = h.describe(WorkflowDescribeOptions::default()).await.ok()?;
+    let d = tokio::time::timeout(
+        TEMPORAL_WAIT,
+        h.describe(WorkflowDescribeOptions::default()),
+    )
+    .await
+    .ok()?
+    .ok()?;
     if d.status() != WorkflowExecutionStatus::Running {
         return None;
     }
-    let q = h
-        .query(
-            VideoProcessingWorkflow::progress,
-            (),
-            WorkflowQueryOptions::default(),
-        )
+    let query = h.query(
+        VideoProcessingWorkflow::progress,
+        (),
+        WorkflowQueryOptions::default(),
+    );
+    let q = tokio::time::timeout(TEMPORAL_WAIT, query)
         .await
+        .ok()?
         .ok()?;
     let pending: Vec<PendingActivity> = d
         .raw()

@@ -96,15 +96,28 @@ impl ProcessingActivities {
             let src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
             let scratch = self.0.storage.scratch("poster")?;
             let out = scratch.0.join("poster.jpg");
-            ffmpeg_cli::run(
-                "poster",
-                &poster::poster_args(&src, job.info.duration_ms, &out),
-                &Containment::fixed(&self.0.cfg.ffmpeg, PROBE_SECONDS),
-                heartbeat_every(&ctx),
-                silent,
-                || ctx.is_cancelled(),
-            )
-            .await?;
+            let contain = Containment::fixed(&self.0.cfg.ffmpeg, PROBE_SECONDS);
+            // A seek into a stream without an index (MPEG-TS) lands between keyframes and can
+            // decode nothing before the end of a long GOP: then the first frame is the poster.
+            for at_ms in [job.info.duration_ms / 10, 0] {
+                ffmpeg_cli::run(
+                    "poster",
+                    &poster::poster_args(&src, at_ms, &out),
+                    &contain,
+                    heartbeat_every(&ctx),
+                    silent,
+                    || ctx.is_cancelled(),
+                )
+                .await?;
+                if tokio::fs::metadata(&out).await.is_ok_and(|m| m.len() > 0) {
+                    break;
+                }
+            }
+            if !tokio::fs::metadata(&out).await.is_ok_and(|m| m.len() > 0) {
+                return Err(Error::InvalidMedia(
+                    "no frame of the video could be decoded for the poster".into(),
+                ));
+            }
             let key = layout::poster_key(job.source.video_id);
             self.0
                 .storage

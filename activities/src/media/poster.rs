@@ -5,8 +5,9 @@ use std::path::Path;
 use super::ffmpeg_cli::secs;
 use super::source::SourceMedia;
 
-pub fn poster_args(source: &SourceMedia, duration_ms: u64, out: &Path) -> Vec<String> {
-    let mut args = source.input_args(&["-ss".into(), secs(duration_ms / 10)]);
+/// One frame at `at_ms` (callers pass ~10% of the duration, past intros and fades).
+pub fn poster_args(source: &SourceMedia, at_ms: u64, out: &Path) -> Vec<String> {
+    let mut args = source.input_args(&["-ss".into(), secs(at_ms)]);
     args.extend([
         "-frames:v".into(),
         "1".into(),

@@ -91,9 +91,7 @@ async fn the_uploader_gets_a_ready_mail_with_the_watch_link_and_a_failed_mail_wi
     .unwrap();
     let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
     let fake = env.scratch.join("fake.mp4");
-    let mut text = b"\0\0\0\x18ftypisom\0\0\0\0isomavc1".to_vec();
-    text.extend_from_slice(&b"not a video. ".repeat(300));
-    std::fs::write(&fake, text).unwrap();
+    common::media::fake_mp4(&fake, b"not a video. ");
     let smtp = &smtp;
     with_platform(env, |base| async move {
         let good = upload(&base, &token, &clip, "Holiday <3").await;

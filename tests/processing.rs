@@ -495,17 +495,18 @@ async fn unusable_media_fails_after_one_attempt_with_a_clear_reason() {
         "aac",
         audio_only.to_str().unwrap(),
     ]);
-    // A text file that claims to be an MP4 (an `ftyp` header) gets past the upload's sniffing.
+    // Text inside boxes that chain like an MP4 gets past the upload's sniffing.
     let fake = env.scratch.join("fake.mp4");
-    let mut text = b"\0\0\0\x18ftypisom\0\0\0\0isomavc1".to_vec();
-    text.extend_from_slice(&b"this is not a video, just text pretending to be one. ".repeat(200));
-    std::fs::write(&fake, text).unwrap();
+    common::media::fake_mp4(
+        &fake,
+        b"this is not a video, just text pretending to be one. ",
+    );
 
     with_platform(env, |base| async move {
         let cases = [
-            ("truncated", &truncated, "not a readable media file"),
+            ("truncated", &truncated, "not a readable video"),
             ("audio only", &audio_only, "no video stream"),
-            ("text", &fake, "not a readable media file"),
+            ("text", &fake, "not a readable video"),
         ];
         for (name, path, expected) in cases {
             let id = upload(&base, &token, path, name).await;

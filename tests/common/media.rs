@@ -86,3 +86,14 @@ pub fn ffmpeg(args: &[&str]) {
         .expect("ffmpeg");
     assert!(status.success(), "ffmpeg {args:?} failed");
 }
+
+/// A file whose boxes chain like an MP4 (so the upload's strict sniffer accepts it) but whose
+/// media is text: it must fail at probe, never be decoded into anything.
+pub fn fake_mp4(path: &Path, filler: &[u8]) {
+    let mut v = b"\0\0\0\x18ftypisom\0\0\0\0isomavc1".to_vec();
+    let body = filler.repeat(200);
+    v.extend_from_slice(&(8 + body.len() as u32).to_be_bytes());
+    v.extend_from_slice(b"mdat");
+    v.extend_from_slice(&body);
+    std::fs::write(path, v).expect("write fake mp4");
+}

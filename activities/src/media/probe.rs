@@ -224,7 +224,9 @@ async fn ffprobe(
         Err(_) => return Err(contain.timed_out(&what_failed)),
         Ok(r) => r.map_err(|e| Error::Ffmpeg(format!("cannot start ffprobe: {e}")))?,
     };
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The worker's paths mean nothing to the uploader.
+    let stderr = String::from_utf8_lossy(&out.stderr)
+        .replace(&super::source::file_url(&source.path), "the upload");
     if !out.status.success() {
         return Err(match contain.classify(&what_failed, out.status, &stderr) {
             Error::InvalidMedia(m) => Error::InvalidMedia(format!("not a readable video: {m}")),

@@ -102,7 +102,7 @@ impl ProcessingActivities {
             for at_ms in [job.info.duration_ms / 10, 0] {
                 ffmpeg_cli::run(
                     "poster",
-                    &poster::poster_args(&src, at_ms, &out),
+                    &poster::poster_args(&src, at_ms, &job.info.normalize_filters(), &out),
                     &contain,
                     heartbeat_every(&ctx),
                     silent,

@@ -67,9 +67,31 @@ pub struct SourceInfo {
     pub video_codec: String,
     pub audio_codec: Option<String>,
     pub container: String,
+    /// Fields rather than frames (1080i from cameras and broadcast): deinterlaced before scaling.
+    #[serde(default)]
+    pub interlaced: bool,
+    /// `smpte2084` (HDR10/PQ) or `arib-std-b67` (HLG) when the source is HDR: tone-mapped to SDR
+    /// BT.709, so it is not washed out on the players the ladder targets.
+    #[serde(default)]
+    pub hdr_transfer: Option<String>,
 }
 
 impl SourceInfo {
+    /// The filters every decode of this source needs before scaling (ends with `,` when not empty).
+    pub fn normalize_filters(&self) -> String {
+        let mut f = String::new();
+        if self.interlaced {
+            f.push_str("bwdif=mode=send_frame:parity=auto:deint=all,");
+        }
+        if let Some(t) = &self.hdr_transfer {
+            f.push_str(&format!(
+                "zscale=tin={t}:pin=bt2020:min=bt2020nc:t=linear:npl=100,format=gbrpf32le,\
+                 zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,"
+            ));
+        }
+        f
+    }
+
     pub fn fps(&self) -> f64 {
         if self.fps_den == 0 {
             0.0

@@ -39,7 +39,8 @@ pub fn chunk_args(
     }
     let n = job.renditions.len();
     let mut graph = format!(
-        "[0:v]fps={}/{},split={n}",
+        "[0:v]{}fps={}/{},split={n}",
+        job.info.normalize_filters(),
         job.info.fps_num,
         job.info.fps_den.max(1)
     );
@@ -69,6 +70,16 @@ pub fn chunk_args(
         args.extend(["-to".to_owned(), secs(c.end_ms)]);
         args.extend(["-threads".to_owned(), threads.to_string()]);
         args.extend(rendition_args(r, i, gop_frames, &keyframes));
+        if job.info.hdr_transfer.is_some() {
+            // Tone-mapped above: say so, or players would treat the SDR pixels as BT.2020/PQ.
+            for (k, v) in [
+                ("-color_primaries", "bt709"),
+                ("-color_trc", "bt709"),
+                ("-colorspace", "bt709"),
+            ] {
+                args.extend([k.to_owned(), v.to_owned()]);
+            }
+        }
         args.push(
             out_dir
                 .join(format!("{}.mp4", r.name))

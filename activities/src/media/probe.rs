@@ -52,6 +52,8 @@ struct Stream {
     side_data_list: Vec<serde_json::Value>,
     #[serde(default)]
     disposition: std::collections::HashMap<String, i64>,
+    field_order: Option<String>,
+    color_transfer: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -200,6 +202,14 @@ pub async fn probe(
         video_codec,
         audio_codec,
         container: source.container.demuxer().to_owned(),
+        interlaced: matches!(
+            video.field_order.as_deref(),
+            Some("tt" | "bb" | "tb" | "bt")
+        ),
+        hdr_transfer: video
+            .color_transfer
+            .clone()
+            .filter(|t| t == "smpte2084" || t == "arib-std-b67"),
     })
 }
 

@@ -595,10 +595,27 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 202);
-        let id = resp.json::<serde_json::Value>().await.unwrap()["id"]
+        let created = resp.json::<serde_json::Value>().await.unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        // The callback's own secret, shown once, and never the deployment's.
+        let secret = created["callback_secret"]
             .as_str()
-            .unwrap()
+            .expect("callback_secret")
             .to_owned();
+        assert!(secret.starts_with("cbsec_") && secret != env.cfg.webhook_secret);
+        let again: serde_json::Value = reqwest::Client::new()
+            .get(format!("{base}/v1/videos/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            again.get("callback_secret").is_none(),
+            "shown only at upload"
+        );
         let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
         assert_eq!(row.status, "ready");
         // The owner's callback: a POST signed with HMAC-SHA256 over timestamp + body.
@@ -607,7 +624,7 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
             .expect("callback within 60s")
             .unwrap();
         assert!(head.starts_with("POST /hooks/vodflow HTTP/1.1"), "{head}");
-        common::assert_signed(&head, &body, &env.cfg.webhook_secret);
+        common::assert_signed(&head, &body, &secret);
         let event: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             (event["status"].as_str(), event["video_id"].as_str()),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
 use vodflow_core::workflow_types::Notify;
-use vodflow_core::{Config, VideoStatus, kafka, net_guard, playback, repo, webhooks};
+use vodflow_core::{VideoStatus, kafka, net_guard, playback, repo, webhooks};
 use vodflow_workflows::webhook_delivery;
 
 use crate::error::{Error, Result};
@@ -77,16 +77,21 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
     }
     // Last: a callback that cannot be delivered must not hold back the event or the webhooks.
     if let Some(url) = &n.callback_url {
-        callback(cfg, url, &event).await?;
+        // Videos uploaded before per-video secrets were signed with the deployment's secret.
+        let secret = row
+            .as_ref()
+            .and_then(|r| r.callback_secret.as_deref())
+            .unwrap_or(&cfg.webhook_secret);
+        callback(url, secret, cfg.webhooks.allow_private, &event).await?;
     }
     Ok(())
 }
 
-async fn callback(cfg: &Config, url: &str, body: &str) -> Result<()> {
-    let checked = net_guard::check_url(url, cfg.webhooks.allow_private)
+async fn callback(url: &str, secret: &str, allow_private: bool, body: &str) -> Result<()> {
+    let checked = net_guard::check_url(url, allow_private)
         .await
         .map_err(|e| Error::WebhookRefused(format!("callback_url: {e}")))?;
-    let resp = crate::webhook::signed_post(&checked, &cfg.webhook_secret, body.to_owned())
+    let resp = crate::webhook::signed_post(&checked, secret, body.to_owned())
         .map_err(|e| Error::Callback(e.to_string()))?
         .send()
         .await

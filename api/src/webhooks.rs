@@ -177,15 +177,6 @@ async fn delivery_running(client: &temporalio_client::Client, delivery: Uuid) ->
     )
 }
 
-fn new_secret() -> String {
-    // Two v4 UUIDs: 244 random bits from the OS generator.
-    format!(
-        "whsec_{}{}",
-        Uuid::new_v4().simple(),
-        Uuid::new_v4().simple()
-    )
-}
-
 #[derive(Default)]
 pub struct WebhooksApi;
 
@@ -238,7 +229,7 @@ impl WebhooksApi {
             ))
             .into());
         }
-        let secret = new_secret();
+        let secret = webhooks::new_secret("whsec_");
         let row =
             webhooks::insert(&state.pool, &auth.0.sub, url.as_str(), &secret, &events).await?;
         tracing::info!(webhook = %row.id, url = %row.url, "webhook registered");

@@ -289,7 +289,7 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_WEBHOOK_SECRET",
         default: "",
-        help: "HMAC-SHA256 key signing callback POSTs (header Vodflow-Signature: t=..,v1=..)",
+        help: "HMAC-SHA256 key of callbacks for videos uploaded before per-video callback secrets (header Vodflow-Signature: t=..,v1=..)",
     },
     Var {
         name: "VODFLOW_WEBHOOK_ALLOW_PRIVATE",

@@ -50,6 +50,8 @@ pub struct VideoRow {
     pub failure_step: Option<String>,
     pub attempt: i32,
     pub callback_url: Option<String>,
+    /// Signs this video's callback; shown to the uploader once.
+    pub callback_secret: Option<String>,
     pub visibility: String,
     pub owner_email: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -84,6 +86,7 @@ pub struct NewVideo<'a> {
     pub sha256: &'a str,
     pub content_type: &'a str,
     pub callback_url: Option<&'a str>,
+    pub callback_secret: Option<&'a str>,
     pub visibility: crate::playback::Visibility,
     pub owner_email: Option<&'a str>,
 }
@@ -97,8 +100,8 @@ pub async fn insert_uploaded(
 ) -> Result<VideoRow> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query_as::<_, VideoRow>(
-        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type, callback_url, visibility, owner_email)
-         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11) RETURNING *",
+        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type, callback_url, visibility, owner_email, callback_secret)
+         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
     )
     .bind(video.id.as_uuid())
     .bind(video.owner)
@@ -111,6 +114,7 @@ pub async fn insert_uploaded(
     .bind(video.callback_url)
     .bind(video.visibility.as_str())
     .bind(video.owner_email)
+    .bind(video.callback_secret)
     .fetch_one(&mut *tx)
     .await?;
     enqueue(&mut tx, topic, &video.id.to_string(), event).await?;

@@ -83,6 +83,15 @@ pub async fn insert(
 }
 
 /// `owner = None` is an operator's view (any owner).
+/// A new signing secret, `prefix` + 244 random bits from the OS generator (two v4 UUIDs).
+pub fn new_secret(prefix: &str) -> String {
+    format!(
+        "{prefix}{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
 /// How many endpoints `owner` has registered.
 pub async fn count(pool: &PgPool, owner: &str) -> Result<i64> {
     Ok(

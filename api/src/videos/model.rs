@@ -99,6 +99,10 @@ pub struct Video {
     /// Once ready: master, per-rendition and poster URLs.
     #[oai(skip_serializing_if_is_none)]
     pub playback: Option<Playback>,
+    /// Only in the upload's answer, when a `callback_url` was given: the key of the HMAC in the
+    /// callback's `Vodflow-Signature` header. Keep it; it is not shown again.
+    #[oai(skip_serializing_if_is_none)]
+    pub callback_secret: Option<String>,
 }
 
 fn links(cfg: &Config, id: VideoId, visibility: Visibility) -> Links {
@@ -171,6 +175,7 @@ impl Video {
             created_at: row.created_at,
             updated_at: row.updated_at,
             progress: None,
+            callback_secret: None,
         }
     }
 }

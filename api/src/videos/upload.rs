@@ -244,6 +244,10 @@ async fn receive(
             callback_url: fields.callback_url.clone(),
         };
         let payload = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let callback_secret = fields
+            .callback_url
+            .as_ref()
+            .map(|_| vodflow_core::webhooks::new_secret("cbsec_"));
         let new = repo::NewVideo {
             id,
             owner,
@@ -254,12 +258,16 @@ async fn receive(
             sha256: &file.sha256,
             content_type: file.content_type,
             callback_url: fields.callback_url.as_deref(),
+            callback_secret: callback_secret.as_deref(),
             visibility: fields.visibility,
             owner_email: caller.email.as_deref(),
         };
         let row = repo::insert_uploaded(&state.pool, &new, &state.cfg.topic(kafka::TOPIC_VIDEO_UPLOADED), &payload).await?;
         tracing::info!(size = file.size, sha256 = %file.sha256, content_type = file.content_type, "upload accepted");
-        Ok(Video::from_row(row, &state.cfg))
+        let mut video = Video::from_row(row, &state.cfg);
+        // Shown here only: the uploader verifies the callback's signature with it.
+        video.callback_secret = callback_secret;
+        Ok(video)
     }
     .await;
     match result {

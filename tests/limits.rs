@@ -1,0 +1,205 @@
+//! Limits at the edge, against the real api and store: a stalled upload body is cut off (408) and
+//! its S3 multipart upload aborted; one owner cannot hold more uploads than allowed (429 with
+//! `Retry-After`) while another owner still can; JSON bodies are capped before parsing (413), with
+//! or without a Content-Length; every answer says `nosniff`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::media::{Spec, make_video};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BOUNDARY: &str = "vodflowtestboundary";
+
+/// Starts a multipart upload by hand and sends `send` bytes of `file`, then stops sending (the
+/// connection stays open). Returns the connection to read the answer from.
+async fn stalled_upload(base: &str, token: &str, file: &[u8], send: usize) -> TcpStream {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let preamble = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nstalled\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v.mp4\"\r\nContent-Type: video/mp4\r\n\r\n"
+    );
+    // Announce the whole body so the server keeps waiting for the rest.
+    let total = preamble.len() + file.len() + BOUNDARY.len() + 8;
+    let head = format!(
+        "POST /v1/videos HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {total}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(preamble.as_bytes()).await.unwrap();
+    s.write_all(&file[..send.min(file.len())]).await.unwrap();
+    s.flush().await.unwrap();
+    s
+}
+
+async fn status_of(s: &mut TcpStream, within: Duration) -> (u16, String) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout_at(deadline, s.read(&mut chunk))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_upload_is_cut_off_and_its_multipart_upload_aborted() {
+    let env = common::TestEnv::new(&[
+        ("VODFLOW_UPLOAD_IDLE_TIMEOUT", "2s"),
+        ("VODFLOW_UPLOAD_PART_BYTES", "5242880"),
+    ])
+    .await;
+    let api = env.spawn_api().await;
+    let token = env.token("slow", &["videos:write"]);
+    // More than one part, so the multipart upload exists in the store when the client stalls.
+    let big = make_video(
+        &env.scratch,
+        "big.mp4",
+        &Spec {
+            width: 640,
+            height: 360,
+            seconds: 20.0,
+            fps: 25,
+            audio: false,
+        },
+    );
+    let mut bytes = std::fs::read(&big).unwrap();
+    while bytes.len() < 7 * 1024 * 1024 {
+        bytes.extend_from_within(..bytes.len().min(1024 * 1024));
+    }
+    let mut conn = stalled_upload(&api.base, &token, &bytes, 6 * 1024 * 1024).await;
+    common::eventually(
+        "the multipart upload to start",
+        Duration::from_secs(10),
+        || async { (env.multipart_uploads().await > 0).then_some(()) },
+    )
+    .await;
+    let (status, head) = status_of(&mut conn, Duration::from_secs(15)).await;
+    assert_eq!(status, 408, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff"),
+        "{head}"
+    );
+    common::eventually(
+        "the multipart upload to be aborted",
+        Duration::from_secs(10),
+        || async { (env.multipart_uploads().await == 0).then_some(()) },
+    )
+    .await;
+    assert!(env.object_keys("uploads/").await.is_empty());
+    api.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_owner_cannot_hold_more_uploads_than_allowed() {
+    let env = common::TestEnv::new(&[
+        ("VODFLOW_UPLOAD_IDLE_TIMEOUT", "20s"),
+        ("VODFLOW_MAX_UPLOADS_PER_OWNER", "1"),
+    ])
+    .await;
+    let api = env.spawn_api().await;
+    let greedy = env.token("greedy", &["videos:write"]);
+    let other = env.token("other", &["videos:write"]);
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let bytes = std::fs::read(&clip).unwrap();
+    let _held = stalled_upload(&api.base, &greedy, &bytes, 1000).await;
+    // The held upload has taken its place once the server has read its head.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = reqwest::Client::new()
+        .post(api.url("/v1/videos"))
+        .bearer_auth(&greedy)
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("title", "second")
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(bytes.clone()).file_name("v.mp4"),
+                ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 429);
+    let retry: u64 = second.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let body: serde_json::Value = second.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("per owner"),
+        "{body}"
+    );
+    // Another owner is not affected.
+    let id = common::upload(&api.base, &other, &clip, "someone else").await;
+    assert!(!id.is_empty());
+    api.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn json_bodies_are_capped_before_parsing() {
+    let env = common::TestEnv::new(&[("VODFLOW_MAX_JSON_BYTES", "4096")]).await;
+    let api = env.spawn_api().await;
+    let token = env.token("hooker", &["videos:write"]);
+    let huge = format!(
+        "{{\"url\":\"https://example.com/{}\"}}",
+        "a".repeat(100 * 1024)
+    );
+    let client = reqwest::Client::new();
+    let sized = client
+        .post(api.url("/v1/webhooks"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sized.status(), 413);
+    assert_eq!(
+        sized.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    // Without a Content-Length (chunked), the cap still holds.
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/webhooks HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let piece = format!("{{\"url\":\"https://example.com/{}", "a".repeat(1000));
+    for _ in 0..8 {
+        let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
+        if conn.write_all(chunk.as_bytes()).await.is_err() {
+            break; // the server may answer and close before the client is done
+        }
+    }
+    let _ = conn.write_all(b"0\r\n\r\n").await;
+    let (status, answer) = status_of(&mut conn, Duration::from_secs(10)).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff"),
+        "{answer}"
+    );
+    api.stop().await;
+    env.cleanup().await;
+}

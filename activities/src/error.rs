@@ -30,6 +30,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("kafka: {0}")]
     Kafka(String),
+    #[error("temporal: {0}")]
+    Temporal(String),
     #[error("cdn: {0}")]
     Cdn(String),
     #[error("callback: {0}")]

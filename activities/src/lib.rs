@@ -11,6 +11,7 @@ pub mod mail;
 pub mod media;
 pub mod notify;
 mod processing;
+mod reconcile;
 pub mod storage;
 mod transcode;
 mod webhook;

@@ -20,7 +20,7 @@ use crate::media::{ffmpeg_cli, package, poster, probe};
 /// CPU and wall-clock budget of a probe or a poster: a few frames' work, with room for 8K.
 const PROBE_SECONDS: u64 = 120;
 use crate::storage::CACHE_PLAYLIST;
-use crate::{Deps, catalog, notify, webhook};
+use crate::{Deps, catalog, notify, reconcile, webhook};
 
 /// Activities of the `video-processing` queue.
 pub struct ProcessingActivities(pub Arc<Deps>);
@@ -192,5 +192,17 @@ impl ProcessingActivities {
         )
         .await
         .map_err(|e| Error::from(e).into_activity())
+    }
+
+    #[activity(name = names::RECONCILE)]
+    pub async fn reconcile(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job: Reconcile,
+    ) -> Result<Reconciled, ActivityError> {
+        let d = &self.0;
+        reconcile::pass(&d.cfg, &d.pool, &d.temporal, &job)
+            .await
+            .map_err(Error::into_activity)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use vodflow_core::{Config, names};
-use vodflow_workflows::{VideoProcessingWorkflow, WebhookDeliveryWorkflow};
+use vodflow_workflows::{ReconcileWorkflow, VideoProcessingWorkflow, WebhookDeliveryWorkflow};
 
 use crate::{Deps, ProcessingActivities, TranscodeActivities};
 
@@ -59,9 +59,18 @@ pub async fn run(
             .map_err(|e| setup(&e))?
             .register_workflow::<WebhookDeliveryWorkflow>()
             .map_err(|e| setup(&e))?
+            .register_workflow::<ReconcileWorkflow>()
+            .map_err(|e| setup(&e))?
             .register_activities(ProcessingActivities(deps.clone()))
             .tuner(tuner(8))
             .build();
+        // The reconciler runs on this queue; its schedule exists once any processing worker has
+        // started (a failure to create it is logged, not fatal: the next start tries again).
+        match vodflow_workflows::reconcile::ensure_schedule(&cfg, &client).await {
+            Ok(true) => tracing::info!("reconciler schedule created"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot create the reconciler schedule"),
+        }
         workers.push(Worker::new(&runtime, client.clone(), opts).map_err(|e| setup(&e))?);
     }
     if roles.transcode {

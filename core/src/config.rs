@@ -267,6 +267,16 @@ pub const VARS: &[Var] = &[
         help: "CPU seconds an encode may use per second of media (plus one minute), also its wall-clock watchdog",
     },
     Var {
+        name: "VODFLOW_RECONCILE_INTERVAL",
+        default: "5m",
+        help: "How often the reconciler (a Temporal Schedule) compares unsettled videos with Temporal",
+    },
+    Var {
+        name: "VODFLOW_RECONCILE_AFTER",
+        default: "10m",
+        help: "How long a video may stay uploaded or processing without change before the reconciler looks at it",
+    },
+    Var {
         name: "VODFLOW_WORKER_IDENTITY",
         default: "",
         help: "Identity shown in the Temporal UI for this process (empty = role@hostname:pid)",
@@ -385,6 +395,8 @@ pub struct Config {
     pub log_format: String,
     pub log_filter: String,
     pub worker_identity: Option<String>,
+    pub reconcile_interval: Duration,
+    pub reconcile_after: Duration,
     /// Secrets taken from the local secrets file rather than the environment.
     pub local_secrets: Vec<&'static str>,
 }
@@ -668,6 +680,11 @@ impl Config {
             log_format,
             log_filter: get("VODFLOW_LOG"),
             worker_identity: optional("VODFLOW_WORKER_IDENTITY"),
+            reconcile_interval: duration(
+                "VODFLOW_RECONCILE_INTERVAL",
+                &get("VODFLOW_RECONCILE_INTERVAL"),
+            )?,
+            reconcile_after: duration("VODFLOW_RECONCILE_AFTER", &get("VODFLOW_RECONCILE_AFTER"))?,
             local_secrets,
         })
     }

@@ -248,6 +248,34 @@ pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64> {
 }
 
 /// A processing run started: status `processing`, the attempt counter follows the run.
+/// Videos still `uploaded` or `processing` whose row has not changed for `idle`: the ones the
+/// reconciler compares with Temporal. Oldest first, at most `limit`.
+pub async fn unsettled(
+    pool: &PgPool,
+    idle: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<VideoRow>> {
+    Ok(sqlx::query_as::<_, VideoRow>(
+        "SELECT * FROM videos WHERE status IN ('uploaded', 'processing')
+           AND updated_at < now() - make_interval(secs => $1)
+         ORDER BY updated_at LIMIT $2",
+    )
+    .bind(idle.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Marks a video being looked at again (the reconciler restarted it), so it is not picked up
+/// again before its new run had a chance.
+pub async fn touch(pool: &PgPool, id: VideoId) -> Result<()> {
+    sqlx::query("UPDATE videos SET updated_at = now() WHERE id = $1")
+        .bind(id.as_uuid())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_processing(pool: &PgPool, id: VideoId, attempt: i32) -> Result<()> {
     sqlx::query(
         "UPDATE videos SET status = 'processing', attempt = GREATEST(attempt, $2), failure_reason = NULL,

@@ -272,6 +272,26 @@ impl EncodeState {
     }
 }
 
+/// Input of `ReconcileWorkflow` (from the schedule's configuration, so the workflow stays
+/// deterministic).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reconcile {
+    /// Look at videos unchanged for this long.
+    pub after_s: u64,
+    /// At most this many per pass.
+    pub limit: u32,
+}
+
+/// What one reconcile pass did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reconciled {
+    pub checked: u32,
+    /// Started again (no run, or a run that completed without recording its result).
+    pub restarted: u32,
+    /// Recorded as failed with the run's end (terminated, timed out, failed without a record).
+    pub failed: u32,
+}
+
 /// Input of `WebhookDeliveryWorkflow`: which delivery, and its retry schedule (from configuration,
 /// so the workflow stays deterministic).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -158,6 +158,18 @@ impl TestEnv {
 
     pub async fn cleanup(self) {
         self.pool.close().await;
+        // A processing worker of this env created its reconciler schedule: it would go on
+        // starting passes on a task queue nobody polls any more.
+        let _ = std::process::Command::new(cache_dir().join("bin/temporal"))
+            .args([
+                "schedule",
+                "delete",
+                "--address",
+                "127.0.0.1:7233",
+                "--schedule-id",
+            ])
+            .arg(self.cfg.task_queue("vodflow-reconciler"))
+            .output();
         let _ = std::fs::remove_dir_all(&self.scratch);
         if let Ok(admin) = sqlx::PgPool::connect(ADMIN_DB_URL).await {
             let _ = sqlx::query(&format!(

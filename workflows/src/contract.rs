@@ -18,6 +18,7 @@ pub const INVALIDATE_CDN: &str = "invalidate_cdn";
 pub const NOTIFY: &str = "notify";
 pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
 pub const FINISH_WEBHOOK: &str = "finish_webhook";
+pub const RECONCILE: &str = "reconcile";
 
 /// The ids the video workflow gives its activities: readable in the Temporal UI and stable, so the
 /// API can find a chunk's encode among the pending activities.
@@ -35,6 +36,8 @@ pub mod activity_id {
     /// The webhook delivery workflow's two activities.
     pub const DELIVER: &str = "deliver";
     pub const FINISH: &str = "finish";
+    /// The reconciler's one activity.
+    pub const RECONCILE: &str = "reconcile";
 
     const ENCODE_CHUNK_PREFIX: &str = "encode-chunk-";
 
@@ -100,6 +103,12 @@ impl ProcessingActivities {
     /// Records the final status of a delivery whose retries ran out.
     #[activity(name = FINISH_WEBHOOK)]
     pub fn finish_webhook(_: WebhookOutcome) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// One pass comparing unsettled videos with Temporal, repairing what disagrees.
+    #[activity(name = RECONCILE)]
+    pub fn reconcile(_: Reconcile) -> Result<Reconciled, ActivityError> {
         unimplemented!()
     }
 }

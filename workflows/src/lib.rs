@@ -7,9 +7,11 @@
 //! webhooks), never inside a workflow.
 
 pub mod contract;
+pub mod reconcile;
 pub mod search_attributes;
 pub mod video_processing;
 pub mod webhook_delivery;
 
+pub use reconcile::ReconcileWorkflow;
 pub use video_processing::VideoProcessingWorkflow;
 pub use webhook_delivery::WebhookDeliveryWorkflow;

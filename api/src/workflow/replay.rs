@@ -11,8 +11,9 @@ use vodflow_workflows::video_processing::{Run, start_run};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// Starts a new run of a failed or cancelled video (or a ready one with `force`) under the same
-/// workflow id; finished chunks are reused. Returns the updated row.
+/// Starts a new run of a failed or cancelled video (or a ready one with `force`, or one stranded
+/// in `uploaded`/`processing` with no open run) under the same workflow id; finished chunks are
+/// reused. Returns the updated row.
 pub(crate) async fn replay(
     state: &AppState,
     row: VideoRow,
@@ -37,24 +38,17 @@ pub(crate) async fn replay(
             )));
         }
         other => {
-            return Err(ApiError::Conflict(format!(
-                "video {vid} is {other}: its processing is not finished"
-            )));
+            // Stranded (its run died without recording a result) is replayable; running is not.
+            let client = state.temporal().await?;
+            if run_is_open(&client, vid).await? {
+                return Err(ApiError::Conflict(format!(
+                    "video {vid} is {other}: its processing is not finished"
+                )));
+            }
         }
     }
     let client = state.temporal().await?;
-    let run = Run {
-        video_id: vid,
-        owner: &row.owner,
-        bucket: &state.cfg.s3.bucket,
-        source_key: &row.source_key,
-        size: row.size_bytes as u64,
-        sha256: &row.sha256,
-        title: &row.title,
-        content_type: &row.content_type,
-        attempt: row.attempt + 1,
-        callback_url: row.callback_url.as_deref(),
-    };
+    let run = Run::of_row(&row, &state.cfg.s3.bucket, row.attempt + 1);
     // AllowDuplicate admits a new run only once the previous one has closed. A run that has
     // recorded its failure may still be notifying for a moment: give it that moment.
     let mut tries = 0;
@@ -84,4 +78,19 @@ pub(crate) async fn replay(
     repo::get_video(&state.pool, vid, None)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no video {vid}")))
+}
+
+/// Whether the video's workflow has a run that has not closed (a missing workflow has none).
+async fn run_is_open(
+    client: &temporalio_client::Client,
+    vid: vodflow_core::VideoId,
+) -> Result<bool, ApiError> {
+    use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
+    let h =
+        client.get_workflow_handle::<vodflow_workflows::VideoProcessingWorkflow>(vid.workflow_id());
+    match h.describe(WorkflowDescribeOptions::default()).await {
+        Ok(d) => Ok(d.status() == WorkflowExecutionStatus::Running),
+        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => Ok(false),
+        Err(e) => Err(ApiError::Unavailable(format!("Temporal: {e}"))),
+    }
 }

@@ -27,6 +27,24 @@ pub struct Run<'a> {
     pub callback_url: Option<&'a str>,
 }
 
+impl<'a> Run<'a> {
+    /// A run of the video `row` records, its `attempt`-th.
+    pub fn of_row(row: &'a vodflow_core::repo::VideoRow, bucket: &'a str, attempt: i32) -> Self {
+        Self {
+            video_id: row.video_id(),
+            owner: &row.owner,
+            bucket,
+            source_key: &row.source_key,
+            size: row.size_bytes as u64,
+            sha256: &row.sha256,
+            title: &row.title,
+            content_type: &row.content_type,
+            attempt,
+            callback_url: row.callback_url.as_deref(),
+        }
+    }
+}
+
 /// Starts `VideoProcessingWorkflow` under the video's workflow id. `reuse` decides whether a closed
 /// earlier run may be followed by this one (`RejectDuplicate` for an upload's event, so a duplicate
 /// never starts a second run; `AllowDuplicate` for a replay).

@@ -1,0 +1,135 @@
+//! Never stranded: the reconciler (a Temporal Schedule) finds videos whose status disagrees with
+//! Temporal and repairs them. An upload whose event never started a run is started; a run that is
+//! terminated mid-processing is recorded as failed with that reason; such a video can then be
+//! reprocessed although its row still said `processing` a moment before.
+
+mod common;
+
+use std::time::Duration;
+
+use common::media::{Spec, make_video};
+use vodflow_core::{VideoId, layout, repo};
+
+fn temporal_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(common::cache_dir().join("bin/temporal"))
+        .args(args)
+        .args(["--address", "127.0.0.1:7233"])
+        .output()
+        .expect("temporal CLI (installed by scripts/install)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stranded_videos_are_restarted_or_failed_with_the_reason() {
+    let owned = common::processing_env(&[
+        ("VODFLOW_RECONCILE_AFTER", "1s"),
+        ("VODFLOW_RECONCILE_INTERVAL", "2s"),
+        ("VODFLOW_CHUNK_SECONDS", "4"),
+    ])
+    .await;
+    let env = &owned;
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let long = make_video(
+        &env.scratch,
+        "long.mp4",
+        &Spec {
+            seconds: 40.0,
+            ..Spec::default()
+        },
+    );
+    // An accepted upload whose event went nowhere (as if the outbox relay had died for good):
+    // the row says `uploaded`, the source is stored, no workflow exists.
+    let orphan = VideoId::new();
+    let key = layout::source_key(orphan);
+    let bytes = std::fs::read(&clip).unwrap();
+    env.s3
+        .put_object()
+        .bucket(&env.cfg.s3.bucket)
+        .key(&key)
+        .body(bytes.clone().into())
+        .send()
+        .await
+        .unwrap();
+    let sha = common::media::sha256_file(&clip);
+    let new = repo::NewVideo {
+        id: orphan,
+        owner: "stranded",
+        title: "never started",
+        description: "",
+        source_key: &key,
+        size_bytes: bytes.len() as i64,
+        sha256: &sha,
+        content_type: "video/mp4",
+        callback_url: None,
+        callback_secret: None,
+        visibility: vodflow_core::playback::Visibility::Signed,
+        owner_email: None,
+    };
+    repo::insert_uploaded(
+        &env.pool,
+        &new,
+        "nowhere.video_uploaded",
+        &serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    let schedule = env.cfg.task_queue("vodflow-reconciler");
+    common::with_platform(env, |base| async move {
+        let orphan_id = orphan.to_string();
+        let row = common::wait_for_status(
+            env,
+            &orphan_id,
+            &["ready", "failed"],
+            Duration::from_secs(120),
+        )
+        .await;
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+
+        // A run terminated mid-processing (an operator, a non-determinism error, a payload too
+        // large): the row would stay `processing` forever without the reconciler.
+        let token = env.token("victim", &["videos:read", "videos:write"]);
+        let id = common::upload(&base, &token, &long, "terminated").await;
+        common::wait_for_status(env, &id, &["processing"], Duration::from_secs(60)).await;
+        let out = temporal_cli(&[
+            "workflow",
+            "terminate",
+            "-w",
+            &format!("video-{id}"),
+            "--reason",
+            "test",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let row =
+            common::wait_for_status(env, &id, &["failed", "ready"], Duration::from_secs(60)).await;
+        assert_eq!(row.status, "failed");
+        assert_eq!(row.failure_step.as_deref(), Some("workflow"));
+        assert!(
+            row.failure_reason
+                .unwrap_or_default()
+                .contains("terminated")
+        );
+        // Reprocess is allowed (no run is open) and finishes the job.
+        let r = reqwest::Client::new()
+            .post(format!("{base}/v1/videos/{id}/reprocess"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+        let row =
+            common::wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+    })
+    .await;
+    // The schedule outlives the test's workers: remove it so it does not start passes for nobody.
+    let out = temporal_cli(&["schedule", "delete", "--schedule-id", &schedule]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    owned.cleanup().await;
+}

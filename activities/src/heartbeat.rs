@@ -60,10 +60,11 @@ pub(crate) async fn source_file(
     deps: &Deps,
     ctx: &ActivityContext,
     src: &SourceRef,
-) -> Result<std::path::PathBuf, Error> {
+) -> Result<crate::source_cache::HeldSource, Error> {
     let size = src.size.max(1) as f64;
     let mut progress = beater(ctx, "download", move |done| done * 100.0 / size);
     deps.storage
-        .source_file(src, move |done| progress(done as f64))
+        .sources
+        .get(&deps.storage.s3, src, move |done| progress(done as f64))
         .await
 }

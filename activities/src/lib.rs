@@ -12,6 +12,7 @@ pub mod media;
 pub mod notify;
 mod processing;
 mod reconcile;
+pub mod source_cache;
 pub mod storage;
 mod transcode;
 mod webhook;
@@ -42,9 +43,11 @@ pub struct Deps {
 impl Deps {
     pub async fn new(cfg: Config, temporal: temporalio_client::Client) -> Result<Arc<Self>, Error> {
         let pool = vodflow_core::repo::connect_lazy(&cfg)?;
+        let work_dir: std::path::PathBuf = cfg.work_dir.clone().into();
         let storage = Storage {
             s3: vodflow_core::storage::s3_client(&cfg.s3),
-            work_dir: cfg.work_dir.clone().into(),
+            sources: source_cache::SourceCache::new(&work_dir, cfg.work_dir_max_bytes),
+            work_dir,
         };
         let producer =
             vodflow_core::kafka::producer(&cfg).map_err(|e| Error::Kafka(e.to_string()))?;

@@ -135,9 +135,17 @@ impl ProcessingActivities {
         _ctx: ActivityContext,
         u: UpdateMetadata,
     ) -> Result<(), ActivityError> {
-        async move { catalog::apply(&self.0.pool, &u).await }
-            .await
-            .map_err(Error::into_activity)
+        async move {
+            catalog::apply(&self.0.pool, &u).await?;
+            // The run is over for this source here: this worker's copy is no longer needed
+            // (transcode workers' copies age out of their cache budget).
+            if !matches!(u.update, MetadataUpdate::Processing { .. }) {
+                self.0.storage.sources.remove(u.video_id).await;
+            }
+            Ok(())
+        }
+        .await
+        .map_err(Error::into_activity)
     }
 
     #[activity(name = names::INVALIDATE_CDN)]

@@ -287,6 +287,11 @@ pub const VARS: &[Var] = &[
         help: "Per-worker scratch directory (source cache, encoder output)",
     },
     Var {
+        name: "VODFLOW_WORK_DIR_MAX_BYTES",
+        default: "21474836480",
+        help: "Budget of the worker's source cache; least recently used sources no activity reads are evicted to stay under it (0 = no limit)",
+    },
+    Var {
         name: "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
         default: "5",
         help: "Retry limit for retryable activity failures",
@@ -382,6 +387,7 @@ pub struct Config {
     pub media_limits: MediaLimits,
     pub ffmpeg: FfmpegLimits,
     pub work_dir: String,
+    pub work_dir_max_bytes: u64,
     pub activity_max_attempts: i32,
     pub heartbeat_timeout: Duration,
     pub webhook_secret: String,
@@ -648,6 +654,10 @@ impl Config {
                 )?,
             },
             work_dir: get("VODFLOW_WORK_DIR"),
+            work_dir_max_bytes: parse(
+                "VODFLOW_WORK_DIR_MAX_BYTES",
+                &get("VODFLOW_WORK_DIR_MAX_BYTES"),
+            )?,
             activity_max_attempts: parse(
                 "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
                 &get("VODFLOW_ACTIVITY_MAX_ATTEMPTS"),

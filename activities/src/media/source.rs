@@ -9,16 +9,19 @@ use tokio::io::AsyncReadExt;
 use vodflow_core::container::{self, Container};
 
 use crate::error::{Error, Result};
+use crate::source_cache::HeldSource;
 
-#[derive(Debug, Clone)]
 pub struct SourceMedia {
     pub path: PathBuf,
     pub container: Container,
+    /// Keeps the cached file from being evicted while libav reads it.
+    _held: HeldSource,
 }
 
 impl SourceMedia {
     /// Sniffs the file again on this worker: the api's decision is not taken on trust.
-    pub async fn open(path: PathBuf) -> Result<Self> {
+    pub async fn open(held: HeldSource) -> Result<Self> {
+        let path = held.path.clone();
         let mut file = tokio::fs::File::open(&path).await?;
         let mut head = Vec::with_capacity(container::SNIFF_BYTES);
         (&mut file)
@@ -28,7 +31,11 @@ impl SourceMedia {
         let complete = head.len() < container::SNIFF_BYTES;
         let container = container::sniff(&head, complete)
             .map_err(|e| Error::InvalidMedia(format!("the source is refused: {e}")))?;
-        Ok(Self { path, container })
+        Ok(Self {
+            path,
+            container,
+            _held: held,
+        })
     }
 
     /// `-f <demuxer> -protocol_whitelist file -i file:<path>`, preceded by `before_input`

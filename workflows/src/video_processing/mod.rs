@@ -14,8 +14,8 @@ use temporalio_common::RetryPolicy;
 use temporalio_common::error::IncomingError;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ApplicationFailure, SyncWorkflowContext,
-    WorkflowContext, WorkflowContextView, WorkflowResult, workflows::join_all,
+    ActivityCloseTimeouts, ActivityExecutionError, ActivityOptions, ApplicationFailure,
+    SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::join_all,
 };
 use vodflow_core::VideoStatus;
 use vodflow_core::ladder::{plan_chunks, plan_renditions};
@@ -68,6 +68,25 @@ fn light(id: &str, max_attempts: i32) -> ActivityOptions {
         .build()
 }
 
+/// Database writes: retried on a time budget rather than a count, so a Postgres restart or
+/// failover of many minutes is ridden out instead of failing the run (and stranding the video).
+fn db(id: &str) -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: Duration::from_secs(60 * 60),
+        start_to_close: Duration::from_secs(60),
+    })
+    .activity_id(id.to_owned())
+    .retry_policy(
+        RetryPolicy::builder()
+            .initial_interval(Duration::from_secs(1))
+            .backoff_coefficient(2.0)
+            .maximum_interval(Duration::from_secs(30))
+            .non_retryable_error_types([INVALID_MEDIA])
+            .build(),
+    )
+    .build()
+}
+
 /// Long activities: they heartbeat, so a dead worker is noticed within the heartbeat timeout.
 fn heavy(id: String, queue: Option<String>, input: &ProcessVideo) -> ActivityOptions {
     let b = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(2 * 60 * 60))
@@ -112,7 +131,7 @@ impl VideoProcessingWorkflow {
                     attempt: input.attempt,
                 },
             },
-            light(aid::METADATA_PROCESSING, input.max_attempts),
+            db(aid::METADATA_PROCESSING),
         )
         .await?;
 
@@ -133,7 +152,7 @@ impl VideoProcessingWorkflow {
                         video_id: id,
                         update: MetadataUpdate::Cancelled,
                     },
-                    light(aid::METADATA_CANCELLED, input.max_attempts),
+                    db(aid::METADATA_CANCELLED),
                 )
                 .await?;
                 mark(ctx, VideoStatus::Cancelled);
@@ -154,7 +173,7 @@ impl VideoProcessingWorkflow {
                             reason: f.reason.clone(),
                         },
                     },
-                    light(aid::METADATA_FAILED, input.max_attempts),
+                    db(aid::METADATA_FAILED),
                 )
                 .await?;
                 mark(ctx, VideoStatus::Failed);
@@ -352,7 +371,7 @@ impl VideoProcessingWorkflow {
                     renditions: packaged.renditions.clone(),
                 },
             },
-            light(aid::METADATA_READY, max),
+            db(aid::METADATA_READY),
         )
         .await
         .map_err(|e| Stop::Failed(reason(step::UPDATE_METADATA, &e)))?;

@@ -16,7 +16,12 @@ use std::time::Duration;
 use common::media::{Spec, make_video};
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
-use vodflow_workflows::{ReconcileWorkflow, VideoProcessingWorkflow, WebhookDeliveryWorkflow};
+use vodflow_workflows::{
+    DeleteVideoWorkflow, ReconcileWorkflow, VideoProcessingWorkflow, WebhookDeliveryWorkflow,
+};
+
+/// Bump when recording after a workflow change (v0: before `bounded-encodes-v1`).
+const GENERATION: &str = "v1";
 
 fn histories_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories")
@@ -48,6 +53,8 @@ async fn recorded_histories_replay_against_the_current_workflows() {
         .unwrap()
         .register_workflow::<ReconcileWorkflow>()
         .unwrap()
+        .register_workflow::<DeleteVideoWorkflow>()
+        .unwrap()
         .build();
     let replayer = WorkflowReplayer::new(opts).expect("replayer");
     let results = replayer.replay_workflows(histories).await.expect("replay");
@@ -76,7 +83,12 @@ async fn save(client: &temporalio_client::Client, workflow_id: &str, name: &str)
         .await
         .expect("history");
     std::fs::create_dir_all(histories_dir()).unwrap();
-    std::fs::write(histories_dir().join(format!("{name}.json")), json).unwrap();
+    // Named for the code that recorded them; older generations stay to keep their runs replayable.
+    std::fs::write(
+        histories_dir().join(format!("{GENERATION}-{name}.json")),
+        json,
+    )
+    .unwrap();
 }
 
 async fn post(base: &str, token: &str, path: &str) -> u16 {
@@ -124,10 +136,19 @@ async fn record_histories() {
             .unwrap();
         assert_eq!(hook.status(), 201);
         let ready = common::upload(&base, &token, &clip, "ready").await;
+        let deleted = common::upload(&base, &token, &long, "deleted mid-processing").await;
         let failed = common::upload(&base, &token, &fake, "failed").await;
         let cancelled = common::upload(&base, &token, &long, "cancelled").await;
         common::wait_for_status(env, &cancelled, &["processing"], Duration::from_secs(60)).await;
         assert_eq!(post(&base, &token, &format!("/v1/videos/{cancelled}/cancel")).await, 202);
+        common::wait_for_status(env, &deleted, &["processing"], Duration::from_secs(60)).await;
+        let del = reqwest::Client::new()
+            .delete(format!("{base}/v1/videos/{deleted}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(del.status() == 202 || del.status() == 204);
         for (id, status) in [(&ready, "ready"), (&failed, "failed"), (&cancelled, "cancelled")] {
             let row =
                 common::wait_for_status(env, id, &["ready", "failed", "cancelled"], Duration::from_secs(120)).await;
@@ -164,6 +185,15 @@ async fn record_histories() {
         let list: serde_json::Value = serde_json::from_slice(&passes.stdout).unwrap_or_default();
         let pass = list[0]["execution"]["workflowId"].as_str().expect("a completed pass").to_owned();
         save(&client, &pass, "reconcile-pass").await;
+        // The deletion of a video mid-processing: stop, grace timer, removal.
+        let wid = format!("delete-{deleted}");
+        common::eventually("the deletion to finish", Duration::from_secs(120), || async {
+            let h = client.get_workflow_handle::<temporalio_client::UntypedWorkflow>(wid.clone());
+            let d = h.describe(Default::default()).await.ok()?;
+            (d.status() == temporalio_client::WorkflowExecutionStatus::Completed).then_some(())
+        })
+        .await;
+        save(&client, &wid, "video-delete").await;
     })
     .await;
     owned.cleanup().await;

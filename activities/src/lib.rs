@@ -5,6 +5,7 @@
 //! It must not orchestrate: ordering, parallelism and retries belong to the workflow.
 
 mod catalog;
+mod deletion;
 pub mod error;
 mod heartbeat;
 pub mod mail;

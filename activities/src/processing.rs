@@ -20,7 +20,7 @@ use crate::media::{ffmpeg_cli, package, poster, probe};
 /// CPU and wall-clock budget of a probe or a poster: a few frames' work, with room for 8K.
 const PROBE_SECONDS: u64 = 120;
 use crate::storage::CACHE_PLAYLIST;
-use crate::{Deps, catalog, notify, reconcile, webhook};
+use crate::{Deps, catalog, deletion, notify, reconcile, webhook};
 
 /// Activities of the `video-processing` queue.
 pub struct ProcessingActivities(pub Arc<Deps>);
@@ -52,6 +52,24 @@ impl ProcessingActivities {
         job: Package,
     ) -> Result<Packaged, ActivityError> {
         async move {
+            let mut job = job;
+            if job.chunks.is_empty() && job.chunk_count > 0 {
+                job.chunks = chunk_manifests(&self.0.storage, &job).await?;
+            }
+            if let Some(audio) = job.audio.as_mut()
+                && audio.segments.is_empty()
+            {
+                let key = layout::audio_manifest_key(job.video_id);
+                let bytes = self
+                    .0
+                    .storage
+                    .get_bytes(&job.bucket, &key)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Package(format!("the audio has no segment list ({key})"))
+                    })?;
+                audio.segments = serde_json::from_slice(&bytes)?;
+            }
             let lists = package::build(&job).map_err(Error::Package)?;
             let store = &self.0.storage;
             for (name, text) in &lists.media {
@@ -202,6 +220,29 @@ impl ProcessingActivities {
         .map_err(|e| Error::from(e).into_activity())
     }
 
+    #[activity(name = names::STOP_PROCESSING)]
+    pub async fn stop_processing(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job: DeleteVideo,
+    ) -> Result<bool, ActivityError> {
+        deletion::stop_processing(&self.0.temporal, &job)
+            .await
+            .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::REMOVE_OBJECTS)]
+    pub async fn remove_objects(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job: DeleteVideo,
+    ) -> Result<VideoRemoved, ActivityError> {
+        self.0.storage.sources.remove(job.video_id).await;
+        deletion::remove_objects(&self.0.storage.s3, &job)
+            .await
+            .map_err(Error::into_activity)
+    }
+
     #[activity(name = names::RECONCILE)]
     pub async fn reconcile(
         self: Arc<Self>,
@@ -213,4 +254,26 @@ impl ProcessingActivities {
             .await
             .map_err(Error::into_activity)
     }
+}
+
+/// Every chunk's manifest, read from the store (a few at a time), in chunk order.
+async fn chunk_manifests(
+    store: &crate::storage::Storage,
+    job: &Package,
+) -> Result<Vec<ChunkEncoded>, Error> {
+    use futures::{StreamExt, TryStreamExt};
+    let mut chunks: Vec<ChunkEncoded> = futures::stream::iter(0..job.chunk_count)
+        .map(|index| async move {
+            let key = layout::chunk_manifest_key(job.video_id, index);
+            let bytes = store
+                .get_bytes(&job.bucket, &key)
+                .await?
+                .ok_or_else(|| Error::Package(format!("chunk {index} has no manifest ({key})")))?;
+            Ok::<_, Error>(serde_json::from_slice::<ChunkEncoded>(&bytes)?)
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    chunks.sort_by_key(|c| c.index);
+    Ok(chunks)
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use vodflow_core::{Config, names};
-use vodflow_workflows::{ReconcileWorkflow, VideoProcessingWorkflow, WebhookDeliveryWorkflow};
+use vodflow_workflows::{
+    DeleteVideoWorkflow, ReconcileWorkflow, VideoProcessingWorkflow, WebhookDeliveryWorkflow,
+};
 
 use crate::{Deps, ProcessingActivities, TranscodeActivities};
 
@@ -60,6 +62,8 @@ pub async fn run(
             .register_workflow::<WebhookDeliveryWorkflow>()
             .map_err(|e| setup(&e))?
             .register_workflow::<ReconcileWorkflow>()
+            .map_err(|e| setup(&e))?
+            .register_workflow::<DeleteVideoWorkflow>()
             .map_err(|e| setup(&e))?
             .register_activities(ProcessingActivities(deps.clone()))
             .tuner(tuner(8))

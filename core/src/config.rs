@@ -222,6 +222,11 @@ pub const VARS: &[Var] = &[
         help: "Parallel encode activities per worker (0 = number of cores)",
     },
     Var {
+        name: "VODFLOW_MAX_ENCODES_IN_FLIGHT",
+        default: "64",
+        help: "Chunk encodes one run schedules at once (a sliding window over the chunks)",
+    },
+    Var {
         name: "VODFLOW_MAX_DURATION",
         default: "12h",
         help: "Longest source accepted; longer ones fail at probe, before any encode",
@@ -384,6 +389,7 @@ pub struct Config {
     pub outbox_poll: Duration,
     pub chunk_seconds: u32,
     pub max_concurrent_transcodes: usize,
+    pub max_encodes_in_flight: u32,
     pub media_limits: MediaLimits,
     pub ffmpeg: FfmpegLimits,
     pub work_dir: String,
@@ -603,6 +609,10 @@ impl Config {
             // Chunks must hold whole 4 s segments so segment numbering continues across chunks.
             chunk_seconds: (chunk.max(4) / 4) * 4,
             max_concurrent_transcodes: transcodes,
+            max_encodes_in_flight: parse(
+                "VODFLOW_MAX_ENCODES_IN_FLIGHT",
+                &get("VODFLOW_MAX_ENCODES_IN_FLIGHT"),
+            )?,
             edge: EdgeLimits {
                 upload_idle_timeout: duration(
                     "VODFLOW_UPLOAD_IDLE_TIMEOUT",

@@ -22,6 +22,16 @@ pub fn chunk_manifests_prefix(id: VideoId) -> String {
     format!("{}.chunks/", hls_prefix(id))
 }
 
+/// Where chunk `index` records that it is complete (written last, after every segment).
+pub fn chunk_manifest_key(id: VideoId, index: u32) -> String {
+    format!("{}{index:05}.json", chunk_manifests_prefix(id))
+}
+
+/// The audio rendition's segment list, written by `encode_audio` and read by `package`.
+pub fn audio_manifest_key(id: VideoId) -> String {
+    format!("{}audio.json", chunk_manifests_prefix(id))
+}
+
 pub fn hls_prefix(id: VideoId) -> String {
     format!("videos/{id}/hls/")
 }

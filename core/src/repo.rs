@@ -184,6 +184,21 @@ pub async fn list_videos(
 }
 
 /// Marks a video deleted; returns false when there was no such (visible) video.
+/// The video, deleted or not (a repeated DELETE must find it to answer the same).
+pub async fn get_video_any(
+    pool: &PgPool,
+    id: VideoId,
+    owner: Option<&str>,
+) -> Result<Option<VideoRow>> {
+    Ok(sqlx::query_as::<_, VideoRow>(
+        "SELECT * FROM videos WHERE id = $1 AND ($2::text IS NULL OR owner = $2)",
+    )
+    .bind(id.as_uuid())
+    .bind(owner)
+    .fetch_optional(pool)
+    .await?)
+}
+
 pub async fn mark_deleted(pool: &PgPool, id: VideoId, owner: Option<&str>) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE videos SET status = 'deleted', updated_at = now()

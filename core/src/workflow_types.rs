@@ -44,6 +44,10 @@ pub struct ProcessVideo {
     /// Signed POST target when processing ends.
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Encodes scheduled at once (0: the default of 64). Bounded so a 12-hour source never nears
+    /// Temporal's pending-activity limit or floods the transcode queue.
+    #[serde(default)]
+    pub max_in_flight: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +145,9 @@ pub struct EncodeAudio {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioEncoded {
+    /// Empty in results of current workers: the list is in the store under
+    /// `layout::audio_manifest_key` (a 12-hour source has 10,800 segments; they do not belong in a
+    /// workflow payload). Older results carry it here.
     pub segments: Vec<Segment>,
     pub codecs: String,
     pub bitrate_kbps: u32,
@@ -152,8 +159,12 @@ pub struct Package {
     pub bucket: String,
     pub info: SourceInfo,
     pub renditions: Vec<Rendition>,
+    /// The encodes' results (runs of older code). Empty when `chunk_count` is set: then `package`
+    /// reads the chunk manifests from the store, so the input stays small however long the source.
     pub chunks: Vec<ChunkEncoded>,
     pub audio: Option<AudioEncoded>,
+    #[serde(default)]
+    pub chunk_count: u32,
 }
 
 /// A rendition as recorded in Postgres once packaged.
@@ -270,6 +281,22 @@ impl EncodeState {
             Self::Failed => "failed",
         }
     }
+}
+
+/// Input of `DeleteVideoWorkflow` and its activities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteVideo {
+    pub video_id: VideoId,
+    pub bucket: String,
+    /// Seconds to wait after stopping a run, before removing objects.
+    pub grace_s: u64,
+}
+
+/// What a deletion removed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VideoRemoved {
+    pub objects: u64,
+    pub multipart_uploads: u64,
 }
 
 /// Input of `ReconcileWorkflow` (from the schedule's configuration, so the workflow stays

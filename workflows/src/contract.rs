@@ -19,6 +19,8 @@ pub const NOTIFY: &str = "notify";
 pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
 pub const FINISH_WEBHOOK: &str = "finish_webhook";
 pub const RECONCILE: &str = "reconcile";
+pub const STOP_PROCESSING: &str = "stop_processing";
+pub const REMOVE_OBJECTS: &str = "remove_objects";
 
 /// The ids the video workflow gives its activities: readable in the Temporal UI and stable, so the
 /// API can find a chunk's encode among the pending activities.
@@ -38,6 +40,9 @@ pub mod activity_id {
     pub const FINISH: &str = "finish";
     /// The reconciler's one activity.
     pub const RECONCILE: &str = "reconcile";
+    /// The delete workflow's two activities.
+    pub const STOP_PROCESSING: &str = "stop-processing";
+    pub const REMOVE_OBJECTS: &str = "remove-objects";
 
     const ENCODE_CHUNK_PREFIX: &str = "encode-chunk-";
 
@@ -103,6 +108,19 @@ impl ProcessingActivities {
     /// Records the final status of a delivery whose retries ran out.
     #[activity(name = FINISH_WEBHOOK)]
     pub fn finish_webhook(_: WebhookOutcome) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Stops the video's processing run if one is open and waits until it has closed; true if it
+    /// stopped one.
+    #[activity(name = STOP_PROCESSING)]
+    pub fn stop_processing(_: DeleteVideo) -> Result<bool, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Removes every object and open multipart upload of the video.
+    #[activity(name = REMOVE_OBJECTS)]
+    pub fn remove_objects(_: DeleteVideo) -> Result<VideoRemoved, ActivityError> {
         unimplemented!()
     }
 

@@ -137,11 +137,7 @@ fn rendition_args(r: &Rendition, i: usize, gop_frames: u32, keyframes: &[String]
 
 /// Where a chunk records that it is complete: written last, after every segment.
 pub fn chunk_manifest_key(job: &EncodeChunk) -> String {
-    format!(
-        "{}{:05}.json",
-        layout::chunk_manifests_prefix(job.source.video_id),
-        job.chunk.index
-    )
+    layout::chunk_manifest_key(job.source.video_id, job.chunk.index)
 }
 
 /// One media segment: its number, its bytes and what the playlist needs to know of it.

@@ -191,3 +191,20 @@ fn chunk_state(index: u32, state: EncodeState, pending: &[PendingActivity]) -> C
         },
     }
 }
+
+/// Whether the video's workflow has a run that has not closed (a missing workflow has none).
+pub(crate) async fn run_is_open(
+    client: &temporalio_client::Client,
+    vid: vodflow_core::VideoId,
+) -> Result<bool, crate::problem::ApiError> {
+    use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
+    let h =
+        client.get_workflow_handle::<vodflow_workflows::VideoProcessingWorkflow>(vid.workflow_id());
+    match h.describe(WorkflowDescribeOptions::default()).await {
+        Ok(d) => Ok(d.status() == WorkflowExecutionStatus::Running),
+        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => Ok(false),
+        Err(e) => Err(crate::problem::ApiError::Unavailable(format!(
+            "Temporal: {e}"
+        ))),
+    }
+}

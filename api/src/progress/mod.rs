@@ -4,7 +4,7 @@
 
 mod live;
 
-pub(crate) use live::{failed_attempts, live_progress};
+pub(crate) use live::{failed_attempts, live_progress, run_is_open};
 
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;

@@ -1,20 +1,52 @@
-//! Deleting a video: the row is marked, its objects removed, the CDN purged and its owner's
-//! webhooks told.
+//! Deleting a video: the row is marked (by the caller), the video's delete workflow stops its
+//! processing and removes its objects, the CDN is purged and its owner's webhooks told.
+
+use std::time::Duration;
 
 use chrono::Utc;
+use temporalio_client::WorkflowGetResultOptions;
 use vodflow_core::repo::VideoRow;
-use vodflow_workflows::webhook_delivery;
+use vodflow_workflows::{DeleteVideoWorkflow, delete_video, webhook_delivery};
 
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// Removes the objects of a video already marked deleted, purges the CDN and announces it.
-pub(super) async fn remove(state: &AppState, row: &VideoRow) -> Result<(), ApiError> {
+/// How long the request waits for the deletion to finish before answering 202.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Starts (or starts again) the deletion of a video already marked deleted and waits a moment for
+/// it; true when its objects are gone. `first`: this request marked it, so the CDN purge and the
+/// `video.deleted` event happen now (once).
+pub(super) async fn remove(
+    state: &AppState,
+    row: &VideoRow,
+    first: bool,
+) -> Result<bool, ApiError> {
     let id = row.video_id();
-    crate::store::delete_video_objects(&state.s3, &state.cfg.s3.bucket, id)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    tracing::info!(video_id = %id, "video deleted");
+    let client = state.temporal().await?;
+    // Nothing runs for it: remove now. A run is open, or the store failed: the workflow stops it,
+    // waits for its encodes to notice, and retries the removal until it is done.
+    let done = !crate::progress::run_is_open(&client, id).await?
+        && crate::store::delete_video_objects(&state.s3, &state.cfg.s3.bucket, id)
+            .await
+            .inspect_err(|e| tracing::warn!(video_id = %id, error = %e, "inline removal failed"))
+            .is_ok();
+    let done = done || {
+        delete_video::start(&state.cfg, &client, id)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("cannot start the deletion: {e}")))?;
+        let handle =
+            client.get_workflow_handle::<DeleteVideoWorkflow>(delete_video::workflow_id(id));
+        matches!(
+            tokio::time::timeout(WAIT, handle.get_result(WorkflowGetResultOptions::default()))
+                .await,
+            Ok(Ok(_))
+        )
+    };
+    tracing::info!(video_id = %id, done, "video deleted");
+    if !first {
+        return Ok(done);
+    }
     // Cached copies at the CDN go too; the deletion itself stands even if the CDN is away.
     if state.cfg.cloudfront_distribution_id.is_some() {
         match vodflow_core::cdn::invalidate(&state.cfg, id).await {
@@ -23,7 +55,7 @@ pub(super) async fn remove(state: &AppState, row: &VideoRow) -> Result<(), ApiEr
         }
     }
     announce_deletion(state, row).await;
-    Ok(())
+    Ok(done)
 }
 
 /// `video.deleted` to the owner's webhooks. Best effort: the deliveries are recorded first, so one

@@ -36,9 +36,14 @@ pub enum ListVideosResponse {
 
 #[derive(ApiResponse)]
 pub enum DeleteVideoResponse {
-    /// Deleted: marked `deleted` and its objects removed from the store.
+    /// Deleted: marked `deleted`, its processing stopped and its objects removed from the store.
+    /// Deleting it again answers the same.
     #[oai(status = 204)]
     Deleted,
+    /// Marked `deleted`; its processing run is being stopped and its objects will be removed by
+    /// the video's delete workflow (`delete-{id}` in the Temporal UI), retried until done.
+    #[oai(status = 202)]
+    Accepted,
 }
 
 /// The video `raw_id` names, if the caller may see it; another owner's video is "not found".
@@ -183,12 +188,16 @@ impl VideosApi {
         id: Path<String>,
     ) -> ApiResult<DeleteVideoResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        let row = visible(&state, &auth.0, &id.0).await?;
-        let id = row.video_id();
-        if !repo::mark_deleted(&state.pool, id, auth.0.owner_filter()).await? {
-            return Err(ApiError::NotFound(format!("no video {id}")).into());
-        }
-        delete::remove(&state, &row).await?;
-        Ok(DeleteVideoResponse::Deleted)
+        let id = parse_id(&id.0)?;
+        let row = repo::get_video_any(&state.pool, id, auth.0.owner_filter())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no video {id}")))?;
+        // Marked first: from now on the video is gone for every reader; the removal follows.
+        let first = repo::mark_deleted(&state.pool, id, auth.0.owner_filter()).await?;
+        Ok(if delete::remove(&state, &row, first).await? {
+            DeleteVideoResponse::Deleted
+        } else {
+            DeleteVideoResponse::Accepted
+        })
     }
 }

@@ -40,7 +40,7 @@ pub(crate) async fn replay(
         other => {
             // Stranded (its run died without recording a result) is replayable; running is not.
             let client = state.temporal().await?;
-            if run_is_open(&client, vid).await? {
+            if crate::progress::run_is_open(&client, vid).await? {
                 return Err(ApiError::Conflict(format!(
                     "video {vid} is {other}: its processing is not finished"
                 )));
@@ -78,19 +78,4 @@ pub(crate) async fn replay(
     repo::get_video(&state.pool, vid, None)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no video {vid}")))
-}
-
-/// Whether the video's workflow has a run that has not closed (a missing workflow has none).
-async fn run_is_open(
-    client: &temporalio_client::Client,
-    vid: vodflow_core::VideoId,
-) -> Result<bool, ApiError> {
-    use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
-    let h =
-        client.get_workflow_handle::<vodflow_workflows::VideoProcessingWorkflow>(vid.workflow_id());
-    match h.describe(WorkflowDescribeOptions::default()).await {
-        Ok(d) => Ok(d.status() == WorkflowExecutionStatus::Running),
-        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => Ok(false),
-        Err(e) => Err(ApiError::Unavailable(format!("Temporal: {e}"))),
-    }
 }

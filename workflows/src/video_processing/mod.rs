@@ -26,6 +26,11 @@ use crate::contract::{
 };
 use crate::search_attributes::VIDEO_STATUS;
 
+/// The change that bounded the encodes in flight and moved chunk results out of `package`'s input.
+const PATCH_BOUNDED_ENCODES: &str = "bounded-encodes-v1";
+/// Encodes in flight when the starter did not say.
+const DEFAULT_IN_FLIGHT: usize = 64;
+
 /// Records the video's status on the run, for the Temporal UI's filters.
 fn mark(ctx: &WorkflowContext<VideoProcessingWorkflow>, status: VideoStatus) {
     ctx.upsert_search_attributes([VIDEO_STATUS.value_set(status.as_str().to_owned())]);
@@ -38,6 +43,8 @@ pub struct VideoProcessingWorkflow {
     cancel_requested: Option<String>,
     /// First encode failure (step, reason): ends the encode stage without waiting for the rest.
     encode_failure: Option<(&'static str, String)>,
+    /// Chunk encodes scheduled and not yet finished (runs with bounded encodes).
+    encodes_in_flight: usize,
 }
 
 /// Why a run stopped short: the step and a reason a person can act on.
@@ -237,6 +244,16 @@ impl VideoProcessingWorkflow {
         Self::step(ctx, step::ENCODE)?;
         Self::step_progress(ctx, step::ENCODE, 5.0);
 
+        // Runs started before this change scheduled every chunk at once and handed their results
+        // to `package`; they replay that way. New runs keep a window of encodes in flight and let
+        // `package` read the chunk manifests, so a 12-hour source stays far from Temporal's
+        // pending-activity and payload limits.
+        let bounded = ctx.patched(PATCH_BOUNDED_ENCODES);
+        let window = match input.max_in_flight {
+            _ if !bounded => chunks.len().max(1),
+            0 => DEFAULT_IN_FLIGHT,
+            n => n as usize,
+        };
         let transcode_queue = Some(input.transcode_queue.clone());
         let total = chunks.len().max(1) as f64;
         let chunk_futures = chunks.iter().map(|chunk| {
@@ -254,10 +271,42 @@ impl VideoProcessingWorkflow {
             };
             let index = chunk.index as usize;
             async move {
+                if bounded {
+                    // A place in the window; the check and the taking happen in one poll, so
+                    // however the waiters are woken, no more than `window` get one.
+                    loop {
+                        if ctx
+                            .wait_condition(move |s| s.encodes_in_flight < window)
+                            .await
+                            .is_err()
+                        {
+                            // The workflow is being cancelled: the stage's `stop` ends it; this
+                            // chunk must not start.
+                            ctx.state_mut(|s| {
+                                s.cancel_requested
+                                    .get_or_insert_with(|| "workflow cancelled".to_owned());
+                            });
+                            std::future::pending::<()>().await;
+                        }
+                        let taken = ctx.state_mut(|s| {
+                            let free = s.encodes_in_flight < window;
+                            if free {
+                                s.encodes_in_flight += 1;
+                            }
+                            free
+                        });
+                        if taken {
+                            break;
+                        }
+                    }
+                }
                 let r = ctx
                     .execute_activity(TranscodeActivities::encode_chunk, args, opts)
                     .await;
                 ctx.state_mut(|s| {
+                    if bounded {
+                        s.encodes_in_flight -= 1;
+                    }
                     if let Err(e) = &r {
                         let f = reason(step::ENCODE_CHUNK, e);
                         s.encode_failure.get_or_insert((f.step, f.reason));
@@ -339,7 +388,8 @@ impl VideoProcessingWorkflow {
                     bucket: input.bucket.clone(),
                     info: info.clone(),
                     renditions: renditions.clone(),
-                    chunks: encoded,
+                    chunk_count: if bounded { chunks.len() as u32 } else { 0 },
+                    chunks: if bounded { Vec::new() } else { encoded },
                     audio,
                 },
                 light(aid::PACKAGE, max),

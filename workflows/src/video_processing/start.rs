@@ -68,6 +68,7 @@ pub async fn start_run(
         heartbeat_timeout_s: cfg.heartbeat_timeout.as_secs().max(1),
         attempt: run.attempt,
         callback_url: run.callback_url.map(str::to_owned),
+        max_in_flight: cfg.max_encodes_in_flight,
     };
     let mut memo = MemoValues::new();
     memo.insert("title", run.title.to_owned());

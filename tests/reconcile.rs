@@ -133,3 +133,68 @@ async fn stranded_videos_are_restarted_or_failed_with_the_reason() {
     );
     owned.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_crashes_leave_behind_is_swept() {
+    let owned = common::processing_env(&[
+        ("VODFLOW_RECONCILE_AFTER", "1s"),
+        ("VODFLOW_RECONCILE_INTERVAL", "2s"),
+        ("VODFLOW_ORPHAN_AFTER", "1s"),
+        ("VODFLOW_OUTBOX_RETENTION", "1s"),
+    ])
+    .await;
+    let env = &owned;
+    let bucket = env.cfg.s3.bucket.clone();
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    // An api killed mid-upload: a multipart upload with a part, never completed nor aborted.
+    let abandoned = layout::source_key(VideoId::new());
+    let mp = env
+        .s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key(&abandoned)
+        .send()
+        .await
+        .unwrap();
+    env.s3
+        .upload_part()
+        .bucket(&bucket)
+        .key(&abandoned)
+        .upload_id(mp.upload_id().unwrap())
+        .part_number(1)
+        .body(vec![7u8; 1024].into())
+        .send()
+        .await
+        .unwrap();
+    // An api killed between completing the object and committing its row.
+    let rowless = layout::source_key(VideoId::new());
+    env.s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&rowless)
+        .body(std::fs::read(&clip).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(env.multipart_uploads().await, 1);
+    common::with_platform(env, |base| async move {
+        let token = env.token("keeper", &["videos:read", "videos:write"]);
+        let kept = common::upload(&base, &token, &clip, "a real video").await;
+        common::wait_for_status(env, &kept, &["ready"], Duration::from_secs(120)).await;
+        common::eventually("the sweep", Duration::from_secs(60), || async {
+            let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+                .fetch_one(&env.pool)
+                .await
+                .ok()?;
+            (env.multipart_uploads().await == 0
+                && env.object_keys(&rowless).await.is_empty()
+                && outbox == 0)
+                .then_some(())
+        })
+        .await;
+        // A video with a row keeps its source.
+        assert_eq!(env.object_keys(&format!("uploads/{kept}/")).await.len(), 1);
+    })
+    .await;
+    owned.cleanup().await;
+}

@@ -250,7 +250,7 @@ impl ProcessingActivities {
         job: Reconcile,
     ) -> Result<Reconciled, ActivityError> {
         let d = &self.0;
-        reconcile::pass(&d.cfg, &d.pool, &d.temporal, &job)
+        reconcile::pass(&d.cfg, &d.pool, &d.temporal, &d.storage.s3, &job)
             .await
             .map_err(Error::into_activity)
     }

@@ -4,12 +4,13 @@
 //! failed, terminated or timed out without recording it: record the failure with that end, so the
 //! owner sees it and can reprocess. A run still open is left alone.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{
     Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowIdReusePolicy,
 };
+use vodflow_core::storage::sdk_error;
 use vodflow_core::workflow_types::{Reconcile, Reconciled};
 use vodflow_core::{Config, VideoStatus, repo};
 use vodflow_workflows::VideoProcessingWorkflow;
@@ -40,6 +41,7 @@ pub(crate) async fn pass(
     cfg: &Config,
     pool: &sqlx::PgPool,
     client: &Client,
+    s3: &aws_sdk_s3::Client,
     job: &Reconcile,
 ) -> Result<Reconciled> {
     let rows =
@@ -92,8 +94,103 @@ pub(crate) async fn pass(
             out.restarted += 1;
         }
     }
-    if out.checked > 0 {
+    sweep(cfg, pool, s3, job, &mut out).await?;
+    if out != Reconciled::default() {
         tracing::info!(?out, "reconcile pass");
     }
     Ok(out)
+}
+
+/// What a crash leaves behind: a multipart upload an api died in the middle of, a source stored
+/// by an upload whose row was never committed, and published outbox events nobody needs.
+async fn sweep(
+    cfg: &Config,
+    pool: &sqlx::PgPool,
+    s3: &aws_sdk_s3::Client,
+    job: &Reconcile,
+    out: &mut Reconciled,
+) -> Result<()> {
+    let secs = |s: u64, default: u64| Duration::from_secs(if s == 0 { default } else { s });
+    let cutoff = SystemTime::now() - secs(job.orphan_after_s, 24 * 3600);
+    let bucket = &cfg.s3.bucket;
+    let old = |t: Option<&aws_sdk_s3::primitives::DateTime>| {
+        t.and_then(|t| SystemTime::try_from(*t).ok())
+            .is_some_and(|t| t < cutoff)
+    };
+    let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+    loop {
+        let page = s3
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix("uploads/")
+            .set_key_marker(key_marker.take())
+            .set_upload_id_marker(id_marker.take())
+            .send()
+            .await
+            .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
+        for u in page.uploads() {
+            if let (Some(key), Some(upload), true) = (u.key(), u.upload_id(), old(u.initiated())) {
+                s3.abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(upload)
+                    .send()
+                    .await
+                    .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
+                tracing::warn!(key, "aborted an abandoned multipart upload");
+                out.multipart_aborted += 1;
+            }
+        }
+        if !page.is_truncated().unwrap_or(false) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        id_marker = page.next_upload_id_marker().map(str::to_owned);
+        if key_marker.is_none() {
+            break;
+        }
+    }
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("uploads/")
+        .into_paginator()
+        .page_size(1000)
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
+        let candidates: Vec<(uuid::Uuid, String)> = page
+            .contents()
+            .iter()
+            .filter(|o| old(o.last_modified()))
+            .filter_map(|o| {
+                let key = o.key()?;
+                let id = key
+                    .strip_prefix("uploads/")?
+                    .split('/')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((id, key.to_owned()))
+            })
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let ids: Vec<uuid::Uuid> = candidates.iter().map(|(id, _)| *id).collect();
+        let known = repo::existing_ids(pool, &ids).await?;
+        for (id, key) in candidates.iter().filter(|(id, _)| !known.contains(id)) {
+            s3.delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
+            tracing::warn!(video_id = %id, key, "removed a source no video row owns");
+            out.orphans_removed += 1;
+        }
+    }
+    out.outbox_purged =
+        repo::purge_outbox(pool, secs(job.outbox_retention_s, 7 * 24 * 3600)).await?;
+    Ok(())
 }

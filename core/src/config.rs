@@ -282,6 +282,16 @@ pub const VARS: &[Var] = &[
         help: "How long a video may stay uploaded or processing without change before the reconciler looks at it",
     },
     Var {
+        name: "VODFLOW_ORPHAN_AFTER",
+        default: "24h",
+        help: "The reconciler aborts incomplete multipart uploads and removes source objects with no video row once they are this old",
+    },
+    Var {
+        name: "VODFLOW_OUTBOX_RETENTION",
+        default: "7d",
+        help: "Published outbox events are purged after this long",
+    },
+    Var {
         name: "VODFLOW_WORKER_IDENTITY",
         default: "",
         help: "Identity shown in the Temporal UI for this process (empty = role@hostname:pid)",
@@ -298,8 +308,8 @@ pub const VARS: &[Var] = &[
     },
     Var {
         name: "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
-        default: "5",
-        help: "Retry limit for retryable activity failures",
+        default: "10",
+        help: "Retry limit for retryable activity failures (backoff 1 s doubling to 30 s: ten attempts ride out about two and a half minutes of a store or database restart)",
     },
     Var {
         name: "VODFLOW_TASK_QUEUE_PREFIX",
@@ -409,6 +419,8 @@ pub struct Config {
     pub worker_identity: Option<String>,
     pub reconcile_interval: Duration,
     pub reconcile_after: Duration,
+    pub orphan_after: Duration,
+    pub outbox_retention: Duration,
     /// Secrets taken from the local secrets file rather than the environment.
     pub local_secrets: Vec<&'static str>,
 }
@@ -705,6 +717,11 @@ impl Config {
                 &get("VODFLOW_RECONCILE_INTERVAL"),
             )?,
             reconcile_after: duration("VODFLOW_RECONCILE_AFTER", &get("VODFLOW_RECONCILE_AFTER"))?,
+            orphan_after: duration("VODFLOW_ORPHAN_AFTER", &get("VODFLOW_ORPHAN_AFTER"))?,
+            outbox_retention: duration(
+                "VODFLOW_OUTBOX_RETENTION",
+                &get("VODFLOW_OUTBOX_RETENTION"),
+            )?,
             local_secrets,
         })
     }

@@ -253,6 +253,28 @@ pub async fn record_publish_failure(pool: &PgPool, id: i64, error: &str) -> Resu
 }
 
 /// Age in seconds of the oldest unpublished event (0 when none): the relay's lag.
+/// Deletes events published more than `retention` ago; returns how many.
+pub async fn purge_outbox(pool: &PgPool, retention: std::time::Duration) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM outbox WHERE published_at IS NOT NULL
+           AND published_at < now() - make_interval(secs => $1)",
+    )
+    .bind(retention.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// Of `ids`, the ones that have a row (deleted or not).
+pub async fn existing_ids(pool: &PgPool, ids: &[uuid::Uuid]) -> Result<Vec<uuid::Uuid>> {
+    Ok(
+        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM videos WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64> {
     let lag: Option<f64> = sqlx::query_scalar(
         "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM outbox WHERE published_at IS NULL",

@@ -307,6 +307,13 @@ pub struct Reconcile {
     pub after_s: u64,
     /// At most this many per pass.
     pub limit: u32,
+    /// Incomplete multipart uploads and source objects without a row older than this are
+    /// removed (0: the default of a day).
+    #[serde(default)]
+    pub orphan_after_s: u64,
+    /// Published outbox events older than this are purged (0: the default of a week).
+    #[serde(default)]
+    pub outbox_retention_s: u64,
 }
 
 /// What one reconcile pass did.
@@ -317,6 +324,12 @@ pub struct Reconciled {
     pub restarted: u32,
     /// Recorded as failed with the run's end (terminated, timed out, failed without a record).
     pub failed: u32,
+    #[serde(default)]
+    pub multipart_aborted: u32,
+    #[serde(default)]
+    pub orphans_removed: u32,
+    #[serde(default)]
+    pub outbox_purged: u64,
 }
 
 /// Input of `WebhookDeliveryWorkflow`: which delivery, and its retry schedule (from configuration,

@@ -19,6 +19,8 @@ pub async fn ensure_schedule(cfg: &Config, client: &Client) -> Result<bool, Stri
     let input = Reconcile {
         after_s: cfg.reconcile_after.as_secs(),
         limit: 500,
+        orphan_after_s: cfg.orphan_after.as_secs().max(1),
+        outbox_retention_s: cfg.outbox_retention.as_secs().max(1),
     };
     let opts = CreateScheduleOptions::builder()
         .action(ScheduleAction::start_workflow(

@@ -20,8 +20,9 @@ use vodflow_workflows::{
     DeleteVideoWorkflow, ReconcileWorkflow, VideoProcessingWorkflow, WebhookDeliveryWorkflow,
 };
 
-/// Bump when recording after a workflow change (v0: before `bounded-encodes-v1`).
-const GENERATION: &str = "v1";
+/// Bump when recording after a workflow change (v0: before `bounded-encodes-v1`; v1: before
+/// `notify-per-channel-v1`).
+const GENERATION: &str = "v2";
 
 fn histories_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories")

@@ -253,6 +253,30 @@ pub async fn record_publish_failure(pool: &PgPool, id: i64, error: &str) -> Resu
 }
 
 /// Age in seconds of the oldest unpublished event (0 when none): the relay's lag.
+/// Whether `channel` already sent `event_id`.
+pub async fn notification_sent(pool: &PgPool, event_id: &str, channel: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM notifications_sent WHERE event_id = $1 AND channel = $2",
+    )
+    .bind(event_id)
+    .bind(channel)
+    .fetch_one(pool)
+    .await?
+        > 0)
+}
+
+/// Records that `channel` sent `event_id`.
+pub async fn record_notification(pool: &PgPool, event_id: &str, channel: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO notifications_sent (event_id, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(channel)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Deletes events published more than `retention` ago; returns how many.
 pub async fn purge_outbox(pool: &PgPool, retention: std::time::Duration) -> Result<u64> {
     Ok(sqlx::query(
@@ -313,11 +337,14 @@ pub async fn touch(pool: &PgPool, id: VideoId) -> Result<()> {
     Ok(())
 }
 
+/// Marks run `attempt` as processing, fenced by run: a write for a run the row has already seen
+/// (the reprocess call's own, arriving after its run finished, or a retried activity) changes
+/// nothing, so a finished `ready` is never turned back into `processing`.
 pub async fn set_processing(pool: &PgPool, id: VideoId, attempt: i32) -> Result<()> {
     sqlx::query(
         "UPDATE videos SET status = 'processing', attempt = GREATEST(attempt, $2), failure_reason = NULL,
                 failure_step = NULL, updated_at = now()
-         WHERE id = $1 AND status <> 'deleted'",
+         WHERE id = $1 AND status <> 'deleted' AND (attempt < $2 OR status = 'uploaded')",
     )
     .bind(id.as_uuid())
     .bind(attempt)

@@ -231,6 +231,40 @@ pub struct Notify {
     pub renditions: Vec<String>,
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// One channel, each its own activity so a failing one never repeats the others; `None`
+    /// (runs of older code): every channel in one activity.
+    #[serde(default)]
+    pub channel: Option<NotifyChannel>,
+    /// Which run this is (the event's identity is status, video and attempt).
+    #[serde(default)]
+    pub attempt: i32,
+}
+
+/// Where a video's ready/failed news goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyChannel {
+    /// `video_processed` on Kafka.
+    Event,
+    /// The owner's registered webhooks.
+    Webhooks,
+    /// Mail to the uploader.
+    Mail,
+    /// The upload's callback URL.
+    Callback,
+}
+
+impl NotifyChannel {
+    pub const ALL: [NotifyChannel; 4] = [Self::Event, Self::Webhooks, Self::Mail, Self::Callback];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Webhooks => "webhooks",
+            Self::Mail => "mail",
+            Self::Callback => "callback",
+        }
+    }
 }
 
 /// The workflow's result.

@@ -795,21 +795,20 @@ pub async fn scripted_receiver(
 /// writes its manifest last) and returns their indexes.
 pub async fn finished_chunks(env: &TestEnv, video_id: &str, at_least: usize) -> Vec<u32> {
     let prefix = format!("videos/{video_id}/hls/.chunks/");
+    // Chunk manifests are `NNNNN.json`; the audio's list (`audio.json`) lives beside them.
+    let index =
+        |k: &String| -> Option<u32> { k.rsplit('/').next()?.strip_suffix(".json")?.parse().ok() };
     let keys = eventually("chunks to finish", Duration::from_secs(180), || async {
-        let done = env.object_keys_all(&prefix).await;
+        let done: Vec<String> = env
+            .object_keys_all(&prefix)
+            .await
+            .into_iter()
+            .filter(|k| index(k).is_some())
+            .collect();
         (done.len() >= at_least).then_some(done)
     })
     .await;
-    keys.iter()
-        .map(|k| {
-            k.rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches(".json")
-                .parse()
-                .expect("chunk index")
-        })
-        .collect()
+    keys.iter().filter_map(index).collect()
 }
 
 /// A local HTTP server answering every GET with the current `body` (JSON); counts requests.

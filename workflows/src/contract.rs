@@ -46,6 +46,11 @@ pub mod activity_id {
 
     const ENCODE_CHUNK_PREFIX: &str = "encode-chunk-";
 
+    /// `notify-callback`: one channel's notification.
+    pub fn notify(channel: vodflow_core::workflow_types::NotifyChannel) -> String {
+        format!("{NOTIFY}-{}", channel.as_str())
+    }
+
     /// `encode-chunk-0003`.
     pub fn encode_chunk(index: u32) -> String {
         format!("{ENCODE_CHUNK_PREFIX}{index:04}")

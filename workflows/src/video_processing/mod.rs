@@ -28,6 +28,8 @@ use crate::search_attributes::VIDEO_STATUS;
 
 /// The change that bounded the encodes in flight and moved chunk results out of `package`'s input.
 const PATCH_BOUNDED_ENCODES: &str = "bounded-encodes-v1";
+/// The change that gave each notification channel its own activity.
+const PATCH_NOTIFY_PER_CHANNEL: &str = "notify-per-channel-v1";
 /// Encodes in flight when the starter did not say.
 const DEFAULT_IN_FLIGHT: usize = 64;
 
@@ -185,20 +187,14 @@ impl VideoProcessingWorkflow {
                 .await?;
                 mark(ctx, VideoStatus::Failed);
                 // The owner hears about failures too; a notification problem must not hide the cause.
-                let _ = ctx
-                    .execute_activity(
-                        ProcessingActivities::notify,
-                        Notify {
-                            video_id: id,
-                            owner: input.owner.clone(),
-                            status: VideoStatus::Failed,
-                            reason: Some(message.clone()),
-                            renditions: vec![],
-                            callback_url: input.callback_url.clone(),
-                        },
-                        light(aid::NOTIFY, input.max_attempts),
-                    )
-                    .await;
+                Self::notify(
+                    ctx,
+                    &input,
+                    VideoStatus::Failed,
+                    Some(message.clone()),
+                    vec![],
+                )
+                .await;
                 // Failing the run makes the encode visible as failed in the Temporal UI.
                 Err(ApplicationFailure::non_retryable(message).into())
             }
@@ -436,21 +432,56 @@ impl VideoProcessingWorkflow {
             )
             .await;
         Self::step_progress(ctx, step::NOTIFY, 99.0);
-        let _ = ctx
-            .execute_activity(
-                ProcessingActivities::notify,
-                Notify {
-                    video_id: id,
-                    owner: input.owner.clone(),
-                    status: VideoStatus::Ready,
-                    reason: None,
-                    renditions: renditions.iter().map(|r| r.name.clone()).collect(),
-                    callback_url: input.callback_url.clone(),
-                },
-                light(aid::NOTIFY, max),
-            )
-            .await;
+        let names = renditions.iter().map(|r| r.name.clone()).collect();
+        Self::notify(ctx, input, VideoStatus::Ready, None, names).await;
         Ok(packaged)
+    }
+
+    /// Tells the owner (event, webhooks, mail, callback). Problems are reported by the activities,
+    /// never fatal: the video's status is already recorded.
+    async fn notify(
+        ctx: &WorkflowContext<Self>,
+        input: &ProcessVideo,
+        status: VideoStatus,
+        reason: Option<String>,
+        renditions: Vec<String>,
+    ) {
+        let all = Notify {
+            video_id: input.video_id,
+            owner: input.owner.clone(),
+            status,
+            reason,
+            renditions,
+            callback_url: input.callback_url.clone(),
+            channel: None,
+            attempt: input.attempt,
+        };
+        // Runs of older code notified every channel in one activity; new ones use one activity
+        // per channel, so a failing callback never repeats the event or the mail.
+        if !ctx.patched(PATCH_NOTIFY_PER_CHANNEL) {
+            let _ = ctx
+                .execute_activity(
+                    ProcessingActivities::notify,
+                    all,
+                    light(aid::NOTIFY, input.max_attempts),
+                )
+                .await;
+            return;
+        }
+        let sends = NotifyChannel::ALL.iter().map(|channel| {
+            let ctx = ctx.clone();
+            let opts = light(&aid::notify(*channel), input.max_attempts);
+            let n = Notify {
+                channel: Some(*channel),
+                ..all.clone()
+            };
+            async move {
+                let _ = ctx
+                    .execute_activity(ProcessingActivities::notify, n, opts)
+                    .await;
+            }
+        });
+        join_all(sends).await;
     }
 
     /// Records the step and stops here if a cancel was requested.

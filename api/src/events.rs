@@ -90,8 +90,7 @@ impl EventsApi {
                         reason: row.failure_reason,
                     };
                     if processing
-                        && let Ok(client) = state.temporal().await
-                        && let Some(p) = crate::progress::live_progress(&client, id).await
+                        && let Some(p) = crate::progress::progress_for_status(&state, id).await
                     {
                         ev.step = Some(p.step);
                         ev.percent = Some(p.percent);

@@ -145,6 +145,7 @@ pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
         producer,
         metrics: telemetry::Metrics::new(),
         relay_wakeup: Default::default(),
+        temporal_breaker: Default::default(),
         temporal: Default::default(),
     })
 }

@@ -23,6 +23,8 @@ pub struct AppState {
     pub relay_wakeup: Arc<tokio::sync::Notify>,
     /// Connected on first use, so the api starts (and reports unreadiness) while Temporal is down.
     pub temporal: Arc<tokio::sync::OnceCell<temporalio_client::Client>>,
+    /// Keeps status reads off Temporal while it (or its workers) cannot answer quickly.
+    pub temporal_breaker: Arc<crate::progress::Breaker>,
     /// Per-owner limits on uploads, event streams and reprocess calls.
     pub limits: Arc<crate::limits::Limits>,
 }

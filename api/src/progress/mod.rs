@@ -3,8 +3,10 @@
 //! activity of a failed run.
 
 mod live;
+mod status;
 
 pub(crate) use live::{failed_attempts, live_progress, run_is_open};
+pub(crate) use status::{Breaker, progress_for_status, temporal_reachable};
 
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;

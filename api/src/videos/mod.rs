@@ -105,12 +105,12 @@ impl VideosApi {
         video.playback = playback;
         if video.status == VideoStatus::Processing.as_str() {
             // Best effort: the row stays the source of truth when Temporal cannot be asked.
-            if let Ok(client) = state.temporal().await {
-                video.progress = crate::progress::live_progress(&client, id).await;
-            }
+            video.progress = crate::progress::progress_for_status(&state, id).await;
         }
         if let Some(failure) = video.failure.as_mut()
-            && let Ok(client) = state.temporal().await
+            && crate::progress::temporal_reachable(&state)
+            && let Ok(Ok(client)) =
+                tokio::time::timeout(std::time::Duration::from_millis(500), state.temporal()).await
             && let Some((activity, attempts)) = crate::progress::failed_attempts(&client, id).await
         {
             failure.activity_id = Some(activity);

@@ -1,0 +1,84 @@
+//! Progress for status reads (`GET /v1/videos/{id}`, its event stream), which must never wait on
+//! Temporal: a query needs a workflow worker, and while every processing worker is down or
+//! restarting it blocks for seconds. One slow or failed read opens a breaker; while it is open,
+//! status reads answer from Postgres alone (the row is the status), and after a short while one
+//! read tries Temporal again.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use vodflow_core::VideoId;
+
+use super::{Progress, live_progress};
+use crate::state::AppState;
+
+/// The longest a status read waits for Temporal.
+const STATUS_WAIT: Duration = Duration::from_millis(800);
+/// A read slower than this counts as Temporal (or its workers) being unavailable.
+const SLOW: Duration = Duration::from_millis(400);
+/// How long status reads leave Temporal alone after a slow or failed read.
+const OPEN_FOR: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+pub struct Breaker {
+    opened_at: Mutex<Option<Instant>>,
+}
+
+impl Breaker {
+    fn is_open(&self) -> bool {
+        let at = self.opened_at.lock().unwrap_or_else(|p| p.into_inner());
+        at.is_some_and(|t| t.elapsed() < OPEN_FOR)
+    }
+
+    fn set(&self, open: bool) {
+        let mut at = self.opened_at.lock().unwrap_or_else(|p| p.into_inner());
+        *at = open.then(Instant::now);
+    }
+}
+
+/// The live progress of a processing video, or `None` when Temporal cannot answer quickly.
+pub(crate) async fn progress_for_status(state: &AppState, id: VideoId) -> Option<Progress> {
+    let breaker = &state.temporal_breaker;
+    if breaker.is_open() {
+        return None;
+    }
+    let started = Instant::now();
+    let answer = tokio::time::timeout(STATUS_WAIT, async {
+        let client = state.temporal().await.ok()?;
+        live_progress(&client, id).await
+    })
+    .await;
+    match answer {
+        Ok(Some(p)) => {
+            breaker.set(false);
+            Some(p)
+        }
+        // A quick "no open run" is an answer, not an outage.
+        Ok(None) if started.elapsed() < SLOW => None,
+        _ => {
+            tracing::warn!(video_id = %id, waited = ?started.elapsed(), "Temporal is slow to answer; status reads use Postgres only for a while");
+            breaker.set(true);
+            None
+        }
+    }
+}
+
+/// Whether status reads may ask Temporal for more (the failing activity of a failed run).
+pub(crate) fn temporal_reachable(state: &AppState) -> bool {
+    !state.temporal_breaker.is_open()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_and_closes() {
+        let b = Breaker::default();
+        assert!(!b.is_open());
+        b.set(true);
+        assert!(b.is_open());
+        b.set(false);
+        assert!(!b.is_open());
+    }
+}

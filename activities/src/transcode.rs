@@ -38,13 +38,18 @@ impl TranscodeActivities {
             let store = &self.0.storage;
             let bucket = job.source.bucket.clone();
             let manifest_key = encode::chunk_manifest_key(&job);
-            // A chunk finished by an earlier attempt or run is not encoded again.
+            let params = encode::params(&job);
+            // A chunk finished by an earlier attempt or run is not encoded again, unless it was
+            // encoded differently (another chunk length, ladder, rate or preset): stitching those
+            // segments into this run's playlists would be wrong.
             if let Some(bytes) = store.get_bytes(&bucket, &manifest_key).await?
                 && let Ok(mut done) = serde_json::from_slice::<ChunkEncoded>(&bytes)
+                && done.params == params
                 && job.renditions.iter().all(|r| done.renditions.iter().any(|d| d.rendition == r.name))
             {
                 tracing::info!(video_id = %job.source.video_id, chunk = job.chunk.index, "chunk already complete; reused");
                 done.encoded = false;
+                done.params.clear();
                 return Ok(done);
             }
             let src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
@@ -79,9 +84,11 @@ impl TranscodeActivities {
                 }
                 renditions.push(RenditionChunk { rendition: r.name.clone(), segments: infos, codecs });
             }
-            let result = ChunkEncoded { index: job.chunk.index, renditions, encoded: true };
+            let mut result = ChunkEncoded { index: job.chunk.index, renditions, encoded: true, params };
             let manifest = serde_json::to_vec(&result)?;
             store.put_bytes(&bucket, &manifest_key, manifest, "application/json", "no-store").await?;
+            // Only the stored manifest needs them; the workflow's history stays small.
+            result.params.clear();
             Ok(result)
         }
         .await

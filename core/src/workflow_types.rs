@@ -135,6 +135,10 @@ pub struct ChunkEncoded {
     pub renditions: Vec<RenditionChunk>,
     /// False when every segment was already in the store from an earlier attempt or run.
     pub encoded: bool,
+    /// What the segments were encoded from and with (range, ladder, rate, filters, preset), in the
+    /// stored manifest only: a replay reuses a chunk only when it would encode it the same way.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub params: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -135,6 +135,26 @@ fn rendition_args(r: &Rendition, i: usize, gop_frames: u32, keyframes: &[String]
     ]
 }
 
+/// Everything a chunk's segments depend on, as one comparable string: a stored chunk is reused
+/// only when this is equal.
+pub fn params(job: &EncodeChunk) -> String {
+    let ladder: Vec<String> = job
+        .renditions
+        .iter()
+        .map(|r| format!("{}:{}x{}@{}k/{}", r.name, r.width, r.height, r.video_kbps, r.profile))
+        .collect();
+    format!(
+        "v1;{}-{}ms;{}/{}fps;{};{};{}",
+        job.chunk.start_ms,
+        job.chunk.end_ms,
+        job.info.fps_num,
+        job.info.fps_den,
+        job.info.normalize_filters(),
+        ladder.join(","),
+        X264_PRESET
+    )
+}
+
 /// Where a chunk records that it is complete: written last, after every segment.
 pub fn chunk_manifest_key(job: &EncodeChunk) -> String {
     layout::chunk_manifest_key(job.source.video_id, job.chunk.index)
@@ -185,4 +205,53 @@ pub fn cut(
         segments,
         f.codecs.unwrap_or_else(|| "avc1.64001f".into()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vodflow_core::VideoId;
+    use vodflow_core::ladder::{Chunk, plan_renditions};
+    use vodflow_core::workflow_types::{SourceInfo, SourceRef};
+
+    fn job(end_ms: u64, height: u32) -> EncodeChunk {
+        EncodeChunk {
+            source: SourceRef {
+                video_id: VideoId::new(),
+                bucket: "b".into(),
+                key: "k".into(),
+                size: 1,
+            },
+            info: SourceInfo {
+                duration_ms: 60_000,
+                width: height * 16 / 9,
+                height,
+                rotation: 0,
+                fps_num: 30,
+                fps_den: 1,
+                video_codec: "h264".into(),
+                audio_codec: None,
+                container: "mov".into(),
+                interlaced: false,
+                hdr_transfer: None,
+            },
+            chunk: Chunk {
+                index: 1,
+                start_ms: 16_000,
+                end_ms,
+                first_segment: 5,
+            },
+            renditions: plan_renditions(height * 16 / 9, height),
+        }
+    }
+
+    #[test]
+    fn a_chunk_encoded_another_way_is_not_reused() {
+        assert_eq!(params(&job(32_000, 720)), params(&job(32_000, 720)));
+        assert_ne!(params(&job(32_000, 720)), params(&job(24_000, 720)), "chunk length");
+        assert_ne!(params(&job(32_000, 720)), params(&job(32_000, 1080)), "ladder");
+        let mut hdr = job(32_000, 720);
+        hdr.info.hdr_transfer = Some("smpte2084".into());
+        assert_ne!(params(&job(32_000, 720)), params(&hdr), "filters");
+    }
 }

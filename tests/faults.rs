@@ -35,7 +35,11 @@ fn restart_postgres() {
         .args(["--skip-systemctl-redirect", &ver, "main", "restart"])
         .output()
         .expect("pg_ctlcluster");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Stops `service` for a few seconds, then starts it again (data kept).
@@ -77,10 +81,17 @@ async fn every_backing_service_restarted_mid_run_still_ends_ready_once() {
             let id = common::upload(&base, &token, &clip, service).await;
             common::finished_chunks(env, &id, 1).await;
             let t = Instant::now();
-            tokio::task::spawn_blocking(move || restart(service)).await.unwrap();
-            let row = common::wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(300)).await;
+            tokio::task::spawn_blocking(move || restart(service))
+                .await
+                .unwrap();
+            let row =
+                common::wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(300))
+                    .await;
             assert_eq!(row.status, "ready", "{service}: {:?}", row.failure_reason);
-            table.push(format!("{service}: ready {:.1} s after the restart began", t.elapsed().as_secs_f64()));
+            table.push(format!(
+                "{service}: ready {:.1} s after the restart began",
+                t.elapsed().as_secs_f64()
+            ));
             // One run, however the service's outage looked to the bridge and the workers.
             let runs = Command::new(common::cache_dir().join("bin/temporal"))
                 .args(["workflow", "count", "--address", "127.0.0.1:7233", "-q"])
@@ -88,11 +99,15 @@ async fn every_backing_service_restarted_mid_run_still_ends_ready_once() {
                 .output()
                 .unwrap();
             let runs = String::from_utf8_lossy(&runs.stdout).to_string();
-            assert!(runs.trim().ends_with(": 1") || runs.trim() == "1" || runs.contains("Total: 1"), "{service}: {runs}");
+            assert!(
+                runs.trim().ends_with(": 1") || runs.trim() == "1" || runs.contains("Total: 1"),
+                "{service}: {runs}"
+            );
         }
         assert_eq!(env.multipart_uploads().await, 0);
         let topic = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_PROCESSED);
-        let msgs = common::read_topic(&env.cfg.kafka_brokers, &topic, 5, Duration::from_secs(10)).await;
+        let msgs =
+            common::read_topic(&env.cfg.kafka_brokers, &topic, 5, Duration::from_secs(10)).await;
         assert_eq!(msgs.len(), 4, "one video_processed event per video");
         eprintln!("fault suite:\n  {}", table.join("\n  "));
     })

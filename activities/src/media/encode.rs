@@ -141,7 +141,12 @@ pub fn params(job: &EncodeChunk) -> String {
     let ladder: Vec<String> = job
         .renditions
         .iter()
-        .map(|r| format!("{}:{}x{}@{}k/{}", r.name, r.width, r.height, r.video_kbps, r.profile))
+        .map(|r| {
+            format!(
+                "{}:{}x{}@{}k/{}",
+                r.name, r.width, r.height, r.video_kbps, r.profile
+            )
+        })
         .collect();
     format!(
         "v1;{}-{}ms;{}/{}fps;{};{};{}",
@@ -248,8 +253,16 @@ mod tests {
     #[test]
     fn a_chunk_encoded_another_way_is_not_reused() {
         assert_eq!(params(&job(32_000, 720)), params(&job(32_000, 720)));
-        assert_ne!(params(&job(32_000, 720)), params(&job(24_000, 720)), "chunk length");
-        assert_ne!(params(&job(32_000, 720)), params(&job(32_000, 1080)), "ladder");
+        assert_ne!(
+            params(&job(32_000, 720)),
+            params(&job(24_000, 720)),
+            "chunk length"
+        );
+        assert_ne!(
+            params(&job(32_000, 720)),
+            params(&job(32_000, 1080)),
+            "ladder"
+        );
         let mut hdr = job(32_000, 720);
         hdr.info.hdr_transfer = Some("smpte2084".into());
         assert_ne!(params(&job(32_000, 720)), params(&hdr), "filters");

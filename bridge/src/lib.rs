@@ -19,6 +19,40 @@ use vodflow_core::{Config, kafka};
 use vodflow_workflows::video_processing::{Run, start_run};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long without an event before the bridge checks that it is not missing any.
+const IDLE_CHECK: Duration = Duration::from_secs(15);
+
+/// Whether the group's committed offsets are behind the topic's end on any partition.
+fn lagging(consumer: &StreamConsumer, topic: &str) -> bool {
+    let timeout = Duration::from_secs(5);
+    tokio::task::block_in_place(|| {
+        let Ok(md) = consumer.fetch_metadata(Some(topic), timeout) else {
+            return false;
+        };
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        let partitions: Vec<i32> = md
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        for p in &partitions {
+            tpl.add_partition(topic, *p);
+        }
+        let Ok(committed) = consumer.committed_offsets(tpl, timeout) else {
+            return false;
+        };
+        partitions.iter().any(|p| {
+            let Ok((low, high)) = consumer.fetch_watermarks(topic, *p, timeout) else {
+                return false;
+            };
+            let at = match committed.find_partition(topic, *p).map(|e| e.offset()) {
+                Some(rdkafka::Offset::Offset(o)) => o,
+                _ => low,
+            };
+            at < high
+        })
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -39,7 +73,7 @@ pub enum Handled {
 /// Consumes until `shutdown` resolves. Whatever was handled is committed; an event being retried
 /// when shutdown comes is left uncommitted and handled again by the next consumer.
 pub async fn run(cfg: &Config, client: &Client, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let consumer: StreamConsumer = kafka::consumer(cfg, kafka::BRIDGE_CONSUMER_GROUP)?;
+    let mut consumer: StreamConsumer = kafka::consumer(cfg, kafka::BRIDGE_CONSUMER_GROUP)?;
     let dlq = kafka::producer(cfg)?;
     let mut shutdown = std::pin::pin!(shutdown);
     let topic = cfg.topic(kafka::TOPIC_VIDEO_UPLOADED);
@@ -57,6 +91,16 @@ pub async fn run(cfg: &Config, client: &Client, shutdown: impl Future<Output = (
         let msg = tokio::select! {
             _ = &mut shutdown => break,
             m = consumer.recv() => m,
+            // Quiet for a while: make sure it is because nothing is waiting, not because the
+            // consumer lost its group across a broker restart (seen with tansu: it never rejoined).
+            _ = tokio::time::sleep(IDLE_CHECK) => {
+                if lagging(&consumer, &topic) {
+                    tracing::warn!(%topic, "events are waiting but the consumer receives nothing; rebuilding it");
+                    consumer = kafka::consumer(cfg, kafka::BRIDGE_CONSUMER_GROUP)?;
+                    consumer.subscribe(&[&topic])?;
+                }
+                continue;
+            }
         };
         let msg = match msg {
             Ok(m) => m,

@@ -177,6 +177,49 @@ async fn what_crashes_leave_behind_is_swept() {
         .await
         .unwrap();
     assert_eq!(env.multipart_uploads().await, 1);
+    // A DELETE that marked the row but never got to remove anything (Temporal was away).
+    let half_deleted = VideoId::new();
+    let half_key = layout::source_key(half_deleted);
+    env.s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&half_key)
+        .body(std::fs::read(&clip).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let sha = common::media::sha256_file(&clip);
+    let new = repo::NewVideo {
+        id: half_deleted,
+        owner: "keeper",
+        title: "half deleted",
+        description: "",
+        source_key: &half_key,
+        size_bytes: 1,
+        sha256: &sha,
+        content_type: "video/mp4",
+        callback_url: None,
+        callback_secret: None,
+        visibility: vodflow_core::playback::Visibility::Signed,
+        owner_email: None,
+    };
+    repo::insert_uploaded(
+        &env.pool,
+        &new,
+        "nowhere.video_uploaded",
+        &serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    repo::mark_deleted(&env.pool, half_deleted, None)
+        .await
+        .unwrap();
+    // Its event never mattered (the outbox would publish it to a topic that does not exist).
+    sqlx::query("DELETE FROM outbox WHERE key = $1")
+        .bind(half_deleted.to_string())
+        .execute(&env.pool)
+        .await
+        .unwrap();
     common::with_platform(env, |base| async move {
         let token = env.token("keeper", &["videos:read", "videos:write"]);
         let kept = common::upload(&base, &token, &clip, "a real video").await;
@@ -188,6 +231,7 @@ async fn what_crashes_leave_behind_is_swept() {
                 .ok()?;
             (env.multipart_uploads().await == 0
                 && env.object_keys(&rowless).await.is_empty()
+                && env.object_keys(&half_key).await.is_empty()
                 && outbox == 0)
                 .then_some(())
         })

@@ -327,6 +327,26 @@ pub async fn unsettled(
     .await?)
 }
 
+/// Videos deleted within `within`, newest first: the reconciler checks their objects are gone.
+pub async fn recently_deleted(
+    pool: &PgPool,
+    within: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<VideoId>> {
+    Ok(sqlx::query_scalar::<_, uuid::Uuid>(
+        "SELECT id FROM videos WHERE status = 'deleted'
+           AND updated_at > now() - make_interval(secs => $1)
+         ORDER BY updated_at DESC LIMIT $2",
+    )
+    .bind(within.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(VideoId)
+    .collect())
+}
+
 /// Marks a video being looked at again (the reconciler restarted it), so it is not picked up
 /// again before its new run had a chance.
 pub async fn touch(pool: &PgPool, id: VideoId) -> Result<()> {

@@ -368,6 +368,9 @@ pub struct Reconciled {
     pub orphans_removed: u32,
     #[serde(default)]
     pub outbox_purged: u64,
+    /// Deleted videos whose objects were still there: their deletion was started again.
+    #[serde(default)]
+    pub deletions_restarted: u32,
 }
 
 /// Input of `WebhookDeliveryWorkflow`: which delivery, and its retry schedule (from configuration,

@@ -23,25 +23,15 @@ pub(super) async fn remove(
     first: bool,
 ) -> Result<bool, ApiError> {
     let id = row.video_id();
-    let client = state.temporal().await?;
-    // Nothing runs for it: remove now. A run is open, or the store failed: the workflow stops it,
-    // waits for its encodes to notice, and retries the removal until it is done.
-    let done = !crate::progress::run_is_open(&client, id).await?
-        && crate::store::delete_video_objects(&state.s3, &state.cfg.s3.bucket, id)
-            .await
-            .inspect_err(|e| tracing::warn!(video_id = %id, error = %e, "inline removal failed"))
-            .is_ok();
-    let done = done || {
-        delete_video::start(&state.cfg, &client, id)
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("cannot start the deletion: {e}")))?;
-        let handle =
-            client.get_workflow_handle::<DeleteVideoWorkflow>(delete_video::workflow_id(id));
-        matches!(
-            tokio::time::timeout(WAIT, handle.get_result(WorkflowGetResultOptions::default()))
-                .await,
-            Ok(Ok(_))
-        )
+    let done = match state.temporal().await {
+        Ok(client) => remove_with(state, &client, id).await?,
+        Err(e) => {
+            // Accepted all the same: what is left now (a run may still write) the reconciler
+            // removes once Temporal is back, by starting this video's deletion again.
+            tracing::warn!(video_id = %id, error = %e, "deleting without Temporal");
+            let _ = crate::store::delete_video_objects(&state.s3, &state.cfg.s3.bucket, id).await;
+            false
+        }
     };
     tracing::info!(video_id = %id, done, "video deleted");
     if !first {
@@ -56,6 +46,31 @@ pub(super) async fn remove(
     }
     announce_deletion(state, row).await;
     Ok(done)
+}
+
+/// Nothing runs for it: remove now. A run is open, or the store failed: the delete workflow stops
+/// it, waits for its encodes to notice, and retries the removal until it is done.
+async fn remove_with(
+    state: &AppState,
+    client: &temporalio_client::Client,
+    id: vodflow_core::VideoId,
+) -> Result<bool, ApiError> {
+    if !crate::progress::run_is_open(client, id).await?
+        && crate::store::delete_video_objects(&state.s3, &state.cfg.s3.bucket, id)
+            .await
+            .inspect_err(|e| tracing::warn!(video_id = %id, error = %e, "inline removal failed"))
+            .is_ok()
+    {
+        return Ok(true);
+    }
+    delete_video::start(&state.cfg, client, id)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("cannot start the deletion: {e}")))?;
+    let handle = client.get_workflow_handle::<DeleteVideoWorkflow>(delete_video::workflow_id(id));
+    Ok(matches!(
+        tokio::time::timeout(WAIT, handle.get_result(WorkflowGetResultOptions::default())).await,
+        Ok(Ok(_))
+    ))
 }
 
 /// `video.deleted` to the owner's webhooks. Best effort: the deliveries are recorded first, so one

@@ -1,28 +1,25 @@
 //! The delete workflow's activities: stop the video's processing run, then remove everything of
 //! the video from the store (objects and any multipart upload still open under its prefixes).
 
-use temporalio_client::{
-    Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowTerminateOptions,
-};
+use temporalio_client::{Client, WorkflowExecutionStatus, WorkflowTerminateOptions};
 use vodflow_core::layout;
-use vodflow_core::storage::{delete_video_objects, sdk_error};
+use vodflow_core::storage::{abort_multipart_uploads, delete_video_objects};
 use vodflow_core::workflow_types::{DeleteVideo, VideoRemoved};
 use vodflow_workflows::VideoProcessingWorkflow;
+use vodflow_workflows::video_processing::run_status;
 
 use crate::error::{Error, Result};
 
 /// Terminates the processing run if it is open; true if it did. Terminate (not cancel): a deleted
 /// video must not finish a step, publish a playlist or notify anyone.
 pub(crate) async fn stop_processing(client: &Client, job: &DeleteVideo) -> Result<bool> {
-    let h = client.get_workflow_handle::<VideoProcessingWorkflow>(job.video_id.workflow_id());
-    let running = match h.describe(WorkflowDescribeOptions::default()).await {
-        Ok(d) => d.status() == WorkflowExecutionStatus::Running,
-        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => false,
-        Err(e) => return Err(Error::Temporal(e.to_string())),
-    };
-    if !running {
+    let status = run_status(client, job.video_id)
+        .await
+        .map_err(|e| Error::Temporal(e.to_string()))?;
+    if status != Some(WorkflowExecutionStatus::Running) {
         return Ok(false);
     }
+    let h = client.get_workflow_handle::<VideoProcessingWorkflow>(job.video_id.workflow_id());
     match h
         .terminate(
             WorkflowTerminateOptions::builder()
@@ -49,25 +46,9 @@ pub(crate) async fn remove_objects(
 ) -> Result<VideoRemoved> {
     let mut aborted = 0;
     for prefix in layout::video_object_prefixes(job.video_id) {
-        let open = s3
-            .list_multipart_uploads()
-            .bucket(&job.bucket)
-            .prefix(&prefix)
-            .send()
+        aborted += abort_multipart_uploads(s3, &job.bucket, &prefix, None)
             .await
-            .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
-        for u in open.uploads() {
-            if let (Some(key), Some(upload_id)) = (u.key(), u.upload_id()) {
-                s3.abort_multipart_upload()
-                    .bucket(&job.bucket)
-                    .key(key)
-                    .upload_id(upload_id)
-                    .send()
-                    .await
-                    .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
-                aborted += 1;
-            }
-        }
+            .map_err(|e| Error::Storage(e.to_string()))?;
     }
     let objects = delete_video_objects(s3, &job.bucket, job.video_id)
         .await

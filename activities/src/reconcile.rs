@@ -7,14 +7,11 @@
 use std::time::{Duration, SystemTime};
 
 use temporalio_client::errors::WorkflowStartError;
-use temporalio_client::{
-    Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowIdReusePolicy,
-};
-use vodflow_core::storage::sdk_error;
+use temporalio_client::{Client, WorkflowExecutionStatus, WorkflowIdReusePolicy};
+use vodflow_core::storage::{abort_multipart_uploads, sdk_error};
 use vodflow_core::workflow_types::{Reconcile, Reconciled};
 use vodflow_core::{Config, VideoStatus, repo};
-use vodflow_workflows::VideoProcessingWorkflow;
-use vodflow_workflows::video_processing::{Run, start_run};
+use vodflow_workflows::video_processing::{Run, run_status, start_run};
 
 use crate::error::{Error, Result};
 
@@ -28,11 +25,10 @@ enum Found {
 }
 
 async fn describe(client: &Client, id: vodflow_core::VideoId) -> Result<Found> {
-    let h = client.get_workflow_handle::<VideoProcessingWorkflow>(id.workflow_id());
-    match h.describe(WorkflowDescribeOptions::default()).await {
-        Ok(d) if d.status() == WorkflowExecutionStatus::Running => Ok(Found::Open),
-        Ok(d) => Ok(Found::Closed(d.status())),
-        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => Ok(Found::Missing),
+    match run_status(client, id).await {
+        Ok(Some(WorkflowExecutionStatus::Running)) => Ok(Found::Open),
+        Ok(Some(end)) => Ok(Found::Closed(end)),
+        Ok(None) => Ok(Found::Missing),
         Err(e) => Err(Error::Temporal(e.to_string())),
     }
 }
@@ -153,39 +149,10 @@ async fn sweep(
         t.and_then(|t| SystemTime::try_from(*t).ok())
             .is_some_and(|t| t < cutoff)
     };
-    let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
-    loop {
-        let page = s3
-            .list_multipart_uploads()
-            .bucket(bucket)
-            .prefix("uploads/")
-            .set_key_marker(key_marker.take())
-            .set_upload_id_marker(id_marker.take())
-            .send()
-            .await
-            .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
-        for u in page.uploads() {
-            if let (Some(key), Some(upload), true) = (u.key(), u.upload_id(), old(u.initiated())) {
-                s3.abort_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(upload)
-                    .send()
-                    .await
-                    .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
-                tracing::warn!(key, "aborted an abandoned multipart upload");
-                out.multipart_aborted += 1;
-            }
-        }
-        if !page.is_truncated().unwrap_or(false) {
-            break;
-        }
-        key_marker = page.next_key_marker().map(str::to_owned);
-        id_marker = page.next_upload_id_marker().map(str::to_owned);
-        if key_marker.is_none() {
-            break;
-        }
-    }
+    let aborted = abort_multipart_uploads(s3, bucket, "uploads/", Some(cutoff))
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
+    out.multipart_aborted += aborted as u32;
     let mut pages = s3
         .list_objects_v2()
         .bucket(bucket)

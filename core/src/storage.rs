@@ -104,3 +104,53 @@ pub async fn delete_prefix(
     }
     Ok(deleted)
 }
+
+/// Aborts the multipart uploads under `prefix` (only those started before `started_before`, when
+/// given), page by page; returns how many.
+pub async fn abort_multipart_uploads(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    started_before: Option<std::time::SystemTime>,
+) -> Result<u64, StoreError> {
+    let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+    let mut aborted = 0;
+    loop {
+        let page = s3
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker.take())
+            .set_upload_id_marker(id_marker.take())
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        for u in page.uploads() {
+            let due = started_before.is_none_or(|cutoff| {
+                u.initiated()
+                    .and_then(|t| std::time::SystemTime::try_from(*t).ok())
+                    .is_some_and(|t| t < cutoff)
+            });
+            if let (Some(key), Some(upload), true) = (u.key(), u.upload_id(), due) {
+                s3.abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(upload)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                tracing::info!(key, "multipart upload aborted");
+                aborted += 1;
+            }
+        }
+        if !page.is_truncated().unwrap_or(false) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        id_marker = page.next_upload_id_marker().map(str::to_owned);
+        if key_marker.is_none() {
+            break;
+        }
+    }
+    Ok(aborted)
+}

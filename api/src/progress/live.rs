@@ -197,14 +197,8 @@ pub(crate) async fn run_is_open(
     client: &temporalio_client::Client,
     vid: vodflow_core::VideoId,
 ) -> Result<bool, crate::problem::ApiError> {
-    use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
-    let h =
-        client.get_workflow_handle::<vodflow_workflows::VideoProcessingWorkflow>(vid.workflow_id());
-    match h.describe(WorkflowDescribeOptions::default()).await {
-        Ok(d) => Ok(d.status() == WorkflowExecutionStatus::Running),
-        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => Ok(false),
-        Err(e) => Err(crate::problem::ApiError::Unavailable(format!(
-            "Temporal: {e}"
-        ))),
-    }
+    vodflow_workflows::video_processing::run_status(client, vid)
+        .await
+        .map(|s| s == Some(WorkflowExecutionStatus::Running))
+        .map_err(|e| crate::problem::ApiError::Unavailable(format!("Temporal: {e}")))
 }

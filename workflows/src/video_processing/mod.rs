@@ -8,7 +8,7 @@ use std::time::Duration;
 
 mod start;
 
-pub use start::{Run, start_run};
+pub use start::{Run, run_status, start_run};
 
 use temporalio_common::RetryPolicy;
 use temporalio_common::error::IncomingError;

@@ -2,8 +2,11 @@
 //! (the API's reprocess), with the same id, search attributes and memo, so the Temporal UI shows
 //! every run of a video alike.
 
-use temporalio_client::errors::WorkflowStartError;
-use temporalio_client::{Client, WorkflowIdReusePolicy, WorkflowStartOptions};
+use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError};
+use temporalio_client::{
+    Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowIdReusePolicy,
+    WorkflowStartOptions,
+};
 use temporalio_common::MemoValues;
 use temporalio_common::search_attributes::SearchAttributes;
 use vodflow_core::workflow_types::ProcessVideo;
@@ -96,4 +99,18 @@ pub async fn start_run(
         .await?;
     tracing::info!(video_id = %run.video_id, run_id = ?h.run_id(), attempt = run.attempt, "workflow started");
     Ok(())
+}
+
+/// The status of the video's latest run, or `None` when it never had one (the event that would
+/// start it has not been handled, or the workflow's history is gone).
+pub async fn run_status(
+    client: &Client,
+    id: VideoId,
+) -> Result<Option<WorkflowExecutionStatus>, WorkflowInteractionError> {
+    let h = client.get_workflow_handle::<VideoProcessingWorkflow>(id.workflow_id());
+    match h.describe(WorkflowDescribeOptions::default()).await {
+        Ok(d) => Ok(Some(d.status())),
+        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -50,28 +50,15 @@ async fn stranded_videos_are_restarted_or_failed_with_the_reason() {
         .await
         .unwrap();
     let sha = common::media::sha256_file(&clip);
-    let new = repo::NewVideo {
-        id: orphan,
-        owner: "stranded",
-        title: "never started",
-        description: "",
-        source_key: &key,
-        size_bytes: bytes.len() as i64,
-        sha256: &sha,
-        content_type: "video/mp4",
-        callback_url: None,
-        callback_secret: None,
-        visibility: vodflow_core::playback::Visibility::Signed,
-        owner_email: None,
-    };
-    repo::insert_uploaded(
-        &env.pool,
-        &new,
-        "nowhere.video_uploaded",
-        &serde_json::json!({}),
+    common::insert_stranded_row(
+        env,
+        orphan,
+        "stranded",
+        "never started",
+        bytes.len() as i64,
+        &sha,
     )
-    .await
-    .unwrap();
+    .await;
     let schedule = env.cfg.task_queue("vodflow-reconciler");
     common::with_platform(env, |base| async move {
         let orphan_id = orphan.to_string();
@@ -189,28 +176,7 @@ async fn what_crashes_leave_behind_is_swept() {
         .await
         .unwrap();
     let sha = common::media::sha256_file(&clip);
-    let new = repo::NewVideo {
-        id: half_deleted,
-        owner: "keeper",
-        title: "half deleted",
-        description: "",
-        source_key: &half_key,
-        size_bytes: 1,
-        sha256: &sha,
-        content_type: "video/mp4",
-        callback_url: None,
-        callback_secret: None,
-        visibility: vodflow_core::playback::Visibility::Signed,
-        owner_email: None,
-    };
-    repo::insert_uploaded(
-        &env.pool,
-        &new,
-        "nowhere.video_uploaded",
-        &serde_json::json!({}),
-    )
-    .await
-    .unwrap();
+    common::insert_stranded_row(env, half_deleted, "keeper", "half deleted", 1, &sha).await;
     repo::mark_deleted(&env.pool, half_deleted, None)
         .await
         .unwrap();

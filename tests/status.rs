@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use vodflow_core::{VideoId, layout, repo};
+use vodflow_core::{VideoId, repo};
 use vodflow_workflows::video_processing::{Run, start_run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -16,24 +16,15 @@ async fn status_answers_while_every_worker_is_down() {
     let token = env.token("patient", &["videos:read"]);
     // A video whose run exists but which no worker will ever pick up.
     let id = VideoId::new();
-    let key = layout::source_key(id);
-    let new = repo::NewVideo {
+    let row = common::insert_stranded_row(
+        &env,
         id,
-        owner: "patient",
-        title: "waiting",
-        description: "",
-        source_key: &key,
-        size_bytes: 1,
-        sha256: "0000000000000000000000000000000000000000000000000000000000000000",
-        content_type: "video/mp4",
-        callback_url: None,
-        callback_secret: None,
-        visibility: vodflow_core::playback::Visibility::Signed,
-        owner_email: None,
-    };
-    let row = repo::insert_uploaded(&env.pool, &new, "nowhere", &serde_json::json!({}))
-        .await
-        .unwrap();
+        "patient",
+        "waiting",
+        1,
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    )
+    .await;
     repo::set_processing(&env.pool, id, 1).await.unwrap();
     let client = vodflow_core::temporal::connect(&env.cfg, "test")
         .await

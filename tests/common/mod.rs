@@ -890,3 +890,38 @@ pub async fn cloudfront_listener() -> (std::net::SocketAddr, tokio::task::JoinHa
     });
     (addr, server)
 }
+
+/// A video row as an accepted upload leaves it (`uploaded`), with its event queued to a topic
+/// nobody reads: the state a crash between the API and the bridge leaves behind.
+pub async fn insert_stranded_row(
+    env: &TestEnv,
+    id: vodflow_core::VideoId,
+    owner: &str,
+    title: &str,
+    size_bytes: i64,
+    sha256: &str,
+) -> vodflow_core::repo::VideoRow {
+    let key = vodflow_core::layout::source_key(id);
+    let new = vodflow_core::repo::NewVideo {
+        id,
+        owner,
+        title,
+        description: "",
+        source_key: &key,
+        size_bytes,
+        sha256,
+        content_type: "video/mp4",
+        callback_url: None,
+        callback_secret: None,
+        visibility: vodflow_core::playback::Visibility::Signed,
+        owner_email: None,
+    };
+    vodflow_core::repo::insert_uploaded(
+        &env.pool,
+        &new,
+        "nowhere.video_uploaded",
+        &serde_json::json!({}),
+    )
+    .await
+    .expect("insert row")
+}

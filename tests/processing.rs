@@ -855,3 +855,65 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
     .await;
     owned.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transcode_worker_with_a_nearly_full_disk_takes_no_encodes_until_space_is_freed() {
+    // The threshold sits 1 GiB below today's free space; a 2 GiB file (really allocated, not
+    // sparse) on the same file system then puts the worker below it.
+    let work = std::env::temp_dir();
+    let free = vodflow_activities::disk_gate::free_bytes(&work).expect("free space");
+    let min_free = free.saturating_sub(1 << 30);
+    let owned = env_with(&[
+        ("VODFLOW_CHUNK_SECONDS", "4"),
+        ("VODFLOW_WORK_DIR_MIN_FREE_BYTES", &min_free.to_string()),
+    ])
+    .await;
+    let env = &owned;
+    let filler = work.join(format!("vodflow-filler-{}", unique("")));
+    let out = Command::new("fallocate")
+        .args(["-l", "2GiB"])
+        .arg(&filler)
+        .output()
+        .expect("fallocate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let clip = make_video(
+        &env.scratch,
+        "clip.mp4",
+        &Spec {
+            width: 320,
+            height: 180,
+            seconds: 8.0,
+            ..Spec::default()
+        },
+    );
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let filler_path = filler.clone();
+    with_platform(env, |base| async move {
+        let filler = filler_path;
+        let id = upload(&base, &token, &clip, "full disk").await;
+        // Probing runs on the processing queue (not gated); then the encodes wait in the queue.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        let chunks = env
+            .object_keys_all(&format!("videos/{id}/hls/.chunks/"))
+            .await;
+        let row = vodflow_core::repo::get_video(&env.pool, id.parse().unwrap(), None)
+            .await
+            .unwrap()
+            .unwrap();
+        std::fs::remove_file(&filler).expect("remove the filler");
+        assert_eq!(row.status, "processing");
+        assert!(
+            chunks.is_empty(),
+            "no chunk encoded on a full disk: {chunks:?}"
+        );
+        let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+    })
+    .await;
+    let _ = std::fs::remove_file(&filler);
+    owned.cleanup().await;
+}

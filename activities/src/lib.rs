@@ -6,6 +6,7 @@
 
 mod catalog;
 mod deletion;
+pub mod disk_gate;
 pub mod error;
 mod heartbeat;
 pub mod mail;

@@ -10,6 +10,7 @@ use vodflow_workflows::{
     DeleteVideoWorkflow, ReconcileWorkflow, VideoProcessingWorkflow, WebhookDeliveryWorkflow,
 };
 
+use crate::disk_gate::DiskGate;
 use crate::{Deps, ProcessingActivities, TranscodeActivities};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,8 @@ pub async fn run(
         .map_err(|e| setup(&e))?;
     let transcodes = cfg.max_concurrent_transcodes;
     let deps: Arc<Deps> = Deps::new(cfg.clone(), client.clone()).await?;
-    let mut workers = Vec::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut processing = None;
     if roles.processing {
         let opts = WorkerOptions::new(cfg.task_queue(names::TASK_QUEUE_PROCESSING))
             .register_workflow::<VideoProcessingWorkflow>()
@@ -75,38 +77,106 @@ pub async fn run(
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "cannot create the reconciler schedule"),
         }
-        workers.push(Worker::new(&runtime, client.clone(), opts).map_err(|e| setup(&e))?);
+        processing = Some(Worker::new(&runtime, client.clone(), opts).map_err(|e| setup(&e))?);
     }
-    if roles.transcode {
-        let opts = WorkerOptions::new(cfg.task_queue(names::TASK_QUEUE_TRANSCODE))
-            .register_activities(TranscodeActivities(deps.clone()))
-            .tuner(tuner(transcodes))
-            .build();
-        workers.push(Worker::new(&runtime, client.clone(), opts).map_err(|e| setup(&e))?);
-    }
-    let stops: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
     tracing::info!(
         ?roles,
         max_concurrent_transcodes = transcodes,
         "workers running"
     );
-    let runs = futures::future::join_all(workers.iter_mut().map(|w| w.run()));
+    let processing_run = async {
+        match processing.as_mut() {
+            Some(w) => run_until(w, stopped(stop_rx.clone())).await,
+            None => Ok(()),
+        }
+    };
+    let transcode_run = async {
+        if !roles.transcode {
+            return Ok(());
+        }
+        let gate = DiskGate::new(&cfg.work_dir, cfg.work_dir_min_free_bytes);
+        transcode_while_disk_has_room(&runtime, &client, &deps, &gate, stop_rx.clone()).await
+    };
+    let runs = futures::future::join(processing_run, transcode_run);
     let stopper = async {
         shutdown.await;
         tracing::info!("stopping workers (in-flight activities get the graceful period)");
-        for s in &stops {
-            s();
-        }
+        let _ = stop_tx.send(true);
     };
     let mut runs = std::pin::pin!(runs);
     let stopper = std::pin::pin!(stopper);
     // Workers can also end on their own (a fatal error): then do not wait for a shutdown signal.
-    let results = match futures::future::select(runs.as_mut(), stopper).await {
+    let (a, b) = match futures::future::select(runs.as_mut(), stopper).await {
         futures::future::Either::Left((results, _)) => results,
         futures::future::Either::Right(((), _)) => runs.await,
     };
-    for r in results {
-        r.map_err(|e| setup(&e))?;
+    a.and(b).map_err(WorkerError::Setup)
+}
+
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Runs `worker` until it ends on its own or `until` resolves, then lets it shut down gracefully
+/// (polling stops at once, activities in flight finish).
+async fn run_until(worker: &mut Worker, until: impl Future<Output = ()>) -> Result<(), String> {
+    let stop = worker.shutdown_handle();
+    let run = worker.run();
+    let mut run = std::pin::pin!(run);
+    let until = std::pin::pin!(until);
+    match futures::future::select(run.as_mut(), until).await {
+        futures::future::Either::Left((r, _)) => r.map_err(|e| e.to_string()),
+        futures::future::Either::Right(((), _)) => {
+            stop();
+            run.await.map_err(|e| e.to_string())
+        }
     }
-    Ok(())
+}
+
+/// The transcode role: a worker polls the transcode queue only while the work directory has room;
+/// when free space falls below the threshold it stops taking tasks (the ones running finish) and
+/// a new worker polls again once space is back.
+async fn transcode_while_disk_has_room(
+    runtime: &Runtime,
+    client: &temporalio_client::Client,
+    deps: &Arc<Deps>,
+    gate: &DiskGate,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), String> {
+    let cfg = &deps.cfg;
+    loop {
+        if !gate.open() {
+            tracing::warn!(
+                free_bytes = gate.free_bytes(),
+                min_free_bytes = gate.min_free(),
+                "work directory nearly full: not taking encode tasks until space is freed"
+            );
+            let opened = std::pin::pin!(gate.opened());
+            let stopped = std::pin::pin!(stopped(stop.clone()));
+            if let futures::future::Either::Right(_) =
+                futures::future::select(opened, stopped).await
+            {
+                return Ok(());
+            }
+            tracing::info!(
+                free_bytes = gate.free_bytes(),
+                "work directory has room again: taking encode tasks"
+            );
+        }
+        let opts = WorkerOptions::new(cfg.task_queue(names::TASK_QUEUE_TRANSCODE))
+            .register_activities(TranscodeActivities(deps.clone()))
+            .tuner(tuner(cfg.max_concurrent_transcodes))
+            .build();
+        let mut worker = Worker::new(runtime, client.clone(), opts).map_err(|e| e.to_string())?;
+        let until = async {
+            let closed = std::pin::pin!(gate.closed());
+            let stopped = std::pin::pin!(stopped(stop.clone()));
+            futures::future::select(closed, stopped).await;
+        };
+        run_until(&mut worker, until).await?;
+        drop(worker);
+        if *stop.borrow() {
+            return Ok(());
+        }
+    }
 }

@@ -307,6 +307,11 @@ pub const VARS: &[Var] = &[
         help: "Budget of the worker's source cache; least recently used sources no activity reads are evicted to stay under it (0 = no limit)",
     },
     Var {
+        name: "VODFLOW_WORK_DIR_MIN_FREE_BYTES",
+        default: "2147483648",
+        help: "A transcode worker stops taking encode tasks while the work directory's file system has less free space than this (running ones finish), and takes them again once it has (0 = never stop)",
+    },
+    Var {
         name: "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
         default: "10",
         help: "Retry limit for retryable activity failures (backoff 1 s doubling to 30 s: ten attempts ride out about two and a half minutes of a store or database restart)",
@@ -404,6 +409,7 @@ pub struct Config {
     pub ffmpeg: FfmpegLimits,
     pub work_dir: String,
     pub work_dir_max_bytes: u64,
+    pub work_dir_min_free_bytes: u64,
     pub activity_max_attempts: i32,
     pub heartbeat_timeout: Duration,
     pub webhook_secret: String,
@@ -679,6 +685,10 @@ impl Config {
             work_dir_max_bytes: parse(
                 "VODFLOW_WORK_DIR_MAX_BYTES",
                 &get("VODFLOW_WORK_DIR_MAX_BYTES"),
+            )?,
+            work_dir_min_free_bytes: parse(
+                "VODFLOW_WORK_DIR_MIN_FREE_BYTES",
+                &get("VODFLOW_WORK_DIR_MIN_FREE_BYTES"),
             )?,
             activity_max_attempts: parse(
                 "VODFLOW_ACTIVITY_MAX_ATTEMPTS",

@@ -123,15 +123,18 @@ impl TranscodeActivities {
                 || ctx.is_cancelled(),
             )
             .await?;
-            let data = tokio::fs::read(&out).await.map_err(Error::Io)?;
-            let f = fmp4::split(&data).map_err(|e| Error::EncodedOutput(format!("audio: {e}")))?;
+            // Twelve hours of audio is ~700 MB: index the file and read one segment at a time.
+            let index_of = out.clone();
+            let f = tokio::task::spawn_blocking(move || fmp4::split_file(&index_of))
+                .await?
+                .map_err(|e| Error::EncodedOutput(format!("audio: {e}")))?;
             let (id, bucket) = (job.source.video_id, &job.source.bucket);
             let store = &self.0.storage;
             store
                 .put_bytes(
                     bucket,
                     &layout::init_key(id, "audio"),
-                    data[..f.init_end].to_vec(),
+                    read_range(&out, 0, f.init_end).await?,
                     "audio/mp4",
                     CACHE_IMMUTABLE,
                 )
@@ -155,13 +158,13 @@ impl TranscodeActivities {
                 .enumerate()
                 .map(|(i, s)| (i as u32 + 1, s.start, s.end))
                 .collect();
-            let data = &data;
+            let out = &out;
             let mut uploads = futures::stream::iter(ranges.into_iter().map(|(number, a, b)| {
-                let bytes = data[a..b].to_vec();
                 let key = layout::segment_key(id, "audio", number);
                 let bucket = bucket.clone();
                 let store = store.clone();
                 async move {
+                    let bytes = read_range(out, a, b).await?;
                     store
                         .put_bytes(&bucket, &key, bytes, "audio/iso.segment", CACHE_IMMUTABLE)
                         .await
@@ -196,4 +199,16 @@ impl TranscodeActivities {
         .await
         .map_err(Error::into_activity)
     }
+}
+
+/// Bytes `start..end` of a file (one segment: tens of kilobytes).
+async fn read_range(path: &std::path::Path, start: usize, end: usize) -> Result<Vec<u8>, Error> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(path).await.map_err(Error::Io)?;
+    f.seek(std::io::SeekFrom::Start(start as u64))
+        .await
+        .map_err(Error::Io)?;
+    let mut buf = vec![0u8; end.saturating_sub(start)];
+    f.read_exact(&mut buf).await.map_err(Error::Io)?;
+    Ok(buf)
 }

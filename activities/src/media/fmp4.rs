@@ -2,6 +2,8 @@
 //! (`ftyp`+`moov`), one media segment per `moof`+`mdat` pair with its decode time and duration, and
 //! the RFC 6381 codec string from `avcC`.
 
+use std::io::{Read, Seek, SeekFrom};
+
 /// A top-level box: its type and byte range in the file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct BoxRef {
@@ -87,40 +89,126 @@ pub struct Fragmented {
 
 /// Splits a fragmented MP4 with one track into its init segment and media segments.
 pub fn split(data: &[u8]) -> Result<Fragmented, String> {
-    let top = boxes(data, 0, data.len())?;
-    let moov = top
-        .iter()
-        .find(|b| &b.kind == b"moov")
-        .ok_or("no moov box")?;
-    let timescale = mdhd_timescale(data, moov).ok_or("no mdhd timescale")?;
-    let codecs = avc_codec_string(&data[moov.start..moov.end])
-        .or_else(|| find(&data[moov.start..moov.end], b"mp4a").map(|_| "mp4a.40.2".to_owned()));
+    split_reader(&mut std::io::Cursor::new(data), data.len() as u64)
+}
+
+/// [`split`] of a file on disk, reading only box headers, `moov` and the `moof`s: the media data
+/// (hours of audio for a long source) stays on disk.
+pub fn split_file(path: &std::path::Path) -> Result<Fragmented, String> {
+    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    split_reader(&mut f, len)
+}
+
+/// Index boxes (`moov`, `moof`) larger than this are not ours: refuse rather than allocate.
+const MAX_INDEX_BOX: u64 = 64 << 20;
+
+fn split_reader<R: Read + Seek>(r: &mut R, len: u64) -> Result<Fragmented, String> {
+    let mut pos = 0u64;
+    let mut init = None;
+    let mut moof: Option<(u64, (u64, u64))> = None;
     let mut segments = Vec::new();
-    let mut i = 0;
-    while i < top.len() {
-        if &top[i].kind == b"moof" {
-            let moof = top[i];
-            let mdat_end = top[i + 1..]
-                .iter()
-                .find(|b| &b.kind == b"mdat")
-                .map(|b| b.end)
-                .ok_or("moof without mdat")?;
-            let (decode_time, duration) = traf_times(data, &moof)?;
-            segments.push(MediaSegment {
-                start: moof.start,
-                end: mdat_end,
-                decode_time,
-                duration,
-            });
+    while pos + 8 <= len {
+        let (kind, size, header) = box_header(r, pos, len)?;
+        match &kind {
+            b"moov" => {
+                let (data, moov) = read_box(r, pos, kind, size, header)?;
+                let timescale = mdhd_timescale(&data, &moov).ok_or("no mdhd timescale")?;
+                let codecs = avc_codec_string(&data)
+                    .or_else(|| find(&data, b"mp4a").map(|_| "mp4a.40.2".to_owned()));
+                init = Some((pos + size, timescale, codecs));
+            }
+            b"moof" => {
+                if moof.is_some() {
+                    return Err("moof without mdat".into());
+                }
+                let (data, b) = read_box(r, pos, kind, size, header)?;
+                moof = Some((pos, traf_times(&data, &b)?));
+            }
+            b"mdat" => {
+                if let Some((start, (decode_time, duration))) = moof.take() {
+                    segments.push(MediaSegment {
+                        start: start as usize,
+                        end: (pos + size) as usize,
+                        decode_time,
+                        duration,
+                    });
+                }
+            }
+            _ => {}
         }
-        i += 1;
+        pos += size;
     }
+    if moof.is_some() {
+        return Err("moof without mdat".into());
+    }
+    let (init_end, timescale, codecs) = init.ok_or("no moov box")?;
     Ok(Fragmented {
-        init_end: moov.end,
+        init_end: init_end as usize,
         timescale,
         segments,
         codecs,
     })
+}
+
+/// The type, total size and header length of the box at `pos`.
+fn box_header<R: Read + Seek>(
+    r: &mut R,
+    pos: u64,
+    len: u64,
+) -> Result<([u8; 4], u64, u64), String> {
+    let io = |e: std::io::Error| e.to_string();
+    let mut head = [0u8; 16];
+    r.seek(SeekFrom::Start(pos)).map_err(io)?;
+    r.read_exact(&mut head[..8]).map_err(io)?;
+    let kind = [head[4], head[5], head[6], head[7]];
+    let (size, header) = match u32::from_be_bytes([head[0], head[1], head[2], head[3]]) {
+        0 => (len - pos, 8),
+        1 => {
+            if pos + 16 > len {
+                return Err("truncated large box header".into());
+            }
+            r.read_exact(&mut head[8..16]).map_err(io)?;
+            let mut large = [0u8; 8];
+            large.copy_from_slice(&head[8..16]);
+            (u64::from_be_bytes(large), 16)
+        }
+        n => (u64::from(n), 8),
+    };
+    if size < header || pos + size > len {
+        return Err(format!(
+            "box {} at {pos} overruns the file",
+            String::from_utf8_lossy(&kind)
+        ));
+    }
+    Ok((kind, size, header))
+}
+
+/// The whole box at `pos`, with a [`BoxRef`] relative to the returned bytes.
+fn read_box<R: Read + Seek>(
+    r: &mut R,
+    pos: u64,
+    kind: [u8; 4],
+    size: u64,
+    header: u64,
+) -> Result<(Vec<u8>, BoxRef), String> {
+    if size > MAX_INDEX_BOX {
+        return Err(format!(
+            "{} box of {size} bytes",
+            String::from_utf8_lossy(&kind)
+        ));
+    }
+    let io = |e: std::io::Error| e.to_string();
+    let mut data = vec![0u8; size as usize];
+    r.seek(SeekFrom::Start(pos)).map_err(io)?;
+    r.read_exact(&mut data).map_err(io)?;
+    let b = BoxRef {
+        kind,
+        start: 0,
+        end: data.len(),
+        header: header as usize,
+    };
+    Ok((data, b))
 }
 
 fn mdhd_timescale(data: &[u8], moov: &BoxRef) -> Option<u32> {
@@ -270,6 +358,11 @@ mod tests {
         );
         assert_eq!(f.segments[1].end, file.len());
         assert_eq!(f.codecs.as_deref(), Some("avc1.64001f"));
+        let on_disk = std::env::temp_dir().join(format!("fmp4-{}.mp4", std::process::id()));
+        std::fs::write(&on_disk, &file).unwrap();
+        let from_file = split_file(&on_disk);
+        std::fs::remove_file(&on_disk).unwrap();
+        assert_eq!(from_file.unwrap(), f);
     }
 
     #[test]

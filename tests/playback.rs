@@ -206,7 +206,7 @@ async fn signed_and_public_videos_play_over_http_with_ranges_etags_and_cors() {
             .s3
             .get_object()
             .bucket(&env.cfg.s3.bucket)
-            .key(vodflow_core::layout::segment_key(other, "240p", 1))
+            .key(vodflow_core::layout::segment_key(other, 0, "240p", 1))
             .send()
             .await
             .unwrap()

@@ -325,3 +325,95 @@ async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
     .await;
     owned.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forced_reencode_writes_a_new_generation_and_never_changes_an_immutable_segment() {
+    let id = unique("");
+    let o = processing_overrides(&id);
+    let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let owned = TestEnv::new(&refs).await;
+    let env = &owned;
+    let clip = make_video(
+        &env.scratch,
+        "clip.mp4",
+        &Spec {
+            width: 320,
+            height: 180,
+            seconds: 6.0,
+            fps: 30,
+            audio: true,
+        },
+    );
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    common::with_platform(env, |base| async move {
+        let vid =
+            common::upload_with(&base, &token, &clip, "forced", &[("visibility", "public")]).await;
+        let row = wait_for_status(env, &vid, &["ready", "failed"], Duration::from_secs(180)).await;
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+        let hls = format!("videos/{vid}/hls/");
+        let immutable = |keys: Vec<String>| -> Vec<String> {
+            keys.into_iter()
+                .filter(|k| k.ends_with(".m4s") || k.ends_with("init.mp4"))
+                .collect()
+        };
+        let before = immutable(env.object_keys_all(&hls).await);
+        assert!(!before.is_empty());
+        let mut bytes_before = Vec::new();
+        for k in &before {
+            bytes_before.push(env.object_bytes(k).await);
+        }
+
+        let (s, v) = post(
+            &base,
+            &token,
+            &format!("/v1/videos/{vid}/reprocess?force=true"),
+        )
+        .await;
+        assert_eq!(s, 202, "{v}");
+        let row = common::eventually(
+            "the forced run to finish",
+            Duration::from_secs(180),
+            || async {
+                let row = vodflow_core::repo::get_video(&env.pool, vid.parse().unwrap(), None)
+                    .await
+                    .unwrap()?;
+                (row.attempt == 2 && ["ready", "failed"].contains(&row.status.as_str()))
+                    .then_some(row)
+            },
+        )
+        .await;
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+        assert_eq!(row.generation, 1);
+
+        // Every object served as immutable before is byte for byte what it was.
+        for (k, b) in before.iter().zip(&bytes_before) {
+            assert_eq!(&env.object_bytes(k).await, b, "{k} changed under its URL");
+        }
+        // The new encode is under g1/, and the master now names only it.
+        let after = immutable(env.object_keys_all(&format!("{hls}g1/")).await);
+        assert_eq!(after.len(), before.len(), "{after:?}");
+        let master =
+            String::from_utf8(env.object_bytes(&format!("{hls}master.m3u8")).await).unwrap();
+        let uris: Vec<&str> = master
+            .lines()
+            .filter(|l| l.ends_with(".m3u8") || l.contains("URI="))
+            .collect();
+        assert!(
+            !uris.is_empty() && uris.iter().all(|l| l.contains("g1/")),
+            "{master}"
+        );
+        // And it plays through the origin: the new generation's paths are servable.
+        let client = reqwest::Client::new();
+        let rel = master.lines().find(|l| l.ends_with(".m3u8")).unwrap();
+        let url = format!("{base}/play/{vid}/{rel}");
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        let playlist = r.text().await.unwrap();
+        let seg = playlist.lines().find(|l| l.ends_with(".m4s")).unwrap();
+        let url = format!("{base}/play/{vid}/{}", rel.replace("index.m3u8", seg));
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+    })
+    .await;
+    owned.cleanup().await;
+}

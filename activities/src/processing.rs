@@ -59,7 +59,7 @@ impl ProcessingActivities {
             if let Some(audio) = job.audio.as_mut()
                 && audio.segments.is_empty()
             {
-                let key = layout::audio_manifest_key(job.video_id);
+                let key = layout::audio_manifest_key(job.video_id, job.generation);
                 let bytes = self
                     .0
                     .storage
@@ -73,7 +73,7 @@ impl ProcessingActivities {
             let lists = package::build(&job).map_err(Error::Package)?;
             let store = &self.0.storage;
             for (name, text) in &lists.media {
-                let key = layout::playlist_key(job.video_id, name);
+                let key = layout::playlist_key(job.video_id, job.generation, name);
                 store
                     .put_bytes(
                         &job.bucket,
@@ -264,7 +264,7 @@ async fn chunk_manifests(
     use futures::{StreamExt, TryStreamExt};
     let mut chunks: Vec<ChunkEncoded> = futures::stream::iter(0..job.chunk_count)
         .map(|index| async move {
-            let key = layout::chunk_manifest_key(job.video_id, index);
+            let key = layout::chunk_manifest_key(job.video_id, job.generation, index);
             let bytes = store
                 .get_bytes(&job.bucket, &key)
                 .await?

@@ -74,11 +74,11 @@ impl TranscodeActivities {
                 let data = tokio::fs::read(scratch.0.join(format!("{}.mp4", r.name))).await.map_err(Error::Io)?;
                 let (init, segments, codecs) = encode::cut(&job, r, &data)?;
                 if job.chunk.index == 0 {
-                    store.put_bytes(&bucket, &layout::init_key(job.source.video_id, &r.name), init, "video/mp4", CACHE_IMMUTABLE).await?;
+                    store.put_bytes(&bucket, &layout::init_key(job.source.video_id, job.generation, &r.name), init, "video/mp4", CACHE_IMMUTABLE).await?;
                 }
                 let mut infos = Vec::with_capacity(segments.len());
                 for (number, bytes, info) in segments {
-                    let key = layout::segment_key(job.source.video_id, &r.name, number);
+                    let key = layout::segment_key(job.source.video_id, job.generation, &r.name, number);
                     store.put_bytes(&bucket, &key, bytes, "video/iso.segment", CACHE_IMMUTABLE).await?;
                     infos.push(info);
                 }
@@ -133,7 +133,7 @@ impl TranscodeActivities {
             store
                 .put_bytes(
                     bucket,
-                    &layout::init_key(id, "audio"),
+                    &layout::init_key(id, job.generation, "audio"),
                     read_range(&out, 0, f.init_end).await?,
                     "audio/mp4",
                     CACHE_IMMUTABLE,
@@ -158,9 +158,9 @@ impl TranscodeActivities {
                 .enumerate()
                 .map(|(i, s)| (i as u32 + 1, s.start, s.end))
                 .collect();
-            let out = &out;
+            let (out, generation) = (&out, job.generation);
             let mut uploads = futures::stream::iter(ranges.into_iter().map(|(number, a, b)| {
-                let key = layout::segment_key(id, "audio", number);
+                let key = layout::segment_key(id, generation, "audio", number);
                 let bucket = bucket.clone();
                 let store = store.clone();
                 async move {
@@ -184,7 +184,7 @@ impl TranscodeActivities {
             store
                 .put_bytes(
                     bucket,
-                    &layout::audio_manifest_key(id),
+                    &layout::audio_manifest_key(id, job.generation),
                     manifest,
                     "application/json",
                     "no-store",

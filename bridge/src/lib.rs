@@ -199,6 +199,7 @@ pub async fn start(
         content_type: &ev.content_type,
         attempt: 1,
         callback_url: ev.callback_url.as_deref(),
+        generation: 0,
     };
     // A duplicate event must never start a second run, even after the first one finished.
     match start_run(cfg, client, &run, WorkflowIdReusePolicy::RejectDuplicate).await {

@@ -17,19 +17,29 @@ pub fn video_object_prefixes(id: VideoId) -> [String; 2] {
     [format!("uploads/{id}/"), video_prefix(id)]
 }
 
-/// Where finished chunks' manifests live: what a replay reuses, and a forced re-encode forgets.
-pub fn chunk_manifests_prefix(id: VideoId) -> String {
-    format!("{}.chunks/", hls_prefix(id))
+/// The directory, relative to [`hls_prefix`], of one generation of renditions. Generation 0 (the
+/// upload's own runs and their replays) keeps the original layout; a forced re-encode starts a new
+/// generation, so segment URLs served as immutable never change content.
+pub fn generation_dir(generation: u32) -> String {
+    match generation {
+        0 => String::new(),
+        g => format!("g{g}/"),
+    }
+}
+
+/// Where finished chunks' manifests live: what a replay of the same generation reuses.
+pub fn chunk_manifests_prefix(id: VideoId, generation: u32) -> String {
+    format!("{}.chunks/{}", hls_prefix(id), generation_dir(generation))
 }
 
 /// Where chunk `index` records that it is complete (written last, after every segment).
-pub fn chunk_manifest_key(id: VideoId, index: u32) -> String {
-    format!("{}{index:05}.json", chunk_manifests_prefix(id))
+pub fn chunk_manifest_key(id: VideoId, generation: u32, index: u32) -> String {
+    format!("{}{index:05}.json", chunk_manifests_prefix(id, generation))
 }
 
 /// The audio rendition's segment list, written by `encode_audio` and read by `package`.
-pub fn audio_manifest_key(id: VideoId) -> String {
-    format!("{}audio.json", chunk_manifests_prefix(id))
+pub fn audio_manifest_key(id: VideoId, generation: u32) -> String {
+    format!("{}audio.json", chunk_manifests_prefix(id, generation))
 }
 
 pub fn hls_prefix(id: VideoId) -> String {
@@ -40,13 +50,26 @@ pub fn master_playlist_key(id: VideoId) -> String {
     format!("videos/{id}/hls/master.m3u8")
 }
 
-/// `rendition` is a rung name such as `720p`, or `audio`.
-pub fn playlist_key(id: VideoId, rendition: &str) -> String {
-    format!("videos/{id}/hls/{rendition}/index.m3u8")
+/// A rendition's directory relative to the master playlist (what the master's URIs start with).
+pub fn rendition_dir(generation: u32, rendition: &str) -> String {
+    format!("{}{rendition}/", generation_dir(generation))
 }
 
-pub fn init_key(id: VideoId, rendition: &str) -> String {
-    format!("videos/{id}/hls/{rendition}/init.mp4")
+/// `rendition` is a rung name such as `720p`, or `audio`.
+pub fn playlist_key(id: VideoId, generation: u32, rendition: &str) -> String {
+    format!(
+        "{}{}index.m3u8",
+        hls_prefix(id),
+        rendition_dir(generation, rendition)
+    )
+}
+
+pub fn init_key(id: VideoId, generation: u32, rendition: &str) -> String {
+    format!(
+        "{}{}init.mp4",
+        hls_prefix(id),
+        rendition_dir(generation, rendition)
+    )
 }
 
 /// Segment numbers start at 1 and continue across chunks.
@@ -54,8 +77,13 @@ pub fn segment_name(number: u32) -> String {
     format!("seg_{number:05}.m4s")
 }
 
-pub fn segment_key(id: VideoId, rendition: &str, number: u32) -> String {
-    format!("videos/{id}/hls/{rendition}/{}", segment_name(number))
+pub fn segment_key(id: VideoId, generation: u32, rendition: &str, number: u32) -> String {
+    format!(
+        "{}{}{}",
+        hls_prefix(id),
+        rendition_dir(generation, rendition),
+        segment_name(number)
+    )
 }
 
 pub fn poster_key(id: VideoId) -> String {
@@ -74,8 +102,16 @@ mod tests {
             "uploads/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/source"
         );
         assert_eq!(
-            segment_key(id, "720p", 7),
+            segment_key(id, 0, "720p", 7),
             "videos/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/hls/720p/seg_00007.m4s"
+        );
+        assert_eq!(
+            segment_key(id, 3, "720p", 7),
+            "videos/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/hls/g3/720p/seg_00007.m4s"
+        );
+        assert_eq!(
+            chunk_manifest_key(id, 3, 2),
+            "videos/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/hls/.chunks/g3/00002.json"
         );
         assert!(poster_key(id).starts_with(&video_prefix(id)));
     }

@@ -56,6 +56,8 @@ pub struct VideoRow {
     pub owner_email: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The set of renditions the next run writes (`layout::generation_dir`).
+    pub generation: i32,
 }
 
 impl VideoRow {
@@ -371,6 +373,17 @@ pub async fn set_processing(pool: &PgPool, id: VideoId, attempt: i32) -> Result<
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Starts a new generation of renditions for the next run (a forced re-encode); returns it.
+pub async fn next_generation(pool: &PgPool, id: VideoId) -> Result<i32> {
+    let (generation,): (i32,) = sqlx::query_as(
+        "UPDATE videos SET generation = generation + 1 WHERE id = $1 RETURNING generation",
+    )
+    .bind(id.as_uuid())
+    .fetch_one(pool)
+    .await?;
+    Ok(generation)
 }
 
 pub struct ReadyRendition<'a> {

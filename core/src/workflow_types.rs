@@ -48,6 +48,10 @@ pub struct ProcessVideo {
     /// Temporal's pending-activity limit or floods the transcode queue.
     #[serde(default)]
     pub max_in_flight: u32,
+    /// Which set of renditions this run writes (`layout::generation_dir`): 0 unless a forced
+    /// re-encode started a new one.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +115,8 @@ pub struct EncodeChunk {
     pub info: SourceInfo,
     pub chunk: Chunk,
     pub renditions: Vec<Rendition>,
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// One published media segment.
@@ -145,6 +151,8 @@ pub struct ChunkEncoded {
 pub struct EncodeAudio {
     pub source: SourceRef,
     pub info: SourceInfo,
+    #[serde(default)]
+    pub generation: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,6 +177,8 @@ pub struct Package {
     pub audio: Option<AudioEncoded>,
     #[serde(default)]
     pub chunk_count: u32,
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// A rendition as recorded in Postgres once packaged.

@@ -522,6 +522,23 @@ pub async fn download_hls(env: &TestEnv, id: &str) -> PathBuf {
 }
 
 impl TestEnv {
+    pub async fn object_bytes(&self, key: &str) -> Vec<u8> {
+        let obj = self
+            .s3
+            .get_object()
+            .bucket(&self.cfg.s3.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get {key}: {e}"));
+        obj.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+
     pub async fn object_keys_all(&self, prefix: &str) -> Vec<String> {
         let mut pages = self
             .s3

@@ -162,7 +162,7 @@ pub fn params(job: &EncodeChunk) -> String {
 
 /// Where a chunk records that it is complete: written last, after every segment.
 pub fn chunk_manifest_key(job: &EncodeChunk) -> String {
-    layout::chunk_manifest_key(job.source.video_id, job.chunk.index)
+    layout::chunk_manifest_key(job.source.video_id, job.generation, job.chunk.index)
 }
 
 /// One media segment: its number, its bytes and what the playlist needs to know of it.
@@ -247,6 +247,7 @@ mod tests {
                 first_segment: 5,
             },
             renditions: plan_renditions(height * 16 / 9, height),
+            generation: 0,
         }
     }
 

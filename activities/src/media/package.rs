@@ -74,7 +74,8 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
             let (peak, avg) = bandwidths(&a.segments);
             let _ = writeln!(
                 master,
-                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"default\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\""
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"default\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"{}index.m3u8\"",
+                layout::rendition_dir(job.generation, "audio")
             );
             media.push(("audio".to_owned(), media_playlist(&a.segments)));
             renditions.push(PackagedRendition {
@@ -84,7 +85,7 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
                 height: 0,
                 bandwidth: avg as u32,
                 codecs: a.codecs.clone(),
-                playlist_key: layout::playlist_key(id, "audio"),
+                playlist_key: layout::playlist_key(id, job.generation, "audio"),
                 segment_count: a.segments.len() as u32,
                 bytes: a.segments.iter().map(|s| s.bytes).sum(),
             });
@@ -132,7 +133,11 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
         if audio_codecs.is_some() {
             let _ = write!(master, ",AUDIO=\"{AUDIO_GROUP}\"");
         }
-        let _ = writeln!(master, "\n{}/index.m3u8", r.name);
+        let _ = writeln!(
+            master,
+            "\n{}index.m3u8",
+            layout::rendition_dir(job.generation, &r.name)
+        );
         renditions.push(PackagedRendition {
             name: r.name.clone(),
             kind: "video".into(),
@@ -140,7 +145,7 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
             height: r.height,
             bandwidth: (peak + audio_bw.0) as u32,
             codecs: video_codecs,
-            playlist_key: layout::playlist_key(id, &r.name),
+            playlist_key: layout::playlist_key(id, job.generation, &r.name),
             segment_count: segments.len() as u32,
             bytes: segments.iter().map(|s| s.bytes).sum(),
         });

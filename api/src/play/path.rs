@@ -22,7 +22,13 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
     };
     let hls = layout::hls_prefix(id);
     let playlist = "application/vnd.apple.mpegurl";
-    let (key, content_type, immutable) = match file.split('/').collect::<Vec<_>>().as_slice() {
+    let parts = file.split('/').collect::<Vec<_>>();
+    // `g<N>/` in front of a rendition names a later generation (a forced re-encode's).
+    let (generation, parts) = match parts.as_slice() {
+        [g, rest @ ..] if rest.len() == 2 => (generation(g)?, rest),
+        all => (0, all),
+    };
+    let (key, content_type, immutable) = match parts {
         ["master.m3u8"] => (layout::master_playlist_key(id), playlist, false),
         ["poster.jpg"] => (layout::poster_key(id), "image/jpeg", true),
         [rendition, name] if is_rendition(rendition) => {
@@ -33,7 +39,10 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
                 _ => return None,
             };
             (
-                format!("{hls}{rendition}/{name}"),
+                format!(
+                    "{hls}{}{name}",
+                    layout::rendition_dir(generation, rendition)
+                ),
                 content_type,
                 content_type != playlist,
             )
@@ -46,6 +55,15 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
         content_type,
         immutable,
     })
+}
+
+/// `g1` … : a generation number as `layout::generation_dir` writes it (never `g0`, no zero padding).
+fn generation(s: &str) -> Option<u32> {
+    let n = s.strip_prefix('g')?;
+    if n.is_empty() || n.len() > 9 || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
 }
 
 /// `144p` … `2160p`, or `audio`.
@@ -73,7 +91,20 @@ mod tests {
     #[test]
     fn playable_paths_map_to_their_keys() {
         let p = parse(id(), "720p/seg_00003.m4s").unwrap();
-        assert_eq!(p.key, layout::segment_key(id(), "720p", 3));
+        assert_eq!(p.key, layout::segment_key(id(), 0, "720p", 3));
+        let p = parse(id(), "g2/720p/seg_00003.m4s").unwrap();
+        assert_eq!(p.key, layout::segment_key(id(), 2, "720p", 3));
+        assert!(p.immutable);
+        assert!(!parse(id(), "g2/720p/index.m3u8").unwrap().immutable);
+        for bad in [
+            "g0/720p/init.mp4",
+            "g02/720p/init.mp4",
+            "g/720p/init.mp4",
+            "x2/720p/init.mp4",
+            "g2/g3/init.mp4",
+        ] {
+            assert_eq!(parse(id(), bad), None, "{bad}");
+        }
         assert!(p.immutable);
         assert_eq!(p.signature, None);
         let p = parse(id(), "sig-10-abc/master.m3u8").unwrap();
@@ -86,7 +117,7 @@ mod tests {
         );
         assert_eq!(
             parse(id(), "audio/init.mp4").unwrap().key,
-            layout::init_key(id(), "audio")
+            layout::init_key(id(), 0, "audio")
         );
     }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use temporalio_client::WorkflowIdReusePolicy;
 use temporalio_client::errors::WorkflowStartError;
+use vodflow_core::VideoStatus;
 use vodflow_core::repo::{self, VideoRow};
-use vodflow_core::{VideoStatus, layout};
 use vodflow_workflows::video_processing::{Run, start_run};
 
 use crate::problem::ApiError;
@@ -22,16 +22,7 @@ pub(crate) async fn replay(
     let vid = row.video_id();
     match row.status() {
         VideoStatus::Failed | VideoStatus::Cancelled => {}
-        VideoStatus::Ready if force => {
-            // Forget finished chunks so everything is encoded again.
-            crate::store::delete_prefix(
-                &state.s3,
-                &state.cfg.s3.bucket,
-                &layout::chunk_manifests_prefix(vid),
-            )
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        }
+        VideoStatus::Ready if force => {}
         VideoStatus::Ready => {
             return Err(ApiError::Conflict(format!(
                 "video {vid} is ready; pass force=true to encode it again"
@@ -48,7 +39,12 @@ pub(crate) async fn replay(
         }
     }
     let client = state.temporal().await?;
-    let run = Run::of_row(&row, &state.cfg.s3.bucket, row.attempt + 1);
+    let mut run = Run::of_row(&row, &state.cfg.s3.bucket, row.attempt + 1);
+    if force && row.status() == VideoStatus::Ready {
+        // Everything is encoded again into a new generation of keys: the segments players have
+        // cached as immutable stay as they are until the new master replaces the old one.
+        run.generation = u32::try_from(repo::next_generation(&state.pool, vid).await?).unwrap_or(0);
+    }
     // AllowDuplicate admits a new run only once the previous one has closed. A run that has
     // recorded its failure may still be notifying for a moment: give it that moment.
     let mut tries = 0;

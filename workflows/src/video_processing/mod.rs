@@ -264,6 +264,7 @@ impl VideoProcessingWorkflow {
                 info: info.clone(),
                 chunk: chunk.clone(),
                 renditions: renditions.clone(),
+                generation: input.generation,
             };
             let index = chunk.index as usize;
             async move {
@@ -333,6 +334,7 @@ impl VideoProcessingWorkflow {
                     EncodeAudio {
                         source: source.clone(),
                         info: info.clone(),
+                        generation: input.generation,
                     },
                     heavy(aid::ENCODE_AUDIO.into(), transcode_queue.clone(), input),
                 )
@@ -387,6 +389,7 @@ impl VideoProcessingWorkflow {
                     chunk_count: if bounded { chunks.len() as u32 } else { 0 },
                     chunks: if bounded { Vec::new() } else { encoded },
                     audio,
+                    generation: input.generation,
                 },
                 light(aid::PACKAGE, max),
             )

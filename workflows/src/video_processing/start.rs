@@ -28,6 +28,8 @@ pub struct Run<'a> {
     /// 1 for the upload's own run, one more for each replay.
     pub attempt: i32,
     pub callback_url: Option<&'a str>,
+    /// The set of renditions this run writes (a forced re-encode starts a new one).
+    pub generation: u32,
 }
 
 impl<'a> Run<'a> {
@@ -44,6 +46,7 @@ impl<'a> Run<'a> {
             content_type: &row.content_type,
             attempt,
             callback_url: row.callback_url.as_deref(),
+            generation: u32::try_from(row.generation).unwrap_or(0),
         }
     }
 }
@@ -72,6 +75,7 @@ pub async fn start_run(
         attempt: run.attempt,
         callback_url: run.callback_url.map(str::to_owned),
         max_in_flight: cfg.max_encodes_in_flight,
+        generation: run.generation,
     };
     let mut memo = MemoValues::new();
     memo.insert("title", run.title.to_owned());

@@ -44,6 +44,8 @@ where
 
 pub struct TestEnv {
     pub cfg: Config,
+    /// The `VODFLOW_*` variables `cfg` was built from: what a child `vodflow` process gets.
+    pub vars: Vec<(String, String)>,
     pub db_name: String,
     pub pool: PgPool,
     pub s3: S3,
@@ -107,6 +109,7 @@ impl TestEnv {
         std::fs::create_dir_all(&scratch).expect("scratch dir");
         Self {
             cfg,
+            vars,
             db_name,
             pool,
             s3,
@@ -649,22 +652,41 @@ pub fn spawn_worker_process(
     args: &[&str],
     work_dir: &std::path::Path,
 ) -> WorkerProcess {
-    let c = &env.cfg;
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vodflow"))
-        .arg("worker")
-        .args(args)
-        .env("VODFLOW_DATABASE_URL", &c.database_url)
-        .env("VODFLOW_S3_BUCKET", &c.s3.bucket)
-        .env("VODFLOW_KAFKA_TOPIC_PREFIX", &c.kafka_topic_prefix)
-        .env("VODFLOW_TASK_QUEUE_PREFIX", &c.task_queue_prefix)
-        .env("VODFLOW_WORK_DIR", work_dir)
+    let mut full = vec!["worker"];
+    full.extend_from_slice(args);
+    spawn_vodflow(
+        env,
+        &full,
+        &[("VODFLOW_WORK_DIR", &work_dir.display().to_string())],
+        &PathBuf::from(format!("{}.log", work_dir.display())),
+    )
+}
+
+/// `vodflow <args>` in its own process with this test's configuration plus `extra`; its log goes
+/// to `log`.
+pub fn spawn_vodflow(
+    env: &TestEnv,
+    args: &[&str],
+    extra: &[(&str, &str)],
+    log: &std::path::Path,
+) -> WorkerProcess {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vodflow"));
+    cmd.args(args);
+    for (k, v) in &env.vars {
+        cmd.env(k, v);
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd
         .env("VODFLOW_LOG", "info,temporalio_sdk_core=warn")
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(format!("{}.log", work_dir.display())).expect("worker log"))
+        .stderr(std::fs::File::create(log).expect("process log"))
         .spawn()
-        .expect("start vodflow worker");
+        .expect("start vodflow");
     WorkerProcess(child)
 }
+
 
 /// A worker process that is SIGKILLed when dropped, so a failing test leaves no worker behind.
 pub struct WorkerProcess(pub std::process::Child);

@@ -208,3 +208,48 @@ async fn what_crashes_leave_behind_is_swept() {
     .await;
     owned.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_restarted_worker_brings_the_schedule_to_its_configuration_and_keeps_a_pause() {
+    let first = common::processing_env(&[
+        ("VODFLOW_RECONCILE_INTERVAL", "60s"),
+        ("VODFLOW_ORPHAN_AFTER", "1h"),
+    ])
+    .await;
+    let client = vodflow_core::temporal::connect(&first.cfg, "vodflow-test")
+        .await
+        .expect("Temporal");
+    use vodflow_workflows::reconcile::{Ensured, ensure_schedule};
+    assert_eq!(
+        ensure_schedule(&first.cfg, &client).await.unwrap(),
+        Ensured::Created
+    );
+    let id = first
+        .cfg
+        .task_queue(vodflow_workflows::reconcile::SCHEDULE_ID);
+    let handle = client.get_schedule_handle(id.clone());
+    handle
+        .pause(Some("operator: investigating"), Default::default())
+        .await
+        .unwrap();
+    // The next deploy has other thresholds.
+    let mut next = first.cfg.clone();
+    next.orphan_after = Duration::from_secs(7200);
+    next.reconcile_interval = Duration::from_secs(30);
+    assert_eq!(
+        ensure_schedule(&next, &client).await.unwrap(),
+        Ensured::Updated
+    );
+    let d = handle.describe(Default::default()).await.unwrap();
+    assert!(d.paused(), "the operator's pause survives the deploy");
+    let temporalio_client::schedules::ScheduleDescriptionAction::StartWorkflow(action) = d.action()
+    else {
+        panic!("the schedule starts a workflow");
+    };
+    let input: vodflow_core::workflow_types::Reconcile =
+        action.args().await.unwrap().expect("input");
+    assert_eq!(input.orphan_after_s, 7200);
+    let spec = format!("{:?}", d.raw().schedule.as_ref().unwrap().spec);
+    assert!(spec.contains("seconds: 30"), "{spec}");
+    first.cleanup().await;
+}

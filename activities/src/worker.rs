@@ -73,8 +73,7 @@ pub async fn run(
         // The reconciler runs on this queue; its schedule exists once any processing worker has
         // started (a failure to create it is logged, not fatal: the next start tries again).
         match vodflow_workflows::reconcile::ensure_schedule(&cfg, &client).await {
-            Ok(true) => tracing::info!("reconciler schedule created"),
-            Ok(false) => {}
+            Ok(done) => tracing::info!(?done, "reconciler schedule in place"),
             Err(e) => tracing::warn!(error = %e, "cannot create the reconciler schedule"),
         }
         processing = Some(Worker::new(&runtime, client.clone(), opts).map_err(|e| setup(&e))?);

@@ -687,7 +687,6 @@ pub fn spawn_vodflow(
     WorkerProcess(child)
 }
 
-
 /// A worker process that is SIGKILLed when dropped, so a failing test leaves no worker behind.
 pub struct WorkerProcess(pub std::process::Child);
 

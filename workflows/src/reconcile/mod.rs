@@ -7,7 +7,7 @@
 
 mod start;
 
-pub use start::{SCHEDULE_ID, ensure_schedule};
+pub use start::{Ensured, SCHEDULE_ID, ensure_schedule};
 
 use std::time::Duration;
 

@@ -46,7 +46,7 @@ pub(crate) async fn remove_objects(
 ) -> Result<VideoRemoved> {
     let mut aborted = 0;
     for prefix in layout::video_object_prefixes(job.video_id) {
-        aborted += abort_multipart_uploads(s3, &job.bucket, &prefix, None)
+        aborted += abort_multipart_uploads(s3, &job.bucket, &prefix, None, |_| false)
             .await
             .map_err(|e| Error::Storage(e.to_string()))?;
     }

@@ -133,6 +133,46 @@ async fn finish_deletions(
     Ok(())
 }
 
+/// Resumable uploads past their expiry: their parts are aborted in the store, their pending part
+/// removed, and their URL answers 410 from now on.
+async fn expire_uploads(pool: &sqlx::PgPool, s3: &aws_sdk_s3::Client, bucket: &str) -> Result<u32> {
+    use vodflow_core::uploads::{self, UploadState};
+    let mut n = 0;
+    for u in uploads::expired(pool, 500).await? {
+        let key = vodflow_core::layout::source_key(u.video_id());
+        if let Some(upload_id) = &u.s3_upload_id {
+            match s3
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(&key)
+                .upload_id(upload_id)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => {}
+                Err(e) => return Err(Error::Storage(sdk_error(e).to_string())),
+            }
+        }
+        s3.delete_object()
+            .bucket(bucket)
+            .key(format!("{key}.pending"))
+            .send()
+            .await
+            .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
+        uploads::close(
+            pool,
+            u.id,
+            UploadState::Expired,
+            Some("expired before it was finished"),
+        )
+        .await?;
+        tracing::info!(upload = %u.id, offset = u.upload_offset, "expired upload aborted");
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// What a crash leaves behind: a multipart upload an api died in the middle of, a source stored
 /// by an upload whose row was never committed, and published outbox events nobody needs.
 async fn sweep(
@@ -149,9 +189,25 @@ async fn sweep(
         t.and_then(|t| SystemTime::try_from(*t).ok())
             .is_some_and(|t| t < cutoff)
     };
-    let aborted = abort_multipart_uploads(s3, bucket, "uploads/", Some(cutoff))
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+    out.uploads_expired += expire_uploads(pool, s3, bucket).await?;
+    // A resumable upload in progress has a multipart upload and a pending part but no video row
+    // yet: it is not an orphan until it expires (above).
+    let open: std::collections::HashSet<uuid::Uuid> = vodflow_core::uploads::open_video_ids(pool)
+        .await?
+        .into_iter()
+        .collect();
+    let video_of = |key: &str| -> Option<uuid::Uuid> {
+        key.strip_prefix("uploads/")?
+            .split('/')
+            .next()?
+            .parse()
+            .ok()
+    };
+    let aborted = abort_multipart_uploads(s3, bucket, "uploads/", Some(cutoff), |key| {
+        video_of(key).is_some_and(|id| open.contains(&id))
+    })
+    .await
+    .map_err(|e| Error::Storage(e.to_string()))?;
     out.multipart_aborted += aborted as u32;
     let mut pages = s3
         .list_objects_v2()
@@ -168,13 +224,8 @@ async fn sweep(
             .filter(|o| old(o.last_modified()))
             .filter_map(|o| {
                 let key = o.key()?;
-                let id = key
-                    .strip_prefix("uploads/")?
-                    .split('/')
-                    .next()?
-                    .parse()
-                    .ok()?;
-                Some((id, key.to_owned()))
+                let id = video_of(key)?;
+                (!open.contains(&id)).then(|| (id, key.to_owned()))
             })
             .collect();
         if candidates.is_empty() {

@@ -17,12 +17,13 @@ mod progress;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+mod uploads;
 mod videos;
 mod web;
 mod webhooks;
 mod workflow;
 
-use poem::{EndpointExt, Route, get, handler, web::Data};
+use poem::{EndpointExt, Route, get, handler, head, post, web::Data};
 use poem_openapi::{OpenApiService, Tags};
 
 pub use health::check_all as readiness;
@@ -39,6 +40,7 @@ enum ApiTags {
 /// Every API of the service; the OpenAPI document is built from exactly this list.
 type Apis = (
     videos::VideosApi,
+    uploads::UploadsApi,
     workflow::WorkflowApi,
     events::EventsApi,
     admin::AdminApi,
@@ -69,6 +71,23 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .at(
             "/play/:id/*rest",
             get(play::play).head(play::play).options(play::preflight),
+        )
+        // tus: outside the OpenAPI document (its own protocol, headers and statuses).
+        .at(
+            "/v1/uploads/tus/",
+            post(uploads::tus::create).options(uploads::tus::options),
+        )
+        .at(
+            "/v1/uploads/tus/:id",
+            head(uploads::tus::head)
+                .patch(uploads::tus::patch)
+                .delete(uploads::tus::delete)
+                .post(uploads::tus::overridden)
+                .options(uploads::tus::options),
+        )
+        .at(
+            "/v1/uploads/direct/:token",
+            post(uploads::tus::create_direct).options(uploads::tus::options),
         )
         // The API's nest at "/" claims "/" itself: the page is served from inside it.
         .nest(

@@ -124,7 +124,22 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_UPLOAD_PART_BYTES",
         default: "8388608",
-        help: "S3 multipart part size for uploads, bytes (5 MiB..64 MiB)",
+        help: "S3 multipart part size for uploads, bytes (5 MiB..64 MiB, a multiple of 64)",
+    },
+    Var {
+        name: "VODFLOW_UPLOAD_EXPIRY",
+        default: "24h",
+        help: "A resumable (tus) upload not finished within this long after its creation expires: its parts are aborted in the store and its URL answers 410",
+    },
+    Var {
+        name: "VODFLOW_DIRECT_UPLOAD_EXPIRY",
+        default: "1h",
+        help: "A direct upload URL (POST /v1/uploads) must be used within this long",
+    },
+    Var {
+        name: "VODFLOW_UPLOAD_CORS_ORIGINS",
+        default: "*",
+        help: "Origins allowed to call the tus endpoints from a browser (comma-separated, `*` for any; tus URLs are capabilities, no cookies are involved)",
     },
     Var {
         name: "VODFLOW_UPLOAD_IDLE_TIMEOUT",
@@ -398,6 +413,7 @@ pub struct Config {
     pub public_url: String,
     pub max_upload_bytes: u64,
     pub upload_part_bytes: usize,
+    pub resumable: ResumableUploads,
     pub edge: EdgeLimits,
     pub auth: AuthConfig,
     pub playback: PlaybackConfig,
@@ -458,6 +474,15 @@ pub struct WebhookConfig {
     pub allow_private: bool,
     pub retry_initial: Duration,
     pub retry_window: Duration,
+}
+
+/// Resumable (tus) and direct uploads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumableUploads {
+    pub expiry: Duration,
+    pub direct_expiry: Duration,
+    /// Empty: any origin.
+    pub cors_origins: Vec<String>,
 }
 
 /// What one client may hold or do at the api, so one owner cannot take it from the others.
@@ -554,10 +579,10 @@ impl Config {
             "VODFLOW_UPLOAD_PART_BYTES",
             &get("VODFLOW_UPLOAD_PART_BYTES"),
         )?;
-        if !(5 * 1024 * 1024..=64 * 1024 * 1024).contains(&part) {
+        if !(5 * 1024 * 1024..=64 * 1024 * 1024).contains(&part) || !part.is_multiple_of(64) {
             return Err(Error::Config {
                 name: "VODFLOW_UPLOAD_PART_BYTES",
-                reason: "must be between 5 MiB (S3's minimum part) and 64 MiB".into(),
+                reason: "must be between 5 MiB (S3's minimum part) and 64 MiB, and a multiple of 64 (a resumable upload's hash state covers whole parts)".into(),
             });
         }
         let chunk = parse::<u32>("VODFLOW_CHUNK_SECONDS", &get("VODFLOW_CHUNK_SECONDS"))?;
@@ -604,6 +629,19 @@ impl Config {
             public_url: get("VODFLOW_PUBLIC_URL").trim_end_matches('/').to_owned(),
             max_upload_bytes: parse("VODFLOW_MAX_UPLOAD_BYTES", &get("VODFLOW_MAX_UPLOAD_BYTES"))?,
             upload_part_bytes: part,
+            resumable: ResumableUploads {
+                expiry: duration("VODFLOW_UPLOAD_EXPIRY", &get("VODFLOW_UPLOAD_EXPIRY"))?,
+                direct_expiry: duration(
+                    "VODFLOW_DIRECT_UPLOAD_EXPIRY",
+                    &get("VODFLOW_DIRECT_UPLOAD_EXPIRY"),
+                )?,
+                cors_origins: get("VODFLOW_UPLOAD_CORS_ORIGINS")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty() && *o != "*")
+                    .map(str::to_owned)
+                    .collect(),
+            },
             auth: AuthConfig {
                 hs256_secret: get("VODFLOW_AUTH_HS256_SECRET"),
                 issuer: get("VODFLOW_AUTH_ISSUER"),

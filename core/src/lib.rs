@@ -18,9 +18,11 @@ pub mod names;
 pub mod net_guard;
 pub mod playback;
 pub mod repo;
+pub mod resumable_sha256;
 pub mod status;
 pub mod storage;
 pub mod temporal;
+pub mod uploads;
 pub mod webhooks;
 pub mod workflow_types;
 

@@ -94,13 +94,29 @@ pub struct NewVideo<'a> {
 }
 
 /// Records an accepted upload and its event in one transaction: either both exist or neither.
+/// Inserts the video and its `video_uploaded` event in one transaction. With `completing`, the
+/// same transaction marks that resumable upload complete, and nothing is inserted unless it was
+/// still uploading: a finished upload becomes a video exactly once.
 pub async fn insert_uploaded(
     pool: &PgPool,
     video: &NewVideo<'_>,
     topic: &str,
     event: &serde_json::Value,
-) -> Result<VideoRow> {
+    completing: Option<uuid::Uuid>,
+) -> Result<Option<VideoRow>> {
     let mut tx = pool.begin().await?;
+    if let Some(upload) = completing {
+        let done = sqlx::query(
+            "UPDATE uploads SET state = 'complete', lock_token = NULL, lock_until = NULL, updated_at = now()
+             WHERE id = $1 AND state = 'uploading'",
+        )
+        .bind(upload)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+    }
     let row = sqlx::query_as::<_, VideoRow>(
         "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type, callback_url, visibility, owner_email, callback_secret)
          VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
@@ -121,7 +137,7 @@ pub async fn insert_uploaded(
     .await?;
     enqueue(&mut tx, topic, &video.id.to_string(), event).await?;
     tx.commit().await?;
-    Ok(row)
+    Ok(Some(row))
 }
 
 pub async fn enqueue(

@@ -112,6 +112,7 @@ pub async fn abort_multipart_uploads(
     bucket: &str,
     prefix: &str,
     started_before: Option<std::time::SystemTime>,
+    keep: impl Fn(&str) -> bool,
 ) -> Result<u64, StoreError> {
     let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
     let mut aborted = 0;
@@ -131,7 +132,9 @@ pub async fn abort_multipart_uploads(
                     .and_then(|t| std::time::SystemTime::try_from(*t).ok())
                     .is_some_and(|t| t < cutoff)
             });
-            if let (Some(key), Some(upload), true) = (u.key(), u.upload_id(), due) {
+            if let (Some(key), Some(upload), true) = (u.key(), u.upload_id(), due)
+                && !keep(key)
+            {
                 s3.abort_multipart_upload()
                     .bucket(bucket)
                     .key(key)

@@ -381,6 +381,9 @@ pub struct Reconciled {
     /// Deleted videos whose objects were still there: their deletion was started again.
     #[serde(default)]
     pub deletions_restarted: u32,
+    /// Resumable uploads past their expiry, aborted.
+    #[serde(default)]
+    pub uploads_expired: u32,
 }
 
 /// Input of `WebhookDeliveryWorkflow`: which delivery, and its retry schedule (from configuration,

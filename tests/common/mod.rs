@@ -959,7 +959,9 @@ pub async fn insert_stranded_row(
         &new,
         "nowhere.video_uploaded",
         &serde_json::json!({}),
+        None,
     )
     .await
     .expect("insert row")
+    .expect("a new row")
 }

@@ -2,8 +2,10 @@
 //! video's objects.
 
 mod multipart_sink;
+mod parts;
 
 pub use multipart_sink::MultipartSink;
+pub use parts::PartStore;
 
 pub use vodflow_core::storage::{StoreError, delete_prefix, delete_video_objects};
 

@@ -1,5 +1,6 @@
 //! The video resource: upload, read one, list one's own, delete.
 
+pub(crate) mod commit;
 mod cursor;
 mod delete;
 mod model;
@@ -12,6 +13,9 @@ use vodflow_core::{VideoId, VideoStatus};
 
 pub(crate) use model::Video;
 use model::VideoPage;
+pub(crate) use upload::{
+    MAX_DESCRIPTION_CHARS, idle_error as upload_idle_error, validate_title as upload_validate_title,
+};
 
 use crate::ApiTags;
 use crate::auth::{BearerAuth, Caller, SCOPE_READ, SCOPE_WRITE};

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::Utc;
 use poem::web::Multipart;
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef};
@@ -14,10 +13,10 @@ use poem_openapi::{
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::Instrument;
-use vodflow_core::events::{VIDEO_UPLOADED_SCHEMA_VERSION, VideoUploaded};
 use vodflow_core::playback::Visibility;
-use vodflow_core::{VideoId, container, kafka, layout, repo};
+use vodflow_core::{VideoId, container, layout};
 
+use super::commit::{Accepted, commit};
 use super::model::Video;
 use crate::auth::{Caller, SCOPE_WRITE};
 use crate::problem::{ApiError, ApiResult};
@@ -149,7 +148,6 @@ pub(crate) async fn upload(
         .observe(started.elapsed().as_secs_f64());
     let video = result?;
     state.metrics.upload_bytes.inc_by(video.size as u64);
-    state.relay_wakeup.notify_one();
     let location = video.links.self_.clone();
     Ok(UploadResponse::Accepted(Json(video), location))
 }
@@ -230,44 +228,20 @@ async fn receive(
         }
         let title = fields.title.take().ok_or_else(|| ApiError::BadRequest("missing `title` field".into()))?;
         let file = fields.file.take().ok_or_else(|| ApiError::BadRequest("missing `file` field".into()))?;
-        let event = VideoUploaded {
-            schema_version: VIDEO_UPLOADED_SCHEMA_VERSION,
-            video_id: id,
-            owner: owner.to_owned(),
-            bucket: state.cfg.s3.bucket.clone(),
-            key: key.clone(),
-            size: file.size,
-            sha256: file.sha256.clone(),
-            content_type: file.content_type.to_owned(),
-            title: title.clone(),
-            uploaded_at: Utc::now(),
-            callback_url: fields.callback_url.clone(),
-        };
-        let payload = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let callback_secret = fields
-            .callback_url
-            .as_ref()
-            .map(|_| vodflow_core::webhooks::new_secret("cbsec_"));
-        let new = repo::NewVideo {
+        let accepted = Accepted {
             id,
             owner,
-            title: &title,
-            description: &fields.description,
-            source_key: &key,
-            size_bytes: file.size as i64,
-            sha256: &file.sha256,
-            content_type: file.content_type,
-            callback_url: fields.callback_url.as_deref(),
-            callback_secret: callback_secret.as_deref(),
-            visibility: fields.visibility,
             owner_email: caller.email.as_deref(),
+            title,
+            description: std::mem::take(&mut fields.description),
+            callback_url: fields.callback_url.take(),
+            visibility: fields.visibility,
+            size: file.size,
+            sha256: file.sha256,
+            content_type: file.content_type,
+            completing: None,
         };
-        let row = repo::insert_uploaded(&state.pool, &new, &state.cfg.topic(kafka::TOPIC_VIDEO_UPLOADED), &payload).await?;
-        tracing::info!(size = file.size, sha256 = %file.sha256, content_type = file.content_type, "upload accepted");
-        let mut video = Video::from_row(row, &state.cfg);
-        // Shown here only: the uploader verifies the callback's signature with it.
-        video.callback_secret = callback_secret;
-        Ok(video)
+        commit(state, accepted).await?.ok_or_else(|| ApiError::Internal("the upload was committed twice".into()))
     }
     .await;
     match result {
@@ -299,7 +273,7 @@ async fn validate_callback(text: &str, allow_private: bool) -> Result<String, Ap
     Ok(text.trim().to_owned())
 }
 
-fn validate_title(text: &str) -> Result<String, ApiError> {
+pub(crate) fn validate_title(text: &str) -> Result<String, ApiError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(ApiError::BadRequest("title must not be empty".into()));
@@ -317,7 +291,7 @@ fn validate_title(text: &str) -> Result<String, ApiError> {
     Ok(t.to_owned())
 }
 
-fn idle_error(idle: Duration, received: u64) -> ApiError {
+pub(crate) fn idle_error(idle: Duration, received: u64) -> ApiError {
     ApiError::Timeout(format!(
         "the upload sent nothing for {} s after {received} bytes (VODFLOW_UPLOAD_IDLE_TIMEOUT); it was aborted",
         idle.as_secs()

@@ -1,0 +1,557 @@
+//! The tus 1.0 server at `/v1/uploads/tus/` (core protocol, creation, creation-with-upload,
+//! creation-defer-length, termination, expiration, checksum with sha1 and sha256), and the
+//! creation endpoint of direct uploads at `/v1/uploads/direct/{token}`.
+//!
+//! Creating needs a `videos:write` token (or a direct upload's one-time URL). The upload URL that
+//! creation returns is then used with the same token; a direct upload's URL is a capability on its
+//! own (a random id nobody else learns), so a browser needs no API token at all.
+
+pub(crate) mod protocol;
+pub(crate) mod write;
+
+use chrono::Utc;
+use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::web::{Data, Path};
+use poem::{Body, Request, Response, handler};
+use uuid::Uuid;
+use vodflow_core::VideoId;
+use vodflow_core::uploads::{self, NewUpload, UploadMeta, UploadRow, UploadState};
+
+use crate::auth::{Caller, SCOPE_WRITE};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::store::PartStore;
+use protocol::{TusError, VERSION};
+use write::{LEASE, Writer, Written};
+
+/// Open uploads one owner may have at once (each holds a multipart upload in the store).
+const OPEN_UPLOADS_PER_OWNER: i64 = 100;
+
+#[handler]
+pub(crate) async fn options(req: &Request, state: Data<&AppState>) -> Response {
+    let resp = Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header("Tus-Resumable", VERSION)
+        .header("Tus-Version", VERSION)
+        .header("Tus-Extension", protocol::EXTENSIONS)
+        .header("Tus-Max-Size", state.cfg.max_upload_bytes.to_string())
+        .header("Tus-Checksum-Algorithm", protocol::CHECKSUMS)
+        .header(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "POST, HEAD, PATCH, DELETE, OPTIONS",
+        )
+        .header(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            protocol::ALLOW_HEADERS,
+        )
+        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+        .finish();
+    cors(req, &state, resp)
+}
+
+/// `POST /v1/uploads/tus/`: a new upload owned by the token's subject.
+#[handler]
+pub(crate) async fn create(req: &Request, state: Data<&AppState>, body: Body) -> Response {
+    let result = async {
+        protocol::check_version(req.headers())?;
+        let caller = bearer(&state, req).await?;
+        caller.require(SCOPE_WRITE)?;
+        let max = state.cfg.max_upload_bytes as i64;
+        let (length, meta) = creation_headers(req, max)?;
+        let meta = validated(meta)?;
+        if uploads::open_count(&state.pool, &caller.sub).await? >= OPEN_UPLOADS_PER_OWNER {
+            return Err(ApiError::TooManyRequests {
+                detail: format!(
+                    "{OPEN_UPLOADS_PER_OWNER} uploads are open already; finish or terminate one"
+                ),
+                retry_after: 60,
+            }
+            .into());
+        }
+        let row = uploads::insert(
+            &state.pool,
+            &NewUpload {
+                id: Uuid::new_v4(),
+                owner: &caller.sub,
+                owner_email: caller.email.as_deref(),
+                video_id: VideoId::new(),
+                state: UploadState::Uploading,
+                direct_token: None,
+                length,
+                max_bytes: max,
+                metadata: &meta,
+                expires_at: Utc::now() + state.cfg.resumable.expiry,
+            },
+        )
+        .await?;
+        created(&state, req, row, body).await
+    }
+    .await;
+    respond(req, &state, result)
+}
+
+/// `POST /v1/uploads/direct/{token}`: the one creation a direct upload URL allows.
+#[handler]
+pub(crate) async fn create_direct(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+    body: Body,
+) -> Response {
+    let result = async {
+        protocol::check_version(req.headers())?;
+        let row = uploads::by_direct_token(&state.pool, &token)
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound("no such upload URL, or it was used already".into())
+            })?;
+        if row.expires_at <= Utc::now() {
+            return Err(TusError::Gone("this upload URL has expired".into()));
+        }
+        let (length, meta) = creation_headers(req, row.max_bytes)?;
+        // What the URL's creator set wins over what the browser says.
+        let given = &row.metadata.0;
+        let merged = UploadMeta {
+            title: given.title.clone().or(meta.title),
+            filename: meta.filename.or_else(|| given.filename.clone()),
+            filetype: meta.filetype.or_else(|| given.filetype.clone()),
+            visibility: given.visibility.clone().or(meta.visibility),
+            description: given.description.clone().or(meta.description),
+        };
+        let merged = validated(merged)?;
+        let expires = Utc::now() + state.cfg.resumable.expiry;
+        let row = uploads::begin_direct(&state.pool, row.id, length, &merged, expires)
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound("no such upload URL, or it was used already".into())
+            })?;
+        created(&state, req, row, body).await
+    }
+    .await;
+    respond(req, &state, result)
+}
+
+/// The 201 of a creation, with the body written first when it carries one (creation-with-upload).
+async fn created(
+    state: &AppState,
+    req: &Request,
+    row: UploadRow,
+    body: Body,
+) -> Result<Response, TusError> {
+    let mut resp = Response::builder()
+        .status(StatusCode::CREATED)
+        .header(header::LOCATION, format!("/v1/uploads/tus/{}", row.id))
+        .header("Upload-Expires", protocol::http_date(row.expires_at))
+        .finish();
+    if protocol::header(req.headers(), "content-type") == Some(protocol::OFFSET_CONTENT_TYPE) {
+        let written = write_body(state, req, row.id, 0, body).await?;
+        set_written(&mut resp, &written);
+    }
+    Ok(resp)
+}
+
+/// `HEAD /v1/uploads/tus/{id}`: the upload's truth (where to resume).
+#[handler]
+pub(crate) async fn head(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        protocol::check_version(req.headers())?;
+        let mut row = open_row(&state, req, &id).await?;
+        if row.state() == UploadState::Uploading && row.length == Some(row.upload_offset) {
+            // Every byte is here but the finish was interrupted: finish it now.
+            let _ = finish_again(&state, &row).await;
+            row = uploads::get(&state.pool, row.id).await?.unwrap_or(row);
+        }
+        let mut resp = Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CACHE_CONTROL, "no-store")
+            .header("Upload-Offset", row.upload_offset.to_string())
+            .finish();
+        let h = resp.headers_mut();
+        match row.length {
+            Some(len) => h.insert("Upload-Length", num(len)),
+            None => h.insert("Upload-Defer-Length", HeaderValue::from_static("1")),
+        };
+        if let Ok(v) = HeaderValue::from_str(&protocol::encode_metadata(&row.metadata.0))
+            && !v.is_empty()
+        {
+            h.insert("Upload-Metadata", v);
+        }
+        if row.state() == UploadState::Complete {
+            h.insert(
+                "Video-Id",
+                HeaderValue::from_str(&row.video_id.to_string()).expect("uuid"),
+            );
+        } else if let Ok(v) = HeaderValue::from_str(&protocol::http_date(row.expires_at)) {
+            h.insert("Upload-Expires", v);
+        }
+        Ok(resp)
+    }
+    .await;
+    respond(req, &state, result)
+}
+
+/// `PATCH /v1/uploads/tus/{id}`: bytes at `Upload-Offset`.
+#[handler]
+pub(crate) async fn patch(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let result = patch_inner(&state, req, &id, body).await;
+    respond(req, &state, result)
+}
+
+async fn patch_inner(
+    state: &AppState,
+    req: &Request,
+    id: &str,
+    body: Body,
+) -> Result<Response, TusError> {
+    protocol::check_version(req.headers())?;
+    if protocol::header(req.headers(), "content-type") != Some(protocol::OFFSET_CONTENT_TYPE) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "a PATCH body must be sent as {}",
+            protocol::OFFSET_CONTENT_TYPE
+        ))
+        .into());
+    }
+    let offset = protocol::number(req.headers(), "upload-offset")?
+        .ok_or_else(|| ApiError::BadRequest("Upload-Offset is required".into()))?;
+    let row = open_row(state, req, id).await?;
+    let written = write_body(state, req, row.id, offset, body).await?;
+    let mut resp = Response::builder().status(StatusCode::NO_CONTENT).finish();
+    set_written(&mut resp, &written);
+    if let Ok(v) = HeaderValue::from_str(&protocol::http_date(row.expires_at)) {
+        resp.headers_mut().insert("Upload-Expires", v);
+    }
+    Ok(resp)
+}
+
+/// `DELETE /v1/uploads/tus/{id}` (termination): the parts are aborted in the store.
+#[handler]
+pub(crate) async fn delete(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = delete_inner(&state, req, &id).await;
+    respond(req, &state, result)
+}
+
+async fn delete_inner(state: &AppState, req: &Request, id: &str) -> Result<Response, TusError> {
+    protocol::check_version(req.headers())?;
+    let row = open_row(state, req, id).await?;
+    if row.state() == UploadState::Complete {
+        return Err(ApiError::Conflict(format!(
+            "this upload is complete: it is video {}; delete the video instead",
+            row.video_id
+        ))
+        .into());
+    }
+    let lease = Uuid::new_v4();
+    if !uploads::lock(&state.pool, row.id, lease, LEASE).await? {
+        return Err(TusError::Locked(
+            "the upload is being written; try again".into(),
+        ));
+    }
+    write::abandon(&part_store(state, &row), row.s3_upload_id.as_deref()).await;
+    uploads::close(
+        &state.pool,
+        row.id,
+        UploadState::Terminated,
+        Some("terminated by the client"),
+    )
+    .await?;
+    state
+        .metrics
+        .uploads
+        .with_label_values(&["terminated"])
+        .inc();
+    Ok(Response::builder().status(StatusCode::NO_CONTENT).finish())
+}
+
+/// `POST` with `X-HTTP-Method-Override` (for clients behind proxies that drop PATCH/DELETE).
+#[handler]
+pub(crate) async fn overridden(
+    req: &Request,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let method = protocol::header(req.headers(), "x-http-method-override")
+        .and_then(|m| m.parse::<Method>().ok());
+    let result = match method {
+        Some(Method::PATCH) => patch_inner(&state, req, &id, body).await,
+        Some(Method::DELETE) => delete_inner(&state, req, &id).await,
+        _ => Err(ApiError::BadRequest(
+            "POST to an upload URL needs `X-HTTP-Method-Override: PATCH` or `DELETE`".into(),
+        )
+        .into()),
+    };
+    respond(req, &state, result)
+}
+
+/// Appends `body` under the upload's lease; the lease is released however the write ends.
+async fn write_body(
+    state: &AppState,
+    req: &Request,
+    id: Uuid,
+    offset: i64,
+    body: Body,
+) -> Result<Written, TusError> {
+    let lease = Uuid::new_v4();
+    if !uploads::lock(&state.pool, id, lease, LEASE).await? {
+        return Err(TusError::Locked(
+            "another request is writing to this upload; retry once it has ended".into(),
+        ));
+    }
+    let result = async {
+        // Read again under the lease: this is the state no other request can change now.
+        let row = uploads::get(&state.pool, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no upload {id}")))?;
+        match row.state() {
+            UploadState::Uploading if row.is_expired(Utc::now()) => {
+                return Err(TusError::Gone("this upload has expired".into()));
+            }
+            UploadState::Uploading => {}
+            UploadState::Complete if offset == row.upload_offset => {
+                return Ok(Written::Complete {
+                    offset,
+                    video_id: row.video_id.to_string(),
+                });
+            }
+            UploadState::Expired => return Err(TusError::Gone("this upload has expired".into())),
+            _ => {
+                return Err(ApiError::Conflict(format!(
+                    "the upload is {}: it takes no more bytes",
+                    row.state
+                ))
+                .into());
+            }
+        }
+        if offset != row.upload_offset {
+            return Err(ApiError::Conflict(format!(
+                "Upload-Offset is {offset} but the upload is at {}; HEAD it and resume from there",
+                row.upload_offset
+            ))
+            .into());
+        }
+        let mut writer = Writer::resume(state, &row, lease).await?;
+        if let Some(len) = protocol::number(req.headers(), "upload-length")? {
+            match row.length {
+                None if len < row.upload_offset => {
+                    return Err(ApiError::BadRequest(format!(
+                        "Upload-Length {len} is less than the {} bytes already received",
+                        row.upload_offset
+                    ))
+                    .into());
+                }
+                None if len > row.max_bytes => {
+                    return Err(ApiError::PayloadTooLarge(format!(
+                        "Upload-Length {len} is over the maximum of {} bytes",
+                        row.max_bytes
+                    ))
+                    .into());
+                }
+                None => writer.set_length(len),
+                Some(known) if known != len => {
+                    return Err(ApiError::BadRequest(format!(
+                        "Upload-Length is {known} already; it cannot change"
+                    ))
+                    .into());
+                }
+                Some(_) => {}
+            }
+        }
+        let checksum = protocol::checksum(req.headers())?;
+        writer
+            .append(body.into_bytes_stream(), checksum, &row)
+            .await
+    }
+    .await;
+    if let Err(e) = uploads::unlock(&state.pool, id, lease).await {
+        tracing::warn!(upload = %id, error = %e, "could not release the upload's lease");
+    }
+    result
+}
+
+/// Completes an upload whose bytes are all in but whose finish was interrupted.
+async fn finish_again(state: &AppState, row: &UploadRow) -> Result<Written, TusError> {
+    let lease = Uuid::new_v4();
+    if !uploads::lock(&state.pool, row.id, lease, LEASE).await? {
+        return Err(TusError::Locked("the upload is being finished".into()));
+    }
+    let result = async {
+        let row = uploads::get(&state.pool, row.id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("gone".into()))?;
+        Writer::resume(state, &row, lease).await?.finish(&row).await
+    }
+    .await;
+    let _ = uploads::unlock(&state.pool, row.id, lease).await;
+    result
+}
+
+fn set_written(resp: &mut Response, written: &Written) {
+    let h = resp.headers_mut();
+    match written {
+        Written::Offset(o) => {
+            h.insert("Upload-Offset", num(*o));
+        }
+        Written::Complete { offset, video_id } => {
+            h.insert("Upload-Offset", num(*offset));
+            if let Ok(v) = HeaderValue::from_str(video_id) {
+                h.insert("Video-Id", v);
+            }
+        }
+    }
+}
+
+fn num(n: i64) -> HeaderValue {
+    HeaderValue::from_str(&n.to_string()).expect("digits")
+}
+
+/// The upload `raw` names, if this request may use it: a direct upload's URL is enough on its
+/// own; any other needs its owner's token. Someone else's upload is "not found".
+async fn open_row(state: &AppState, req: &Request, raw: &str) -> Result<UploadRow, TusError> {
+    let not_found = || TusError::Api(ApiError::NotFound(format!("no upload {raw}")));
+    let id: Uuid = raw.parse().map_err(|_| not_found())?;
+    let row = uploads::get(&state.pool, id).await?.ok_or_else(not_found)?;
+    if !row.direct {
+        let caller = bearer(state, req).await?;
+        caller.require(SCOPE_WRITE)?;
+        if caller.owner_filter().is_some_and(|o| o != row.owner) {
+            return Err(not_found());
+        }
+    }
+    match row.state() {
+        UploadState::Waiting | UploadState::Terminated => Err(not_found()),
+        _ if row.is_expired(Utc::now()) => Err(TusError::Gone("this upload has expired".into())),
+        _ => Ok(row),
+    }
+}
+
+async fn bearer(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "missing bearer token: send `Authorization: Bearer <JWT>`, or use a direct upload URL".into(),
+            )
+        })?;
+    Ok(state.auth.verify(token.trim()).await?)
+}
+
+/// `Upload-Length` (or `Upload-Defer-Length: 1`) and `Upload-Metadata` of a creation request.
+fn creation_headers(req: &Request, max: i64) -> Result<(Option<i64>, UploadMeta), TusError> {
+    let h = req.headers();
+    let length = protocol::number(h, "upload-length")?;
+    let deferred = protocol::header(h, "upload-defer-length");
+    let length = match (length, deferred) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "send Upload-Length or Upload-Defer-Length, not both".into(),
+            )
+            .into());
+        }
+        (Some(len), None) => Some(len),
+        (None, Some("1")) => None,
+        (None, Some(_)) => {
+            return Err(ApiError::BadRequest("Upload-Defer-Length must be 1".into()).into());
+        }
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "Upload-Length (or Upload-Defer-Length: 1) is required".into(),
+            )
+            .into());
+        }
+    };
+    if let Some(len) = length
+        && len > max
+    {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "Upload-Length {len} is over the maximum of {max} bytes"
+        ))
+        .into());
+    }
+    Ok((length, protocol::metadata(h)?))
+}
+
+/// Refuses at creation what the video row would refuse at the end.
+pub(crate) fn validated(mut meta: UploadMeta) -> Result<UploadMeta, ApiError> {
+    if let Some(t) = &meta.title {
+        meta.title = Some(crate::videos::upload_validate_title(t)?);
+    }
+    if let Some(v) = &meta.visibility {
+        v.parse::<vodflow_core::playback::Visibility>()
+            .map_err(ApiError::BadRequest)?;
+    }
+    if let Some(d) = &meta.description
+        && d.chars().count() > crate::videos::MAX_DESCRIPTION_CHARS
+    {
+        return Err(ApiError::BadRequest(format!(
+            "description is longer than {} characters",
+            crate::videos::MAX_DESCRIPTION_CHARS
+        )));
+    }
+    if meta
+        .filename
+        .as_ref()
+        .is_some_and(|f| f.chars().count() > 255)
+    {
+        return Err(ApiError::BadRequest(
+            "filename is longer than 255 characters".into(),
+        ));
+    }
+    Ok(meta)
+}
+
+fn part_store(state: &AppState, row: &UploadRow) -> PartStore {
+    PartStore {
+        s3: state.s3.clone(),
+        bucket: state.cfg.s3.bucket.clone(),
+        key: vodflow_core::layout::source_key(row.video_id()),
+    }
+}
+
+fn respond(req: &Request, state: &AppState, result: Result<Response, TusError>) -> Response {
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => e.into_response(req.uri().path()),
+    };
+    resp.headers_mut()
+        .insert("Tus-Resumable", HeaderValue::from_static(VERSION));
+    cors(req, state, resp)
+}
+
+/// CORS for the configured origins (any when none are configured: no cookies are involved).
+fn cors(req: &Request, state: &AppState, mut resp: Response) -> Response {
+    let allowed = &state.cfg.resumable.cors_origins;
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let h = resp.headers_mut();
+    if allowed.is_empty() {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    } else if let Some(o) = origin
+        && o.to_str().is_ok_and(|o| allowed.iter().any(|a| a == o))
+    {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(protocol::EXPOSE_HEADERS),
+    );
+    resp
+}

@@ -1,0 +1,399 @@
+//! The write path of a resumable upload: a request body appended at the upload's offset, cut into
+//! S3 parts as it arrives. At most one part (plus one read) is in memory; bytes past the last whole
+//! part are kept in the store as a pending object, so the next request (on any replica) continues
+//! from exactly the offset the client was told. Nothing touches local disk.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use sha1::Digest as _;
+use uuid::Uuid;
+use vodflow_core::container;
+use vodflow_core::resumable_sha256::ResumableSha256;
+use vodflow_core::uploads::{self, Part, Progress, UploadRow, UploadState};
+
+use super::protocol::{Checksum, TusError};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::store::PartStore;
+
+/// One request's view of an upload it holds the lease of.
+pub(crate) struct Writer<'a> {
+    state: &'a AppState,
+    id: Uuid,
+    lease: Uuid,
+    store: PartStore,
+    length: Option<i64>,
+    max_bytes: i64,
+    flushed: i64,
+    parts: Vec<Part>,
+    hash: ResumableSha256,
+    content_type: Option<String>,
+    upload_id: Option<String>,
+    /// The bytes after `flushed`: the stored pending bytes, then this request's.
+    buf: Vec<u8>,
+}
+
+/// The PATCH's own digest, when the client sent `Upload-Checksum`.
+enum BodyDigest {
+    Sha1(sha1::Sha1, Vec<u8>),
+    Sha256(sha2::Sha256, Vec<u8>),
+}
+
+impl BodyDigest {
+    fn new(c: Checksum) -> Self {
+        match c {
+            Checksum::Sha1(d) => Self::Sha1(sha1::Sha1::new(), d),
+            Checksum::Sha256(d) => Self::Sha256(sha2::Sha256::new(), d),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha1(h, _) => h.update(data),
+            Self::Sha256(h, _) => h.update(data),
+        }
+    }
+
+    fn matches(self) -> bool {
+        match self {
+            Self::Sha1(h, want) => h.finalize().as_slice() == want.as_slice(),
+            Self::Sha256(h, want) => h.finalize().as_slice() == want.as_slice(),
+        }
+    }
+}
+
+/// How a write ended.
+pub(crate) enum Written {
+    /// Bytes are durable up to this offset; more may follow.
+    Offset(i64),
+    /// The last byte arrived and the upload became this video.
+    Complete { offset: i64, video_id: String },
+}
+
+impl<'a> Writer<'a> {
+    /// Takes over `row` (whose lease this request holds), reloading any pending bytes.
+    pub(crate) async fn resume(
+        state: &'a AppState,
+        row: &UploadRow,
+        lease: Uuid,
+    ) -> Result<Writer<'a>, TusError> {
+        let store = PartStore {
+            s3: state.s3.clone(),
+            bucket: state.cfg.s3.bucket.clone(),
+            key: vodflow_core::layout::source_key(row.video_id()),
+        };
+        let buf = if row.pending > 0 {
+            store.get_pending(row.pending as usize).await?
+        } else {
+            Vec::new()
+        };
+        let hash = match &row.hash_state {
+            Some(b) => ResumableSha256::from_bytes(b)
+                .map_err(|e| ApiError::Internal(format!("upload {}: {e}", row.id)))?,
+            None => ResumableSha256::default(),
+        };
+        Ok(Writer {
+            state,
+            id: row.id,
+            lease,
+            store,
+            length: row.length,
+            max_bytes: row.max_bytes,
+            flushed: row.flushed,
+            parts: row.parts.0.clone(),
+            hash,
+            content_type: row.content_type.clone(),
+            upload_id: row.s3_upload_id.clone(),
+            buf,
+        })
+    }
+
+    pub(crate) fn offset(&self) -> i64 {
+        self.flushed + self.buf.len() as i64
+    }
+
+    pub(crate) fn set_length(&mut self, length: i64) {
+        self.length = Some(length);
+    }
+
+    /// Appends `body` at the current offset. Without a checksum, whatever arrived before a
+    /// dropped connection is kept (the client resumes from it); with one, the body counts only
+    /// whole and verified.
+    pub(crate) async fn append(
+        &mut self,
+        body: impl Stream<Item = Result<Bytes, std::io::Error>>,
+        checksum: Option<Checksum>,
+        row: &UploadRow,
+    ) -> Result<Written, TusError> {
+        let idle = self.state.cfg.edge.upload_idle_timeout;
+        let verified = checksum.is_some();
+        let mut digest = checksum.map(BodyDigest::new);
+        let mut body = std::pin::pin!(body);
+        loop {
+            let next = match tokio::time::timeout(idle, body.next()).await {
+                Ok(n) => n,
+                Err(_) if verified => {
+                    return Err(crate::videos::upload_idle_error(idle, self.offset() as u64).into());
+                }
+                Err(_) => break,
+            };
+            let chunk = match next {
+                None => break,
+                Some(Ok(c)) => c,
+                Some(Err(e)) if verified => {
+                    return Err(ApiError::BadRequest(format!("the body was cut off: {e}")).into());
+                }
+                Some(Err(e)) => {
+                    tracing::info!(upload = %self.id, error = %e, offset = self.offset(), "upload body cut off; keeping what arrived");
+                    break;
+                }
+            };
+            let end = self.offset() + chunk.len() as i64;
+            if let Some(len) = self.length
+                && end > len
+            {
+                return Err(ApiError::BadRequest(format!(
+                    "the body goes past Upload-Length ({len} bytes)"
+                ))
+                .into());
+            }
+            if end > self.max_bytes {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the upload is larger than its maximum of {} bytes",
+                    self.max_bytes
+                ))
+                .into());
+            }
+            if let Some(d) = digest.as_mut() {
+                d.update(&chunk);
+            }
+            self.buf.extend_from_slice(&chunk);
+            self.sniff_if_ready(false).await?;
+            let part = self.state.cfg.upload_part_bytes;
+            while self.buf.len() >= part && self.length.is_none_or(|len| self.offset() < len) {
+                self.flush_part(part).await?;
+                let kept = if verified {
+                    uploads::renew(&self.state.pool, self.id, self.lease).await?
+                } else {
+                    self.save(0).await?
+                };
+                if !kept {
+                    return Err(TusError::Locked(
+                        "another request took over this upload".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(d) = digest
+            && !d.matches()
+        {
+            return Err(TusError::ChecksumMismatch(
+                "Upload-Checksum does not match the body; nothing of it was kept".into(),
+            ));
+        }
+        if self.length.is_some_and(|len| self.offset() == len) {
+            return self.finish(row).await;
+        }
+        self.keep_pending().await?;
+        Ok(Written::Offset(self.offset()))
+    }
+
+    /// Checks the file's first bytes as soon as there are enough (or the file is shorter): a
+    /// non-video is refused before it costs a part.
+    async fn sniff_if_ready(&mut self, complete: bool) -> Result<(), TusError> {
+        if self.content_type.is_some() || self.flushed > 0 {
+            return Ok(());
+        }
+        if !complete && self.buf.len() < container::SNIFF_BYTES {
+            return Ok(());
+        }
+        let head = &self.buf[..self.buf.len().min(container::SNIFF_BYTES)];
+        match container::sniff(head, complete) {
+            Ok(kind) => {
+                self.content_type = Some(kind.mime().to_owned());
+                Ok(())
+            }
+            Err(e) => {
+                self.terminate(&e.to_string()).await;
+                Err(ApiError::UnsupportedMediaType(e.to_string()).into())
+            }
+        }
+    }
+
+    async fn flush_part(&mut self, size: usize) -> Result<(), TusError> {
+        let upload_id = self.multipart().await?;
+        let data: Vec<u8> = self.buf.drain(..size).collect();
+        self.hash.update_blocks(&data);
+        let number = self.parts.len() as i32 + 1;
+        let part = self
+            .store
+            .upload_part(&upload_id, number, Bytes::from(data))
+            .await?;
+        self.flushed += part.size;
+        self.parts.push(part);
+        Ok(())
+    }
+
+    async fn multipart(&mut self) -> Result<String, TusError> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let content_type = self
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let id = self.store.create(&content_type).await?;
+        self.upload_id = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Makes the bytes past the last part durable and records the offset.
+    async fn keep_pending(&mut self) -> Result<(), TusError> {
+        if !self.buf.is_empty() {
+            self.store
+                .put_pending(Bytes::from(self.buf.clone()))
+                .await?;
+        }
+        if !self.save(self.buf.len() as i64).await? {
+            return Err(TusError::Locked(
+                "another request took over this upload".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn save(&self, pending: i64) -> Result<bool, TusError> {
+        Ok(uploads::save_progress(
+            &self.state.pool,
+            self.id,
+            self.lease,
+            &Progress {
+                length: self.length,
+                upload_offset: self.flushed + pending,
+                flushed: self.flushed,
+                pending,
+                s3_upload_id: self.upload_id.as_deref(),
+                parts: &self.parts,
+                hash_state: &self.hash.to_bytes(),
+                content_type: self.content_type.as_deref(),
+            },
+        )
+        .await?)
+    }
+
+    /// The last byte is here: the final part, the store's completion, then the video row and its
+    /// event with the upload marked complete in one transaction. Each step can be repeated, so a
+    /// request that dies anywhere in here is finished by the next one (or by a HEAD).
+    pub(crate) async fn finish(&mut self, row: &UploadRow) -> Result<Written, TusError> {
+        let length = self.offset();
+        if length == 0 {
+            self.terminate("the file is empty").await;
+            return Err(ApiError::BadRequest("the file is empty".into()).into());
+        }
+        self.sniff_if_ready(true).await?;
+        let upload_id = self.multipart().await?;
+        let in_parts: i64 = self.parts.iter().map(|p| p.size).sum();
+        if in_parts < length {
+            let number = self.parts.len() as i32 + 1;
+            let part = self
+                .store
+                .upload_part(&upload_id, number, Bytes::from(self.buf.clone()))
+                .await?;
+            self.parts.push(part);
+            // The last part's bytes stay as the pending object until the video exists: a
+            // finish interrupted after this point still has them for the digest.
+            self.keep_pending().await?;
+        }
+        if let Err(e) = self.store.complete(&upload_id, &self.parts).await {
+            // Completed by an earlier attempt that died before its commit: the object is there.
+            if self.store.object_size().await? != Some(length as u64) {
+                return Err(e.into());
+            }
+        }
+        let sha256 = self.hash.clone().finish_hex(&self.buf);
+        let meta = &row.metadata.0;
+        let title = meta
+            .title
+            .clone()
+            .or_else(|| meta.filename.clone())
+            .unwrap_or_else(|| "Untitled".into());
+        let title =
+            crate::videos::upload_validate_title(&title).unwrap_or_else(|_| "Untitled".into());
+        let visibility = meta
+            .visibility
+            .as_deref()
+            .unwrap_or("signed")
+            .parse()
+            .unwrap_or(vodflow_core::playback::Visibility::Signed);
+        let content_type = self
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let accepted = crate::videos::commit::Accepted {
+            id: row.video_id(),
+            owner: &row.owner,
+            owner_email: row.owner_email.as_deref(),
+            title,
+            description: meta.description.clone().unwrap_or_default(),
+            callback_url: None,
+            visibility,
+            size: length as u64,
+            sha256,
+            content_type: &content_type,
+            completing: Some(self.id),
+        };
+        let committed = crate::videos::commit::commit(self.state, accepted).await?;
+        if committed.is_some() {
+            self.state
+                .metrics
+                .uploads
+                .with_label_values(&["accepted"])
+                .inc();
+            self.state.metrics.upload_bytes.inc_by(length as u64);
+        }
+        if let Err(e) = self.store.delete_pending().await {
+            tracing::warn!(upload = %self.id, error = %e, "could not remove the pending part");
+        }
+        Ok(Written::Complete {
+            offset: length,
+            video_id: row.video_id.to_string(),
+        })
+    }
+
+    /// Ends an upload for good: its parts are aborted and its row says why.
+    pub(crate) async fn terminate(&mut self, why: &str) {
+        abandon(&self.store, self.upload_id.as_deref()).await;
+        if let Err(e) = uploads::close(
+            &self.state.pool,
+            self.id,
+            UploadState::Terminated,
+            Some(why),
+        )
+        .await
+        {
+            tracing::warn!(upload = %self.id, error = %e, "could not close the upload");
+        }
+        self.state
+            .metrics
+            .uploads
+            .with_label_values(&["unsupported"])
+            .inc();
+    }
+}
+
+/// Removes what an upload left in the store: its multipart upload and its pending part.
+pub(crate) async fn abandon(store: &PartStore, upload_id: Option<&str>) {
+    if let Some(id) = upload_id
+        && let Err(e) = store.abort(id).await
+    {
+        tracing::warn!(key = %store.key, error = %e, "could not abort the multipart upload");
+    }
+    if let Err(e) = store.delete_pending().await {
+        tracing::warn!(key = %store.key, error = %e, "could not remove the pending part");
+    }
+}
+
+/// How long a request holds an upload before another may take it over (renewed per part).
+pub(crate) const LEASE: Duration = Duration::from_secs(60);

@@ -1,0 +1,307 @@
+//! The `uploads` table: a resumable upload's state between requests (offset, parts, hash state,
+//! lease). The api writes it; the reconciler expires what is abandoned.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{Result, VideoId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadState {
+    Waiting,
+    Uploading,
+    Complete,
+    Expired,
+    Terminated,
+}
+
+impl UploadState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Uploading => "uploading",
+            Self::Complete => "complete",
+            Self::Expired => "expired",
+            Self::Terminated => "terminated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "waiting" => Self::Waiting,
+            "uploading" => Self::Uploading,
+            "complete" => Self::Complete,
+            "expired" => Self::Expired,
+            _ => Self::Terminated,
+        }
+    }
+}
+
+/// One finished S3 part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub number: i32,
+    pub etag: String,
+    pub size: i64,
+}
+
+/// What the uploader said about the file (tus `Upload-Metadata`, or the direct upload's request).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filetype: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UploadRow {
+    pub id: Uuid,
+    pub owner: String,
+    pub owner_email: Option<String>,
+    pub video_id: Uuid,
+    pub state: String,
+    pub direct_token: Option<String>,
+    pub direct: bool,
+    pub length: Option<i64>,
+    pub max_bytes: i64,
+    pub upload_offset: i64,
+    pub flushed: i64,
+    pub pending: i64,
+    pub s3_upload_id: Option<String>,
+    pub parts: sqlx::types::Json<Vec<Part>>,
+    pub hash_state: Option<Vec<u8>>,
+    pub content_type: Option<String>,
+    pub metadata: sqlx::types::Json<UploadMeta>,
+    pub failure: Option<String>,
+    pub lock_token: Option<Uuid>,
+    pub lock_until: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl UploadRow {
+    pub fn state(&self) -> UploadState {
+        UploadState::parse(&self.state)
+    }
+
+    pub fn video_id(&self) -> VideoId {
+        VideoId(self.video_id)
+    }
+
+    /// Expired by the clock even if the sweep has not marked it yet.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.state() == UploadState::Expired
+            || (matches!(self.state(), UploadState::Waiting | UploadState::Uploading)
+                && self.expires_at <= now)
+    }
+}
+
+pub struct NewUpload<'a> {
+    pub id: Uuid,
+    pub owner: &'a str,
+    pub owner_email: Option<&'a str>,
+    pub video_id: VideoId,
+    pub state: UploadState,
+    pub direct_token: Option<&'a str>,
+    pub length: Option<i64>,
+    pub max_bytes: i64,
+    pub metadata: &'a UploadMeta,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert(pool: &PgPool, u: &NewUpload<'_>) -> Result<UploadRow> {
+    Ok(sqlx::query_as::<_, UploadRow>(
+        "INSERT INTO uploads (id, owner, owner_email, video_id, state, direct_token, direct, length, max_bytes, metadata, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
+    )
+    .bind(u.id)
+    .bind(u.owner)
+    .bind(u.owner_email)
+    .bind(u.video_id.as_uuid())
+    .bind(u.state.as_str())
+    .bind(u.direct_token)
+    .bind(u.direct_token.is_some())
+    .bind(u.length)
+    .bind(u.max_bytes)
+    .bind(sqlx::types::Json(u.metadata))
+    .bind(u.expires_at)
+    .fetch_one(pool)
+    .await?)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<UploadRow>> {
+    Ok(
+        sqlx::query_as::<_, UploadRow>("SELECT * FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub async fn by_direct_token(pool: &PgPool, token: &str) -> Result<Option<UploadRow>> {
+    Ok(
+        sqlx::query_as::<_, UploadRow>("SELECT * FROM uploads WHERE direct_token = $1")
+            .bind(token)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// A direct upload's creation: the one-time token is spent here, exactly once.
+pub async fn begin_direct(
+    pool: &PgPool,
+    id: Uuid,
+    length: Option<i64>,
+    metadata: &UploadMeta,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<UploadRow>> {
+    Ok(sqlx::query_as::<_, UploadRow>(
+        "UPDATE uploads SET state = 'uploading', direct_token = NULL, length = $2, metadata = $3,
+                expires_at = $4, updated_at = now()
+         WHERE id = $1 AND state = 'waiting' AND direct_token IS NOT NULL AND expires_at > now()
+         RETURNING *",
+    )
+    .bind(id)
+    .bind(length)
+    .bind(sqlx::types::Json(metadata))
+    .bind(expires_at)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Uploads of `owner` that are still open.
+pub async fn open_count(pool: &PgPool, owner: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM uploads WHERE owner = $1 AND state IN ('waiting', 'uploading') AND expires_at > now()",
+    )
+    .bind(owner)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Takes the upload's write lease for `lease`; `None` while another request holds it.
+pub async fn lock(
+    pool: &PgPool,
+    id: Uuid,
+    token: Uuid,
+    lease: std::time::Duration,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE uploads SET lock_token = $2, lock_until = now() + make_interval(secs => $3)
+         WHERE id = $1 AND (lock_token IS NULL OR lock_token = $2 OR lock_until < now())",
+    )
+    .bind(id)
+    .bind(token)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Extends the lease of a request that is still writing.
+pub async fn renew(pool: &PgPool, id: Uuid, token: Uuid) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE uploads SET lock_until = now() + interval '60 seconds' WHERE id = $1 AND lock_token = $2",
+    )
+    .bind(id)
+    .bind(token)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn unlock(pool: &PgPool, id: Uuid, token: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE uploads SET lock_token = NULL, lock_until = NULL WHERE id = $1 AND lock_token = $2",
+    )
+    .bind(id)
+    .bind(token)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// What a PATCH has made durable so far.
+pub struct Progress<'a> {
+    pub length: Option<i64>,
+    pub upload_offset: i64,
+    pub flushed: i64,
+    pub pending: i64,
+    pub s3_upload_id: Option<&'a str>,
+    pub parts: &'a [Part],
+    pub hash_state: &'a [u8],
+    pub content_type: Option<&'a str>,
+}
+
+/// Records progress, only while `token` holds the lease (a request that lost it writes nothing).
+pub async fn save_progress(pool: &PgPool, id: Uuid, token: Uuid, p: &Progress<'_>) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE uploads SET length = $3, upload_offset = $4, flushed = $5, pending = $6, s3_upload_id = $7,
+                parts = $8, hash_state = $9, content_type = $10, updated_at = now(),
+                lock_until = now() + interval '60 seconds'
+         WHERE id = $1 AND lock_token = $2 AND state = 'uploading'",
+    )
+    .bind(id)
+    .bind(token)
+    .bind(p.length)
+    .bind(p.upload_offset)
+    .bind(p.flushed)
+    .bind(p.pending)
+    .bind(p.s3_upload_id)
+    .bind(sqlx::types::Json(p.parts))
+    .bind(p.hash_state)
+    .bind(p.content_type)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Ends an upload that will never complete (terminated by its owner, refused, expired).
+pub async fn close(
+    pool: &PgPool,
+    id: Uuid,
+    state: UploadState,
+    failure: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE uploads SET state = $2, failure = $3, lock_token = NULL, lock_until = NULL, updated_at = now()
+         WHERE id = $1 AND state IN ('waiting', 'uploading')",
+    )
+    .bind(id)
+    .bind(state.as_str())
+    .bind(failure)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The videos that open uploads will become: their objects are not orphans.
+pub async fn open_video_ids(pool: &PgPool) -> Result<Vec<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT video_id FROM uploads WHERE state IN ('waiting', 'uploading')")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Open uploads past their expiry, oldest first: what the sweep aborts.
+pub async fn expired(pool: &PgPool, limit: i64) -> Result<Vec<UploadRow>> {
+    Ok(sqlx::query_as::<_, UploadRow>(
+        "SELECT * FROM uploads WHERE state IN ('waiting', 'uploading') AND expires_at <= now()
+         ORDER BY expires_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

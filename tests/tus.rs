@@ -1,0 +1,824 @@
+//! Resumable uploads (tus 1.0) and direct uploads against the real store and database: a real
+//! client (tus-js-client in Node) killed at 40 % and resumed, the same with the api killed instead,
+//! the protocol's error statuses, direct upload URLs, and many uploads at once. Loopback only.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::media::{Spec, make_video};
+use common::{TestEnv, eventually};
+use sha2::{Digest, Sha256};
+
+const TUS: &str = "1.0.0";
+
+/// A file that starts as a real video (so it is accepted) and is padded to `size` bytes with
+/// pseudo-random data (so no two parts look alike).
+fn video_file(env: &TestEnv, name: &str, size: usize) -> PathBuf {
+    let clip = make_video(
+        &env.scratch,
+        &format!("{name}-clip.mp4"),
+        &Spec {
+            width: 160,
+            height: 90,
+            seconds: 2.0,
+            ..Spec::default()
+        },
+    );
+    let mut data = std::fs::read(clip).unwrap();
+    let mut x: u64 = 0x9e3779b97f4a7c15 ^ size as u64;
+    while data.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(size.max(data.len().min(size)));
+    let path = env.scratch.join(name);
+    std::fs::write(&path, &data).unwrap();
+    path
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// tus-js-client in Node, its events on stdout.
+fn tus_client(vars: &[(&str, &str)]) -> Child {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tus/client.cjs");
+    let module = common::cache_dir().join("node/node_modules/tus-js-client");
+    let mut cmd = Command::new("node");
+    cmd.arg(script).env("TUS_JS", module);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node (installed by scripts/install)")
+}
+
+/// Reads the client's events until `until` says stop (or the client exits).
+fn events(
+    child: &mut Child,
+    mut until: impl FnMut(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let out = child.stdout.as_mut().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}"));
+        let stop = until(&v);
+        seen.push(v);
+        if stop {
+            break;
+        }
+    }
+    seen
+}
+
+fn url_of(events: &[serde_json::Value]) -> String {
+    events
+        .iter()
+        .find(|e| e["event"] == "url")
+        .and_then(|e| e["url"].as_str())
+        .expect("the upload URL")
+        .to_owned()
+}
+
+async fn head(base: &str, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut r = reqwest::Client::new()
+        .head(format!("{base}{path}"))
+        .header("Tus-Resumable", TUS);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap()
+}
+
+fn offset(r: &reqwest::Response) -> i64 {
+    r.headers()["upload-offset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The stored source and the upload's video, once the upload says complete.
+async fn finished(env: &TestEnv, base: &str, token: &str, upload_path: &str) -> (String, Vec<u8>) {
+    let id = upload_path.rsplit('/').next().unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{base}/v1/uploads/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "complete", "{v}");
+    let video = v["video_id"].as_str().unwrap().to_owned();
+    let bytes = env
+        .object_bytes(&vodflow_core::layout::source_key(video.parse().unwrap()))
+        .await;
+    (video, bytes)
+}
+
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/')
+        .map_or("/".to_owned(), |i| rest[i..].to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tus_js_client_killed_at_40_percent_resumes_from_the_server_offset_byte_identical() {
+    let owned = TestEnv::new(&[("VODFLOW_UPLOAD_PART_BYTES", "5242880")]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let file = video_file(env, "big.bin", 20 * 1024 * 1024 + 12_345);
+    let data = std::fs::read(&file).unwrap();
+    let endpoint = format!("{base}/v1/uploads/tus/");
+
+    // 1 MiB per PATCH (each ends inside a part: the pending-part path), a little slowly.
+    let t = Instant::now();
+    let mut first = tus_client(&[
+        ("FILE", file.to_str().unwrap()),
+        ("ENDPOINT", &endpoint),
+        ("TOKEN", &token),
+        ("CHUNK_SIZE", "1048576"),
+        ("DELAY_MS", "40"),
+    ]);
+    let seen = events(&mut first, |e| {
+        e["event"] == "progress" && e["sent"].as_f64().unwrap() >= 0.4 * data.len() as f64
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let killed_after = t.elapsed();
+    let url = url_of(&seen);
+    let upload_path = path_of(&url);
+    // The server finishes the killed request with what reached it, then lets go of the upload.
+    let id: uuid::Uuid = upload_path.rsplit('/').next().unwrap().parse().unwrap();
+    eventually(
+        "the killed request to end on the server",
+        Duration::from_secs(30),
+        || async {
+            let row = vodflow_core::uploads::get(&env.pool, id).await.ok()??;
+            row.lock_token.is_none().then_some(())
+        },
+    )
+    .await;
+    let at = offset(&head(&base, &upload_path, Some(&token)).await);
+    assert!(at > 0 && (at as usize) < data.len(), "offset {at}");
+
+    // A new client (whole rest in one PATCH: the part-flushing path) resumes where the server is.
+    let t2 = Instant::now();
+    let mut second = tus_client(&[
+        ("FILE", file.to_str().unwrap()),
+        ("UPLOAD_URL", &url),
+        ("TOKEN", &token),
+    ]);
+    let seen = events(&mut second, |e| {
+        e["event"] == "success" || e["event"] == "error"
+    });
+    assert!(second.wait().unwrap().success(), "{seen:?}");
+    let resumed = seen
+        .iter()
+        .find(|e| e["event"] == "resumed")
+        .expect("a HEAD first");
+    assert_eq!(resumed["offset"], at, "resumed from the server's offset");
+    let (video, stored) = finished(env, &base, &token, &upload_path).await;
+    assert_eq!(stored.len(), data.len());
+    assert_eq!(sha256_hex(&stored), sha256_hex(&data), "byte-identical");
+    let row = vodflow_core::repo::get_video(&env.pool, video.parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.sha256,
+        sha256_hex(&data),
+        "the row's digest is the whole file's"
+    );
+    assert_eq!(row.title, "tus upload");
+    assert_eq!(row.status, "uploaded");
+    assert_eq!(env.multipart_uploads().await, 0);
+    assert!(
+        env.object_keys_all("uploads/")
+            .await
+            .iter()
+            .all(|k| !k.ends_with(".pending"))
+    );
+    eprintln!(
+        "tus-js-client: killed at {:.0} % after {:.2} s, resumed from {at} bytes and finished in {:.2} s",
+        at as f64 * 100.0 / data.len() as f64,
+        killed_after.as_secs_f64(),
+        t2.elapsed().as_secs_f64()
+    );
+    api.stop().await;
+    owned.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_api_killed_mid_upload_is_resumed_by_its_restarted_self() {
+    let owned = TestEnv::new(&[("VODFLOW_UPLOAD_PART_BYTES", "5242880")]).await;
+    let env = &owned;
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let file = video_file(env, "big.bin", 16 * 1024 * 1024);
+    let data = std::fs::read(&file).unwrap();
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let start_api = |log: &str| {
+        common::spawn_vodflow(
+            env,
+            &["api"],
+            &[("VODFLOW_API_LISTEN", &listen)],
+            &env.scratch.join(log),
+        )
+    };
+    let healthy = || async {
+        eventually("the api to answer", Duration::from_secs(30), || async {
+            reqwest::get(format!("{base}/healthz"))
+                .await
+                .ok()?
+                .status()
+                .is_success()
+                .then_some(())
+        })
+        .await
+    };
+    let mut api = start_api("api-1.log");
+    healthy().await;
+    let mut client = tus_client(&[
+        ("FILE", file.to_str().unwrap()),
+        ("ENDPOINT", &format!("{base}/v1/uploads/tus/")),
+        ("TOKEN", &token),
+        ("CHUNK_SIZE", "1048576"),
+        ("DELAY_MS", "60"),
+    ]);
+    let seen = events(&mut client, |e| {
+        e["event"] == "progress" && e["sent"].as_f64().unwrap() >= 0.4 * data.len() as f64
+    });
+    let url = url_of(&seen);
+    api.kill().unwrap();
+    // The client retries while the api is away; the restarted api has the upload's whole state.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut api = start_api("api-2.log");
+    let seen = events(&mut client, |e| {
+        e["event"] == "success" || e["event"] == "error"
+    });
+    let ok = client.wait().unwrap().success();
+    if !ok {
+        // tus-js-client gives up after its retries if the restart took longer: resume by hand.
+        healthy().await;
+        let mut again = tus_client(&[
+            ("FILE", file.to_str().unwrap()),
+            ("UPLOAD_URL", &url),
+            ("TOKEN", &token),
+        ]);
+        let seen2 = events(&mut again, |e| {
+            e["event"] == "success" || e["event"] == "error"
+        });
+        assert!(again.wait().unwrap().success(), "{seen:?} {seen2:?}");
+    }
+    let (_, stored) = finished(env, &base, &token, &path_of(&url)).await;
+    assert_eq!(sha256_hex(&stored), sha256_hex(&data), "byte-identical");
+    assert_eq!(env.multipart_uploads().await, 0);
+    api.kill().ok();
+    owned.cleanup().await;
+}
+
+async fn create(base: &str, token: &str, length: Option<usize>, meta: &str) -> reqwest::Response {
+    let mut r = reqwest::Client::new()
+        .post(format!("{base}/v1/uploads/tus/"))
+        .header("Tus-Resumable", TUS)
+        .bearer_auth(token);
+    r = match length {
+        Some(n) => r.header("Upload-Length", n.to_string()),
+        None => r.header("Upload-Defer-Length", "1"),
+    };
+    if !meta.is_empty() {
+        r = r.header("Upload-Metadata", meta);
+    }
+    r.send().await.unwrap()
+}
+
+async fn patch(
+    base: &str,
+    path: &str,
+    token: &str,
+    at: usize,
+    body: Vec<u8>,
+    extra: &[(&str, String)],
+) -> reqwest::Response {
+    let mut r = reqwest::Client::new()
+        .patch(format!("{base}{path}"))
+        .header("Tus-Resumable", TUS)
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", at.to_string())
+        .bearer_auth(token);
+    for (k, v) in extra {
+        r = r.header(*k, v);
+    }
+    r.body(body).send().await.unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_protocol_answers_409_460_410_412_415_423_and_termination_aborts_the_parts() {
+    let owned = common::processing_env(&[
+        ("VODFLOW_UPLOAD_PART_BYTES", "5242880"),
+        ("VODFLOW_RECONCILE_INTERVAL", "2s"),
+    ])
+    .await;
+    let env = &owned;
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let file = video_file(env, "f.bin", 6 * 1024 * 1024);
+    let data = std::fs::read(&file).unwrap();
+    let roles = vodflow_activities::worker::Roles {
+        processing: true,
+        transcode: false,
+    };
+    common::with_platform_roles(env, roles, |base| async move {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        // OPTIONS tells what the server speaks.
+        let r = reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, format!("{base}/v1/uploads/tus/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let ext = r.headers()["tus-extension"].to_str().unwrap().to_owned();
+        for e in [
+            "creation",
+            "creation-with-upload",
+            "creation-defer-length",
+            "termination",
+            "expiration",
+            "checksum",
+        ] {
+            assert!(ext.split(',').any(|x| x == e), "{e} in {ext}");
+        }
+        assert_eq!(r.headers()["tus-checksum-algorithm"], "sha1,sha256");
+
+        // No Tus-Resumable: 412 with the version we speak. No token: 401.
+        let r = reqwest::Client::new()
+            .post(format!("{base}/v1/uploads/tus/"))
+            .bearer_auth(&token)
+            .header("Upload-Length", "10")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 412);
+        assert_eq!(r.headers()["tus-version"], TUS);
+        assert_eq!(create(&base, "nope", Some(10), "").await.status(), 401);
+        assert_eq!(create(&base, &token, Some(1 << 50), "").await.status(), 413);
+        assert_eq!(
+            create(&base, &token, Some(10), &format!("title {}", b64("")))
+                .await
+                .status(),
+            400
+        );
+
+        // Creation, then a wrong offset (409), a bad checksum (460: nothing kept), a good one.
+        let r = create(
+            &base,
+            &token,
+            Some(data.len()),
+            &format!("title {},filename {}", b64("Checked"), b64("c.mp4")),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        assert!(r.headers().contains_key("upload-expires"));
+        let up = location(&r);
+        let r = patch(&base, &up, &token, 5, data[..100].to_vec(), &[]).await;
+        assert_eq!(r.status(), 409);
+        let first = &data[..3 * 1024 * 1024];
+        let wrong = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"other"));
+        let r = patch(
+            &base,
+            &up,
+            &token,
+            0,
+            first.to_vec(),
+            &[("Upload-Checksum", format!("sha256 {wrong}"))],
+        )
+        .await;
+        assert_eq!(r.status(), 460);
+        assert_eq!(
+            offset(&head(&base, &up, Some(&token)).await),
+            0,
+            "a mismatching body is not kept"
+        );
+        let sha1 = {
+            use sha1::Digest as _;
+            base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(first))
+        };
+        let r = patch(
+            &base,
+            &up,
+            &token,
+            0,
+            first.to_vec(),
+            &[("Upload-Checksum", format!("sha1 {sha1}"))],
+        )
+        .await;
+        assert_eq!(r.status(), 204);
+        assert_eq!(offset(&r), first.len() as i64);
+        // Someone else's upload does not exist for them.
+        let bob = env.token("bob", &["videos:read", "videos:write"]);
+        assert_eq!(head(&base, &up, Some(&bob)).await.status(), 404);
+        // The rest, with a sha256 checksum: complete, and the video exists.
+        let rest = &data[first.len()..];
+        let sum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(rest));
+        let r = patch(
+            &base,
+            &up,
+            &token,
+            first.len(),
+            rest.to_vec(),
+            &[("Upload-Checksum", format!("sha256 {sum}"))],
+        )
+        .await;
+        assert_eq!(r.status(), 204);
+        let video = r.headers()["video-id"].to_str().unwrap().to_owned();
+        let (v, stored) = finished(env, &base, &token, &up).await;
+        assert_eq!(v, video);
+        assert_eq!(sha256_hex(&stored), sha256_hex(&data));
+        let row = vodflow_core::repo::get_video(&env.pool, video.parse().unwrap(), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.title, "Checked");
+        // A repeated final PATCH (a client that missed the answer) is answered, not doubled.
+        let r = patch(&base, &up, &token, data.len(), Vec::new(), &[]).await;
+        assert_eq!(r.status(), 204);
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM videos")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1);
+
+        // Creation-with-upload and a deferred length.
+        let small = &data[..200_000];
+        let r = reqwest::Client::new()
+            .post(format!("{base}/v1/uploads/tus/"))
+            .header("Tus-Resumable", TUS)
+            .header("Upload-Defer-Length", "1")
+            .header("Content-Type", "application/offset+octet-stream")
+            .bearer_auth(&token)
+            .body(small[..100_000].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(offset(&r), 100_000);
+        let deferred = location(&r);
+        let h = head(&base, &deferred, Some(&token)).await;
+        assert_eq!(h.headers()["upload-defer-length"], "1");
+        let r = patch(
+            &base,
+            &deferred,
+            &token,
+            100_000,
+            small[100_000..].to_vec(),
+            &[("Upload-Length", "200000".into())],
+        )
+        .await;
+        assert_eq!(r.status(), 204, "{:?}", r.text().await);
+        let (_, stored) = finished(env, &base, &token, &deferred).await;
+        assert_eq!(stored, small);
+
+        // Not a video: 415 at the first bytes, and the upload is gone.
+        let r = create(&base, &token, Some(5000), "").await;
+        let text = location(&r);
+        let r = patch(&base, &text, &token, 0, vec![b'x'; 5000], &[]).await;
+        assert_eq!(r.status(), 415);
+        assert_eq!(head(&base, &text, Some(&token)).await.status(), 404);
+
+        // Two writers at once: the second waits its turn (423) instead of interleaving.
+        let r = create(&base, &token, Some(data.len() + 1024 * 1024), "").await;
+        let busy = location(&r);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        tx.send(Ok(data[..1024 * 1024].to_vec())).await.unwrap();
+        let slow = reqwest::Client::new()
+            .patch(format!("{base}{busy}"))
+            .header("Tus-Resumable", TUS)
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", "0")
+            .bearer_auth(&token)
+            .body(reqwest::Body::wrap_stream(futures::stream::unfold(
+                rx,
+                |mut rx| async { rx.recv().await.map(|item| (item, rx)) },
+            )))
+            .send();
+        let slow = tokio::spawn(slow);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r = patch(&base, &busy, &token, 0, data[..10].to_vec(), &[]).await;
+        assert_eq!(r.status(), 423);
+        tx.send(Ok(data[1024 * 1024..6 * 1024 * 1024].to_vec()))
+            .await
+            .unwrap();
+        drop(tx);
+        let r = slow.await.unwrap().unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(offset(&r), 6 * 1024 * 1024);
+        assert!(env.multipart_uploads().await >= 1, "a part is in the store");
+        // Termination aborts the multipart upload and removes the pending part.
+        let r = reqwest::Client::new()
+            .delete(format!("{base}{busy}"))
+            .header("Tus-Resumable", TUS)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(env.multipart_uploads().await, 0);
+        assert_eq!(head(&base, &busy, Some(&token)).await.status(), 404);
+
+        // Expiry: 410 at once, and the sweep aborts its parts.
+        let r = create(&base, &token, Some(data.len()), "").await;
+        let old = location(&r);
+        assert_eq!(
+            patch(
+                &base,
+                &old,
+                &token,
+                0,
+                data[..5 * 1024 * 1024 + 10].to_vec(),
+                &[]
+            )
+            .await
+            .status(),
+            204
+        );
+        assert_eq!(env.multipart_uploads().await, 1);
+        sqlx::query("UPDATE uploads SET expires_at = now() - interval '1 second' WHERE id = $1")
+            .bind(
+                old.rsplit('/')
+                    .next()
+                    .unwrap()
+                    .parse::<uuid::Uuid>()
+                    .unwrap(),
+            )
+            .execute(&env.pool)
+            .await
+            .unwrap();
+        assert_eq!(head(&base, &old, Some(&token)).await.status(), 410);
+        assert_eq!(
+            patch(&base, &old, &token, 5 * 1024 * 1024 + 10, vec![0; 10], &[])
+                .await
+                .status(),
+            410
+        );
+        eventually(
+            "the expired upload's parts to be aborted",
+            Duration::from_secs(60),
+            || async { (env.multipart_uploads().await == 0).then_some(()) },
+        )
+        .await;
+        assert!(
+            env.object_keys_all("uploads/")
+                .await
+                .iter()
+                .all(|k| !k.ends_with(".pending"))
+        );
+    })
+    .await;
+    owned.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_direct_upload_url_works_without_a_token_once_and_never_after_it_expires() {
+    let owned = TestEnv::new(&[]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let file = video_file(env, "d.bin", 300_000);
+    let data = std::fs::read(&file).unwrap();
+    let client = reqwest::Client::new();
+    let direct = |body: serde_json::Value| {
+        client
+            .post(format!("{base}/v1/uploads"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let r = direct(serde_json::json!({"title": "From a browser", "max_bytes": 1_000_000}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let d: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(d["status"], "waiting");
+    let endpoint = format!("{base}{}", path_of(d["upload_url"].as_str().unwrap()));
+
+    // tus-js-client with no token at all.
+    let mut c = tus_client(&[
+        ("FILE", file.to_str().unwrap()),
+        ("ENDPOINT", &endpoint),
+        ("TITLE", "ignored"),
+    ]);
+    let seen = events(&mut c, |e| e["event"] == "success" || e["event"] == "error");
+    assert!(c.wait().unwrap().success(), "{seen:?}");
+    let id = d["id"].as_str().unwrap();
+    let r = client
+        .get(format!("{base}/v1/uploads/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "complete", "{v}");
+    let video = v["video_id"].as_str().unwrap();
+    let row = vodflow_core::repo::get_video(&env.pool, video.parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.owner, "alice");
+    assert_eq!(row.title, "From a browser", "the URL creator's title wins");
+    assert_eq!(row.sha256, sha256_hex(&data));
+
+    // Used once: a second creation finds nothing; another owner cannot look at it.
+    let again = client
+        .post(&endpoint)
+        .header("Tus-Resumable", TUS)
+        .header("Upload-Length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let bob = env.token("bob", &["videos:read"]);
+    let r = client
+        .get(format!("{base}/v1/uploads/{id}"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Over its max_bytes: refused at creation.
+    let r = direct(serde_json::json!({"max_bytes": 1000}))
+        .await
+        .unwrap();
+    let small: serde_json::Value = r.json().await.unwrap();
+    let r = client
+        .post(format!(
+            "{base}{}",
+            path_of(small["upload_url"].as_str().unwrap())
+        ))
+        .header("Tus-Resumable", TUS)
+        .header("Upload-Length", "5000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // Expired before use: 410, and its status says so.
+    let r = direct(serde_json::json!({})).await.unwrap();
+    let late: serde_json::Value = r.json().await.unwrap();
+    sqlx::query("UPDATE uploads SET expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind(late["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap())
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let r = client
+        .post(format!(
+            "{base}{}",
+            path_of(late["upload_url"].as_str().unwrap())
+        ))
+        .header("Tus-Resumable", TUS)
+        .header("Upload-Length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let r = client
+        .get(format!(
+            "{base}/v1/uploads/{}",
+            late["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "expired");
+    api.stop().await;
+    owned.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_small_and_ten_256_mib_uploads_at_once_all_complete_and_leave_nothing_behind() {
+    let owned = TestEnv::new(&[]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let small = std::fs::read(video_file(env, "s.bin", 64 * 1024)).unwrap();
+    let head_bytes = std::fs::read(video_file(env, "h.bin", 64 * 1024)).unwrap();
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let (base, token, small) = (base.clone(), token.clone(), small.clone());
+        tasks.spawn(async move {
+            let r = create(&base, &token, Some(small.len()), "").await;
+            assert_eq!(r.status(), 201, "small {i}");
+            let up = location(&r);
+            let r = patch(&base, &up, &token, 0, small.clone(), &[]).await;
+            let status = r.status();
+            assert_eq!(status, 204, "small {i}: {:?}", r.text().await);
+            (up, sha256_hex(&small))
+        });
+    }
+    const BIG: usize = 256 * 1024 * 1024;
+    for i in 0..10u64 {
+        let (base, token, head_bytes) = (base.clone(), token.clone(), head_bytes.clone());
+        tasks.spawn(async move {
+            let r = create(&base, &token, Some(BIG), "").await;
+            assert_eq!(r.status(), 201, "big {i}");
+            let up = location(&r);
+            // Generated as it is sent (never held whole), and hashed on the way.
+            let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
+            let h = hasher.clone();
+            let start = (Some(head_bytes), BIG - 64 * 1024, 0x2545F4914F6CDD1Du64 ^ i);
+            let body = futures::stream::unfold(start, move |(head, left, mut x)| {
+                let h = h.clone();
+                async move {
+                    let chunk = match head {
+                        Some(b) => b,
+                        None if left == 0 => return None,
+                        None => {
+                            let n = left.min(1 << 20);
+                            let mut c = Vec::with_capacity(n + 8);
+                            while c.len() < n {
+                                x ^= x << 13;
+                                x ^= x >> 7;
+                                x ^= x << 17;
+                                c.extend_from_slice(&x.to_le_bytes());
+                            }
+                            c.truncate(n);
+                            return {
+                                h.lock().unwrap().update(&c);
+                                Some((Ok::<_, std::io::Error>(c), (None, left - n, x)))
+                            };
+                        }
+                    };
+                    h.lock().unwrap().update(&chunk);
+                    Some((Ok(chunk), (None, left, x)))
+                }
+            });
+            let r = reqwest::Client::new()
+                .patch(format!("{base}{up}"))
+                .header("Tus-Resumable", TUS)
+                .header("Content-Type", "application/offset+octet-stream")
+                .header("Upload-Offset", "0")
+                .bearer_auth(&token)
+                .body(reqwest::Body::wrap_stream(body))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204, "big {i}: {:?}", r.text().await);
+            let digest = hasher.lock().unwrap().clone().finalize();
+            (up, hex::encode(digest))
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        done.push(r.unwrap());
+    }
+    let took = t.elapsed();
+    assert_eq!(done.len(), 110);
+    for (up, sha) in &done {
+        let id: uuid::Uuid = up.rsplit('/').next().unwrap().parse().unwrap();
+        let row = vodflow_core::uploads::get(&env.pool, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.state, "complete");
+        let video =
+            vodflow_core::repo::get_video(&env.pool, vodflow_core::VideoId(row.video_id), None)
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(&video.sha256, sha);
+    }
+    assert_eq!(env.multipart_uploads().await, 0);
+    assert!(
+        env.object_keys_all("uploads/")
+            .await
+            .iter()
+            .all(|k| !k.ends_with(".pending"))
+    );
+    eprintln!(
+        "110 concurrent uploads (2.5 GiB) in {:.1} s",
+        took.as_secs_f64()
+    );
+    api.stop().await;
+    owned.cleanup().await;
+}

@@ -32,6 +32,7 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
         ("/assets/app.js", "text/javascript"),
         ("/assets/app.css", "text/css"),
         ("/assets/vendor/hls.min.js", "text/javascript"),
+        ("/assets/vendor/tus.min.js", "text/javascript"),
     ] {
         let r = http.get(api.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
@@ -108,6 +109,16 @@ async fn in_headless_chromium_a_clip_is_uploaded_played_and_switched_in_quality(
         let result: serde_json::Value =
             serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("result");
         assert_eq!(result["ok"], true);
+        // Reloaded mid-upload and resumed: one upload, complete, never a second one from zero.
+        let uploads: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, upload_offset FROM uploads WHERE owner = 'browser-user'",
+        )
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+        assert_eq!(uploads.len(), 1, "{uploads:?}");
+        assert_eq!(uploads[0].0, "complete");
+        eprintln!("reloaded at {}% of the upload, resumed, played", result["reloaded_at_percent"]);
         assert!(result["levels"].as_u64().unwrap() >= 2, "{result}");
         assert!(result["time"].as_f64().unwrap() > 1.0, "{result}");
         assert_eq!(

@@ -93,36 +93,54 @@ async function refreshLibrary() {
   if (active) poller = setTimeout(() => refreshLibrary().catch(console.error), 1500);
 }
 
+/**
+ * Uploads with tus (resumable): a dropped connection is retried from where the server is, and the
+ * same file chosen again after a reload continues instead of starting over (tus-js-client keeps
+ * the upload's URL in localStorage under the file's fingerprint).
+ */
 function upload(event) {
   event.preventDefault();
   const file = $("#file").files[0];
   if (!file) return;
-  const form = new FormData();
-  form.append("title", $("#title").value);
-  form.append("visibility", $("#visibility").value);
-  form.append("file", file);
-  const xhr = new XMLHttpRequest();
-  xhr.open("POST", "/v1/videos");
-  xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
-  xhr.upload.onprogress = (e) => {
-    if (e.lengthComputable) $("#upload-progress").value = Math.round((e.loaded / e.total) * 100);
-  };
-  xhr.onload = () => {
-    if (xhr.status === 202) {
+  const percent = (sent, total) => Math.floor((sent / total) * 100);
+  const up = new tus.Upload(file, {
+    endpoint: "/v1/uploads/tus/",
+    // Bounded requests: proxies in front of the api often cap body sizes.
+    chunkSize: 64 * 1024 * 1024,
+    retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+    metadata: {
+      filename: file.name,
+      filetype: file.type,
+      title: $("#title").value,
+      visibility: $("#visibility").value,
+    },
+    headers: { Authorization: `Bearer ${token()}` },
+    removeFingerprintOnSuccess: true,
+    onProgress: (sent, total) => {
+      $("#upload-progress").value = percent(sent, total);
+    },
+    onError: (e) => {
+      let detail = String(e.message || e);
+      try { detail = JSON.parse(e.originalResponse.getBody()).detail || detail; } catch {}
+      $("#upload-status").textContent = `Upload failed: ${detail}`;
+    },
+    onSuccess: () => {
       $("#upload-progress").value = 100;
       $("#upload-status").textContent = "Uploaded; processing…";
       $("#upload-form").reset();
       refreshLibrary().catch(console.error);
-    } else {
-      let detail = xhr.statusText;
-      try { detail = JSON.parse(xhr.responseText).detail; } catch {}
-      $("#upload-status").textContent = `Upload refused: ${detail}`;
-    }
-  };
-  xhr.onerror = () => { $("#upload-status").textContent = "Upload failed: network error"; };
+    },
+  });
   $("#upload-progress").value = 0;
-  $("#upload-status").textContent = "Uploading…";
-  xhr.send(form);
+  up.findPreviousUploads().then((previous) => {
+    if (previous.length) {
+      up.resumeFromPreviousUpload(previous[0]);
+      $("#upload-status").textContent = "Resuming the earlier upload of this file…";
+    } else {
+      $("#upload-status").textContent = "Uploading…";
+    }
+    up.start();
+  });
 }
 
 // ---------- watch ----------

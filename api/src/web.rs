@@ -1,6 +1,6 @@
 //! The web page: sign in with a token, upload, follow status, watch. Every asset is compiled into
-//! the binary (no CDN, no build step at run time); `hls.min.js` is hls.js 1.6.15, vendored with its
-//! licence under `api/assets/vendor/`.
+//! the binary (no CDN, no build step at run time); `hls.min.js` is hls.js 1.6.15 and `tus.min.js`
+//! tus-js-client 4.3.1 (resumable uploads), vendored with their licences under `api/assets/vendor/`.
 
 use poem::http::{StatusCode, header};
 use poem::web::Path;
@@ -10,6 +10,7 @@ const INDEX: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
 const APP_CSS: &str = include_str!("../assets/app.css");
 const HLS_JS: &str = include_str!("../assets/vendor/hls.min.js");
+const TUS_JS: &str = include_str!("../assets/vendor/tus.min.js");
 
 /// Scripts only from this origin; media, images and playlists may come from a CDN domain; hls.js
 /// runs its transmuxer in a blob worker.
@@ -43,6 +44,7 @@ pub(crate) fn asset(Path(name): Path<String>) -> Response {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "vendor/hls.min.js" => (HLS_JS, "text/javascript; charset=utf-8"),
+        "vendor/tus.min.js" => (TUS_JS, "text/javascript; charset=utf-8"),
         _ => return Response::builder().status(StatusCode::NOT_FOUND).finish(),
     };
     Response::builder()

@@ -1,6 +1,7 @@
 // Drives vodflow's web page in headless Chromium like a person would: sign in with a token, upload a
-// clip with the progress bar, wait for it to become ready in the list, open it, press play, see time
-// advance, switch quality. Run by tests/web.rs, which starts the platform and passes:
+// clip (tus) over a throttled uplink, reload the page mid-upload, choose the file again and see the
+// upload resume, wait for it to become ready in the list, open it, press play, see time advance,
+// switch quality. Run by tests/web.rs, which starts the platform and passes:
 // BASE, TOKEN, CLIP, SCREENSHOT, PLAYWRIGHT_CORE (module dir), CHROMIUM (executable).
 "use strict";
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
@@ -30,9 +31,30 @@ function fail(message) {
   const who = await page.textContent("#who");
   if (!who.includes("browser-user")) fail(`header says ${JSON.stringify(who)}`);
 
+  // A slow uplink, so the page can be reloaded mid-upload.
+  const size = require("fs").statSync(CLIP).size;
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions", {
+    offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: Math.ceil(size / 6),
+  });
   await page.fill("#title", "browser clip");
   await page.setInputFiles("#file", CLIP);
   await page.click("#upload-button");
+  await page.waitForFunction(() => document.querySelector("#upload-progress").value >= 30, null, { timeout: 60000 });
+  const reloadedAt = await page.evaluate(() => document.querySelector("#upload-progress").value);
+  if (reloadedAt >= 100) fail("the upload finished before the reload");
+  await page.reload();
+  await page.locator("#library").waitFor();
+  await cdp.send("Network.emulateNetworkConditions", {
+    offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
+  });
+  // Choosing the same file again continues the upload instead of starting over.
+  await page.fill("#title", "browser clip");
+  await page.setInputFiles("#file", CLIP);
+  await page.click("#upload-button");
+  await page.waitForFunction(
+    () => document.querySelector("#upload-status").textContent.startsWith("Resuming"), null, { timeout: 10000 });
   await page.waitForFunction(() => document.querySelector("#upload-progress").value === 100, null, { timeout: 60000 });
 
   const row = page.locator('tr[data-title="browser clip"]');
@@ -63,5 +85,5 @@ function fail(message) {
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   await browser.close();
   if (problems.length) fail(problems.join("\n"));
-  console.log(JSON.stringify({ ok: true, levels: levels.length, switched_to: target, ...after }));
+  console.log(JSON.stringify({ ok: true, reloaded_at_percent: reloadedAt, levels: levels.length, switched_to: target, ...after }));
 })().catch((e) => fail(e.stack || String(e)));

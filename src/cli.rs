@@ -44,7 +44,8 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Upload a video file (streamed, with a progress bar) and print its id.
+    /// Upload a video file (resumable tus upload, streamed from disk, with a progress bar) and
+    /// print its id; `--resume` continues an interrupted upload of the same file.
     Upload {
         /// The video file.
         file: std::path::PathBuf,
@@ -54,6 +55,10 @@ enum Command {
         /// Optional description.
         #[arg(long)]
         description: Option<String>,
+        /// Continue an interrupted upload of this same file (same path, size and modification
+        /// time) from where the server has it, instead of starting over.
+        #[arg(long)]
+        resume: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -278,10 +283,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             title,
             description,
+            resume,
             api,
         } => {
             let client = ApiClient::new(&api.api, api.token)?;
-            let video = client.upload(&file, &title, description.as_deref()).await?;
+            let video = client
+                .upload_tus(&file, &title, description.as_deref(), resume)
+                .await?;
             eprintln!(
                 "uploaded {} ({} bytes, {})",
                 file.display(),

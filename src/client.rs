@@ -1,13 +1,8 @@
-//! The client verbs (`upload`, `list`, `show`): a thin HTTP client of the API, so a terminal user
-//! goes through exactly the same checks as any other integrator.
-
-use std::path::Path;
+//! The client verbs (`list`, `show`, …; `upload` is in `tus_upload`): a thin HTTP client of the
+//! API, so a terminal user goes through exactly the same checks as any other integrator.
 
 use anyhow::{Context, bail};
-use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
-use tokio_util::io::ReaderStream;
 
 pub(crate) struct ApiClient {
     base: String,
@@ -49,51 +44,16 @@ impl ApiClient {
         }
     }
 
-    /// Streams the file (never loaded whole) with a progress bar; returns the created video.
-    pub(crate) async fn upload(
-        &self,
-        file: &Path,
-        title: &str,
-        description: Option<&str>,
-    ) -> anyhow::Result<Value> {
-        let f = tokio::fs::File::open(file)
-            .await
-            .with_context(|| format!("cannot open {}", file.display()))?;
-        let len = f.metadata().await?.len();
-        let bar = ProgressBar::new(len).with_style(
-            ProgressStyle::with_template(
-                "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        let progress = bar.clone();
-        let stream = ReaderStream::with_capacity(f, 256 * 1024).inspect(move |chunk| {
-            if let Ok(c) = chunk {
-                progress.inc(c.len() as u64);
-            }
-        });
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("video")
-            .to_owned();
-        let part =
-            reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), len)
-                .file_name(name);
-        let mut form = reqwest::multipart::Form::new().text("title", title.to_owned());
-        if let Some(d) = description {
-            form = form.text("description", d.to_owned());
-        }
-        let form = form.part("file", part);
-        let result = self
-            .send(
-                self.http
-                    .post(format!("{}/v1/videos", self.base))
-                    .multipart(form),
-            )
-            .await;
-        bar.finish_and_clear();
-        result
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        req.bearer_auth(&self.token)
     }
 
     pub(crate) async fn list(

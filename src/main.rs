@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod logging;
+mod tus_upload;
 
 use clap::Parser;
 

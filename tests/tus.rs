@@ -822,3 +822,78 @@ async fn a_hundred_small_and_ten_256_mib_uploads_at_once_all_complete_and_leave_
     api.stop().await;
     owned.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vodflow_upload_killed_mid_file_continues_with_resume() {
+    let owned = TestEnv::new(&[]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let file = video_file(env, "cli.bin", 160 * 1024 * 1024);
+    let data = std::fs::read(&file).unwrap();
+    let state = env.scratch.join("cli-state");
+    let cli = move |resume: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_vodflow"));
+        c.args([
+            "upload",
+            "--title",
+            "from the CLI",
+            "--api",
+            &base,
+            "--token",
+            &token,
+        ])
+        .arg(&file)
+        .env("VODFLOW_STATE_DIR", &state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        if resume {
+            c.arg("--resume");
+        }
+        c
+    };
+    let mut first = cli(false).spawn().unwrap();
+    eventually(
+        "40 % of the file on the server",
+        Duration::from_secs(60),
+        || async {
+            let at: Option<i64> = sqlx::query_scalar("SELECT max(upload_offset) FROM uploads")
+                .fetch_one(&env.pool)
+                .await
+                .ok()?;
+            (at? as usize >= data.len() * 2 / 5).then_some(())
+        },
+    )
+    .await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut again = cli(true);
+    let out = tokio::task::spawn_blocking(move || again.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming"), "{stderr}");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let row = vodflow_core::repo::get_video(&env.pool, id.parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.title, "from the CLI");
+    assert_eq!(row.sha256, sha256_hex(&data));
+    let uploads: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(uploads, 1, "resumed, not started again");
+    eprintln!(
+        "{}",
+        stderr
+            .lines()
+            .find(|l| l.contains("resuming"))
+            .unwrap_or_default()
+    );
+    api.stop().await;
+    owned.cleanup().await;
+}

@@ -110,15 +110,17 @@ async fn in_headless_chromium_a_clip_is_uploaded_played_and_switched_in_quality(
             serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("result");
         assert_eq!(result["ok"], true);
         // Reloaded mid-upload and resumed: one upload, complete, never a second one from zero.
-        let uploads: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT state, upload_offset FROM uploads WHERE owner = 'browser-user'",
-        )
-        .fetch_all(&env.pool)
-        .await
-        .unwrap();
+        let uploads: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, upload_offset FROM uploads WHERE owner = 'browser-user'")
+                .fetch_all(&env.pool)
+                .await
+                .unwrap();
         assert_eq!(uploads.len(), 1, "{uploads:?}");
         assert_eq!(uploads[0].0, "complete");
-        eprintln!("reloaded at {}% of the upload, resumed, played", result["reloaded_at_percent"]);
+        eprintln!(
+            "reloaded at {}% of the upload, resumed, played",
+            result["reloaded_at_percent"]
+        );
         assert!(result["levels"].as_u64().unwrap() >= 2, "{result}");
         assert!(result["time"].as_f64().unwrap() > 1.0, "{result}");
         assert_eq!(

@@ -36,6 +36,9 @@ pub enum Error {
     Cdn(String),
     #[error("callback: {0}")]
     Callback(String),
+    /// Fetching an imported source failed in a way a retry may fix (network, 5xx).
+    #[error("import: {0}")]
+    Import(String),
     /// The SMTP server refused or could not be reached: retried.
     #[error("mail: {0}")]
     Mail(String),

@@ -9,6 +9,7 @@ mod deletion;
 pub mod disk_gate;
 pub mod error;
 mod heartbeat;
+mod import;
 pub mod mail;
 pub mod media;
 pub mod notify;

@@ -342,6 +342,11 @@ pub const VARS: &[Var] = &[
         help: "HMAC-SHA256 key of callbacks for videos uploaded before per-video callback secrets (header Vodflow-Signature: t=..,v1=..)",
     },
     Var {
+        name: "VODFLOW_IMPORT_ALLOW_PRIVATE",
+        default: "false",
+        help: "Let POST /v1/videos with source_url fetch from private, loopback and link-local addresses (local testing only: it opens the worker to SSRF)",
+    },
+    Var {
         name: "VODFLOW_WEBHOOK_ALLOW_PRIVATE",
         default: "false",
         help: "Allow webhook and callback URLs that resolve to loopback, private or link-local addresses",
@@ -426,6 +431,7 @@ pub struct Config {
     pub work_dir: String,
     pub work_dir_max_bytes: u64,
     pub work_dir_min_free_bytes: u64,
+    pub import_allow_private: bool,
     pub activity_max_attempts: i32,
     pub heartbeat_timeout: Duration,
     pub webhook_secret: String,
@@ -723,6 +729,10 @@ impl Config {
             work_dir_max_bytes: parse(
                 "VODFLOW_WORK_DIR_MAX_BYTES",
                 &get("VODFLOW_WORK_DIR_MAX_BYTES"),
+            )?,
+            import_allow_private: parse(
+                "VODFLOW_IMPORT_ALLOW_PRIVATE",
+                &get("VODFLOW_IMPORT_ALLOW_PRIVATE"),
             )?,
             work_dir_min_free_bytes: parse(
                 "VODFLOW_WORK_DIR_MIN_FREE_BYTES",

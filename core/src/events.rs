@@ -25,6 +25,9 @@ pub struct VideoUploaded {
     /// Where the owner wants a signed POST when processing ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// An import: the file is still at this URL (`size` and `sha256` are unknown until fetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -59,11 +62,20 @@ impl VideoUploaded {
         if ev.bucket.is_empty() || ev.key.is_empty() {
             return invalid("key", "empty bucket or key");
         }
-        if ev.size == 0 {
-            return invalid("size", "zero");
-        }
-        if ev.sha256.len() != 64 || !ev.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return invalid("sha256", "expected 64 hex digits");
+        // An import's size and digest are known only once the workflow has fetched it.
+        if ev.source_url.is_none() {
+            if ev.size == 0 {
+                return invalid("size", "zero");
+            }
+            if ev.sha256.len() != 64 || !ev.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return invalid("sha256", "expected 64 hex digits");
+            }
+        } else if ev
+            .source_url
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return invalid("source_url", "expected an http(s) URL");
         }
         Ok(ev)
     }
@@ -86,6 +98,7 @@ mod tests {
             title: "t".into(),
             uploaded_at: Utc::now(),
             callback_url: None,
+            source_url: None,
         }
     }
 

@@ -58,6 +58,7 @@ pub struct VideoRow {
     pub updated_at: DateTime<Utc>,
     /// The set of renditions the next run writes (`layout::generation_dir`).
     pub generation: i32,
+    pub source_url: Option<String>,
 }
 
 impl VideoRow {
@@ -91,6 +92,8 @@ pub struct NewVideo<'a> {
     pub callback_secret: Option<&'a str>,
     pub visibility: crate::playback::Visibility,
     pub owner_email: Option<&'a str>,
+    /// Imports only: where the workflow fetches the source from.
+    pub source_url: Option<&'a str>,
 }
 
 /// Records an accepted upload and its event in one transaction: either both exist or neither.
@@ -118,8 +121,8 @@ pub async fn insert_uploaded(
         }
     }
     let row = sqlx::query_as::<_, VideoRow>(
-        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type, callback_url, visibility, owner_email, callback_secret)
-         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
+        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type, callback_url, visibility, owner_email, callback_secret, source_url)
+         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
     )
     .bind(video.id.as_uuid())
     .bind(video.owner)
@@ -133,6 +136,7 @@ pub async fn insert_uploaded(
     .bind(video.visibility.as_str())
     .bind(video.owner_email)
     .bind(video.callback_secret)
+    .bind(video.source_url)
     .fetch_one(&mut *tx)
     .await?;
     enqueue(&mut tx, topic, &video.id.to_string(), event).await?;
@@ -386,6 +390,26 @@ pub async fn set_processing(pool: &PgPool, id: VideoId, attempt: i32) -> Result<
     )
     .bind(id.as_uuid())
     .bind(attempt)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// What an import found out about the file it stored.
+pub async fn set_source_facts(
+    pool: &PgPool,
+    id: VideoId,
+    size: u64,
+    sha256: &str,
+    content_type: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE videos SET size_bytes = $2, sha256 = $3, content_type = $4, updated_at = now() WHERE id = $1",
+    )
+    .bind(id.as_uuid())
+    .bind(size as i64)
+    .bind(sha256)
+    .bind(content_type)
     .execute(pool)
     .await?;
     Ok(())

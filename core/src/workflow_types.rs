@@ -9,6 +9,7 @@ use crate::{VideoId, VideoStatus};
 /// The steps of a processing run, as the `progress` query, the failure record and the API name
 /// them.
 pub mod step {
+    pub const IMPORT_SOURCE: &str = "import_source";
     pub const PROBE_SOURCE: &str = "probe_source";
     pub const ENCODE: &str = "encode";
     pub const ENCODE_CHUNK: &str = "encode_chunk";
@@ -52,6 +53,26 @@ pub struct ProcessVideo {
     /// re-encode started a new one.
     #[serde(default)]
     pub generation: u32,
+    /// A video imported from a URL: the first step streams it into `source_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+}
+
+/// Input of `import_source`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportSource {
+    pub video_id: VideoId,
+    pub bucket: String,
+    pub key: String,
+    pub url: String,
+}
+
+/// What `import_source` stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedSource {
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -953,6 +953,7 @@ pub async fn insert_stranded_row(
         callback_secret: None,
         visibility: vodflow_core::playback::Visibility::Signed,
         owner_email: None,
+        source_url: None,
     };
     vodflow_core::repo::insert_uploaded(
         &env.pool,

@@ -8,6 +8,7 @@ use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
 use vodflow_core::workflow_types::*;
 
+pub const IMPORT_SOURCE: &str = "import_source";
 pub const PROBE_SOURCE: &str = "probe_source";
 pub const ENCODE_CHUNK: &str = "encode_chunk";
 pub const ENCODE_AUDIO: &str = "encode_audio";
@@ -25,6 +26,7 @@ pub const REMOVE_OBJECTS: &str = "remove_objects";
 /// The ids the video workflow gives its activities: readable in the Temporal UI and stable, so the
 /// API can find a chunk's encode among the pending activities.
 pub mod activity_id {
+    pub const IMPORT: &str = "import";
     pub const PROBE: &str = "probe";
     pub const ENCODE_AUDIO: &str = "encode-audio";
     pub const PACKAGE: &str = "package";
@@ -74,6 +76,12 @@ pub struct ProcessingActivities;
 
 #[activity_definitions]
 impl ProcessingActivities {
+    /// Streams a video at a URL into the store (SSRF-guarded, size-capped, range-resumed).
+    #[activity(name = IMPORT_SOURCE)]
+    pub fn import_source(_: ImportSource) -> Result<ImportedSource, ActivityError> {
+        unimplemented!()
+    }
+
     #[activity(name = PROBE_SOURCE)]
     pub fn probe_source(_: SourceRef) -> Result<SourceInfo, ActivityError> {
         unimplemented!()

@@ -1,11 +1,10 @@
 //! The api's own object-store work: streaming uploads into multipart uploads, and removing a
 //! video's objects.
 
-mod multipart_sink;
 mod parts;
 
-pub use multipart_sink::MultipartSink;
 pub use parts::PartStore;
+pub use vodflow_core::multipart_sink::MultipartSink;
 
 pub use vodflow_core::storage::{StoreError, delete_prefix, delete_video_objects};
 

@@ -24,6 +24,8 @@ pub(crate) struct Accepted<'a> {
     pub(crate) content_type: &'a str,
     /// The resumable upload this completes (marked complete in the same transaction).
     pub(crate) completing: Option<uuid::Uuid>,
+    /// An import: nothing is stored yet; the workflow fetches this URL first.
+    pub(crate) source_url: Option<String>,
 }
 
 /// Records the video; `None` when `completing` was already complete (a second finisher lost).
@@ -41,6 +43,7 @@ pub(crate) async fn commit(state: &AppState, a: Accepted<'_>) -> Result<Option<V
         title: a.title.clone(),
         uploaded_at: Utc::now(),
         callback_url: a.callback_url.clone(),
+        source_url: a.source_url.clone(),
     };
     let payload = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
     let callback_secret = a
@@ -60,6 +63,7 @@ pub(crate) async fn commit(state: &AppState, a: Accepted<'_>) -> Result<Option<V
         callback_secret: callback_secret.as_deref(),
         visibility: a.visibility,
         owner_email: a.owner_email,
+        source_url: a.source_url.as_deref(),
     };
     let topic = state.cfg.topic(kafka::TOPIC_VIDEO_UPLOADED);
     let Some(row) =

@@ -3,6 +3,7 @@
 pub(crate) mod commit;
 mod cursor;
 mod delete;
+mod import;
 mod model;
 mod upload;
 

@@ -4,14 +4,13 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use poem::web::Multipart;
-use poem::{FromRequest, Request, RequestBody};
+use bytes::BytesMut;
+use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, payload::Json,
 };
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::Instrument;
 use vodflow_core::playback::Visibility;
 use vodflow_core::{VideoId, container, layout};
@@ -29,8 +28,13 @@ pub(crate) const MAX_DESCRIPTION_CHARS: usize = 5000;
 const MAX_TEXT_FIELD_BYTES: u64 = 64 * 1024;
 
 /// `multipart/form-data` with `file` (binary), `title` and optional `description`, read as a stream:
-/// poem-openapi's derived multipart would spool the file to disk before the handler runs.
-pub(crate) struct VideoUploadForm(Multipart);
+/// poem-openapi's derived multipart would spool the file to disk before the handler runs, and
+/// poem's `Multipart` re-chunks the body into 4 KiB pieces; multer reads hyper's frames directly.
+pub(crate) enum VideoUploadForm {
+    Multipart(multer::Multipart<'static>),
+    /// `application/json`: an import from a URL.
+    Import(super::import::ImportRequest),
+}
 
 impl<'a> ApiExtractor<'a> for VideoUploadForm {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
@@ -57,6 +61,29 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
             "`signed` (default): playback URLs carry an expiring signature. `public`: plain URLs.",
         );
         visibility.enum_items = vec!["signed".into(), "public".into()];
+        let mut import = MetaSchema::new("object");
+        import.required = vec!["title", "source_url"];
+        let mut source_url = MetaSchema::new_with_format("string", "uri");
+        source_url.description = Some(
+            "http(s) URL of the video file (public addresses only); the workflow fetches it first.",
+        );
+        source_url.max_length = Some(2048);
+        import.properties = vec![
+            ("title", MetaSchemaRef::Inline(Box::new(title.clone()))),
+            ("source_url", MetaSchemaRef::Inline(Box::new(source_url))),
+            (
+                "description",
+                MetaSchemaRef::Inline(Box::new(description.clone())),
+            ),
+            (
+                "callback_url",
+                MetaSchemaRef::Inline(Box::new(callback.clone())),
+            ),
+            (
+                "visibility",
+                MetaSchemaRef::Inline(Box::new(visibility.clone())),
+            ),
+        ];
         schema.properties = vec![
             ("file", MetaSchemaRef::Inline(Box::new(file))),
             ("title", MetaSchemaRef::Inline(Box::new(title))),
@@ -66,12 +93,18 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
         ];
         Some(MetaRequest {
             description: Some(
-                "The video file and its metadata. Send `title` before `file` to fail fast on a bad title.",
+                "The video file and its metadata (multipart; send `title` before `file` to fail fast on a bad title), or an import: a JSON `{title, source_url}` the workflow fetches first.",
             ),
-            content: vec![MetaMediaType {
-                content_type: "multipart/form-data",
-                schema: MetaSchemaRef::Inline(Box::new(schema)),
-            }],
+            content: vec![
+                MetaMediaType {
+                    content_type: "multipart/form-data",
+                    schema: MetaSchemaRef::Inline(Box::new(schema)),
+                },
+                MetaMediaType {
+                    content_type: "application/json",
+                    schema: MetaSchemaRef::Inline(Box::new(import)),
+                },
+            ],
             required: true,
         })
     }
@@ -82,15 +115,32 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
         // Parses only the boundary; the body is read as the handler consumes fields.
-        <Multipart as FromRequest>::from_request(req, body)
-            .await
-            .map(Self)
-            .map_err(|e| {
-                poem::Error::from_string(
-                    format!("expected a multipart/form-data body: {e}"),
-                    poem::http::StatusCode::BAD_REQUEST,
-                )
-            })
+        let bad = |e: &dyn std::fmt::Display| {
+            poem::Error::from_string(
+                format!("expected a multipart/form-data body: {e}"),
+                poem::http::StatusCode::BAD_REQUEST,
+            )
+        };
+        let content_type = req.header("content-type").unwrap_or_default();
+        let lower = content_type.to_ascii_lowercase();
+        if lower.starts_with("application/json") {
+            // Already read (and capped at VODFLOW_MAX_JSON_BYTES) by the JSON limit.
+            let bytes = body.take()?.into_bytes().await?;
+            return serde_json::from_slice(&bytes)
+                .map(Self::Import)
+                .map_err(|e| {
+                    poem::Error::from_string(
+                        format!("expected {{title, source_url, description?, visibility?, callback_url?}}: {e}"),
+                        poem::http::StatusCode::BAD_REQUEST,
+                    )
+                });
+        }
+        if !lower.starts_with("multipart/form-data") {
+            return Err(bad(&format!("the content type is {content_type:?}")));
+        }
+        let boundary = multer::parse_boundary(content_type).map_err(|e| bad(&e))?;
+        let stream = body.take()?.into_bytes_stream();
+        Ok(Self::Multipart(multer::Multipart::new(stream, boundary)))
     }
 }
 
@@ -128,9 +178,18 @@ pub(crate) async fn upload(
         ))
         .into());
     }
+    let form = match form {
+        VideoUploadForm::Multipart(m) => m,
+        VideoUploadForm::Import(req) => {
+            let video = super::import::import(state, caller, req).await?;
+            state.metrics.uploads.with_label_values(&["imported"]).inc();
+            let location = video.links.self_.clone();
+            return Ok(UploadResponse::Accepted(Json(video), location));
+        }
+    };
     let id = VideoId::new();
     let started = Instant::now();
-    let result = receive(state, caller, id, form.0)
+    let result = receive(state, caller, id, form)
         .instrument(tracing::info_span!("upload", video_id = %id))
         .await;
     let outcome = match &result {
@@ -170,7 +229,7 @@ async fn receive(
     state: &AppState,
     caller: &Caller,
     id: VideoId,
-    mut form: Multipart,
+    mut form: multer::Multipart<'static>,
 ) -> Result<Video, ApiError> {
     let owner = caller.sub.as_str();
     let key = layout::source_key(id);
@@ -193,15 +252,15 @@ async fn receive(
             let name = field.name().unwrap_or_default().to_owned();
             match name.as_str() {
                 "callback_url" => {
-                    let text = read_text(field.into_async_read(), &name, idle).await?;
+                    let text = read_text(field, &name, idle).await?;
                     fields.callback_url = Some(validate_callback(&text, state.cfg.webhooks.allow_private).await?);
                 }
                 "visibility" => {
-                    let text = read_text(field.into_async_read(), &name, idle).await?;
+                    let text = read_text(field, &name, idle).await?;
                     fields.visibility = text.trim().parse().map_err(ApiError::BadRequest)?;
                 }
                 "title" | "description" => {
-                    let text = read_text(field.into_async_read(), &name, idle).await?;
+                    let text = read_text(field, &name, idle).await?;
                     if name == "title" {
                         fields.title = Some(validate_title(&text)?);
                     } else {
@@ -215,7 +274,7 @@ async fn receive(
                     if fields.file.is_some() {
                         return Err(ApiError::BadRequest("more than one `file` field; upload one video per request".into()));
                     }
-                    let stored = stream_to_store(state, &key, field.into_async_read()).await?;
+                    let stored = stream_to_store(state, &key, field).await?;
                     stored_guard = Some(ObjectGuard::new(state, &key));
                     fields.file = Some(stored);
                 }
@@ -240,6 +299,7 @@ async fn receive(
             sha256: file.sha256,
             content_type: file.content_type,
             completing: None,
+            source_url: None,
         };
         commit(state, accepted).await?.ok_or_else(|| ApiError::Internal("the upload was committed twice".into()))
     }
@@ -261,7 +321,7 @@ async fn receive(
     }
 }
 
-async fn validate_callback(text: &str, allow_private: bool) -> Result<String, ApiError> {
+pub(crate) async fn validate_callback(text: &str, allow_private: bool) -> Result<String, ApiError> {
     if text.len() > 2048 {
         return Err(ApiError::BadRequest(
             "callback_url is longer than 2048 characters".into(),
@@ -299,56 +359,68 @@ pub(crate) fn idle_error(idle: Duration, received: u64) -> ApiError {
 }
 
 async fn read_text(
-    reader: impl AsyncRead + Send,
+    mut field: multer::Field<'static>,
     name: &str,
     idle: Duration,
 ) -> Result<String, ApiError> {
     let mut buf = Vec::new();
-    let mut limited = std::pin::pin!(reader.take(MAX_TEXT_FIELD_BYTES + 1));
-    tokio::time::timeout(idle, limited.read_to_end(&mut buf))
-        .await
-        .map_err(|_| idle_error(idle, 0))?
-        .map_err(|e| ApiError::BadRequest(format!("reading `{name}`: {e}")))?;
-    if buf.len() as u64 > MAX_TEXT_FIELD_BYTES {
-        return Err(ApiError::BadRequest(format!("`{name}` is too long")));
+    while let Some(chunk) = next_chunk(&mut field, idle, 0).await? {
+        buf.extend_from_slice(&chunk);
+        if buf.len() as u64 > MAX_TEXT_FIELD_BYTES {
+            return Err(ApiError::BadRequest(format!("`{name}` is too long")));
+        }
     }
     String::from_utf8(buf).map_err(|_| ApiError::BadRequest(format!("`{name}` is not valid UTF-8")))
 }
 
-/// Reads the file part by part into the store. Nothing is stored for a file refused by its first bytes.
+/// The next piece of a field as hyper received it; each must arrive within `idle`, so a client
+/// that stalls is cut off instead of holding a multipart upload open.
+async fn next_chunk(
+    field: &mut multer::Field<'static>,
+    idle: Duration,
+    before: u64,
+) -> Result<Option<Bytes>, ApiError> {
+    tokio::time::timeout(idle, field.chunk())
+        .await
+        .map_err(|_| idle_error(idle, before))?
+        .map_err(|e| ApiError::BadRequest(format!("upload interrupted after {before} bytes: {e}")))
+}
+
+/// Reads the file into the store a part at a time (one copy: hyper's frames into the part).
+/// Nothing is stored for a file refused by its first bytes.
 async fn stream_to_store(
     state: &AppState,
     key: &str,
-    reader: impl AsyncRead + Send,
+    mut field: multer::Field<'static>,
 ) -> Result<Stored, ApiError> {
     let max = state.cfg.max_upload_bytes;
     let part_size = state.cfg.upload_part_bytes;
     let idle = state.cfg.edge.upload_idle_timeout;
-    let mut reader = std::pin::pin!(reader);
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut sink: Option<MultipartSink> = None;
     let mut content_type = "";
+    let mut part = BytesMut::with_capacity(part_size);
     let outcome = async {
         loop {
-            // One byte more than allowed tells "exactly at the limit" from "over it".
-            let want = (part_size as u64).min(max - size.min(max) + 1);
-            let buf = read_part(&mut reader, want as usize, idle, size).await?;
-            if buf.is_empty() {
-                break;
+            let chunk = next_chunk(&mut field, idle, size).await?;
+            let done = chunk.is_none();
+            if let Some(c) = &chunk {
+                size += c.len() as u64;
+                if size > max {
+                    return Err(ApiError::PayloadTooLarge(format!(
+                        "the file is larger than the maximum of {max} bytes"
+                    )));
+                }
+                hasher.update(c);
+                part.extend_from_slice(c);
             }
-            size += buf.len() as u64;
-            if size > max {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "the file is larger than the maximum of {max} bytes"
-                )));
-            }
-            hasher.update(&buf);
-            if sink.is_none() {
-                // Fewer bytes than asked for: this first read is the whole file.
-                let complete = (buf.len() as u64) < want;
-                let head = &buf[..buf.len().min(container::SNIFF_BYTES)];
-                content_type = container::sniff(head, complete)
+            // The first bytes decide before anything is stored (all of them, for a small file).
+            if sink.is_none()
+                && (part.len() >= container::SNIFF_BYTES || (done && !part.is_empty()))
+            {
+                let head = &part[..part.len().min(container::SNIFF_BYTES)];
+                content_type = container::sniff(head, done)
                     .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?
                     .mime();
                 sink = Some(
@@ -358,12 +430,18 @@ async fn stream_to_store(
                 );
             }
             if let Some(s) = sink.as_mut() {
-                s.push(Bytes::from(buf))
-                    .await
-                    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                while part.len() >= part_size || (done && !part.is_empty()) {
+                    let head = part.split_to(part.len().min(part_size)).freeze();
+                    part.reserve(part_size.saturating_sub(part.len()));
+                    s.push(head)
+                        .await
+                        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                }
+            }
+            if done {
+                return Ok(());
             }
         }
-        Ok(())
     }
     .await;
     if let Err(e) = outcome {
@@ -383,35 +461,6 @@ async fn stream_to_store(
         sha256: hex::encode(hasher.finalize()),
         content_type,
     })
-}
-
-/// Reads up to `want` bytes (fewer only at the end of the file). Each read must bring something
-/// within `idle`, so a client that stalls is cut off instead of holding a multipart upload open.
-async fn read_part(
-    reader: &mut (impl AsyncRead + Unpin),
-    want: usize,
-    idle: Duration,
-    before: u64,
-) -> Result<Vec<u8>, ApiError> {
-    let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        let n = tokio::time::timeout(idle, reader.read(&mut buf[filled..]))
-            .await
-            .map_err(|_| idle_error(idle, before + filled as u64))?
-            .map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "upload interrupted after {} bytes: {e}",
-                    before + filled as u64
-                ))
-            })?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    buf.truncate(filled);
-    Ok(buf)
 }
 
 /// Removes a completed source object unless the upload is committed.

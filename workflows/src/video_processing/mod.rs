@@ -207,12 +207,31 @@ impl VideoProcessingWorkflow {
     ) -> Result<Packaged, Stop> {
         let id = input.video_id;
         let max = input.max_attempts;
-        let source = SourceRef {
+        let mut source = SourceRef {
             video_id: id,
             bucket: input.bucket.clone(),
             key: input.source_key.clone(),
             size: input.size,
         };
+
+        // Only imports have this step, and only their histories have its commands.
+        if let Some(url) = &input.source_url {
+            Self::step(ctx, step::IMPORT_SOURCE)?;
+            let imported = ctx
+                .execute_activity(
+                    ProcessingActivities::import_source,
+                    ImportSource {
+                        video_id: id,
+                        bucket: input.bucket.clone(),
+                        key: input.source_key.clone(),
+                        url: url.clone(),
+                    },
+                    heavy(aid::IMPORT.into(), None, input),
+                )
+                .await
+                .map_err(|e| Stop::Failed(reason(step::IMPORT_SOURCE, &e)))?;
+            source.size = imported.size;
+        }
 
         Self::step(ctx, step::PROBE_SOURCE)?;
         let info = ctx

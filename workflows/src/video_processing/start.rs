@@ -30,6 +30,7 @@ pub struct Run<'a> {
     pub callback_url: Option<&'a str>,
     /// The set of renditions this run writes (a forced re-encode starts a new one).
     pub generation: u32,
+    pub source_url: Option<&'a str>,
 }
 
 impl<'a> Run<'a> {
@@ -47,6 +48,7 @@ impl<'a> Run<'a> {
             attempt,
             callback_url: row.callback_url.as_deref(),
             generation: u32::try_from(row.generation).unwrap_or(0),
+            source_url: row.source_url.as_deref(),
         }
     }
 }
@@ -76,6 +78,7 @@ pub async fn start_run(
         callback_url: run.callback_url.map(str::to_owned),
         max_in_flight: cfg.max_encodes_in_flight,
         generation: run.generation,
+        source_url: run.source_url.map(str::to_owned),
     };
     let mut memo = MemoValues::new();
     memo.insert("title", run.title.to_owned());

@@ -343,6 +343,7 @@ impl<'a> Writer<'a> {
             sha256,
             content_type: &content_type,
             completing: Some(self.id),
+            source_url: None,
         };
         let committed = crate::videos::commit::commit(self.state, accepted).await?;
         if committed.is_some() {

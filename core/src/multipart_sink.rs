@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 /// Parts uploaded concurrently: enough to overlap the next read with the store's latency.
 const PARTS_IN_FLIGHT: usize = 3;
 
-use super::{StoreError, err as sdk_err};
+use crate::storage::{StoreError, sdk_error as sdk_err};
 
 pub struct MultipartSink {
     s3: Client,

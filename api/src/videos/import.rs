@@ -1,0 +1,77 @@
+//! `POST /v1/videos` with a JSON body naming a `source_url`: the video is recorded at once and its
+//! workflow's first step (`import_source`) fetches the file into the store.
+
+use vodflow_core::VideoId;
+use vodflow_core::playback::Visibility;
+
+use super::commit::{Accepted, commit};
+use super::model::Video;
+use super::upload::{MAX_DESCRIPTION_CHARS, validate_callback, validate_title};
+use crate::auth::Caller;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// An import request (`application/json`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImportRequest {
+    pub(crate) title: String,
+    /// http(s) URL of the video file; it must resolve to public addresses.
+    pub(crate) source_url: String,
+    #[serde(default)]
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) visibility: Option<String>,
+    #[serde(default)]
+    pub(crate) callback_url: Option<String>,
+}
+
+pub(crate) async fn import(
+    state: &AppState,
+    caller: &Caller,
+    req: ImportRequest,
+) -> Result<Video, ApiError> {
+    let title = validate_title(&req.title)?;
+    let description = req.description.unwrap_or_default();
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "description is longer than {MAX_DESCRIPTION_CHARS} characters"
+        )));
+    }
+    let visibility: Visibility = match req.visibility.as_deref() {
+        Some(v) => v.trim().parse().map_err(ApiError::BadRequest)?,
+        None => Visibility::Signed,
+    };
+    let callback_url = match req.callback_url.as_deref() {
+        Some(u) => Some(validate_callback(u, state.cfg.webhooks.allow_private).await?),
+        None => None,
+    };
+    if req.source_url.len() > 2048 {
+        return Err(ApiError::BadRequest(
+            "source_url is longer than 2048 characters".into(),
+        ));
+    }
+    // Checked here for a clear 400; the worker checks again (with the addresses it connects to)
+    // before it fetches, and at every redirect.
+    let checked =
+        vodflow_core::net_guard::check_url(req.source_url.trim(), state.cfg.import_allow_private)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("source_url refused: {e}")))?;
+    let accepted = Accepted {
+        id: VideoId::new(),
+        owner: &caller.sub,
+        owner_email: caller.email.as_deref(),
+        title,
+        description,
+        callback_url,
+        visibility,
+        size: 0,
+        sha256: String::new(),
+        content_type: "application/octet-stream",
+        completing: None,
+        source_url: Some(checked.url.to_string()),
+    };
+    commit(state, accepted)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the import was committed twice".into()))
+}

@@ -897,3 +897,184 @@ async fn vodflow_upload_killed_mid_file_continues_with_resume() {
     api.stop().await;
     owned.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_presigned_multipart_upload_becomes_a_video_and_tampered_or_missing_parts_are_refused() {
+    let owned = TestEnv::new(&[]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let data = std::fs::read(video_file(env, "p.bin", 11 * 1024 * 1024)).unwrap();
+    let http = reqwest::Client::new();
+    let mp = format!("{base}/v1/uploads/s3/multipart");
+    // As Uppy's @uppy/aws-s3 does it: create, sign each part, PUT it to the store, complete.
+    let created: serde_json::Value = http
+        .post(&mp)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"filename": "p.mp4", "type": "video/mp4", "metadata": {"title": "Presigned"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (key, id) = (
+        created["key"].as_str().unwrap(),
+        created["uploadId"].as_str().unwrap(),
+    );
+    let q = format!("key={}", urlencoding(key));
+    let mut etags = Vec::new();
+    for (i, chunk) in data.chunks(5 * 1024 * 1024).enumerate() {
+        let n = i + 1;
+        let signed: serde_json::Value = http
+            .get(format!("{mp}/{id}/{n}?{q}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // No credentials: the URL is the permission.
+        let put = http
+            .put(signed["url"].as_str().unwrap())
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "{}", put.status());
+        etags.push(put.headers()["etag"].to_str().unwrap().to_owned());
+    }
+    let listed: serde_json::Value = http
+        .get(format!("{mp}/{id}?{q}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+    let complete = |parts: serde_json::Value| {
+        http.post(format!("{mp}/{id}/complete?{q}"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "parts": parts }))
+            .send()
+    };
+    let parts = |tamper: Option<usize>, skip: Option<usize>| -> serde_json::Value {
+        etags
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(i, e)| {
+                let etag = if Some(i) == tamper {
+                    "\"0123456789abcdef\"".to_owned()
+                } else {
+                    e.clone()
+                };
+                serde_json::json!({"PartNumber": i + 1, "ETag": etag})
+            })
+            .collect()
+    };
+    // A tampered ETag, a part that is not there, a small part in the middle: refused.
+    assert_eq!(complete(parts(Some(1), None)).await.unwrap().status(), 400);
+    let mut ghost = parts(None, None);
+    ghost
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"PartNumber": 9, "ETag": etags[0]}));
+    assert_eq!(complete(ghost).await.unwrap().status(), 400);
+    assert_eq!(
+        complete(parts(None, Some(1))).await.unwrap().status(),
+        400,
+        "a part left out"
+    );
+    assert_eq!(
+        complete(parts(None, Some(2))).await.unwrap().status(),
+        400,
+        "the last part left out"
+    );
+    // Someone else cannot complete or sign it.
+    let bob = env.token("bob", &["videos:write"]);
+    let r = http
+        .get(format!("{mp}/{id}/1?{q}"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // The honest claim: a video.
+    let r = complete(parts(None, None)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let done: serde_json::Value = r.json().await.unwrap();
+    let video = done["video_id"].as_str().unwrap();
+    let row = vodflow_core::repo::get_video(&env.pool, video.parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.title, "Presigned");
+    assert_eq!(row.sha256, sha256_hex(&data));
+    assert_eq!(row.size_bytes as usize, data.len());
+    assert_eq!(
+        complete(parts(None, None)).await.unwrap().status(),
+        409,
+        "once"
+    );
+
+    // Not a video: refused at completion, and nothing stays in the store.
+    let created: serde_json::Value = http
+        .post(&mp)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"filename": "x.txt"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (key, id) = (
+        created["key"].as_str().unwrap().to_owned(),
+        created["uploadId"].as_str().unwrap().to_owned(),
+    );
+    let q = format!("key={}", urlencoding(&key));
+    let signed: serde_json::Value = http
+        .get(format!("{mp}/{id}/1?{q}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let put = http
+        .put(signed["url"].as_str().unwrap())
+        .body(vec![b'x'; 10_000])
+        .send()
+        .await
+        .unwrap();
+    let etag = put.headers()["etag"].to_str().unwrap().to_owned();
+    let r = http
+        .post(format!("{mp}/{id}/complete?{q}"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"parts": [{"PartNumber": 1, "ETag": etag}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(env.object_keys_all(&key).await.is_empty());
+    assert_eq!(env.multipart_uploads().await, 0);
+    api.stop().await;
+    owned.cleanup().await;
+}
+
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -41,6 +41,7 @@ enum ApiTags {
 type Apis = (
     videos::VideosApi,
     uploads::UploadsApi,
+    uploads::s3_multipart::S3MultipartApi,
     workflow::WorkflowApi,
     events::EventsApi,
     admin::AdminApi,

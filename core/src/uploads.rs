@@ -88,6 +88,8 @@ pub struct UploadRow {
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `tus` (bytes through the api) or `s3` (presigned multipart, bytes straight to the store).
+    pub kind: String,
 }
 
 impl UploadRow {
@@ -147,6 +149,26 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<UploadRow>> {
             .fetch_optional(pool)
             .await?,
     )
+}
+
+/// A presigned multipart upload by its S3 upload id.
+pub async fn by_s3_upload_id(pool: &PgPool, upload_id: &str) -> Result<Option<UploadRow>> {
+    Ok(sqlx::query_as::<_, UploadRow>(
+        "SELECT * FROM uploads WHERE kind = 's3' AND s3_upload_id = $1",
+    )
+    .bind(upload_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Marks an upload as a presigned multipart one with this S3 upload id.
+pub async fn set_s3_upload(pool: &PgPool, id: Uuid, upload_id: &str) -> Result<()> {
+    sqlx::query("UPDATE uploads SET kind = 's3', s3_upload_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(upload_id)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 pub async fn by_direct_token(pool: &PgPool, token: &str) -> Result<Option<UploadRow>> {

@@ -423,6 +423,9 @@ async fn open_row(state: &AppState, req: &Request, raw: &str) -> Result<UploadRo
     let not_found = || TusError::Api(ApiError::NotFound(format!("no upload {raw}")));
     let id: Uuid = raw.parse().map_err(|_| not_found())?;
     let row = uploads::get(&state.pool, id).await?.ok_or_else(not_found)?;
+    if row.kind != "tus" {
+        return Err(not_found());
+    }
     if !row.direct {
         let caller = bearer(state, req).await?;
         caller.require(SCOPE_WRITE)?;

@@ -1,0 +1,525 @@
+//! Presigned S3 multipart uploads, for clients that would rather send the bytes to the store
+//! themselves. The routes have the shape Uppy's `@uppy/aws-s3` plugin expects from a Companion
+//! server (`endpoint: <api>/v1/uploads`): create → a presigned URL per part → list → complete
+//! (or abort). The api never sees the bytes until completion, where it checks what the client
+//! claims: every listed part exists in the store with that ETag, sizes are valid, the total is
+//! within the limit, and the file's first bytes are a video. Only then does it become a video.
+
+use chrono::Utc;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use vodflow_core::uploads::{self, NewUpload, UploadMeta, UploadRow, UploadState};
+use vodflow_core::{VideoId, container, layout};
+
+use crate::ApiTags;
+use crate::auth::{BearerAuth, Caller, SCOPE_WRITE};
+use crate::problem::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::err as sdk_err;
+
+/// How long a presigned part URL works.
+const PART_URL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// S3's minimum size of every part but the last.
+const MIN_PART: i64 = 5 * 1024 * 1024;
+
+#[derive(Object, Debug)]
+pub(crate) struct CreateMultipart {
+    pub filename: Option<String>,
+    /// The file's MIME type, as the browser reports it (informational: the bytes decide).
+    #[oai(rename = "type")]
+    pub kind: Option<String>,
+    /// `title`, `visibility`, `description` (Uppy's file meta).
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Object, Debug)]
+pub(crate) struct MultipartCreated {
+    pub key: String,
+    #[oai(rename = "uploadId")]
+    pub upload_id: String,
+}
+
+#[derive(Object, Debug)]
+pub(crate) struct SignedPart {
+    pub url: String,
+    /// Seconds the URL stays valid.
+    pub expires: u64,
+}
+
+#[derive(Object, Debug)]
+pub(crate) struct StoredPart {
+    #[oai(rename = "PartNumber")]
+    pub part_number: i32,
+    #[oai(rename = "Size")]
+    pub size: i64,
+    #[oai(rename = "ETag")]
+    pub etag: String,
+}
+
+#[derive(Object, Debug)]
+pub(crate) struct ClaimedPart {
+    #[oai(rename = "PartNumber")]
+    pub part_number: i32,
+    #[oai(rename = "ETag")]
+    pub etag: String,
+}
+
+#[derive(Object, Debug)]
+pub(crate) struct CompleteMultipart {
+    pub parts: Vec<ClaimedPart>,
+}
+
+#[derive(Object, Debug)]
+pub(crate) struct MultipartCompleted {
+    /// The video's URL in this API.
+    pub location: String,
+    pub video_id: String,
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum CreatedResponse {
+    #[oai(status = 200)]
+    Ok(Json<MultipartCreated>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum SignResponse {
+    #[oai(status = 200)]
+    Ok(Json<SignedPart>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum PartsResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<StoredPart>>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum CompleteResponse {
+    #[oai(status = 200)]
+    Ok(Json<MultipartCompleted>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum AbortResponse {
+    #[oai(status = 204)]
+    Aborted,
+}
+
+#[derive(Default)]
+pub struct S3MultipartApi;
+
+/// The caller's open presigned upload `upload_id` for `key`; anything else is "not found".
+async fn open_upload(
+    state: &AppState,
+    caller: &Caller,
+    upload_id: &str,
+    key: &str,
+) -> Result<UploadRow, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no multipart upload {upload_id} for {key}"));
+    let row = uploads::by_s3_upload_id(&state.pool, upload_id)
+        .await?
+        .ok_or_else(not_found)?;
+    if row.kind != "s3"
+        || layout::source_key(row.video_id()) != key
+        || caller.owner_filter().is_some_and(|o| o != row.owner)
+    {
+        return Err(not_found());
+    }
+    match row.state() {
+        UploadState::Uploading if row.is_expired(Utc::now()) => {
+            Err(ApiError::Conflict("this upload has expired".into()))
+        }
+        UploadState::Uploading => Ok(row),
+        other => Err(ApiError::Conflict(format!(
+            "this upload is {}",
+            other.as_str()
+        ))),
+    }
+}
+
+fn part_number(n: i32) -> Result<i32, ApiError> {
+    if (1..=10_000).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "part numbers go from 1 to 10000, not {n}"
+        )))
+    }
+}
+
+fn unquote(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
+#[OpenApi(prefix_path = "/v1/uploads/s3/multipart", tag = "ApiTags::Videos")]
+impl S3MultipartApi {
+    /// Start a presigned multipart upload (Uppy `@uppy/aws-s3`: `createMultipartUpload`).
+    #[oai(path = "/", method = "post", operation_id = "createS3Multipart")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<CreateMultipart>,
+    ) -> ApiResult<CreatedResponse> {
+        auth.0.require(SCOPE_WRITE)?;
+        let m = body.0.metadata.unwrap_or_default();
+        let meta = super::tus::validated(UploadMeta {
+            title: m.get("title").cloned().or_else(|| m.get("name").cloned()),
+            filename: body.0.filename.clone(),
+            filetype: body.0.kind.clone(),
+            visibility: m.get("visibility").cloned(),
+            description: m.get("description").cloned(),
+        })?;
+        let video = VideoId::new();
+        let key = layout::source_key(video);
+        let out = state
+            .s3
+            .create_multipart_upload()
+            .bucket(&state.cfg.s3.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
+        let upload_id = out.upload_id().unwrap_or_default().to_owned();
+        let row = uploads::insert(
+            &state.pool,
+            &NewUpload {
+                id: Uuid::new_v4(),
+                owner: &auth.0.sub,
+                owner_email: auth.0.email.as_deref(),
+                video_id: video,
+                state: UploadState::Uploading,
+                direct_token: None,
+                length: None,
+                max_bytes: state.cfg.max_upload_bytes as i64,
+                metadata: &meta,
+                expires_at: Utc::now() + state.cfg.resumable.expiry,
+            },
+        )
+        .await?;
+        uploads::set_s3_upload(&state.pool, row.id, &upload_id).await?;
+        Ok(CreatedResponse::Ok(Json(MultipartCreated {
+            key,
+            upload_id,
+        })))
+    }
+
+    /// A presigned URL for one part (Uppy: `signPart`); PUT the part's bytes to it.
+    #[oai(
+        path = "/:upload_id/:part",
+        method = "get",
+        operation_id = "signS3Part"
+    )]
+    async fn sign(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        upload_id: Path<String>,
+        part: Path<i32>,
+        key: Query<String>,
+    ) -> ApiResult<SignResponse> {
+        auth.0.require(SCOPE_WRITE)?;
+        open_upload(&state, &auth.0, &upload_id.0, &key.0).await?;
+        let n = part_number(part.0)?;
+        let presigned = state
+            .s3
+            .upload_part()
+            .bucket(&state.cfg.s3.bucket)
+            .key(&key.0)
+            .upload_id(&upload_id.0)
+            .part_number(n)
+            .presigned(
+                aws_sdk_s3::presigning::PresigningConfig::expires_in(PART_URL_TTL)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            )
+            .await
+            .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
+        Ok(SignResponse::Ok(Json(SignedPart {
+            url: presigned.uri().to_owned(),
+            expires: PART_URL_TTL.as_secs(),
+        })))
+    }
+
+    /// The parts the store has (Uppy: `listParts`, to resume).
+    #[oai(path = "/:upload_id", method = "get", operation_id = "listS3Parts")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        upload_id: Path<String>,
+        key: Query<String>,
+    ) -> ApiResult<PartsResponse> {
+        auth.0.require(SCOPE_WRITE)?;
+        open_upload(&state, &auth.0, &upload_id.0, &key.0).await?;
+        let parts = stored_parts(&state, &key.0, &upload_id.0).await?;
+        Ok(PartsResponse::Ok(Json(parts)))
+    }
+
+    /// Finish (Uppy: `completeMultipartUpload`): the claimed parts are checked against the
+    /// store, the first bytes sniffed, and the video recorded. A refused upload is aborted.
+    #[oai(
+        path = "/:upload_id/complete",
+        method = "post",
+        operation_id = "completeS3Multipart"
+    )]
+    async fn complete(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        upload_id: Path<String>,
+        key: Query<String>,
+        body: Json<CompleteMultipart>,
+    ) -> ApiResult<CompleteResponse> {
+        auth.0.require(SCOPE_WRITE)?;
+        let row = open_upload(&state, &auth.0, &upload_id.0, &key.0).await?;
+        let done = finish(&state, &row, &key.0, &upload_id.0, &body.0.parts).await;
+        match done {
+            Ok(video_id) => Ok(CompleteResponse::Ok(Json(MultipartCompleted {
+                location: format!("{}/v1/videos/{video_id}", state.cfg.public_url),
+                video_id,
+            }))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Give up (Uppy: `abortMultipartUpload`): the parts are removed from the store.
+    #[oai(
+        path = "/:upload_id",
+        method = "delete",
+        operation_id = "abortS3Multipart"
+    )]
+    async fn abort(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        upload_id: Path<String>,
+        key: Query<String>,
+    ) -> ApiResult<AbortResponse> {
+        auth.0.require(SCOPE_WRITE)?;
+        let row = open_upload(&state, &auth.0, &upload_id.0, &key.0).await?;
+        abandon(&state, &row, &key.0, &upload_id.0, "aborted by the client").await;
+        Ok(AbortResponse::Aborted)
+    }
+}
+
+async fn stored_parts(
+    state: &AppState,
+    key: &str,
+    upload_id: &str,
+) -> Result<Vec<StoredPart>, ApiError> {
+    let mut parts = Vec::new();
+    let mut marker = None::<String>;
+    loop {
+        let page = state
+            .s3
+            .list_parts()
+            .bucket(&state.cfg.s3.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .set_part_number_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
+        parts.extend(page.parts().iter().map(|p| StoredPart {
+            part_number: p.part_number().unwrap_or_default(),
+            size: p.size().unwrap_or_default(),
+            etag: p.e_tag().unwrap_or_default().to_owned(),
+        }));
+        if !page.is_truncated().unwrap_or(false) {
+            break;
+        }
+        marker = page.next_part_number_marker().map(str::to_owned);
+        if marker.is_none() {
+            break;
+        }
+    }
+    Ok(parts)
+}
+
+async fn abandon(state: &AppState, row: &UploadRow, key: &str, upload_id: &str, why: &str) {
+    if let Err(e) = state
+        .s3
+        .abort_multipart_upload()
+        .bucket(&state.cfg.s3.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+    {
+        tracing::warn!(key, error = %sdk_err(e), "could not abort the multipart upload");
+    }
+    if let Err(e) = uploads::close(&state.pool, row.id, UploadState::Terminated, Some(why)).await {
+        tracing::warn!(upload = %row.id, error = %e, "could not close the upload");
+    }
+}
+
+/// Checks the claimed parts, completes, sniffs, hashes and commits; returns the video id.
+async fn finish(
+    state: &AppState,
+    row: &UploadRow,
+    key: &str,
+    upload_id: &str,
+    claimed: &[ClaimedPart],
+) -> Result<String, ApiError> {
+    if claimed.is_empty() {
+        return Err(ApiError::BadRequest("no parts: upload at least one".into()));
+    }
+    // The file is parts 1..n, all of them: a gap (or a part left out) would store a file that is
+    // not the one uploaded.
+    if claimed
+        .iter()
+        .enumerate()
+        .any(|(i, c)| c.part_number != i as i32 + 1)
+    {
+        return Err(ApiError::BadRequest(
+            "parts must be 1, 2, 3, … with none missing, listed once each in order".into(),
+        ));
+    }
+    let stored = stored_parts(state, key, upload_id).await?;
+    if let Some(extra) = stored
+        .iter()
+        .find(|s| s.part_number as usize > claimed.len())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "part {} is in the store but not in the list",
+            extra.part_number
+        )));
+    }
+    let mut total = 0i64;
+    for (i, c) in claimed.iter().enumerate() {
+        let s = stored
+            .iter()
+            .find(|s| s.part_number == c.part_number)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("part {} is not in the store", c.part_number))
+            })?;
+        if unquote(&s.etag) != unquote(&c.etag) {
+            return Err(ApiError::BadRequest(format!(
+                "part {}'s ETag does not match what the store has",
+                c.part_number
+            )));
+        }
+        if i + 1 < claimed.len() && s.size < MIN_PART {
+            return Err(ApiError::BadRequest(format!(
+                "part {} is {} bytes; every part but the last must be at least 5 MiB",
+                c.part_number, s.size
+            )));
+        }
+        total += s.size;
+    }
+    if total > row.max_bytes {
+        abandon(state, row, key, upload_id, "larger than the maximum").await;
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the file is {total} bytes; the largest accepted video is {} bytes",
+            row.max_bytes
+        )));
+    }
+    let parts = claimed
+        .iter()
+        .map(|c| {
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(c.part_number)
+                .e_tag(&c.etag)
+                .build()
+        })
+        .collect();
+    state
+        .s3
+        .complete_multipart_upload()
+        .bucket(&state.cfg.s3.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
+    // Read back once: the first bytes decide whether it is a video, and the digest covers all.
+    let refuse = |why: String| async move {
+        let _ = state
+            .s3
+            .delete_object()
+            .bucket(&state.cfg.s3.bucket)
+            .key(key)
+            .send()
+            .await;
+        let _ = uploads::close(&state.pool, row.id, UploadState::Terminated, Some(&why)).await;
+        ApiError::UnsupportedMediaType(why)
+    };
+    let obj = state
+        .s3
+        .get_object()
+        .bucket(&state.cfg.s3.bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
+    let mut body = obj.body;
+    let mut hasher = Sha256::new();
+    let mut head = Vec::with_capacity(container::SNIFF_BYTES);
+    let mut content_type: Option<&'static str> = None;
+    let mut size = 0u64;
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reading the stored file: {e}")))?
+    {
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+        if content_type.is_none() {
+            let want = container::SNIFF_BYTES - head.len();
+            head.extend_from_slice(&chunk[..chunk.len().min(want)]);
+            if head.len() >= container::SNIFF_BYTES {
+                match container::sniff(&head, false) {
+                    Ok(kind) => content_type = Some(kind.mime()),
+                    Err(e) => return Err(refuse(e.to_string()).await),
+                }
+            }
+        }
+    }
+    let content_type = match content_type {
+        Some(c) => c,
+        None => match container::sniff(&head, true) {
+            Ok(kind) => kind.mime(),
+            Err(e) => return Err(refuse(e.to_string()).await),
+        },
+    };
+    let meta = &row.metadata.0;
+    let title = meta
+        .title
+        .clone()
+        .or_else(|| meta.filename.clone())
+        .unwrap_or_else(|| "Untitled".into());
+    let accepted = crate::videos::commit::Accepted {
+        id: row.video_id(),
+        owner: &row.owner,
+        owner_email: row.owner_email.as_deref(),
+        title: crate::videos::upload_validate_title(&title).unwrap_or_else(|_| "Untitled".into()),
+        description: meta.description.clone().unwrap_or_default(),
+        callback_url: None,
+        visibility: meta
+            .visibility
+            .as_deref()
+            .unwrap_or("signed")
+            .parse()
+            .unwrap_or(vodflow_core::playback::Visibility::Signed),
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        content_type,
+        completing: Some(row.id),
+        source_url: None,
+    };
+    crate::videos::commit::commit(state, accepted)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("this upload was completed already".into()))?;
+    state.metrics.uploads.with_label_values(&["accepted"]).inc();
+    state.metrics.upload_bytes.inc_by(size);
+    Ok(row.video_id.to_string())
+}

@@ -7,7 +7,10 @@ COPY . .
 RUN cargo build --release --bin vodflow
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates ffmpeg && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates ffmpeg curl \
+      && rm -rf /var/lib/apt/lists/* \
+      && useradd --uid 65532 --user-group --no-create-home --shell /usr/sbin/nologin vodflow \
+      && mkdir -p /work && chown vodflow:vodflow /work
 COPY --from=build /src/target/release/vodflow /usr/local/bin/vodflow
 # Listening beyond loopback: vodflow refuses to start until every secret (VODFLOW_AUTH_HS256_SECRET,
 # VODFLOW_PLAYBACK_SIGNING_SECRET, VODFLOW_WEBHOOK_SECRET, VODFLOW_S3_ACCESS_KEY_ID,
@@ -15,4 +18,5 @@ COPY --from=build /src/target/release/vodflow /usr/local/bin/vodflow
 # every libav child.
 ENV VODFLOW_API_LISTEN=0.0.0.0:8080
 EXPOSE 8080
+USER 65532
 CMD ["vodflow", "dev"]

@@ -212,7 +212,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = vodflow_core::temporal::connect(&cfg, "bridge")
                 .await
                 .context("connecting to Temporal")?;
-            vodflow_bridge::run(&cfg, &client, shutdown_signal()).await?;
+            let registry = prometheus::Registry::new();
+            tokio::spawn(serve_metrics(cfg.metrics_listen.clone(), registry.clone()));
+            vodflow_bridge::run_with(&cfg, &client, &registry, shutdown_signal()).await?;
         }
         Command::Worker { worker } => {
             cfg.check_secrets(None)?;
@@ -221,7 +223,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(n) = worker.max_concurrent_transcodes {
                 cfg.max_concurrent_transcodes = n.max(1);
             }
-            vodflow_activities::worker::run(cfg, roles, shutdown_signal()).await?;
+            let registry = prometheus::Registry::new();
+            tokio::spawn(serve_metrics(cfg.metrics_listen.clone(), registry.clone()));
+            vodflow_activities::worker::run_with(cfg, roles, &registry, shutdown_signal()).await?;
         }
         Command::Dev { worker } => {
             cfg.check_secrets(Some(&cfg.api_listen))?;
@@ -237,22 +241,37 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             vodflow_core::repo::migrate(&state.pool)
                 .await
                 .context("migrating the database")?;
+            // One process: the worker's and bridge's metrics are on the api's /metrics too.
+            let registry = prometheus::Registry::new();
+            state.metrics.also_render(registry.clone());
             let api = tokio::spawn(vodflow_api::serve(state, stop.clone().cancelled_owned()));
             let client = vodflow_core::temporal::connect(&cfg, "bridge")
                 .await
                 .context("connecting to Temporal")?;
             let bridge_cfg = cfg.clone();
             let bridge_stop = stop.clone();
+            let bridge_registry = registry.clone();
             let bridge = tokio::spawn(async move {
-                vodflow_bridge::run(&bridge_cfg, &client, bridge_stop.cancelled_owned()).await
+                vodflow_bridge::run_with(
+                    &bridge_cfg,
+                    &client,
+                    &bridge_registry,
+                    bridge_stop.cancelled_owned(),
+                )
+                .await
             });
             let signal_stop = stop.clone();
             tokio::spawn(async move {
                 shutdown_signal().await;
                 signal_stop.cancel();
             });
-            let workers =
-                vodflow_activities::worker::run(cfg, roles, stop.clone().cancelled_owned()).await;
+            let workers = vodflow_activities::worker::run_with(
+                cfg,
+                roles,
+                &registry,
+                stop.clone().cancelled_owned(),
+            )
+            .await;
             stop.cancel();
             api.await?.context("api")?;
             bridge.await?.context("bridge")?;
@@ -501,5 +520,11 @@ fn print_status(v: &serde_json::Value) {
             "  failed at {}: {reason}",
             v["failure"]["step"].as_str().unwrap_or("?")
         );
+    }
+}
+
+async fn serve_metrics(listen: String, registry: prometheus::Registry) {
+    if let Err(e) = crate::metrics_server::serve(&listen, registry).await {
+        tracing::error!(error = %e, "metrics endpoint not served");
     }
 }

@@ -4,13 +4,25 @@
 use serde_yaml::Value;
 
 #[test]
-fn compose_file_describes_the_local_topology() {
+fn compose_file_describes_the_production_topology() {
     let text = std::fs::read_to_string("docker-compose.temporal.yml").unwrap();
     let doc: Value = serde_yaml::from_str(&text).expect("valid YAML");
     let services = doc["services"].as_mapping().expect("services");
     let names: Vec<&str> = services.keys().filter_map(Value::as_str).collect();
     for needed in [
-        "postgres", "temporal", "kafka", "s3", "api", "bridge", "worker",
+        "postgres",
+        "temporal-postgresql",
+        "temporal",
+        "temporal-init",
+        "temporal-ui",
+        "kafka",
+        "s3",
+        "s3-init",
+        "migrate",
+        "api",
+        "bridge",
+        "worker",
+        "transcode-worker",
     ] {
         assert!(
             names.contains(&needed),
@@ -27,23 +39,49 @@ fn compose_file_describes_the_local_topology() {
             })
             .unwrap_or_default()
     };
+    // The same host ports as the local stack, so the README's examples work against either.
     assert!(ports("postgres").contains(&"127.0.0.1:5432:5432".to_owned()));
     assert!(ports("temporal").contains(&"127.0.0.1:7233:7233".to_owned()));
-    assert!(ports("temporal").contains(&"127.0.0.1:8233:8233".to_owned()));
+    assert!(ports("temporal-ui").contains(&"127.0.0.1:8233:8080".to_owned()));
     assert!(ports("kafka").contains(&"127.0.0.1:9092:9092".to_owned()));
-    assert!(ports("s3").contains(&"127.0.0.1:3900:3900".to_owned()));
+    assert!(ports("s3").contains(&"127.0.0.1:3900:9000".to_owned()));
     assert!(ports("api").contains(&"127.0.0.1:8080:8080".to_owned()));
-    for (svc, cmd) in [("api", "api"), ("bridge", "bridge"), ("worker", "worker")] {
-        assert_eq!(doc["services"][svc]["command"][1].as_str(), Some(cmd));
+    let command = |svc: &str| -> Vec<String> {
+        doc["services"][svc]["command"]
+            .as_sequence()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(command("api"), ["vodflow", "api"]);
+    assert_eq!(command("bridge"), ["vodflow", "bridge"]);
+    assert_eq!(
+        command("worker"),
+        ["vodflow", "worker", "--queues", "processing"]
+    );
+    assert_eq!(
+        command("transcode-worker"),
+        ["vodflow", "worker", "--queues", "transcode"]
+    );
+    assert_eq!(command("migrate"), ["vodflow", "migrate"]);
+    for svc in ["api", "bridge", "worker", "transcode-worker", "migrate"] {
+        assert_eq!(
+            doc["services"][svc]["build"], ".",
+            "{svc} builds the Dockerfile"
+        );
     }
     // The search attributes the stack script registers are registered here too.
-    let temporal_cmd = doc["services"]["temporal"]["command"].as_str().unwrap();
+    let init = command("temporal-init").join(" ");
     let stack = std::fs::read_to_string("scripts/stack").unwrap();
-    for attr in ["VideoId=Keyword", "OwnerId=Keyword", "VideoStatus=Keyword"] {
+    for attr in ["VideoId", "OwnerId", "VideoStatus"] {
         assert!(
-            temporal_cmd.contains(attr) && stack.contains(attr),
+            init.contains(&format!("--name {attr} --type Keyword")),
             "{attr}"
         );
+        assert!(stack.contains(&format!("{attr}=Keyword")), "{attr}");
     }
     // Every variable the services set is one the binary reads.
     let env = doc["x-vodflow-env"].as_mapping().unwrap();
@@ -53,7 +91,51 @@ fn compose_file_describes_the_local_topology() {
             "{key} is not a vodflow variable"
         );
     }
-    assert!(std::path::Path::new("Dockerfile").exists());
+    // Every `${VAR:?…}` the file needs is one scripts/compose-env writes, and nothing else.
+    let out = std::process::Command::new("scripts/compose-env")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let generated: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_owned()))
+        .collect();
+    let mut needed: Vec<String> = text
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split([':', '}']).next().map(str::to_owned))
+        .collect();
+    needed.sort();
+    needed.dedup();
+    for n in &needed {
+        assert!(
+            generated.contains(n),
+            "{n} is needed but scripts/compose-env does not write it"
+        );
+    }
+    for g in &generated {
+        assert!(
+            needed.contains(g),
+            "scripts/compose-env writes {g}, which nothing uses"
+        );
+    }
+    // Named volumes are declared; the Dockerfile runs the binary as a non-root user.
+    let volumes = doc["volumes"].as_mapping().unwrap();
+    for (name, svc) in services {
+        for v in svc["volumes"].as_sequence().into_iter().flatten() {
+            let source = v.as_str().unwrap().split(':').next().unwrap();
+            if !source.starts_with('.') && !source.starts_with('/') {
+                assert!(
+                    volumes.contains_key(source),
+                    "{}: volume {source} is not declared",
+                    name.as_str().unwrap()
+                );
+            }
+        }
+    }
+    let dockerfile = std::fs::read_to_string("Dockerfile").unwrap();
+    assert!(dockerfile.contains("cargo build --release --bin vodflow"));
+    assert!(dockerfile.contains("USER 65532"));
 }
 
 #[test]

@@ -27,6 +27,22 @@ struct EncodeHeartbeat {
     percent: f64,
 }
 
+/// Counts a retry (and a lost attempt: one that resumed from a previous attempt's heartbeat).
+pub(crate) fn count_attempt(deps: &crate::Deps, ctx: &ActivityContext, activity: &str) {
+    if ctx.info().attempt > 1 {
+        deps.metrics
+            .activity_retries
+            .with_label_values(&[activity])
+            .inc();
+        if !ctx.heartbeat_details().raw().is_empty() {
+            deps.metrics
+                .attempts_lost
+                .with_label_values(&[activity])
+                .inc();
+        }
+    }
+}
+
 pub(crate) async fn beat(ctx: &ActivityContext, step: &'static str, out_time_s: f64, percent: f64) {
     let _ = ctx
         .record_heartbeat(serde_json::json!(EncodeHeartbeat {

@@ -41,10 +41,15 @@ pub struct Deps {
     pub producer: FutureProducer,
     /// Starts webhook delivery workflows when a video's processing ends.
     pub temporal: temporalio_client::Client,
+    pub metrics: vodflow_core::metrics::WorkerMetrics,
 }
 
 impl Deps {
-    pub async fn new(cfg: Config, temporal: temporalio_client::Client) -> Result<Arc<Self>, Error> {
+    pub async fn new(
+        cfg: Config,
+        temporal: temporalio_client::Client,
+        metrics: vodflow_core::metrics::WorkerMetrics,
+    ) -> Result<Arc<Self>, Error> {
         let pool = vodflow_core::repo::connect_lazy(&cfg)?;
         let work_dir: std::path::PathBuf = cfg.work_dir.clone().into();
         let storage = Storage {
@@ -60,6 +65,7 @@ impl Deps {
             storage,
             producer,
             temporal,
+            metrics,
         }))
     }
 }

@@ -34,6 +34,7 @@ impl ProcessingActivities {
         job: ImportSource,
     ) -> Result<ImportedSource, ActivityError> {
         async move {
+            crate::heartbeat::count_attempt(&self.0, &ctx, names::IMPORT_SOURCE);
             let started = std::time::Instant::now();
             let ctx = &ctx;
             // Progress as bytes fetched; the heartbeat also tells Temporal the worker lives.
@@ -65,6 +66,7 @@ impl ProcessingActivities {
         src: SourceRef,
     ) -> Result<SourceInfo, ActivityError> {
         async move {
+            crate::heartbeat::count_attempt(&self.0, &ctx, names::PROBE_SOURCE);
             let media = SourceMedia::open(source_file(&self.0, &ctx, &src).await?).await?;
             let cfg = &self.0.cfg;
             let contain = Containment::fixed(&cfg.ffmpeg, PROBE_SECONDS);
@@ -186,6 +188,19 @@ impl ProcessingActivities {
     ) -> Result<(), ActivityError> {
         async move {
             catalog::apply(&self.0.pool, &u).await?;
+            let finished = match &u.update {
+                MetadataUpdate::Processing { .. } => None,
+                MetadataUpdate::Failed { step, .. } => Some(("failed", step.as_str())),
+                MetadataUpdate::Cancelled => Some(("cancelled", "cancelled")),
+                MetadataUpdate::Ready { .. } => Some(("ready", "done")),
+            };
+            if let Some((status, step)) = finished {
+                self.0
+                    .metrics
+                    .videos_finished
+                    .with_label_values(&[status, step])
+                    .inc();
+            }
             // The run is over for this source here: this worker's copy is no longer needed
             // (transcode workers' copies age out of their cache budget).
             if !matches!(u.update, MetadataUpdate::Processing { .. }) {
@@ -231,9 +246,18 @@ impl ProcessingActivities {
         _ctx: ActivityContext,
         job: DeliverWebhook,
     ) -> Result<WebhookOutcome, ActivityError> {
-        webhook::deliver(&self.0.cfg, &self.0.pool, &job)
-            .await
-            .map_err(Error::into_activity)
+        let result = webhook::deliver(&self.0.cfg, &self.0.pool, &job).await;
+        let outcome = match &result {
+            Ok(_) => "succeeded",
+            Err(Error::WebhookRefused(_)) => "refused",
+            Err(_) => "failed",
+        };
+        self.0
+            .metrics
+            .webhook_deliveries
+            .with_label_values(&[outcome])
+            .inc();
+        result.map_err(Error::into_activity)
     }
 
     #[activity(name = names::FINISH_WEBHOOK)]

@@ -148,6 +148,22 @@ impl SourceCache {
         locks.remove(&id);
     }
 
+    /// Bytes of every cached source (what `VODFLOW_WORK_DIR_MAX_BYTES` bounds).
+    pub async fn used_bytes(&self) -> u64 {
+        let mut total = 0;
+        let Ok(mut dirs) = tokio::fs::read_dir(&self.dir).await else {
+            return 0;
+        };
+        while let Ok(Some(d)) = dirs.next_entry().await {
+            if let Ok(mut files) = tokio::fs::read_dir(d.path()).await {
+                while let Ok(Some(f)) = files.next_entry().await {
+                    total += f.metadata().await.map_or(0, |m| m.len());
+                }
+            }
+        }
+        total
+    }
+
     /// Evicts least-recently-used sources nobody holds until `incoming` more bytes fit the budget.
     async fn make_room(&self, incoming_id: VideoId, incoming: u64) {
         if self.max_bytes == 0 {

@@ -35,6 +35,7 @@ impl TranscodeActivities {
         job: EncodeChunk,
     ) -> Result<ChunkEncoded, ActivityError> {
         async move {
+            crate::heartbeat::count_attempt(&self.0, &ctx, names::ENCODE_CHUNK);
             let store = &self.0.storage;
             let bucket = job.source.bucket.clone();
             let manifest_key = encode::chunk_manifest_key(&job);
@@ -58,6 +59,7 @@ impl TranscodeActivities {
             let start_s = job.chunk.start_ms as f64 / 1000.0;
             let limits = &self.0.cfg.ffmpeg;
             let args = encode::chunk_args(&job, &src, &scratch.0, limits.threads);
+            let encode_started = std::time::Instant::now();
             ffmpeg_cli::run(
                 "encode",
                 &args,
@@ -67,6 +69,11 @@ impl TranscodeActivities {
                 || ctx.is_cancelled(),
             )
             .await?;
+            // The capacity model's input: wall seconds per second of output, by the top rung.
+            let rung = job.renditions.iter().max_by_key(|r| r.height).map_or("none", |r| r.name.as_str());
+            let m = &self.0.metrics;
+            m.encode_seconds.with_label_values(&[rung]).inc_by(encode_started.elapsed().as_secs_f64());
+            m.encoded_media_seconds.with_label_values(&[rung]).inc_by(span_s);
             beat(&ctx, "upload", start_s + span_s, 100.0).await;
             let mut renditions = Vec::new();
             for r in &job.renditions {
@@ -102,6 +109,7 @@ impl TranscodeActivities {
         job: EncodeAudio,
     ) -> Result<Option<AudioEncoded>, ActivityError> {
         async move {
+            crate::heartbeat::count_attempt(&self.0, &ctx, names::ENCODE_AUDIO);
             if job.info.audio_codec.is_none() {
                 return Ok(None);
             }

@@ -36,11 +36,21 @@ fn tuner(activity_slots: usize) -> TunerHolder {
         .build()
 }
 
-/// Runs the selected workers until `shutdown` resolves. Not `Send` (Temporal workers drive
-/// workflows on a local set): await it on the main task.
+/// [`run_with`] with metrics nobody serves (tests, tools).
 pub async fn run(
     cfg: Config,
     roles: Roles,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
+    run_with(cfg, roles, &prometheus::Registry::new(), shutdown).await
+}
+
+/// Runs the selected workers until `shutdown` resolves, with their metrics in `registry`. Not
+/// `Send` (Temporal workers drive workflows on a local set): await it on the main task.
+pub async fn run_with(
+    cfg: Config,
+    roles: Roles,
+    registry: &prometheus::Registry,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
     let setup = |e: &dyn std::fmt::Display| WorkerError::Setup(e.to_string());
@@ -54,7 +64,8 @@ pub async fn run(
         .await
         .map_err(|e| setup(&e))?;
     let transcodes = cfg.max_concurrent_transcodes;
-    let deps: Arc<Deps> = Deps::new(cfg.clone(), client.clone()).await?;
+    let metrics = vodflow_core::metrics::WorkerMetrics::new(registry);
+    let deps: Arc<Deps> = Deps::new(cfg.clone(), client.clone(), metrics).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut processing = None;
     if roles.processing {
@@ -96,7 +107,8 @@ pub async fn run(
         let gate = DiskGate::new(&cfg.work_dir, cfg.work_dir_min_free_bytes);
         transcode_while_disk_has_room(&runtime, &client, &deps, &gate, stop_rx.clone()).await
     };
-    let runs = futures::future::join(processing_run, transcode_run);
+    let gauges = measure(&deps, roles, stop_rx.clone());
+    let runs = futures::future::join3(processing_run, transcode_run, gauges);
     let stopper = async {
         shutdown.await;
         tracing::info!("stopping workers (in-flight activities get the graceful period)");
@@ -105,11 +117,83 @@ pub async fn run(
     let mut runs = std::pin::pin!(runs);
     let stopper = std::pin::pin!(stopper);
     // Workers can also end on their own (a fatal error): then do not wait for a shutdown signal.
-    let (a, b) = match futures::future::select(runs.as_mut(), stopper).await {
+    let (a, b, ()) = match futures::future::select(runs.as_mut(), stopper).await {
         futures::future::Either::Left((results, _)) => results,
         futures::future::Either::Right(((), _)) => runs.await,
     };
     a.and(b).map_err(WorkerError::Setup)
+}
+
+/// How often the gauges (disk, queue backlogs) are refreshed.
+const MEASURE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Keeps the worker's gauges current until shutdown: its work directory, and (processing role)
+/// the backlog Temporal reports for both queues.
+async fn measure(deps: &Arc<Deps>, roles: Roles, stop: tokio::sync::watch::Receiver<bool>) {
+    let m = &deps.metrics;
+    let cfg = &deps.cfg;
+    loop {
+        if let Some(free) = crate::disk_gate::free_bytes(std::path::Path::new(&cfg.work_dir)) {
+            m.work_dir_free_bytes.set(free.min(i64::MAX as u64) as i64);
+        }
+        m.work_dir_used_bytes
+            .set(deps.storage.sources.used_bytes().await.min(i64::MAX as u64) as i64);
+        if roles.processing {
+            for (label, queue) in [
+                ("processing", names::TASK_QUEUE_PROCESSING),
+                ("transcode", names::TASK_QUEUE_TRANSCODE),
+            ] {
+                match backlog(
+                    &deps.temporal,
+                    &cfg.temporal_namespace,
+                    &cfg.task_queue(queue),
+                )
+                .await
+                {
+                    Ok(n) => m.task_queue_backlog.with_label_values(&[label]).set(n),
+                    Err(e) => tracing::debug!(queue, error = %e, "no backlog figure"),
+                }
+            }
+        }
+        let wait = tokio::time::sleep(MEASURE_EVERY);
+        let wait = std::pin::pin!(wait);
+        let stopped = std::pin::pin!(stopped(stop.clone()));
+        if let futures::future::Either::Right(_) = futures::future::select(wait, stopped).await {
+            return;
+        }
+    }
+}
+
+/// Activity tasks waiting in `queue`, as Temporal estimates them.
+async fn backlog(
+    client: &temporalio_client::Client,
+    namespace: &str,
+    queue: &str,
+) -> Result<i64, String> {
+    use temporalio_common::protos::temporal::api::enums::v1::{TaskQueueKind, TaskQueueType};
+    use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+    use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
+    let req = DescribeTaskQueueRequest {
+        namespace: namespace.to_owned(),
+        task_queue: Some(TaskQueue {
+            name: queue.to_owned(),
+            kind: TaskQueueKind::Normal as i32,
+            normal_name: String::new(),
+        }),
+        task_queue_type: TaskQueueType::Activity as i32,
+        report_stats: true,
+        ..Default::default()
+    };
+    let resp = client
+        .connection()
+        .workflow_service()
+        .describe_task_queue(tonic::Request::new(req))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(resp
+        .into_inner()
+        .stats
+        .map_or(0, |s| s.approximate_backlog_count))
 }
 
 async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {

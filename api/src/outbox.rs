@@ -11,6 +11,24 @@ use vodflow_core::repo;
 use crate::state::AppState;
 
 const BATCH: i64 = 100;
+/// How often the videos-by-status gauges are refreshed (a GROUP BY over the videos table).
+const CENSUS_EVERY: Duration = Duration::from_secs(10);
+
+/// The gauges that need a look at the tables: unpublished events, videos by status, and the
+/// oldest unsettled video.
+async fn census(state: &AppState) {
+    match repo::census(&state.pool).await {
+        Ok(c) => {
+            let m = &state.metrics;
+            m.outbox_unpublished.set(c.unpublished);
+            for (status, n) in c.by_status {
+                m.videos.with_label_values(&[&status]).set(n);
+            }
+            m.videos_unsettled_oldest_seconds.set(c.oldest_unsettled_s);
+        }
+        Err(e) => tracing::debug!(error = %e, "census failed"),
+    }
+}
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Runs until `shutdown` resolves.
@@ -18,6 +36,7 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = state.cfg.outbox_poll;
     let mut topics_ready = false;
+    let mut last_census = std::time::Instant::now() - CENSUS_EVERY;
     loop {
         if !topics_ready {
             match vodflow_core::kafka::ensure_topics(&state.cfg).await {
@@ -40,6 +59,10 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
         };
         if let Ok(lag) = repo::outbox_lag_seconds(&state.pool).await {
             state.metrics.outbox_lag_seconds.set(lag);
+        }
+        if last_census.elapsed() >= CENSUS_EVERY {
+            last_census = std::time::Instant::now();
+            census(&state).await;
         }
         tokio::select! {
             _ = &mut shutdown => return,

@@ -15,6 +15,13 @@ pub struct Metrics {
     pub uploads: IntCounterVec,
     pub outbox_published: IntCounter,
     pub outbox_lag_seconds: prometheus::Gauge,
+    pub outbox_unpublished: prometheus::IntGauge,
+    pub videos: prometheus::IntGaugeVec,
+    pub videos_unsettled_oldest_seconds: prometheus::Gauge,
+    pub playback_bytes: IntCounterVec,
+    pub playback_responses: IntCounterVec,
+    /// The worker's and bridge's metrics when they run in this process (`vodflow dev`).
+    extra: std::sync::Arc<std::sync::OnceLock<Registry>>,
 }
 
 impl Metrics {
@@ -64,8 +71,72 @@ impl Metrics {
             "Age of the oldest event not yet published to Kafka (0 when none)",
         )
         .expect("static metric definition");
+        let outbox_unpublished = prometheus::IntGauge::new(
+            "vodflow_outbox_unpublished",
+            "Events committed with their upload but not yet published to Kafka",
+        )
+        .expect("static metric definition");
+        let videos = prometheus::IntGaugeVec::new(
+            Opts::new("vodflow_videos", "Videos by status"),
+            &["status"],
+        )
+        .expect("static metric definition");
+        let videos_unsettled_oldest_seconds = prometheus::Gauge::new(
+            "vodflow_videos_unsettled_oldest_seconds",
+            "How long the oldest video still uploaded or processing has been so (0 when none)",
+        )
+        .expect("static metric definition");
+        let playback_bytes = IntCounterVec::new(
+            Opts::new(
+                "vodflow_playback_bytes_total",
+                "Bytes the playback origin sent, by object kind",
+            ),
+            &["kind"],
+        )
+        .expect("static metric definition");
+        let playback_responses = IntCounterVec::new(
+            Opts::new(
+                "vodflow_playback_responses_total",
+                "Playback origin responses: full, partial (Range), not_modified (304), other",
+            ),
+            &["result"],
+        )
+        .expect("static metric definition");
+        for kind in ["playlist", "segment", "init", "poster"] {
+            playback_bytes.with_label_values(&[kind]);
+        }
+        for result in ["full", "partial", "not_modified", "other"] {
+            playback_responses.with_label_values(&[result]);
+        }
+        for status in [
+            "uploaded",
+            "processing",
+            "ready",
+            "failed",
+            "cancelled",
+            "deleted",
+        ] {
+            videos.with_label_values(&[status]);
+        }
+        for outcome in [
+            "accepted",
+            "too_large",
+            "unsupported",
+            "bad_request",
+            "idle_timeout",
+            "error",
+            "terminated",
+            "imported",
+        ] {
+            uploads.with_label_values(&[outcome]);
+        }
         for c in [
-            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(outbox_unpublished.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(videos.clone()),
+            Box::new(videos_unsettled_oldest_seconds.clone()),
+            Box::new(playback_bytes.clone()),
+            Box::new(playback_responses.clone()),
+            Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
             Box::new(upload_bytes.clone()),
             Box::new(upload_duration.clone()),
@@ -84,13 +155,29 @@ impl Metrics {
             uploads,
             outbox_published,
             outbox_lag_seconds,
+            outbox_unpublished,
+            videos,
+            videos_unsettled_oldest_seconds,
+            playback_bytes,
+            playback_responses,
+            extra: Default::default(),
         }
     }
 
+    /// Serves `registry` (the worker's and bridge's, in an all-in-one process) on this `/metrics`
+    /// too. Only the first one counts.
+    pub fn also_render(&self, registry: Registry) {
+        let _ = self.extra.set(registry);
+    }
+
     pub fn render(&self) -> String {
+        let mut families = self.registry.gather();
+        if let Some(extra) = self.extra.get() {
+            families.extend(extra.gather());
+        }
         let mut buf = Vec::new();
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
+            .encode(&families, &mut buf)
             .expect("text encoding cannot fail");
         String::from_utf8(buf).unwrap_or_default()
     }

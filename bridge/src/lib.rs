@@ -21,14 +21,15 @@ use vodflow_workflows::video_processing::{Run, start_run};
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long without an event before the bridge checks that it is not missing any.
 const IDLE_CHECK: Duration = Duration::from_secs(15);
+/// How often the consumer group's lag is measured for `/metrics`.
+const LAG_EVERY: Duration = Duration::from_secs(10);
 
-/// Whether the group's committed offsets are behind the topic's end on any partition.
-fn lagging(consumer: &StreamConsumer, topic: &str) -> bool {
+/// How far the group's committed offsets are behind the topic's end, per partition (`None` when
+/// the broker cannot say).
+fn lag(consumer: &StreamConsumer, topic: &str) -> Option<Vec<(i32, i64)>> {
     let timeout = Duration::from_secs(5);
     tokio::task::block_in_place(|| {
-        let Ok(md) = consumer.fetch_metadata(Some(topic), timeout) else {
-            return false;
-        };
+        let md = consumer.fetch_metadata(Some(topic), timeout).ok()?;
         let mut tpl = rdkafka::TopicPartitionList::new();
         let partitions: Vec<i32> = md
             .topics()
@@ -38,20 +39,23 @@ fn lagging(consumer: &StreamConsumer, topic: &str) -> bool {
         for p in &partitions {
             tpl.add_partition(topic, *p);
         }
-        let Ok(committed) = consumer.committed_offsets(tpl, timeout) else {
-            return false;
-        };
-        partitions.iter().any(|p| {
-            let Ok((low, high)) = consumer.fetch_watermarks(topic, *p, timeout) else {
-                return false;
-            };
-            let at = match committed.find_partition(topic, *p).map(|e| e.offset()) {
+        let committed = consumer.committed_offsets(tpl, timeout).ok()?;
+        let mut lags = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let (low, high) = consumer.fetch_watermarks(topic, p, timeout).ok()?;
+            let at = match committed.find_partition(topic, p).map(|e| e.offset()) {
                 Some(rdkafka::Offset::Offset(o)) => o,
                 _ => low,
             };
-            at < high
-        })
+            lags.push((p, (high - at).max(0)));
+        }
+        Some(lags)
     })
+}
+
+/// Whether the group's committed offsets are behind the topic's end on any partition.
+fn lagging(consumer: &StreamConsumer, topic: &str) -> bool {
+    lag(consumer, topic).is_some_and(|l| l.iter().any(|(_, n)| *n > 0))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,9 +74,22 @@ pub enum Handled {
     DeadLettered,
 }
 
-/// Consumes until `shutdown` resolves. Whatever was handled is committed; an event being retried
-/// when shutdown comes is left uncommitted and handled again by the next consumer.
+/// [`run_with`] with metrics nobody serves (tests, tools).
 pub async fn run(cfg: &Config, client: &Client, shutdown: impl Future<Output = ()>) -> Result<()> {
+    run_with(cfg, client, &prometheus::Registry::new(), shutdown).await
+}
+
+/// Consumes until `shutdown` resolves. Whatever was handled is committed; an event being retried
+/// when shutdown comes is left uncommitted and handled again by the next consumer. Counts events
+/// and measures the group's lag into `registry`.
+pub async fn run_with(
+    cfg: &Config,
+    client: &Client,
+    registry: &prometheus::Registry,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let metrics = vodflow_core::metrics::BridgeMetrics::new(registry);
+    let mut last_lag_check = std::time::Instant::now() - LAG_EVERY;
     let mut consumer: StreamConsumer = kafka::consumer(cfg, kafka::BRIDGE_CONSUMER_GROUP)?;
     let dlq = kafka::producer(cfg)?;
     let mut shutdown = std::pin::pin!(shutdown);
@@ -88,6 +105,17 @@ pub async fn run(cfg: &Config, client: &Client, shutdown: impl Future<Output = (
     consumer.subscribe(&[&topic])?;
     tracing::info!(%topic, "bridge consuming");
     loop {
+        if last_lag_check.elapsed() >= LAG_EVERY {
+            last_lag_check = std::time::Instant::now();
+            if let Some(lags) = lag(&consumer, &topic) {
+                for (p, n) in lags {
+                    metrics
+                        .consumer_lag
+                        .with_label_values(&[&p.to_string()])
+                        .set(n);
+                }
+            }
+        }
         let msg = tokio::select! {
             _ = &mut shutdown => break,
             m = consumer.recv() => m,
@@ -122,8 +150,17 @@ pub async fn run(cfg: &Config, client: &Client, shutdown: impl Future<Output = (
             )
             .await;
             match attempt {
-                Ok(h) => break Some(h),
+                Ok(h) => {
+                    let result = match h {
+                        Handled::Started => "started",
+                        Handled::AlreadyStarted => "duplicate",
+                        Handled::DeadLettered => "invalid",
+                    };
+                    metrics.events.with_label_values(&[result]).inc();
+                    break Some(h);
+                }
                 Err(e) => {
+                    metrics.events.with_label_values(&["error"]).inc();
                     tracing::warn!(error = %e, retry_in = ?backoff, partition = msg.partition(), offset = msg.offset(), "event not handled yet");
                     tokio::select! {
                         _ = &mut shutdown => break None,

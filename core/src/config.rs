@@ -112,6 +112,11 @@ pub const VARS: &[Var] = &[
         help: "Address the API listens on",
     },
     Var {
+        name: "VODFLOW_METRICS_LISTEN",
+        default: "127.0.0.1:9464",
+        help: "Where `vodflow bridge` and `vodflow worker` serve /metrics and /healthz (empty: nowhere; the api serves them on VODFLOW_API_LISTEN, `vodflow dev` there too)",
+    },
+    Var {
         name: "VODFLOW_PUBLIC_URL",
         default: "http://127.0.0.1:8080",
         help: "Public base URL of the API (used in links)",
@@ -432,6 +437,7 @@ pub struct Config {
     pub work_dir_max_bytes: u64,
     pub work_dir_min_free_bytes: u64,
     pub import_allow_private: bool,
+    pub metrics_listen: String,
     pub activity_max_attempts: i32,
     pub heartbeat_timeout: Duration,
     pub webhook_secret: String,
@@ -730,6 +736,7 @@ impl Config {
                 "VODFLOW_WORK_DIR_MAX_BYTES",
                 &get("VODFLOW_WORK_DIR_MAX_BYTES"),
             )?,
+            metrics_listen: get("VODFLOW_METRICS_LISTEN"),
             import_allow_private: parse(
                 "VODFLOW_IMPORT_ALLOW_PRIVATE",
                 &get("VODFLOW_IMPORT_ALLOW_PRIVATE"),

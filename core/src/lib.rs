@@ -14,6 +14,7 @@ pub mod ids;
 pub mod kafka;
 pub mod ladder;
 pub mod layout;
+pub mod metrics;
 pub mod multipart_sink;
 pub mod names;
 pub mod net_guard;

@@ -321,6 +321,34 @@ pub async fn existing_ids(pool: &PgPool, ids: &[uuid::Uuid]) -> Result<Vec<uuid:
     )
 }
 
+/// Counts for the api's gauges.
+pub struct Census {
+    pub unpublished: i64,
+    pub by_status: Vec<(String, i64)>,
+    pub oldest_unsettled_s: f64,
+}
+
+pub async fn census(pool: &PgPool) -> Result<Census> {
+    let unpublished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(pool)
+            .await?;
+    let by_status: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM videos GROUP BY status")
+            .fetch_all(pool)
+            .await?;
+    let oldest: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM videos WHERE status IN ('uploaded', 'processing')",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Census {
+        unpublished,
+        by_status,
+        oldest_unsettled_s: oldest.unwrap_or(0.0),
+    })
+}
+
 pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64> {
     let lag: Option<f64> = sqlx::query_scalar(
         "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM outbox WHERE published_at IS NULL",

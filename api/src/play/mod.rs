@@ -91,7 +91,36 @@ async fn serve(
     }
     let conditional = object::Conditional::from_request(req);
     let head = req.method() == Method::HEAD;
-    object::fetch(state, &target, &conditional, max_age_cap, head)
+    let resp = object::fetch(state, &target, &conditional, max_age_cap, head)
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    count(state, &target, &resp, head);
+    Ok(resp)
+}
+
+/// Origin traffic by kind, and how much of it was revalidation (304) rather than bytes.
+fn count(state: &AppState, target: &path::PlayPath<'_>, resp: &Response, head: bool) {
+    let m = &state.metrics;
+    let result = match resp.status() {
+        StatusCode::OK => "full",
+        StatusCode::PARTIAL_CONTENT => "partial",
+        StatusCode::NOT_MODIFIED => "not_modified",
+        _ => "other",
+    };
+    m.playback_responses.with_label_values(&[result]).inc();
+    let kind = match target.content_type {
+        "application/vnd.apple.mpegurl" => "playlist",
+        "video/iso.segment" | "audio/iso.segment" => "segment",
+        "image/jpeg" => "poster",
+        _ => "init",
+    };
+    let bytes = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if !head && matches!(result, "full" | "partial") {
+        m.playback_bytes.with_label_values(&[kind]).inc_by(bytes);
+    }
 }

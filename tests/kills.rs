@@ -226,3 +226,75 @@ async fn the_relay_and_the_bridge_killed_mid_publish_start_one_run_per_video() {
     bridge.kill().ok();
     owned.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transcode_worker_sent_sigterm_finishes_its_encodes_before_it_exits() {
+    let owned = common::processing_env(&[("VODFLOW_CHUNK_SECONDS", "4")]).await;
+    let env = &owned;
+    let clip = make_video(
+        &env.scratch,
+        "clip.mp4",
+        &Spec {
+            width: 1280,
+            height: 720,
+            seconds: 24.0,
+            ..Spec::default()
+        },
+    );
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let roles = vodflow_activities::worker::Roles {
+        processing: true,
+        transcode: false,
+    };
+    common::with_platform_roles(env, roles, |base| async move {
+        let mut first = common::spawn_worker_process(
+            env,
+            &["--queues", "transcode", "--max-concurrent-transcodes", "1"],
+            &env.scratch.join("w1"),
+        );
+        let id = common::upload(&base, &token, &clip, "drained").await;
+        common::finished_chunks(env, &id, 1).await;
+        // What Kubernetes does at a rollout: SIGTERM, then wait for the grace period.
+        let pid = first.0.id().to_string();
+        let t = Instant::now();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = tokio::task::spawn_blocking(move || first.0.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        let drained_in = t.elapsed();
+        assert!(
+            status.success(),
+            "a drained worker exits cleanly: {status:?}"
+        );
+        // Another worker does the rest.
+        let mut second =
+            common::spawn_worker_process(env, &["--queues", "transcode"], &env.scratch.join("w2"));
+        let row = wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(240)).await;
+        second.kill().ok();
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+        // Nothing the first worker had started was lost: every encode ran once.
+        let events = common::history(env, &id);
+        for (activity, _) in common::completed_activities(&events) {
+            if activity.starts_with("encode-chunk-") {
+                assert_eq!(
+                    common::activity_attempts(&events, &activity),
+                    vec![1],
+                    "{activity} was retried: the drain cut it off"
+                );
+            }
+        }
+        eprintln!(
+            "transcode worker drained in {:.1} s after SIGTERM",
+            drained_in.as_secs_f64()
+        );
+    })
+    .await;
+    owned.cleanup().await;
+}

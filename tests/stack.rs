@@ -373,3 +373,20 @@ async fn migrations_are_idempotent() {
     assert_eq!(n, std::fs::read_dir("migrations").unwrap().count() as i64);
     env.cleanup().await;
 }
+
+/// Maintenance, not a check: removes the buckets earlier test runs left in the local store
+/// (`cargo test --test stack -- --ignored purge_test_buckets`).
+#[tokio::test]
+#[ignore]
+async fn purge_test_buckets() {
+    let env = TestEnv::new(&[]).await;
+    let buckets = env.s3.list_buckets().send().await.unwrap();
+    for b in buckets.buckets() {
+        if let Some(name) = b.name()
+            && name.starts_with("t-")
+        {
+            common::remove_bucket(&env.s3, name).await;
+        }
+    }
+    env.cleanup().await;
+}

@@ -77,6 +77,12 @@ impl TestEnv {
             ("VODFLOW_S3_BUCKET".into(), bucket.clone()),
             ("VODFLOW_KAFKA_TOPIC_PREFIX".into(), format!("t{id}.")),
             ("VODFLOW_OUTBOX_POLL".into(), "100ms".into()),
+            // Test machines' disks are shared and filled by builds: only the disk test itself
+            // exercises the production floor (2 GiB).
+            (
+                "VODFLOW_WORK_DIR_MIN_FREE_BYTES".into(),
+                (256u64 << 20).to_string(),
+            ),
             (
                 "VODFLOW_WORK_DIR".into(),
                 std::env::temp_dir()
@@ -174,6 +180,9 @@ impl TestEnv {
             .arg(self.cfg.task_queue("vodflow-reconciler"))
             .output();
         let _ = std::fs::remove_dir_all(&self.scratch);
+        let _ = std::fs::remove_dir_all(&self.cfg.work_dir);
+        // The test's bucket goes too: the store is shared by every run on this machine.
+        remove_bucket(&self.s3, &self.cfg.s3.bucket).await;
         if let Ok(admin) = sqlx::PgPool::connect(ADMIN_DB_URL).await {
             let _ = sqlx::query(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -183,6 +192,45 @@ impl TestEnv {
             .await;
         }
     }
+}
+
+/// Empties and deletes `bucket` (objects and open multipart uploads); best effort.
+pub async fn remove_bucket(s3: &S3, bucket: &str) {
+    let _ = vodflow_core::storage::abort_multipart_uploads(s3, bucket, "", None, |_| false).await;
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .into_paginator()
+        .page_size(1000)
+        .send();
+    while let Some(Ok(page)) = pages.next().await {
+        let ids: Vec<_> = page
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                aws_sdk_s3::types::ObjectIdentifier::builder()
+                    .key(o.key()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        if let Ok(delete) = aws_sdk_s3::types::Delete::builder()
+            .set_objects(Some(ids))
+            .quiet(true)
+            .build()
+        {
+            let _ = s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await;
+        }
+    }
+    let _ = s3.delete_bucket().bucket(bucket).send().await;
 }
 
 /// The api served in-process on a free loopback port.

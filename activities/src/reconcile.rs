@@ -140,6 +140,13 @@ async fn expire_uploads(pool: &sqlx::PgPool, s3: &aws_sdk_s3::Client, bucket: &s
     let mut n = 0;
     for u in uploads::expired(pool, 500).await? {
         let key = vodflow_core::layout::source_key(u.video_id());
+        // The pending part first: once the multipart upload is gone, nothing of it is left.
+        s3.delete_object()
+            .bucket(bucket)
+            .key(format!("{key}.pending"))
+            .send()
+            .await
+            .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
         if let Some(upload_id) = &u.s3_upload_id {
             match s3
                 .abort_multipart_upload()
@@ -154,12 +161,6 @@ async fn expire_uploads(pool: &sqlx::PgPool, s3: &aws_sdk_s3::Client, bucket: &s
                 Err(e) => return Err(Error::Storage(sdk_error(e).to_string())),
             }
         }
-        s3.delete_object()
-            .bucket(bucket)
-            .key(format!("{key}.pending"))
-            .send()
-            .await
-            .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
         uploads::close(
             pool,
             u.id,

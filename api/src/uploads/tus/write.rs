@@ -386,13 +386,13 @@ impl<'a> Writer<'a> {
 
 /// Removes what an upload left in the store: its multipart upload and its pending part.
 pub(crate) async fn abandon(store: &PartStore, upload_id: Option<&str>) {
+    if let Err(e) = store.delete_pending().await {
+        tracing::warn!(key = %store.key, error = %e, "could not remove the pending part");
+    }
     if let Some(id) = upload_id
         && let Err(e) = store.abort(id).await
     {
         tracing::warn!(key = %store.key, error = %e, "could not abort the multipart upload");
-    }
-    if let Err(e) = store.delete_pending().await {
-        tracing::warn!(key = %store.key, error = %e, "could not remove the pending part");
     }
 }
 

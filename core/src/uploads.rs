@@ -212,7 +212,10 @@ pub async fn open_count(pool: &PgPool, owner: &str) -> Result<i64> {
     .await?)
 }
 
-/// Takes the upload's write lease for `lease`; `None` while another request holds it.
+/// How long a write lease lasts unless renewed: also how long a crashed writer blocks the upload.
+pub const LEASE_SECONDS: u64 = 10;
+
+/// Takes the upload's write lease for `lease`; `false` while another request holds it.
 pub async fn lock(
     pool: &PgPool,
     id: Uuid,
@@ -231,10 +234,10 @@ pub async fn lock(
     Ok(r.rows_affected() == 1)
 }
 
-/// Extends the lease of a request that is still writing.
+/// Extends the lease of a request that is still writing (by [`LEASE_SECONDS`]).
 pub async fn renew(pool: &PgPool, id: Uuid, token: Uuid) -> Result<bool> {
     let r = sqlx::query(
-        "UPDATE uploads SET lock_until = now() + interval '60 seconds' WHERE id = $1 AND lock_token = $2",
+        "UPDATE uploads SET lock_until = now() + interval '10 seconds' WHERE id = $1 AND lock_token = $2",
     )
     .bind(id)
     .bind(token)
@@ -271,7 +274,7 @@ pub async fn save_progress(pool: &PgPool, id: Uuid, token: Uuid, p: &Progress<'_
     let r = sqlx::query(
         "UPDATE uploads SET length = $3, upload_offset = $4, flushed = $5, pending = $6, s3_upload_id = $7,
                 parts = $8, hash_state = $9, content_type = $10, updated_at = now(),
-                lock_until = now() + interval '60 seconds'
+                lock_until = now() + interval '10 seconds'
          WHERE id = $1 AND lock_token = $2 AND state = 'uploading'",
     )
     .bind(id)

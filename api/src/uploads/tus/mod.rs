@@ -22,7 +22,7 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::store::PartStore;
 use protocol::{TusError, VERSION};
-use write::{LEASE, Writer, Written};
+use write::{Writer, Written};
 
 /// Open uploads one owner may have at once (each holds a multipart upload in the store).
 const OPEN_UPLOADS_PER_OWNER: i64 = 100;
@@ -254,7 +254,7 @@ async fn delete_inner(state: &AppState, req: &Request, id: &str) -> Result<Respo
         .into());
     }
     let lease = Uuid::new_v4();
-    if !uploads::lock(&state.pool, row.id, lease, LEASE).await? {
+    if !write::acquire(state, row.id, lease).await? {
         return Err(TusError::Locked(
             "the upload is being written; try again".into(),
         ));
@@ -305,11 +305,12 @@ async fn write_body(
     body: Body,
 ) -> Result<Written, TusError> {
     let lease = Uuid::new_v4();
-    if !uploads::lock(&state.pool, id, lease, LEASE).await? {
+    if !write::acquire(state, id, lease).await? {
         return Err(TusError::Locked(
             "another request is writing to this upload; retry once it has ended".into(),
         ));
     }
+    let renewing = write::keep_leased(state, id, lease);
     let result = async {
         // Read again under the lease: this is the state no other request can change now.
         let row = uploads::get(&state.pool, id)
@@ -375,6 +376,7 @@ async fn write_body(
             .await
     }
     .await;
+    renewing.abort();
     if let Err(e) = uploads::unlock(&state.pool, id, lease).await {
         tracing::warn!(upload = %id, error = %e, "could not release the upload's lease");
     }
@@ -384,7 +386,8 @@ async fn write_body(
 /// Completes an upload whose bytes are all in but whose finish was interrupted.
 async fn finish_again(state: &AppState, row: &UploadRow) -> Result<Written, TusError> {
     let lease = Uuid::new_v4();
-    if !uploads::lock(&state.pool, row.id, lease, LEASE).await? {
+    // A HEAD does not wait for a writer: it only finishes what nobody is working on.
+    if !uploads::lock(&state.pool, row.id, lease, write::LEASE).await? {
         return Err(TusError::Locked("the upload is being finished".into()));
     }
     let result = async {

@@ -396,5 +396,36 @@ pub(crate) async fn abandon(store: &PartStore, upload_id: Option<&str>) {
     }
 }
 
-/// How long a request holds an upload before another may take it over (renewed per part).
-pub(crate) const LEASE: Duration = Duration::from_secs(60);
+/// How long a request holds an upload before another may take it over. The holder renews it
+/// every [`RENEW_EVERY`] while it writes, so only a crashed holder's lease runs out.
+pub(crate) const LEASE: Duration = Duration::from_secs(uploads::LEASE_SECONDS);
+pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(3);
+
+/// The upload's write lease, waited for while another request holds it: a writer that died
+/// (an api killed mid-PATCH) leaves its lease behind, and the client resuming right away should
+/// not be refused for it. `false` if it is still held after the lease's whole length.
+pub(crate) async fn acquire(state: &AppState, id: Uuid, lease: Uuid) -> Result<bool, TusError> {
+    let started = std::time::Instant::now();
+    loop {
+        if uploads::lock(&state.pool, id, lease, LEASE).await? {
+            return Ok(true);
+        }
+        if started.elapsed() > LEASE + Duration::from_secs(2) {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Keeps renewing the lease until dropped.
+pub(crate) fn keep_leased(state: &AppState, id: Uuid, lease: Uuid) -> tokio::task::JoinHandle<()> {
+    let pool = state.pool.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            if !matches!(uploads::renew(&pool, id, lease).await, Ok(true)) {
+                return;
+            }
+        }
+    })
+}

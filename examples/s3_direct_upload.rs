@@ -49,6 +49,9 @@ async fn main() -> anyhow::Result<()> {
                 .upload_id(id)
                 .part_number(n)
                 .body(ByteStream::from(buf))
+                // The api's part uploads skip SigV4 payload hashing; so does the baseline.
+                .customize()
+                .disable_payload_signing()
                 .send()
                 .await?;
             anyhow::Ok(

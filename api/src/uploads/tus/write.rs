@@ -31,8 +31,19 @@ pub(crate) struct Writer<'a> {
     hash: ResumableSha256,
     content_type: Option<String>,
     upload_id: Option<String>,
-    /// The bytes after `flushed`: the stored pending bytes, then this request's.
+    /// A part being stored while the next one arrives.
+    in_flight: Option<InFlight>,
+    /// The bytes after `flushed` and the part in flight: the stored pending bytes, then this
+    /// request's.
     buf: Vec<u8>,
+}
+
+/// A part on its way to the store; it becomes durable (and counts in `flushed`) when settled.
+struct InFlight {
+    task: tokio::task::JoinHandle<Result<Part, crate::store::StoreError>>,
+    size: i64,
+    /// The digest state once this part is counted.
+    hash_after: ResumableSha256,
 }
 
 /// The PATCH's own digest, when the client sent `Upload-Checksum`.
@@ -106,12 +117,13 @@ impl<'a> Writer<'a> {
             hash,
             content_type: row.content_type.clone(),
             upload_id: row.s3_upload_id.clone(),
+            in_flight: None,
             buf,
         })
     }
 
     pub(crate) fn offset(&self) -> i64 {
-        self.flushed + self.buf.len() as i64
+        self.flushed + self.in_flight.as_ref().map_or(0, |f| f.size) + self.buf.len() as i64
     }
 
     pub(crate) fn set_length(&mut self, length: i64) {
@@ -173,19 +185,10 @@ impl<'a> Writer<'a> {
             self.sniff_if_ready(false).await?;
             let part = self.state.cfg.upload_part_bytes;
             while self.buf.len() >= part && self.length.is_none_or(|len| self.offset() < len) {
-                self.flush_part(part).await?;
-                let kept = if verified {
-                    uploads::renew(&self.state.pool, self.id, self.lease).await?
-                } else {
-                    self.save(0).await?
-                };
-                if !kept {
-                    return Err(TusError::Locked(
-                        "another request took over this upload".into(),
-                    ));
-                }
+                self.flush_part(part, verified).await?;
             }
         }
+        self.settle(verified).await?;
         if let Some(d) = digest
             && !d.matches()
         {
@@ -222,17 +225,52 @@ impl<'a> Writer<'a> {
         }
     }
 
-    async fn flush_part(&mut self, size: usize) -> Result<(), TusError> {
+    /// Sends the next `size` bytes as a part, in the background: the request goes on receiving
+    /// while the store takes it (at most one part in flight, so memory stays at two parts).
+    async fn flush_part(&mut self, size: usize, verified: bool) -> Result<(), TusError> {
+        self.settle(verified).await?;
         let upload_id = self.multipart().await?;
         let data: Vec<u8> = self.buf.drain(..size).collect();
-        self.hash.update_blocks(&data);
+        let mut hash_after = self.hash.clone();
+        hash_after.update_blocks(&data);
         let number = self.parts.len() as i32 + 1;
-        let part = self
-            .store
-            .upload_part(&upload_id, number, Bytes::from(data))
-            .await?;
+        let store = self.store.clone();
+        let task = tokio::spawn(async move {
+            store
+                .upload_part(&upload_id, number, Bytes::from(data))
+                .await
+        });
+        self.in_flight = Some(InFlight {
+            task,
+            size: size as i64,
+            hash_after,
+        });
+        Ok(())
+    }
+
+    /// Waits for the part in flight and counts it. It is recorded as durable at once, unless the
+    /// request carries a checksum: then everything is recorded at the end, verified or not at all.
+    async fn settle(&mut self, verified: bool) -> Result<(), TusError> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let part = f
+            .task
+            .await
+            .map_err(|e| ApiError::Internal(format!("part upload task: {e}")))??;
+        self.hash = f.hash_after;
         self.flushed += part.size;
         self.parts.push(part);
+        let kept = if verified {
+            uploads::renew(&self.state.pool, self.id, self.lease).await?
+        } else {
+            self.save(0).await?
+        };
+        if !kept {
+            return Err(TusError::Locked(
+                "another request took over this upload".into(),
+            ));
+        }
         Ok(())
     }
 

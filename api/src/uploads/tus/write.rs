@@ -1,6 +1,6 @@
 //! The write path of a resumable upload: a request body appended at the upload's offset, cut into
-//! S3 parts as it arrives. At most one part (plus one read) is in memory; bytes past the last whole
-//! part are kept in the store as a pending object, so the next request (on any replica) continues
+//! S3 parts as it arrives. At most two parts are in memory (one arriving, one being stored); bytes
+//! past the last whole part are kept in the store as a pending object, so the next request (on any replica) continues
 //! from exactly the offset the client was told. Nothing touches local disk.
 
 use std::time::Duration;

@@ -720,13 +720,16 @@ async fn a_hundred_small_and_ten_256_mib_uploads_at_once_all_complete_and_leave_
     let env = &owned;
     let api = env.spawn_api().await;
     let base = api.base.clone();
-    let token = env.token("alice", &["videos:read", "videos:write"]);
+    // Ten owners (each may hold up to 100 open uploads; 110 from one would meet that limit).
+    let tokens: Vec<String> = (0..10)
+        .map(|o| env.token(&format!("owner-{o}"), &["videos:read", "videos:write"]))
+        .collect();
     let small = std::fs::read(video_file(env, "s.bin", 64 * 1024)).unwrap();
     let head_bytes = std::fs::read(video_file(env, "h.bin", 64 * 1024)).unwrap();
     let t = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100 {
-        let (base, token, small) = (base.clone(), token.clone(), small.clone());
+        let (base, token, small) = (base.clone(), tokens[i % 10].clone(), small.clone());
         tasks.spawn(async move {
             let r = create(&base, &token, Some(small.len()), "").await;
             assert_eq!(r.status(), 201, "small {i}");
@@ -753,7 +756,8 @@ async fn a_hundred_small_and_ten_256_mib_uploads_at_once_all_complete_and_leave_
     }
     const BIG: usize = 256 * 1024 * 1024;
     for i in 0..10u64 {
-        let (base, token, head_bytes) = (base.clone(), token.clone(), head_bytes.clone());
+        let (base, token, head_bytes) =
+            (base.clone(), tokens[i as usize].clone(), head_bytes.clone());
         tasks.spawn(async move {
             let r = create(&base, &token, Some(BIG), "").await;
             assert_eq!(r.status(), 201, "big {i}");

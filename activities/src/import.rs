@@ -7,11 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use sha2::{Digest, Sha256};
-use vodflow_core::multipart_sink::MultipartSink;
+use vodflow_core::net_guard;
+use vodflow_core::source_writer::{SourceWriteError, SourceWriter};
 use vodflow_core::workflow_types::{ImportSource, ImportedSource};
-use vodflow_core::{container, net_guard};
 
 use crate::Deps;
 use crate::error::{Error, Result};
@@ -103,11 +101,17 @@ pub(crate) async fn import<F: Future<Output = ()>>(
         .get(reqwest::header::ACCEPT_RANGES)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("bytes"));
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut part = BytesMut::with_capacity(part_size);
-    let mut sink: Option<MultipartSink> = None;
-    let mut content_type = String::new();
+    let mut writer = SourceWriter::new(&deps.storage.s3, &job.bucket, &job.key, max, part_size);
+    let refused = |e: SourceWriteError| match e {
+        SourceWriteError::TooLarge { max } => Error::InvalidMedia(format!(
+            "the source is larger than the maximum of {max} bytes"
+        )),
+        SourceWriteError::NotAVideo(why) => {
+            Error::InvalidMedia(format!("the source is not a video: {why}"))
+        }
+        SourceWriteError::Empty => Error::InvalidMedia("the source is empty".into()),
+        SourceWriteError::Store(e) => Error::Storage(e.to_string()),
+    };
     let mut resumes = 0;
     let mut last_beat = Instant::now();
     let final_url = checked.url.to_string();
@@ -117,8 +121,8 @@ pub(crate) async fn import<F: Future<Output = ()>>(
             Ok(Ok(c)) => c,
             Ok(Err(_)) | Err(_) if resumable && resumes < MAX_RESUMES => {
                 resumes += 1;
-                tracing::info!(video_id = %job.video_id, offset = size, "import connection dropped; resuming with a range request");
-                let again = fetch(&final_url, size, cfg.import_allow_private).await?;
+                tracing::info!(video_id = %job.video_id, offset = writer.size(), "import connection dropped; resuming with a range request");
+                let again = fetch(&final_url, writer.size(), cfg.import_allow_private).await?;
                 let from = again
                     .resp
                     .headers()
@@ -127,7 +131,8 @@ pub(crate) async fn import<F: Future<Output = ()>>(
                     .and_then(|v| v.strip_prefix("bytes "))
                     .and_then(|v| v.split('-').next())
                     .and_then(|v| v.parse::<u64>().ok());
-                if again.resp.status() != reqwest::StatusCode::PARTIAL_CONTENT || from != Some(size)
+                if again.resp.status() != reqwest::StatusCode::PARTIAL_CONTENT
+                    || from != Some(writer.size())
                 {
                     return Err(Error::Import(
                         "the source did not resume where the connection dropped".into(),
@@ -139,55 +144,20 @@ pub(crate) async fn import<F: Future<Output = ()>>(
             Ok(Err(e)) => return Err(Error::Import(format!("reading the source: {e}"))),
             Err(_) => return Err(Error::Import("the source sent nothing for a minute".into())),
         };
-        let done = chunk.is_none();
-        if let Some(c) = &chunk {
-            size += c.len() as u64;
-            if size > max {
-                return Err(Error::InvalidMedia(format!(
-                    "the source is larger than the maximum of {max} bytes"
-                )));
-            }
-            hasher.update(c);
-            part.extend_from_slice(c);
-        }
-        if sink.is_none() && (part.len() >= container::SNIFF_BYTES || (done && !part.is_empty())) {
-            let head = &part[..part.len().min(container::SNIFF_BYTES)];
-            content_type = container::sniff(head, done)
-                .map_err(|e| Error::InvalidMedia(format!("the source is not a video: {e}")))?
-                .mime()
-                .to_owned();
-            sink = Some(
-                MultipartSink::start(&deps.storage.s3, &job.bucket, &job.key, &content_type)
-                    .await
-                    .map_err(|e| Error::Storage(e.to_string()))?,
-            );
-        }
-        if let Some(s) = sink.as_mut() {
-            while part.len() >= part_size || (done && !part.is_empty()) {
-                let head = part.split_to(part.len().min(part_size)).freeze();
-                part.reserve(part_size.saturating_sub(part.len()));
-                s.push(head)
-                    .await
-                    .map_err(|e| Error::Storage(e.to_string()))?;
-            }
-        }
+        let Some(chunk) = chunk else {
+            break;
+        };
+        // Dropped on an error, the writer aborts what it stored.
+        writer.push(&chunk).await.map_err(refused)?;
         if last_beat.elapsed() >= Duration::from_secs(2) {
-            progress(size).await;
+            progress(writer.size()).await;
             last_beat = Instant::now();
         }
-        if done {
-            break;
-        }
     }
-    let Some(sink) = sink else {
-        return Err(Error::InvalidMedia("the source is empty".into()));
-    };
-    sink.finish()
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+    let stored = writer.finish().await.map_err(refused)?;
     Ok(ImportedSource {
-        size,
-        sha256: hex::encode(hasher.finalize()),
-        content_type,
+        size: stored.size,
+        sha256: stored.sha256,
+        content_type: stored.content_type.to_owned(),
     })
 }

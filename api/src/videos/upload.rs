@@ -4,23 +4,21 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use bytes::BytesMut;
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, payload::Json,
 };
-use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use vodflow_core::playback::Visibility;
-use vodflow_core::{VideoId, container, layout};
+use vodflow_core::source_writer::{SourceWriteError, SourceWriter, StoredSource};
+use vodflow_core::{VideoId, layout};
 
 use super::commit::{Accepted, commit};
 use super::model::Video;
 use crate::auth::{Caller, SCOPE_WRITE};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::MultipartSink;
 
 pub(crate) const MAX_TITLE_CHARS: usize = 200;
 pub(crate) const MAX_DESCRIPTION_CHARS: usize = 5000;
@@ -216,13 +214,7 @@ struct Fields {
     description: String,
     callback_url: Option<String>,
     visibility: Visibility,
-    file: Option<Stored>,
-}
-
-struct Stored {
-    size: u64,
-    sha256: String,
-    content_type: &'static str,
+    file: Option<StoredSource>,
 }
 
 async fn receive(
@@ -392,75 +384,40 @@ async fn stream_to_store(
     state: &AppState,
     key: &str,
     mut field: multer::Field<'static>,
-) -> Result<Stored, ApiError> {
+) -> Result<StoredSource, ApiError> {
     let max = state.cfg.max_upload_bytes;
-    let part_size = state.cfg.upload_part_bytes;
     let idle = state.cfg.edge.upload_idle_timeout;
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut sink: Option<MultipartSink> = None;
-    let mut content_type = "";
-    let mut part = BytesMut::with_capacity(part_size);
-    let outcome = async {
-        loop {
-            let chunk = next_chunk(&mut field, idle, size).await?;
-            let done = chunk.is_none();
-            if let Some(c) = &chunk {
-                size += c.len() as u64;
-                if size > max {
-                    return Err(ApiError::PayloadTooLarge(format!(
-                        "the file is larger than the maximum of {max} bytes"
-                    )));
-                }
-                hasher.update(c);
-                part.extend_from_slice(c);
-            }
-            // The first bytes decide before anything is stored (all of them, for a small file).
-            if sink.is_none()
-                && (part.len() >= container::SNIFF_BYTES || (done && !part.is_empty()))
-            {
-                let head = &part[..part.len().min(container::SNIFF_BYTES)];
-                content_type = container::sniff(head, done)
-                    .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?
-                    .mime();
-                sink = Some(
-                    MultipartSink::start(&state.s3, &state.cfg.s3.bucket, key, content_type)
-                        .await
-                        .map_err(|e| ApiError::Unavailable(e.to_string()))?,
-                );
-            }
-            if let Some(s) = sink.as_mut() {
-                while part.len() >= part_size || (done && !part.is_empty()) {
-                    let head = part.split_to(part.len().min(part_size)).freeze();
-                    part.reserve(part_size.saturating_sub(part.len()));
-                    s.push(head)
-                        .await
-                        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-                }
-            }
-            if done {
-                return Ok(());
-            }
-        }
-    }
-    .await;
-    if let Err(e) = outcome {
-        if let Some(s) = sink {
-            s.abort().await;
-        }
-        return Err(e);
-    }
-    let Some(sink) = sink else {
-        return Err(ApiError::BadRequest("the file is empty".into()));
+    let mut writer = SourceWriter::new(
+        &state.s3,
+        &state.cfg.s3.bucket,
+        key,
+        max,
+        state.cfg.upload_part_bytes,
+    );
+    let refused = |e: SourceWriteError| match e {
+        SourceWriteError::TooLarge { max } => ApiError::PayloadTooLarge(format!(
+            "the file is larger than the maximum of {max} bytes"
+        )),
+        SourceWriteError::NotAVideo(why) => ApiError::UnsupportedMediaType(why),
+        SourceWriteError::Empty => ApiError::BadRequest("the file is empty".into()),
+        SourceWriteError::Store(e) => ApiError::Unavailable(e.to_string()),
     };
-    sink.finish()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(Stored {
-        size,
-        sha256: hex::encode(hasher.finalize()),
-        content_type,
-    })
+    loop {
+        match next_chunk(&mut field, idle, writer.size()).await {
+            Ok(Some(chunk)) => {
+                if let Err(e) = writer.push(&chunk).await {
+                    writer.abort().await;
+                    return Err(refused(e));
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        }
+    }
+    writer.finish().await.map_err(refused)
 }
 
 /// Removes a completed source object unless the upload is committed.

@@ -1,0 +1,135 @@
+//! A video source arriving in pieces (an upload's body, an import's download): checked against
+//! the size limit, hashed, sniffed at its first bytes before anything is stored, and cut into the
+//! parts of a streaming multipart upload. One part (plus a piece) is in memory.
+
+use aws_sdk_s3::Client;
+use bytes::BytesMut;
+use sha2::{Digest, Sha256};
+
+use crate::container;
+use crate::multipart_sink::MultipartSink;
+use crate::storage::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceWriteError {
+    #[error("larger than the maximum of {max} bytes")]
+    TooLarge { max: u64 },
+    /// The first bytes are not an accepted container (nothing was stored).
+    #[error("{0}")]
+    NotAVideo(String),
+    #[error("empty")]
+    Empty,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSource {
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: &'static str,
+}
+
+pub struct SourceWriter {
+    s3: Client,
+    bucket: String,
+    key: String,
+    max: u64,
+    part_size: usize,
+    hasher: Sha256,
+    size: u64,
+    part: BytesMut,
+    /// Started once the first bytes are sniffed; dropped unfinished, it aborts in the store.
+    sink: Option<MultipartSink>,
+    content_type: &'static str,
+}
+
+impl SourceWriter {
+    pub fn new(s3: &Client, bucket: &str, key: &str, max: u64, part_size: usize) -> Self {
+        Self {
+            s3: s3.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            max,
+            part_size,
+            hasher: Sha256::new(),
+            size: 0,
+            part: BytesMut::with_capacity(part_size),
+            sink: None,
+            content_type: "",
+        }
+    }
+
+    /// Bytes received so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub async fn push(&mut self, chunk: &[u8]) -> Result<(), SourceWriteError> {
+        self.size += chunk.len() as u64;
+        if self.size > self.max {
+            return Err(SourceWriteError::TooLarge { max: self.max });
+        }
+        self.hasher.update(chunk);
+        self.part.extend_from_slice(chunk);
+        if self.sink.is_none() && self.part.len() >= container::SNIFF_BYTES {
+            self.start(false).await?;
+        }
+        self.flush(false).await
+    }
+
+    /// The whole source is in: the last part, and the store's completion.
+    pub async fn finish(mut self) -> Result<StoredSource, SourceWriteError> {
+        if self.sink.is_none() {
+            if self.part.is_empty() {
+                return Err(SourceWriteError::Empty);
+            }
+            // A file shorter than the sniffing window: all of it decides.
+            self.start(true).await?;
+        }
+        self.flush(true).await?;
+        if let Some(sink) = self.sink.take() {
+            sink.finish().await?;
+        }
+        Ok(StoredSource {
+            size: self.size,
+            sha256: hex::encode(self.hasher.finalize()),
+            content_type: self.content_type,
+        })
+    }
+
+    /// Gives up: the parts stored so far are aborted (and awaited).
+    pub async fn abort(mut self) {
+        if let Some(sink) = self.sink.take() {
+            sink.abort().await;
+        }
+    }
+
+    /// The first bytes decide before anything is stored.
+    async fn start(&mut self, complete: bool) -> Result<(), SourceWriteError> {
+        let head = &self.part[..self.part.len().min(container::SNIFF_BYTES)];
+        self.content_type = container::sniff(head, complete)
+            .map_err(|e| SourceWriteError::NotAVideo(e.to_string()))?
+            .mime();
+        self.sink =
+            Some(MultipartSink::start(&self.s3, &self.bucket, &self.key, self.content_type).await?);
+        Ok(())
+    }
+
+    async fn flush(&mut self, last: bool) -> Result<(), SourceWriteError> {
+        let Some(sink) = self.sink.as_mut() else {
+            return Ok(());
+        };
+        while self.part.len() >= self.part_size || (last && !self.part.is_empty()) {
+            let head = self
+                .part
+                .split_to(self.part.len().min(self.part_size))
+                .freeze();
+            self.part
+                .reserve(self.part_size.saturating_sub(self.part.len()));
+            sink.push(head).await?;
+        }
+        Ok(())
+    }
+}

@@ -67,6 +67,51 @@ pub(crate) enum GetResponse {
     Ok(Json<Upload>),
 }
 
+/// A finished upload becomes its video: the row and event committed with the upload marked
+/// complete, once (`false` when another request completed it first). The title is what the
+/// uploader gave (checked at creation), else the file's name, else "Untitled".
+pub(crate) async fn commit_upload(
+    state: &AppState,
+    row: &UploadRow,
+    size: u64,
+    sha256: String,
+    content_type: &str,
+) -> Result<bool, ApiError> {
+    let meta = &row.metadata.0;
+    let title = meta
+        .title
+        .clone()
+        .or_else(|| meta.filename.clone())
+        .unwrap_or_else(|| "Untitled".into());
+    let accepted = crate::videos::commit::Accepted {
+        id: row.video_id(),
+        owner: &row.owner,
+        owner_email: row.owner_email.as_deref(),
+        title: crate::videos::upload_validate_title(&title).unwrap_or_else(|_| "Untitled".into()),
+        description: meta.description.clone().unwrap_or_default(),
+        callback_url: None,
+        visibility: meta
+            .visibility
+            .as_deref()
+            .unwrap_or("signed")
+            .parse()
+            .unwrap_or(vodflow_core::playback::Visibility::Signed),
+        size,
+        sha256,
+        content_type,
+        completing: Some(row.id),
+        source_url: None,
+    };
+    let committed = crate::videos::commit::commit(state, accepted)
+        .await?
+        .is_some();
+    if committed {
+        state.metrics.uploads.with_label_values(&["accepted"]).inc();
+        state.metrics.upload_bytes.inc_by(size);
+    }
+    Ok(committed)
+}
+
 fn view(state: &AppState, row: &UploadRow, upload_url: Option<String>) -> Upload {
     let status = if row.is_expired(Utc::now()) {
         UploadState::Expired

@@ -491,35 +491,18 @@ async fn finish(
             Err(e) => return Err(refuse(e.to_string()).await),
         },
     };
-    let meta = &row.metadata.0;
-    let title = meta
-        .title
-        .clone()
-        .or_else(|| meta.filename.clone())
-        .unwrap_or_else(|| "Untitled".into());
-    let accepted = crate::videos::commit::Accepted {
-        id: row.video_id(),
-        owner: &row.owner,
-        owner_email: row.owner_email.as_deref(),
-        title: crate::videos::upload_validate_title(&title).unwrap_or_else(|_| "Untitled".into()),
-        description: meta.description.clone().unwrap_or_default(),
-        callback_url: None,
-        visibility: meta
-            .visibility
-            .as_deref()
-            .unwrap_or("signed")
-            .parse()
-            .unwrap_or(vodflow_core::playback::Visibility::Signed),
+    if !super::commit_upload(
+        state,
+        row,
         size,
-        sha256: hex::encode(hasher.finalize()),
+        hex::encode(hasher.finalize()),
         content_type,
-        completing: Some(row.id),
-        source_url: None,
-    };
-    crate::videos::commit::commit(state, accepted)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("this upload was completed already".into()))?;
-    state.metrics.uploads.with_label_values(&["accepted"]).inc();
-    state.metrics.upload_bytes.inc_by(size);
+    )
+    .await?
+    {
+        return Err(ApiError::Conflict(
+            "this upload was completed already".into(),
+        ));
+    }
     Ok(row.video_id.to_string())
 }

@@ -351,47 +351,12 @@ impl<'a> Writer<'a> {
             }
         }
         let sha256 = self.hash.clone().finish_hex(&self.buf);
-        let meta = &row.metadata.0;
-        let title = meta
-            .title
-            .clone()
-            .or_else(|| meta.filename.clone())
-            .unwrap_or_else(|| "Untitled".into());
-        let title =
-            crate::videos::upload_validate_title(&title).unwrap_or_else(|_| "Untitled".into());
-        let visibility = meta
-            .visibility
-            .as_deref()
-            .unwrap_or("signed")
-            .parse()
-            .unwrap_or(vodflow_core::playback::Visibility::Signed);
         let content_type = self
             .content_type
             .clone()
             .unwrap_or_else(|| "application/octet-stream".into());
-        let accepted = crate::videos::commit::Accepted {
-            id: row.video_id(),
-            owner: &row.owner,
-            owner_email: row.owner_email.as_deref(),
-            title,
-            description: meta.description.clone().unwrap_or_default(),
-            callback_url: None,
-            visibility,
-            size: length as u64,
-            sha256,
-            content_type: &content_type,
-            completing: Some(self.id),
-            source_url: None,
-        };
-        let committed = crate::videos::commit::commit(self.state, accepted).await?;
-        if committed.is_some() {
-            self.state
-                .metrics
-                .uploads
-                .with_label_values(&["accepted"])
-                .inc();
-            self.state.metrics.upload_bytes.inc_by(length as u64);
-        }
+        crate::uploads::commit_upload(self.state, row, length as u64, sha256, &content_type)
+            .await?;
         if let Err(e) = self.store.delete_pending().await {
             tracing::warn!(upload = %self.id, error = %e, "could not remove the pending part");
         }

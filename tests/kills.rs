@@ -11,25 +11,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::media::{Spec, make_video};
-use common::{TestEnv, WorkerProcess, eventually, free_port, spawn_vodflow, wait_for_status};
-
-fn spawn_api(env: &TestEnv, port: u16, log: &str) -> WorkerProcess {
-    let listen = format!("127.0.0.1:{port}");
-    spawn_vodflow(
-        env,
-        &["api"],
-        &[("VODFLOW_API_LISTEN", &listen)],
-        &env.scratch.join(log),
-    )
-}
-
-async fn healthy(base: &str) {
-    eventually("the api to answer", Duration::from_secs(30), || async {
-        let r = reqwest::get(format!("{base}/healthz")).await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await;
-}
+use common::{
+    eventually, free_port, spawn_api_process, spawn_vodflow, wait_for_status, wait_healthy,
+};
 
 fn runs_of(video: &str) -> String {
     let out = Command::new(common::cache_dir().join("bin/temporal"))
@@ -63,8 +47,8 @@ async fn the_api_killed_mid_upload_leaves_no_video_and_no_multipart_upload() {
     let token = env.token("alice", &["videos:read", "videos:write"]);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut api = spawn_api(env, port, "api-1.log");
-    healthy(&base).await;
+    let mut api = spawn_api_process(env, port, "api-1.log");
+    wait_healthy(&base).await;
 
     // A client streaming a large file slowly: the real clip's bytes (so the upload is accepted
     // as video), then padding, a MiB every 20 ms, until the connection dies.
@@ -118,8 +102,8 @@ async fn the_api_killed_mid_upload_leaves_no_video_and_no_multipart_upload() {
         processing: true,
         transcode: true,
     };
-    let mut api = spawn_api(env, port, "api-2.log");
-    healthy(&base).await;
+    let mut api = spawn_api_process(env, port, "api-2.log");
+    wait_healthy(&base).await;
     common::with_platform_roles(env, roles, |_| async {
         let t = Instant::now();
         eventually(
@@ -167,8 +151,8 @@ async fn the_relay_and_the_bridge_killed_mid_publish_start_one_run_per_video() {
     let work = env.scratch.join("worker");
     let _worker = common::spawn_worker_process(env, &[], &work);
     let mut bridge = spawn_vodflow(env, &["bridge"], &[], &env.scratch.join("bridge-1.log"));
-    let mut api = spawn_api(env, port, "api-1.log");
-    healthy(&base).await;
+    let mut api = spawn_api_process(env, port, "api-1.log");
+    wait_healthy(&base).await;
 
     let mut ids = Vec::new();
     for i in 0..6 {
@@ -182,7 +166,7 @@ async fn the_relay_and_the_bridge_killed_mid_publish_start_one_run_per_video() {
             .fetch_one(&env.pool)
             .await
             .unwrap();
-    let mut api = spawn_api(env, port, "api-2.log");
+    let mut api = spawn_api_process(env, port, "api-2.log");
     // The bridge dies once it has started some workflows but (likely) not all.
     eventually(
         "the bridge to start a workflow",

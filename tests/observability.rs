@@ -79,12 +79,7 @@ async fn prometheus_scrapes_every_role_and_every_dashboard_query_has_data() {
         (free_port(), free_port(), free_port(), free_port());
     let base = format!("http://127.0.0.1:{api_port}");
     let listen = |p: u16| format!("127.0.0.1:{p}");
-    let mut api = spawn_vodflow(
-        env,
-        &["api"],
-        &[("VODFLOW_API_LISTEN", &listen(api_port))],
-        &env.scratch.join("api.log"),
-    );
+    let mut api = common::spawn_api_process(env, api_port, "api.log");
     let mut bridge = spawn_vodflow(
         env,
         &["bridge"],
@@ -143,15 +138,7 @@ async fn prometheus_scrapes_every_role_and_every_dashboard_query_has_data() {
         },
     );
     let token = env.token("alice", &["videos:read", "videos:write"]);
-    eventually("the api to answer", Duration::from_secs(30), || async {
-        reqwest::get(format!("{base}/healthz"))
-            .await
-            .ok()?
-            .status()
-            .is_success()
-            .then_some(())
-    })
-    .await;
+    common::wait_healthy(&base).await;
     let id = common::upload_with(
         &base,
         &token,

@@ -231,28 +231,8 @@ async fn an_api_killed_mid_upload_is_resumed_by_its_restarted_self() {
     let data = std::fs::read(&file).unwrap();
     let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let listen = format!("127.0.0.1:{port}");
-    let start_api = |log: &str| {
-        common::spawn_vodflow(
-            env,
-            &["api"],
-            &[("VODFLOW_API_LISTEN", &listen)],
-            &env.scratch.join(log),
-        )
-    };
-    let healthy = || async {
-        eventually("the api to answer", Duration::from_secs(30), || async {
-            reqwest::get(format!("{base}/healthz"))
-                .await
-                .ok()?
-                .status()
-                .is_success()
-                .then_some(())
-        })
-        .await
-    };
-    let mut api = start_api("api-1.log");
-    healthy().await;
+    let mut api = common::spawn_api_process(env, port, "api-1.log");
+    common::wait_healthy(&base).await;
     let mut client = tus_client(&[
         ("FILE", file.to_str().unwrap()),
         ("ENDPOINT", &format!("{base}/v1/uploads/tus/")),
@@ -267,14 +247,14 @@ async fn an_api_killed_mid_upload_is_resumed_by_its_restarted_self() {
     api.kill().unwrap();
     // The client retries while the api is away; the restarted api has the upload's whole state.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut api = start_api("api-2.log");
+    let mut api = common::spawn_api_process(env, port, "api-2.log");
     let seen = events(&mut client, |e| {
         e["event"] == "success" || e["event"] == "error"
     });
     let ok = client.wait().unwrap().success();
     if !ok {
         // tus-js-client gives up after its retries if the restart took longer: resume by hand.
-        healthy().await;
+        common::wait_healthy(&base).await;
         let mut again = tus_client(&[
             ("FILE", file.to_str().unwrap()),
             ("UPLOAD_URL", &url),
@@ -928,40 +908,19 @@ async fn a_presigned_multipart_upload_becomes_a_video_and_tampered_or_missing_pa
     let http = reqwest::Client::new();
     let mp = format!("{base}/v1/uploads/s3/multipart");
     // As Uppy's @uppy/aws-s3 does it: create, sign each part, PUT it to the store, complete.
-    let created: serde_json::Value = http
-        .post(&mp)
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"filename": "p.mp4", "type": "video/mp4", "metadata": {"title": "Presigned"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (key, id) = (
-        created["key"].as_str().unwrap(),
-        created["uploadId"].as_str().unwrap(),
-    );
-    let q = format!("key={}", urlencoding(key));
+    let (_key, id, q) = s3_create(
+        &http,
+        &mp,
+        &token,
+        serde_json::json!({"filename": "p.mp4", "type": "video/mp4", "metadata": {"title": "Presigned"}}),
+    )
+    .await;
     let mut etags = Vec::new();
     for (i, chunk) in data.chunks(5 * 1024 * 1024).enumerate() {
         let n = i + 1;
-        let signed: serde_json::Value = http
-            .get(format!("{mp}/{id}/{n}?{q}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = s3_sign(&http, &mp, &token, &id, n, &q).await;
         // No credentials: the URL is the permission.
-        let put = http
-            .put(signed["url"].as_str().unwrap())
-            .body(chunk.to_vec())
-            .send()
-            .await
-            .unwrap();
+        let put = http.put(&url).body(chunk.to_vec()).send().await.unwrap();
         assert!(put.status().is_success(), "{}", put.status());
         etags.push(put.headers()["etag"].to_str().unwrap().to_owned());
     }
@@ -1042,32 +1001,11 @@ async fn a_presigned_multipart_upload_becomes_a_video_and_tampered_or_missing_pa
     );
 
     // Not a video: refused at completion, and nothing stays in the store.
-    let created: serde_json::Value = http
-        .post(&mp)
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"filename": "x.txt"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (key, id) = (
-        created["key"].as_str().unwrap().to_owned(),
-        created["uploadId"].as_str().unwrap().to_owned(),
-    );
-    let q = format!("key={}", urlencoding(&key));
-    let signed: serde_json::Value = http
-        .get(format!("{mp}/{id}/1?{q}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (key, id, q) =
+        s3_create(&http, &mp, &token, serde_json::json!({"filename": "x.txt"})).await;
+    let url = s3_sign(&http, &mp, &token, &id, 1, &q).await;
     let put = http
-        .put(signed["url"].as_str().unwrap())
+        .put(&url)
         .body(vec![b'x'; 10_000])
         .send()
         .await
@@ -1087,13 +1025,49 @@ async fn a_presigned_multipart_upload_becomes_a_video_and_tampered_or_missing_pa
     owned.cleanup().await;
 }
 
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// Uppy's `createMultipartUpload`: the key, the upload id, and the `key=` query of later calls.
+async fn s3_create(
+    http: &reqwest::Client,
+    mp: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> (String, String, String) {
+    let created: serde_json::Value = http
+        .post(mp)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["uploadId"].as_str().unwrap().to_owned();
+    let q = format!(
+        "key={}",
+        url::form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>()
+    );
+    (key, id, q)
+}
+
+/// Uppy's `signPart`: the presigned URL for part `n`.
+async fn s3_sign(
+    http: &reqwest::Client,
+    mp: &str,
+    token: &str,
+    id: &str,
+    n: usize,
+    q: &str,
+) -> String {
+    let signed: serde_json::Value = http
+        .get(format!("{mp}/{id}/{n}?{q}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    signed["url"].as_str().unwrap().to_owned()
 }

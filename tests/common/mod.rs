@@ -354,6 +354,26 @@ impl Drop for OwnBroker {
     }
 }
 
+/// `vodflow api` in its own process on `port`, its log in the scratch directory under `log`.
+pub fn spawn_api_process(env: &TestEnv, port: u16, log: &str) -> WorkerProcess {
+    let listen = format!("127.0.0.1:{port}");
+    spawn_vodflow(
+        env,
+        &["api"],
+        &[("VODFLOW_API_LISTEN", &listen)],
+        &env.scratch.join(log),
+    )
+}
+
+/// Waits until the api at `base` answers `/healthz`.
+pub async fn wait_healthy(base: &str) {
+    eventually("the api to answer", Duration::from_secs(30), || async {
+        let r = reqwest::get(format!("{base}/healthz")).await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

@@ -50,6 +50,15 @@ async fn file_server(data: Vec<u8>) -> (String, Arc<AtomicUsize>) {
                         "HTTP/1.1 302 Found\r\nLocation: /clip.mp4\r\nContent-Length: 0\r\n\r\n"
                             .to_owned()
                     }
+                    // A hostile "video": an HLS playlist pointing at local files.
+                    "/evil.mp4" => {
+                        let body =
+                            "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:///etc/passwd\n";
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
                     "/clip.mp4" => {
                         let from = range.unwrap_or(0);
                         if range.is_some() {
@@ -144,6 +153,23 @@ async fn a_video_is_imported_from_a_url_resuming_a_dropped_connection_and_plays(
         assert_eq!(row.status, "failed");
         assert_eq!(row.failure_step.as_deref(), Some("import_source"));
         assert!(row.failure_reason.unwrap_or_default().contains("404"));
+
+        // A hostile file is refused by its first bytes: failed at once, nothing stored.
+        let (s, v) = import(&base, &token, &format!("{server}/evil.mp4")).await;
+        assert_eq!(s, 202, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let row =
+            common::wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(120)).await;
+        assert_eq!(row.status, "failed");
+        assert_eq!(row.failure_step.as_deref(), Some("import_source"));
+        let reason = row.failure_reason.unwrap_or_default();
+        assert!(reason.contains("not a video"), "{reason}");
+        assert!(
+            env.object_keys_all(&format!("uploads/{id}/"))
+                .await
+                .is_empty()
+        );
+        assert_eq!(env.multipart_uploads().await, 0);
     })
     .await;
     owned.cleanup().await;

@@ -354,7 +354,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 let v = client.show(&id).await?;
                 print_status(&v);
                 let status = v["status"].as_str().unwrap_or_default();
-                if !watch || !matches!(status, "uploaded" | "processing") {
+                if !watch || !matches!(status, "uploaded" | "processing" | "playable") {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;

@@ -79,6 +79,110 @@ fn max_dts_step(playlist: &Path) -> f64 {
     dts.windows(2).map(|w| w[1] - w[0]).fold(f64::MIN, f64::max)
 }
 
+/// A rendition's fragments, in playlist order, carry decode times that start at 0 and continue
+/// exactly from one to the next (chunk boundaries included: each chunk is its own ffmpeg process);
+/// and the encode uses B-frames. Returns the number of B-frames.
+fn assert_continuous_with_b_frames(rendition_dir: &Path) -> usize {
+    let playlist = rendition_dir.join("index.m3u8");
+    let init = std::fs::read(rendition_dir.join("init.mp4")).expect("init segment");
+    let mut next = 0u64;
+    for name in std::fs::read_to_string(&playlist)
+        .expect("playlist")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let mut data = init.clone();
+        data.extend(std::fs::read(rendition_dir.join(name)).expect("segment"));
+        let f = vodflow_activities::media::fmp4::split(&data).expect("a fragmented MP4");
+        for s in &f.segments {
+            assert_eq!(
+                s.decode_time,
+                next,
+                "{}: {name} starts at decode time {} instead of {next}",
+                rendition_dir.display(),
+                s.decode_time
+            );
+            next += s.duration;
+        }
+    }
+    let frames = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=pict_type",
+            "-of",
+            "csv=p=0",
+        ],
+        &playlist,
+    );
+    frames.lines().filter(|l| l.trim() == "B").count()
+}
+
+/// What Apple's HLS authoring rules ask of a master for Safari's native player, as far as this
+/// ladder goes: independent segments declared; every variant with BANDWIDTH, AVERAGE-BANDWIDTH
+/// (≤ BANDWIDTH), RESOLUTION, FRAME-RATE (three decimals) and CODECS naming exactly its video's
+/// profile/level (as in its init segment's avcC) plus the audio; audio as a separate rendition
+/// group with CHANNELS that every variant names.
+fn assert_safari_master(master: &str, dir: &Path) {
+    assert!(master.starts_with("#EXTM3U\n"), "{master}");
+    assert!(
+        master.contains("\n#EXT-X-INDEPENDENT-SEGMENTS\n"),
+        "{master}"
+    );
+    assert!(
+        master.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\"")
+            && master.contains("CHANNELS=\"2\""),
+        "{master}"
+    );
+    let lines: Vec<&str> = master.lines().collect();
+    let mut variants = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") else {
+            continue;
+        };
+        variants += 1;
+        let uri = lines[i + 1];
+        let rung = uri.split('/').next().unwrap();
+        let attr = |name: &str| -> String {
+            let at = attrs
+                .find(&format!("{name}="))
+                .unwrap_or_else(|| panic!("{rung}: no {name} in {attrs}"));
+            let v = &attrs[at + name.len() + 1..];
+            if let Some(q) = v.strip_prefix('"') {
+                q[..q.find('"').unwrap()].to_owned()
+            } else {
+                v.split(',').next().unwrap().to_owned()
+            }
+        };
+        let (bw, avg): (u64, u64) = (
+            attr("BANDWIDTH").parse().unwrap(),
+            attr("AVERAGE-BANDWIDTH").parse().unwrap(),
+        );
+        assert!(avg > 0 && avg <= bw, "{rung}: {attrs}");
+        let res = attr("RESOLUTION");
+        let (w, h) = res.split_once('x').unwrap();
+        assert!(
+            w.parse::<u32>().is_ok() && h.parse::<u32>().is_ok(),
+            "{rung}: {res}"
+        );
+        let fr = attr("FRAME-RATE");
+        assert!(
+            fr.split_once('.').is_some_and(|(_, d)| d.len() == 3),
+            "{rung}: {fr}"
+        );
+        assert_eq!(attr("AUDIO"), "audio", "{rung}");
+        let init = std::fs::read(dir.join(rung).join("init.mp4")).expect("init");
+        let avc = vodflow_activities::media::fmp4::avc_codec_string(&init).expect("avcC in init");
+        assert_eq!(
+            attr("CODECS"),
+            format!("{avc},mp4a.40.2"),
+            "{rung}: CODECS must match the stream"
+        );
+    }
+    assert!(variants >= 2, "{master}");
+}
+
 fn extinfs(playlist: &Path) -> Vec<f64> {
     std::fs::read_to_string(playlist)
         .expect("playlist")
@@ -292,6 +396,8 @@ async fn a_720p_clip_becomes_a_playable_hls_ladder() {
                 step < 1.5 / 30.0,
                 "{rung}: decode timestamps jump by {step}s"
             );
+            let b_frames = assert_continuous_with_b_frames(&dir.join(rung));
+            assert!(b_frames > 100, "{rung}: {b_frames} B-frames in 600 frames");
             let segs = extinfs(&playlist);
             assert_eq!(segs.len(), 5, "{rung}: 20 s in 4 s segments");
             assert!(
@@ -300,6 +406,7 @@ async fn a_720p_clip_becomes_a_playable_hls_ladder() {
             );
         }
         assert!(!master.contains("1080p"), "never upscale:\n{master}");
+        assert_safari_master(&master, &dir);
         assert!(master.contains("TYPE=AUDIO,GROUP-ID=\"audio\""), "{master}");
         assert!(
             master.contains("RESOLUTION=1280x720")

@@ -11,6 +11,9 @@ pub(crate) async fn apply(pool: &PgPool, u: &UpdateMetadata) -> Result<()> {
         MetadataUpdate::Processing { attempt } => {
             repo::set_processing(pool, u.video_id, *attempt).await?
         }
+        MetadataUpdate::Playable { attempt } => {
+            repo::set_playable(pool, u.video_id, *attempt).await?
+        }
         MetadataUpdate::Failed { step, reason } => {
             repo::set_failed(pool, u.video_id, step, reason).await?
         }

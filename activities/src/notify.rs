@@ -39,7 +39,7 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
         "renditions": n.renditions,
         "title": row.as_ref().map(|r| r.title.clone()),
         "attempt": attempt,
-        "playback_url": (n.status == VideoStatus::Ready).then_some(playback_url).flatten(),
+        "playback_url": n.status.is_playable().then_some(playback_url).flatten(),
         "processed_at": chrono::Utc::now(),
     });
     let channels: &[NotifyChannel] = match &n.channel {
@@ -69,9 +69,14 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
     Ok(())
 }
 
-/// `video_processed` on Kafka (idempotent producer; consumers dedupe by `event_id`).
+/// `video_processed` (or `video_playable`) on Kafka (idempotent producer; consumers dedupe by
+/// `event_id`).
 async fn event(deps: &Deps, n: &Notify, event_id: &str, data: &serde_json::Value) -> Result<()> {
-    let topic = deps.cfg.topic(kafka::TOPIC_VIDEO_PROCESSED);
+    let topic = deps.cfg.topic(if n.status == VideoStatus::Playable {
+        kafka::TOPIC_VIDEO_PLAYABLE
+    } else {
+        kafka::TOPIC_VIDEO_PROCESSED
+    });
     let key = n.video_id.to_string();
     let payload = data.to_string();
     let headers = OwnedHeaders::new().insert(Header {
@@ -99,10 +104,10 @@ async fn hooks(
     attempt: i32,
     data: serde_json::Value,
 ) -> Result<()> {
-    let hook_event = if n.status == VideoStatus::Ready {
-        webhooks::EVENT_READY
-    } else {
-        webhooks::EVENT_FAILED
+    let hook_event = match n.status {
+        VideoStatus::Ready => webhooks::EVENT_READY,
+        VideoStatus::Playable => webhooks::EVENT_PLAYABLE,
+        _ => webhooks::EVENT_FAILED,
     };
     let event = webhook_delivery::Event {
         owner: &row.owner,

@@ -19,7 +19,7 @@ use crate::media::{ffmpeg_cli, package, poster, probe};
 
 /// CPU and wall-clock budget of a probe or a poster: a few frames' work, with room for 8K.
 const PROBE_SECONDS: u64 = 120;
-use crate::storage::CACHE_PLAYLIST;
+use crate::storage::{CACHE_PLAYLIST, CACHE_PLAYLIST_GROWING};
 use crate::{Deps, catalog, deletion, notify, reconcile, webhook};
 
 /// Activities of the `video-processing` queue.
@@ -105,6 +105,11 @@ impl ProcessingActivities {
             }
             let lists = package::build(&job).map_err(Error::Package)?;
             let store = &self.0.storage;
+            let cache = if job.growing {
+                CACHE_PLAYLIST_GROWING
+            } else {
+                CACHE_PLAYLIST
+            };
             for (name, text) in &lists.media {
                 let key = layout::playlist_key(job.video_id, job.generation, name);
                 store
@@ -113,7 +118,7 @@ impl ProcessingActivities {
                         &key,
                         text.clone().into_bytes(),
                         "application/vnd.apple.mpegurl",
-                        CACHE_PLAYLIST,
+                        cache,
                     )
                     .await?;
             }
@@ -125,7 +130,7 @@ impl ProcessingActivities {
                     &master_key,
                     lists.master.into_bytes(),
                     "application/vnd.apple.mpegurl",
-                    CACHE_PLAYLIST,
+                    cache,
                 )
                 .await?;
             Ok(Packaged {
@@ -189,7 +194,7 @@ impl ProcessingActivities {
         async move {
             catalog::apply(&self.0.pool, &u).await?;
             let finished = match &u.update {
-                MetadataUpdate::Processing { .. } => None,
+                MetadataUpdate::Processing { .. } | MetadataUpdate::Playable { .. } => None,
                 MetadataUpdate::Failed { step, .. } => Some(("failed", step.as_str())),
                 MetadataUpdate::Cancelled => Some(("cancelled", "cancelled")),
                 MetadataUpdate::Ready { .. } => Some(("ready", "done")),
@@ -203,7 +208,10 @@ impl ProcessingActivities {
             }
             // The run is over for this source here: this worker's copy is no longer needed
             // (transcode workers' copies age out of their cache budget).
-            if !matches!(u.update, MetadataUpdate::Processing { .. }) {
+            if !matches!(
+                u.update,
+                MetadataUpdate::Processing { .. } | MetadataUpdate::Playable { .. }
+            ) {
                 self.0.storage.sources.remove(u.video_id).await;
             }
             Ok(())

@@ -11,6 +11,8 @@ use crate::error::{Error, Result, s3_err};
 /// Segments and init never change once written; playlists may be rewritten by a reprocess.
 pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const CACHE_PLAYLIST: &str = "public, max-age=10";
+/// A growing (`EVENT`) playlist changes every few seconds.
+pub const CACHE_PLAYLIST_GROWING: &str = "public, max-age=1";
 
 #[derive(Clone)]
 pub struct Storage {

@@ -5,7 +5,9 @@
 
 const $ = (sel) => document.querySelector(sel);
 const TOKEN_KEY = "vodflow.token";
-const ACTIVE = new Set(["uploaded", "processing"]);
+const ACTIVE = new Set(["uploaded", "processing", "playable"]);
+/** Statuses whose video can be watched: `playable` plays the finished start while the rest encodes. */
+const WATCHABLE = new Set(["playable", "ready"]);
 
 function token() {
   return localStorage.getItem(TOKEN_KEY);
@@ -67,7 +69,7 @@ async function refreshLibrary() {
     row.append(el("td", {}, v.title));
     row.append(el("td", { class: `status ${v.status}` }, v.status));
     const progress = el("td", { class: "progress" });
-    if (v.status === "processing") {
+    if (v.status === "processing" || v.status === "playable") {
       const detail = await api(`/v1/videos/${v.id}`).catch(() => null);
       const pct = detail && detail.progress ? detail.progress.percent : 0;
       progress.append(el("progress", { max: "100", value: String(pct) }));
@@ -77,7 +79,7 @@ async function refreshLibrary() {
     }
     row.append(progress);
     const actions = el("td");
-    if (v.status === "ready") actions.append(el("a", { class: "watch", href: `/watch/${v.id}` }, "Watch"));
+    if (WATCHABLE.has(v.status)) actions.append(el("a", { class: "watch", href: `/watch/${v.id}` }, "Watch"));
     const del = el("button", { class: "delete" }, "Delete");
     del.onclick = async () => {
       if (!confirm(`Delete "${v.title}"?`)) return;
@@ -151,19 +153,21 @@ async function watch(id) {
   show("#watch");
   const v = await api(`/v1/videos/${id}`);
   $("#watch-title").textContent = v.title;
-  if (v.status !== "ready" || !v.playback) {
+  if (!WATCHABLE.has(v.status) || !v.playback) {
     $("#watch-status").textContent = `This video is ${v.status}.`;
     setTimeout(() => watch(id).catch(console.error), 2000);
     return;
   }
-  $("#watch-status").textContent = "";
+  $("#watch-status").textContent =
+    v.status === "playable" ? "Still encoding: the rest appears as it is ready." : "";
   const video = $("#player");
   video.poster = v.playback.poster;
   const quality = $("#quality");
   quality.replaceChildren(el("option", { value: "-1" }, "Auto"));
   if (hls) hls.destroy();
   if (window.Hls && Hls.isSupported()) {
-    hls = new Hls();
+    // From the start, also while the playlists are still growing (EVENT), not from their end.
+    hls = new Hls({ startPosition: 0 });
     window.vodflowPlayer = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
       data.levels.forEach((level, i) => {

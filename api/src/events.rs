@@ -82,7 +82,7 @@ impl EventsApi {
                         _ => return None,
                     };
                     let terminal = row.status().is_terminal();
-                    let processing = row.status() == vodflow_core::VideoStatus::Processing;
+                    let processing = row.status().is_processing();
                     let mut ev = VideoEvent {
                         status: row.status.clone(),
                         step: None,

@@ -111,6 +111,7 @@ impl Metrics {
         for status in [
             "uploaded",
             "processing",
+            "playable",
             "ready",
             "failed",
             "cancelled",

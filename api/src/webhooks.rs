@@ -17,7 +17,9 @@ use crate::state::AppState;
 pub(crate) struct NewWebhook {
     /// http(s) endpoint that receives the events (POST, JSON, signed).
     pub url: String,
-    /// Events to receive; all of `video.ready`, `video.failed`, `video.deleted` when omitted.
+    /// Events to receive: some of `video.ready`, `video.failed`, `video.deleted` and
+    /// `video.playable` (the first seconds can be watched while the rest is encoded); the first
+    /// three when omitted.
     pub events: Option<Vec<String>>,
 }
 
@@ -182,8 +184,8 @@ pub struct WebhooksApi;
 
 #[OpenApi(prefix_path = "/v1/webhooks", tag = "ApiTags::Videos")]
 impl WebhooksApi {
-    /// Register an endpoint for `video.ready`, `video.failed` and `video.deleted` events of your
-    /// videos. URLs resolving to private, loopback or link-local addresses are refused.
+    /// Register an endpoint for `video.ready`, `video.failed`, `video.deleted` (and, when asked
+    /// for, `video.playable`) events of your videos. URLs resolving to private, loopback or link-local addresses are refused.
     #[oai(path = "/", method = "post", operation_id = "createWebhook")]
     async fn create(
         &self,
@@ -200,7 +202,10 @@ impl WebhooksApi {
             .map_err(|e| ApiError::BadRequest(format!("url refused: {e}")))?
             .url;
         let events = match &body.events {
-            None => webhooks::EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+            None => webhooks::DEFAULT_EVENTS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
             Some(list) if list.is_empty() => {
                 return Err(ApiError::BadRequest("events must not be empty".into()).into());
             }

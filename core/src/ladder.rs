@@ -114,22 +114,37 @@ pub struct Chunk {
 }
 
 pub fn plan_chunks(duration_ms: u64, chunk_seconds: u32) -> Vec<Chunk> {
-    let chunk_seconds = (chunk_seconds.max(SEGMENT_SECONDS) / SEGMENT_SECONDS) * SEGMENT_SECONDS;
-    let chunk_ms = u64::from(chunk_seconds) * 1000;
-    let segs_per_chunk = chunk_seconds / SEGMENT_SECONDS;
+    plan(duration_ms, chunk_seconds, chunk_seconds)
+}
+
+/// Like [`plan_chunks`], but the first chunk is one segment long: it is encoded first and
+/// finishes first, so the video is watchable after seconds of work rather than a whole chunk's.
+pub fn plan_chunks_short_first(duration_ms: u64, chunk_seconds: u32) -> Vec<Chunk> {
+    plan(duration_ms, SEGMENT_SECONDS, chunk_seconds)
+}
+
+fn plan(duration_ms: u64, first_seconds: u32, chunk_seconds: u32) -> Vec<Chunk> {
+    let whole = |s: u32| (s.max(SEGMENT_SECONDS) / SEGMENT_SECONDS) * SEGMENT_SECONDS;
     let mut out = Vec::new();
     let mut start = 0;
     let mut index = 0;
+    let mut first_segment = 1;
     while start < duration_ms {
-        let end = (start + chunk_ms).min(duration_ms);
+        let seconds = whole(if index == 0 {
+            first_seconds
+        } else {
+            chunk_seconds
+        });
+        let end = (start + u64::from(seconds) * 1000).min(duration_ms);
         out.push(Chunk {
             index,
             start_ms: start,
             end_ms: end,
-            first_segment: index * segs_per_chunk + 1,
+            first_segment,
         });
         start = end;
         index += 1;
+        first_segment += seconds / SEGMENT_SECONDS;
     }
     out
 }
@@ -190,5 +205,25 @@ mod tests {
             3,
             "6 s rounds down to 4 s chunks"
         );
+    }
+
+    #[test]
+    fn the_short_first_chunk_is_one_segment_and_numbering_continues() {
+        let c = plan_chunks_short_first(37_500, 16);
+        let spans: Vec<_> = c
+            .iter()
+            .map(|c| (c.start_ms, c.end_ms, c.first_segment))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (0, 4_000, 1),
+                (4_000, 20_000, 2),
+                (20_000, 36_000, 6),
+                (36_000, 37_500, 10)
+            ]
+        );
+        assert_eq!(plan_chunks_short_first(3_000, 16).len(), 1);
+        assert_eq!(plan_chunks_short_first(0, 16), vec![]);
     }
 }

@@ -338,7 +338,7 @@ pub async fn census(pool: &PgPool) -> Result<Census> {
             .fetch_all(pool)
             .await?;
     let oldest: Option<f64> = sqlx::query_scalar(
-        "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM videos WHERE status IN ('uploaded', 'processing')",
+        "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM videos WHERE status IN ('uploaded', 'processing', 'playable')",
     )
     .fetch_one(pool)
     .await?;
@@ -367,7 +367,7 @@ pub async fn unsettled(
     limit: i64,
 ) -> Result<Vec<VideoRow>> {
     Ok(sqlx::query_as::<_, VideoRow>(
-        "SELECT * FROM videos WHERE status IN ('uploaded', 'processing')
+        "SELECT * FROM videos WHERE status IN ('uploaded', 'processing', 'playable')
            AND updated_at < now() - make_interval(secs => $1)
          ORDER BY updated_at LIMIT $2",
     )
@@ -415,6 +415,20 @@ pub async fn set_processing(pool: &PgPool, id: VideoId, attempt: i32) -> Result<
         "UPDATE videos SET status = 'processing', attempt = GREATEST(attempt, $2), failure_reason = NULL,
                 failure_step = NULL, updated_at = now()
          WHERE id = $1 AND status <> 'deleted' AND (attempt < $2 OR status = 'uploaded')",
+    )
+    .bind(id.as_uuid())
+    .bind(attempt)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Run `attempt` has its first seconds packaged. Fenced like [`set_processing`]: only the run the
+/// row follows, and only while it is processing (a late retry never turns `ready` back).
+pub async fn set_playable(pool: &PgPool, id: VideoId, attempt: i32) -> Result<()> {
+    sqlx::query(
+        "UPDATE videos SET status = 'playable', updated_at = now()
+         WHERE id = $1 AND status = 'processing' AND attempt <= $2",
     )
     .bind(id.as_uuid())
     .bind(attempt)

@@ -11,6 +11,8 @@ use crate::Error;
 pub enum VideoStatus {
     Uploaded,
     Processing,
+    /// Still processing, but its first seconds are packaged: the playlists grow as chunks finish.
+    Playable,
     Ready,
     Failed,
     Cancelled,
@@ -18,9 +20,10 @@ pub enum VideoStatus {
 }
 
 impl VideoStatus {
-    pub const ALL: [VideoStatus; 6] = [
+    pub const ALL: [VideoStatus; 7] = [
         Self::Uploaded,
         Self::Processing,
+        Self::Playable,
         Self::Ready,
         Self::Failed,
         Self::Cancelled,
@@ -31,6 +34,7 @@ impl VideoStatus {
         match self {
             Self::Uploaded => "uploaded",
             Self::Processing => "processing",
+            Self::Playable => "playable",
             Self::Ready => "ready",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
@@ -39,6 +43,16 @@ impl VideoStatus {
     }
 
     /// No further processing will happen without someone asking for it.
+    /// A run is working on it (with or without its first seconds watchable).
+    pub fn is_processing(&self) -> bool {
+        matches!(self, Self::Processing | Self::Playable)
+    }
+
+    /// Its playlists can be played (growing or finished).
+    pub fn is_playable(&self) -> bool {
+        matches!(self, Self::Playable | Self::Ready)
+    }
+
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,

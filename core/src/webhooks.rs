@@ -11,7 +11,13 @@ use crate::{Result, VideoId};
 pub const EVENT_READY: &str = "video.ready";
 pub const EVENT_FAILED: &str = "video.failed";
 pub const EVENT_DELETED: &str = "video.deleted";
-pub const EVENTS: [&str; 3] = [EVENT_READY, EVENT_FAILED, EVENT_DELETED];
+/// The first seconds can be watched while the rest is encoded. Only for endpoints that ask for it.
+pub const EVENT_PLAYABLE: &str = "video.playable";
+/// Every event an endpoint may subscribe to.
+pub const EVENTS: [&str; 4] = [EVENT_READY, EVENT_FAILED, EVENT_DELETED, EVENT_PLAYABLE];
+/// What an endpoint registered without a list receives: a video's outcomes (an integration written
+/// before `video.playable` existed is not sent an event it does not know).
+pub const DEFAULT_EVENTS: [&str; 3] = [EVENT_READY, EVENT_FAILED, EVENT_DELETED];
 
 /// Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` (Stripe's scheme):
 /// the receiver recomputes it and refuses stale timestamps.

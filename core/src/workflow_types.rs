@@ -200,6 +200,10 @@ pub struct Package {
     pub chunk_count: u32,
     #[serde(default)]
     pub generation: u32,
+    /// Packaging while encodes go on: `chunk_count` is the finished prefix of the timeline and
+    /// the playlists are HLS `EVENT` playlists without an end, cached briefly.
+    #[serde(default)]
+    pub growing: bool,
 }
 
 /// A rendition as recorded in Postgres once packaged.
@@ -234,6 +238,10 @@ pub enum MetadataUpdate {
     Processing {
         attempt: i32,
     },
+    /// The first chunk of every rung and the audio are packaged: run `attempt` can be watched.
+    Playable {
+        attempt: i32,
+    },
     Ready {
         info: SourceInfo,
         renditions: Vec<PackagedRendition>,
@@ -260,7 +268,7 @@ pub struct InvalidateCdn {
 pub struct Notify {
     pub video_id: VideoId,
     pub owner: String,
-    /// `ready` or `failed`.
+    /// `playable`, `ready` or `failed`.
     pub status: VideoStatus,
     pub reason: Option<String>,
     pub renditions: Vec<String>,

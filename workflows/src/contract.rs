@@ -33,6 +33,7 @@ pub mod activity_id {
     pub const POSTER: &str = "poster";
     pub const METADATA_PROCESSING: &str = "metadata-processing";
     pub const METADATA_READY: &str = "metadata-ready";
+    pub const METADATA_PLAYABLE: &str = "metadata-playable";
     pub const METADATA_FAILED: &str = "metadata-failed";
     pub const METADATA_CANCELLED: &str = "metadata-cancelled";
     pub const INVALIDATE_CDN: &str = "invalidate-cdn";
@@ -51,6 +52,16 @@ pub mod activity_id {
     /// `notify-callback`: one channel's notification.
     pub fn notify(channel: vodflow_core::workflow_types::NotifyChannel) -> String {
         format!("{NOTIFY}-{}", channel.as_str())
+    }
+
+    /// `notify-playable-webhooks`: one channel's `playable` news.
+    pub fn notify_playable(channel: vodflow_core::workflow_types::NotifyChannel) -> String {
+        format!("{NOTIFY}-playable-{}", channel.as_str())
+    }
+
+    /// `package-growing-0003`: the playlists of the first 3 chunks, while the rest encode.
+    pub fn package_growing(chunks: u32) -> String {
+        format!("{PACKAGE}-growing-{chunks:04}")
     }
 
     /// `encode-chunk-0003`.

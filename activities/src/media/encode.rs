@@ -114,18 +114,21 @@ fn rendition_args(r: &Rendition, i: usize, gop_frames: u32, keyframes: &[String]
         gop_frames.to_string(),
         s("-sc_threshold"),
         s("0"),
-        // No B-frames: decode time = presentation time, so chunk 0 has no negative `tfdt` and
-        // every chunk's fragments start exactly on its boundary.
-        s("-bf"),
-        s("0"),
+        // x264's B-frames (its defaults). Each chunk restarts the rate buffer: starting it at 70 %
+        // rather than x264's 90 % keeps a capped rung's first segment of every chunk from
+        // overshooting (measured: +6 % bytes over one ffmpeg process at 0.9, +1.3 % at 0.7).
         s("-x264-params"),
-        s("open-gop=0"),
+        s("open-gop=0:vbv-init=0.7"),
         s("-force_key_frames"),
         keyframes.join(","),
         s("-f"),
         s("mp4"),
         s("-movflags"),
-        s("+frag_keyframe+empty_moov+default_base_moof+frag_discont"),
+        // negative_cts_offsets: `trun` v1 with signed composition offsets, decode times shifted
+        // so the first frame's decode time is its presentation time. With B-frames the first
+        // decode time would otherwise be two frames before the chunk's start: negative (tfdt is
+        // unsigned) for chunk 0. Every chunk is shifted alike, so decode times stay continuous.
+        s("+frag_keyframe+empty_moov+default_base_moof+frag_discont+negative_cts_offsets"),
         s("-min_frag_duration"),
         (u64::from(SEGMENT_SECONDS) * 1_000_000 - 100_000).to_string(),
         s("-use_editlist"),
@@ -149,7 +152,7 @@ pub fn params(job: &EncodeChunk) -> String {
         })
         .collect();
     format!(
-        "v1;{}-{}ms;{}/{}fps;{};{};{}",
+        "v2-bframes;{}-{}ms;{}/{}fps;{};{};{}",
         job.chunk.start_ms,
         job.chunk.end_ms,
         job.info.fps_num,

@@ -1,6 +1,7 @@
 //! `package`: every rendition's `index.m3u8` (VOD, EXT-X-MAP, real segment durations) and the
 //! `master.m3u8` (audio group; BANDWIDTH from the measured peak segment, AVERAGE-BANDWIDTH,
-//! RESOLUTION, CODECS, FRAME-RATE).
+//! RESOLUTION, CODECS, FRAME-RATE). While the encodes go on, the same playlists of the finished
+//! start of the timeline are `EVENT` playlists: players reload them and play from the start.
 
 use std::fmt::Write;
 
@@ -11,7 +12,8 @@ use super::audio::AUDIO_KBPS;
 
 pub const AUDIO_GROUP: &str = "audio";
 
-pub fn media_playlist(segments: &[Segment]) -> String {
+/// One rendition's playlist; `growing`: more segments will be appended (no end yet).
+pub fn media_playlist(segments: &[Segment], growing: bool) -> String {
     let target = segments
         .iter()
         .map(|s| s.duration_s.ceil() as u64)
@@ -23,10 +25,13 @@ pub fn media_playlist(segments: &[Segment]) -> String {
         p,
         "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1"
     );
-    let _ = writeln!(
-        p,
-        "#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\""
-    );
+    if growing {
+        // Without EXT-X-START a player joins an EVENT playlist near its live end.
+        p.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-START:TIME-OFFSET=0,PRECISE=YES\n");
+    } else {
+        p.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
+    }
+    p.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n");
     for s in segments {
         let _ = writeln!(
             p,
@@ -35,7 +40,9 @@ pub fn media_playlist(segments: &[Segment]) -> String {
             layout::segment_name(s.number)
         );
     }
-    p.push_str("#EXT-X-ENDLIST\n");
+    if !growing {
+        p.push_str("#EXT-X-ENDLIST\n");
+    }
     p
 }
 
@@ -64,6 +71,30 @@ pub struct Playlists {
     pub renditions: Vec<PackagedRendition>,
 }
 
+/// The audio segments a playlist lists: all of them, or while growing those that end by the end
+/// of the last listed video chunk (so both renditions reach the same point).
+fn audio_listed<'a>(job: &Package, segments: &'a [Segment]) -> &'a [Segment] {
+    if !job.growing {
+        return segments;
+    }
+    let video_end: f64 = job
+        .chunks
+        .iter()
+        .flat_map(|c| c.renditions.first())
+        .flat_map(|r| r.segments.iter())
+        .map(|s| s.duration_s)
+        .sum();
+    let mut end = 0.0;
+    let n = segments
+        .iter()
+        .take_while(|s| {
+            end += s.duration_s;
+            end <= video_end + 0.05
+        })
+        .count();
+    &segments[..n.max(1).min(segments.len())]
+}
+
 pub fn build(job: &Package) -> Result<Playlists, String> {
     let id = job.video_id;
     let mut media = Vec::new();
@@ -77,7 +108,8 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
                 "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"default\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"{}index.m3u8\"",
                 layout::rendition_dir(job.generation, "audio")
             );
-            media.push(("audio".to_owned(), media_playlist(&a.segments)));
+            let listed = audio_listed(job, &a.segments);
+            media.push(("audio".to_owned(), media_playlist(listed, job.growing)));
             renditions.push(PackagedRendition {
                 name: "audio".into(),
                 kind: "audio".into(),
@@ -149,7 +181,7 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
             segment_count: segments.len() as u32,
             bytes: segments.iter().map(|s| s.bytes).sum(),
         });
-        media.push((r.name.clone(), media_playlist(&segments)));
+        media.push((r.name.clone(), media_playlist(&segments, job.growing)));
     }
     Ok(Playlists {
         media,
@@ -176,12 +208,27 @@ mod tests {
                 bytes: 500,
             },
         ];
-        let p = media_playlist(&segs);
+        let p = media_playlist(&segs, false);
         assert!(p.contains("#EXT-X-TARGETDURATION:4\n"));
         assert!(p.contains(
             "#EXTINF:4.000,\nseg_00001.m4s\n#EXTINF:1.500,\nseg_00002.m4s\n#EXT-X-ENDLIST"
         ));
         assert!(p.contains("#EXT-X-MAP:URI=\"init.mp4\""));
         assert_eq!(bandwidths(&segs), (2666, 2181));
+        assert!(p.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"));
+    }
+
+    #[test]
+    fn a_growing_playlist_is_an_event_playlist_played_from_its_start() {
+        let segs = vec![Segment {
+            number: 1,
+            duration_s: 4.0,
+            bytes: 1000,
+        }];
+        let p = media_playlist(&segs, true);
+        assert!(p.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "{p}");
+        assert!(p.contains("#EXT-X-START:TIME-OFFSET=0"), "{p}");
+        assert!(!p.contains("#EXT-X-ENDLIST"), "{p}");
+        assert!(p.contains("#EXTINF:4.000,\nseg_00001.m4s\n"), "{p}");
     }
 }

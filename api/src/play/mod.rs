@@ -89,6 +89,11 @@ async fn serve(
         .map_err(|e| ApiError::Forbidden(e.to_string()))?;
         max_age_cap = Some(expires - now);
     }
+    // A playlist of a video still being encoded grows every few seconds: no cache may keep it
+    // longer than one.
+    if !target.immutable && video.status().is_processing() {
+        max_age_cap = Some(max_age_cap.map_or(1, |c| c.min(1)));
+    }
     let conditional = object::Conditional::from_request(req);
     let head = req.method() == Method::HEAD;
     let resp = object::fetch(state, &target, &conditional, max_age_cap, head)

@@ -104,11 +104,16 @@ impl VideosApi {
         } else {
             Vec::new()
         };
-        let playback = (row.status() == VideoStatus::Ready)
+        // A playable video is watched through its growing master; its renditions are recorded
+        // (and listed) once it is ready.
+        let playback = row
+            .status()
+            .is_playable()
             .then(|| playback_urls(&state.cfg, &row, &renditions));
+        let processing = row.status().is_processing();
         let mut video = Video::from_row(row, &state.cfg);
         video.playback = playback;
-        if video.status == VideoStatus::Processing.as_str() {
+        if processing {
             // Best effort: the row stays the source of truth when Temporal cannot be asked.
             video.progress = crate::progress::progress_for_status(&state, id).await;
         }

@@ -70,7 +70,8 @@ pub struct Video {
     pub owner: String,
     pub title: String,
     pub description: String,
-    /// uploaded, processing, ready, failed, cancelled or deleted.
+    /// uploaded, processing, playable (still processing, its first seconds watchable through
+    /// `playback`), ready, failed, cancelled or deleted.
     pub status: String,
     /// Size of the uploaded source in bytes.
     pub size: i64,

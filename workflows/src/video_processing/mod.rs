@@ -1,5 +1,7 @@
-//! `VideoProcessingWorkflow`: probe → plan → encode every chunk in parallel (+ audio once) →
-//! package → poster → metadata `ready` → CDN invalidation → notification. Deterministic: all I/O is
+//! `VideoProcessingWorkflow`: probe → plan → encode every chunk in parallel (+ audio once, + the
+//! poster) → package → metadata `ready` → CDN invalidation → notification. While the encodes run,
+//! the finished prefix of the timeline is packaged as growing playlists: the video is `playable`
+//! once the first (short) chunk of every rung and the audio are done. Deterministic: all I/O is
 //! in activities, all configuration arrives in the input.
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
@@ -10,15 +12,15 @@ mod start;
 
 pub use start::{Run, run_status, start_run};
 
-use temporalio_common::RetryPolicy;
 use temporalio_common::error::IncomingError;
+use temporalio_common::{Priority, RetryPolicy};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityCloseTimeouts, ActivityExecutionError, ActivityOptions, ApplicationFailure,
     SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::join_all,
 };
 use vodflow_core::VideoStatus;
-use vodflow_core::ladder::{plan_chunks, plan_renditions};
+use vodflow_core::ladder::{plan_chunks, plan_chunks_short_first, plan_renditions};
 use vodflow_core::workflow_types::*;
 
 use crate::contract::{
@@ -30,6 +32,9 @@ use crate::search_attributes::VIDEO_STATUS;
 const PATCH_BOUNDED_ENCODES: &str = "bounded-encodes-v1";
 /// The change that gave each notification channel its own activity.
 const PATCH_NOTIFY_PER_CHANNEL: &str = "notify-per-channel-v1";
+/// The change that made videos playable early: a one-segment first chunk, growing `EVENT`
+/// playlists while the encodes run, and the poster made alongside the encodes.
+const PATCH_PLAYABLE_EARLY: &str = "playable-early-v1";
 /// Encodes in flight when the starter did not say.
 const DEFAULT_IN_FLIGHT: usize = 64;
 
@@ -47,6 +52,27 @@ pub struct VideoProcessingWorkflow {
     encode_failure: Option<(&'static str, String)>,
     /// Chunk encodes scheduled and not yet finished (runs with bounded encodes).
     encodes_in_flight: usize,
+    /// The audio's result, once encoded (what a growing package needs of it).
+    audio_encoded: Option<AudioEncoded>,
+    /// Chunks of the timeline's start packaged as growing playlists so far.
+    published: u32,
+    /// Every encode of the stage has finished: growing packages stop; the final one follows.
+    encodes_over: bool,
+}
+
+impl VideoProcessingWorkflow {
+    /// How many chunks from the start are encoded with nothing missing before them, once the audio
+    /// (if any) is done too: what a growing package may list.
+    fn playable_prefix(&self) -> u32 {
+        if self.progress.audio.is_some_and(|a| a != EncodeState::Done) {
+            return 0;
+        }
+        self.progress
+            .chunks
+            .iter()
+            .take_while(|c| c.state == EncodeState::Done)
+            .count() as u32
+    }
 }
 
 /// Why a run stopped short: the step and a reason a person can act on.
@@ -106,6 +132,21 @@ fn heavy(id: String, queue: Option<String>, input: &ProcessVideo) -> ActivityOpt
         Some(q) => b.task_queue(q).build(),
         None => b.build(),
     }
+}
+
+/// Task-queue priority of the encode of chunk `index` of `count`: the first chunk (and the audio)
+/// first, since they make the video playable, then the rest in four bands of the timeline. The
+/// queue's partitions hand out tasks of one priority in no particular order, so without this the
+/// last chunk is as likely to be encoded first as the first.
+fn timeline_priority(index: u32, count: usize) -> Priority {
+    let key = if index == 0 {
+        1
+    } else {
+        2 + (u64::from(index) * 4 / count.max(1) as u64).min(3) as u32
+    };
+    let mut p = Priority::default();
+    p.priority_key = Some(key);
+    p
 }
 
 /// The message a person reads in Postgres and the API: the root application failure's text.
@@ -244,7 +285,12 @@ impl VideoProcessingWorkflow {
             .map_err(|e| Stop::Failed(reason(step::PROBE_SOURCE, &e)))?;
 
         let renditions = plan_renditions(info.width, info.height);
-        let chunks = plan_chunks(info.duration_ms, input.chunk_seconds);
+        let early = ctx.patched(PATCH_PLAYABLE_EARLY);
+        let chunks = if early {
+            plan_chunks_short_first(info.duration_ms, input.chunk_seconds)
+        } else {
+            plan_chunks(info.duration_ms, input.chunk_seconds)
+        };
         ctx.state_mut(|s| {
             s.progress.renditions = renditions.iter().map(|r| r.name.clone()).collect();
             s.progress.chunks = chunks
@@ -273,11 +319,14 @@ impl VideoProcessingWorkflow {
         let total = chunks.len().max(1) as f64;
         let chunk_futures = chunks.iter().map(|chunk| {
             let ctx = ctx.clone();
-            let opts = heavy(
+            let mut opts = heavy(
                 aid::encode_chunk(chunk.index),
                 transcode_queue.clone(),
                 input,
             );
+            if early {
+                opts.priority = Some(timeline_priority(chunk.index, chunks.len()));
+            }
             let args = EncodeChunk {
                 source: source.clone(),
                 info: info.clone(),
@@ -355,13 +404,20 @@ impl VideoProcessingWorkflow {
                         info: info.clone(),
                         generation: input.generation,
                     },
-                    heavy(aid::ENCODE_AUDIO.into(), transcode_queue.clone(), input),
+                    {
+                        let mut o = heavy(aid::ENCODE_AUDIO.into(), transcode_queue.clone(), input);
+                        o.priority = early.then(|| timeline_priority(0, 1));
+                        o
+                    },
                 )
                 .await;
             ctx.state_mut(|s| {
-                if let Err(e) = &r {
-                    let f = reason(step::ENCODE_AUDIO, e);
-                    s.encode_failure.get_or_insert((f.step, f.reason));
+                match &r {
+                    Err(e) => {
+                        let f = reason(step::ENCODE_AUDIO, e);
+                        s.encode_failure.get_or_insert((f.step, f.reason));
+                    }
+                    Ok(a) => s.audio_encoded = a.clone(),
                 }
                 s.progress.audio = Some(if r.is_ok() {
                     EncodeState::Done
@@ -371,16 +427,51 @@ impl VideoProcessingWorkflow {
             });
             r
         };
+        // The poster needs nothing of the encodes: made alongside them, it leaves the tail.
+        let poster = async {
+            if !early {
+                return Ok(());
+            }
+            let r = ctx
+                .execute_activity(
+                    ProcessingActivities::create_poster,
+                    CreatePoster {
+                        source: source.clone(),
+                        info: info.clone(),
+                    },
+                    heavy(aid::POSTER.into(), None, input),
+                )
+                .await
+                .map(|_| ());
+            if let Err(e) = &r {
+                let f = reason(step::CREATE_POSTER, e);
+                ctx.state_mut(|s| {
+                    s.encode_failure.get_or_insert((f.step, f.reason));
+                });
+            }
+            r
+        };
+        let encodes = async {
+            let done = futures::future::join3(join_all(chunk_futures), audio, poster).await;
+            ctx.state_mut(|s| s.encodes_over = true);
+            done
+        };
+        // A forced re-encode (a later generation) keeps the finished master until the new one is
+        // whole: viewers never get a shorter, growing version of a video that was ready.
+        let publisher = async {
+            if early && input.generation == 0 {
+                Self::publish_growing(ctx, input, &info, &renditions, chunks.len() as u32).await;
+            }
+        };
         let mut encodes = std::pin::pin!(futures::FutureExt::fuse(futures::future::join(
-            join_all(chunk_futures),
-            audio
+            encodes, publisher
         )));
         // Fail fast: one failed chunk (or a cancel) ends the stage; waiting for the others would
         // only delay the failure (and could wait forever when no transcode worker is left).
         let mut stop = std::pin::pin!(
             ctx.wait_condition(|s| s.encode_failure.is_some() || s.cancel_requested.is_some())
         );
-        let (chunk_results, audio) = temporalio_sdk::workflows::select! {
+        let ((chunk_results, audio, poster), ()) = temporalio_sdk::workflows::select! {
             done = encodes => done,
             _ = stop => {
                 return Err(match ctx.state(|s| s.encode_failure.clone()) {
@@ -394,6 +485,7 @@ impl VideoProcessingWorkflow {
             encoded.push(r.map_err(|e| Stop::Failed(reason(step::ENCODE_CHUNK, &e)))?);
         }
         let audio = audio.map_err(|e| Stop::Failed(reason(step::ENCODE_AUDIO, &e)))?;
+        poster.map_err(|e| Stop::Failed(reason(step::CREATE_POSTER, &e)))?;
 
         Self::step(ctx, step::PACKAGE)?;
         Self::step_progress(ctx, step::PACKAGE, 88.0);
@@ -409,24 +501,27 @@ impl VideoProcessingWorkflow {
                     chunks: if bounded { Vec::new() } else { encoded },
                     audio,
                     generation: input.generation,
+                    growing: false,
                 },
                 light(aid::PACKAGE, max),
             )
             .await
             .map_err(|e| Stop::Failed(reason(step::PACKAGE, &e)))?;
 
-        Self::step(ctx, step::CREATE_POSTER)?;
-        Self::step_progress(ctx, step::CREATE_POSTER, 92.0);
-        ctx.execute_activity(
-            ProcessingActivities::create_poster,
-            CreatePoster {
-                source: source.clone(),
-                info: info.clone(),
-            },
-            heavy(aid::POSTER.into(), None, input),
-        )
-        .await
-        .map_err(|e| Stop::Failed(reason(step::CREATE_POSTER, &e)))?;
+        if !early {
+            Self::step(ctx, step::CREATE_POSTER)?;
+            Self::step_progress(ctx, step::CREATE_POSTER, 92.0);
+            ctx.execute_activity(
+                ProcessingActivities::create_poster,
+                CreatePoster {
+                    source: source.clone(),
+                    info: info.clone(),
+                },
+                heavy(aid::POSTER.into(), None, input),
+            )
+            .await
+            .map_err(|e| Stop::Failed(reason(step::CREATE_POSTER, &e)))?;
+        }
 
         Self::step(ctx, step::UPDATE_METADATA)?;
         Self::step_progress(ctx, step::UPDATE_METADATA, 95.0);
@@ -457,6 +552,93 @@ impl VideoProcessingWorkflow {
         let names = renditions.iter().map(|r| r.name.clone()).collect();
         Self::notify(ctx, input, VideoStatus::Ready, None, names).await;
         Ok(packaged)
+    }
+
+    /// Packages the finished start of the timeline as growing playlists whenever it gets longer,
+    /// one package at a time, until the encodes are over (the final package follows them, so a
+    /// growing one never overwrites it). The first one makes the video `playable`. A failed
+    /// growing package only delays watching: the video still becomes ready.
+    async fn publish_growing(
+        ctx: &WorkflowContext<Self>,
+        input: &ProcessVideo,
+        info: &SourceInfo,
+        renditions: &[vodflow_core::ladder::Rendition],
+        total: u32,
+    ) {
+        loop {
+            let wait = ctx.wait_condition(|s| s.encodes_over || s.playable_prefix() > s.published);
+            if wait.await.is_err() || ctx.state(|s| s.encodes_over) {
+                return;
+            }
+            let upto = ctx.state(|s| s.playable_prefix());
+            if upto >= total {
+                // Everything is encoded: the final package is next.
+                return;
+            }
+            let first = ctx.state(|s| s.published == 0);
+            let packaged = ctx
+                .execute_activity(
+                    ProcessingActivities::package,
+                    Package {
+                        video_id: input.video_id,
+                        bucket: input.bucket.clone(),
+                        info: info.clone(),
+                        renditions: renditions.to_vec(),
+                        chunk_count: upto,
+                        chunks: Vec::new(),
+                        audio: ctx.state(|s| s.audio_encoded.clone()),
+                        generation: input.generation,
+                        growing: true,
+                    },
+                    light(&aid::package_growing(upto), 2),
+                )
+                .await;
+            ctx.state_mut(|s| s.published = upto);
+            if packaged.is_err() || !first {
+                continue;
+            }
+            let playable = ctx
+                .execute_activity(
+                    ProcessingActivities::update_metadata,
+                    UpdateMetadata {
+                        video_id: input.video_id,
+                        update: MetadataUpdate::Playable {
+                            attempt: input.attempt,
+                        },
+                    },
+                    db(aid::METADATA_PLAYABLE),
+                )
+                .await;
+            if playable.is_ok() {
+                mark(ctx, VideoStatus::Playable);
+                Self::notify_playable(ctx, input).await;
+            }
+        }
+    }
+
+    /// `video_playable` on Kafka and `video.playable` to the webhooks that asked for it; no mail
+    /// and no callback (those are for the outcome).
+    async fn notify_playable(ctx: &WorkflowContext<Self>, input: &ProcessVideo) {
+        let sends = [NotifyChannel::Event, NotifyChannel::Webhooks].map(|channel| {
+            let ctx = ctx.clone();
+            let opts = light(&aid::notify_playable(channel), input.max_attempts);
+            let n = Notify {
+                video_id: input.video_id,
+                owner: input.owner.clone(),
+                status: VideoStatus::Playable,
+                reason: None,
+                renditions: Vec::new(),
+                callback_url: None,
+                channel: Some(channel),
+                attempt: input.attempt,
+            };
+            async move {
+                let _ = ctx
+                    .execute_activity(ProcessingActivities::notify, n, opts)
+                    .await;
+            }
+        });
+        join_all(sends).await;
     }
 
     /// Tells the owner (event, webhooks, mail, callback). Problems are reported by the activities,

@@ -1,0 +1,48 @@
+// Opens a video that is `playable` (still encoding) on vodflow's watch page in headless Chromium,
+// presses play and sees time advance past the first seconds, while the page says it is still
+// encoding. Run by tests/playable.rs, which passes BASE, TOKEN, VIDEO, PLAYWRIGHT_CORE, CHROMIUM.
+"use strict";
+const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+const { BASE, TOKEN, VIDEO, CHROMIUM } = process.env;
+
+function fail(message) {
+  console.error(`FAIL: ${message}`);
+  process.exit(1);
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+  });
+  const page = await browser.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
+  await page.goto(`${BASE}/`);
+  await page.fill("#token", TOKEN);
+  await page.click("#signin-button");
+  await page.locator("#library").waitFor();
+  const row = page.locator(`tr[data-id="${VIDEO}"]`);
+  await row.locator(".status.playable").waitFor({ timeout: 30000 });
+  await row.locator("a.watch").click();
+  await page.waitForURL(/\/watch\//);
+  await page.waitForFunction(
+    () => document.querySelector("#watch-status").textContent.startsWith("Still encoding"), null, { timeout: 30000 });
+  await page.click("#play");
+  await page.waitForFunction(() => document.querySelector("#player").currentTime > 1.5, null, { timeout: 60000 });
+  const seen = await page.evaluate(() => {
+    const hls = window.vodflowPlayer;
+    const details = hls.levels[hls.currentLevel >= 0 ? hls.currentLevel : 0].details;
+    return {
+      time: document.querySelector("#player").currentTime,
+      live: details ? details.live : null,
+      type: details ? details.type : null,
+      fragments: details ? details.fragments.length : null,
+      status: document.querySelector("#watch-status").textContent,
+    };
+  });
+  await browser.close();
+  if (problems.length) fail(problems.join("\n"));
+  console.log(JSON.stringify({ ok: true, ...seen }));
+})().catch((e) => fail(e.stack || String(e)));

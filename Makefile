@@ -36,9 +36,9 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 bench: stack-up
-	cargo build --release --workspace
+	scripts/install bench
+	cargo build --release --workspace --examples
 	scripts/bench
-	scripts/bench-processing
 
 clean-data: stack-down
 	rm -rf .vodflow

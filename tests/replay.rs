@@ -307,8 +307,15 @@ async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
             .map(|e| e["status"].as_str().unwrap())
             .collect();
         assert_eq!(statuses.last(), Some(&"ready"), "{statuses:?}");
+        // processing, then (watchable early) playable, then ready: never back.
+        let rank = |s: &str| {
+            ["processing", "playable", "ready"]
+                .iter()
+                .position(|x| *x == s)
+        };
         assert!(
-            statuses.iter().all(|s| *s == "processing" || *s == "ready"),
+            statuses.iter().all(|s| rank(s).is_some())
+                && statuses.windows(2).all(|w| rank(w[0]) <= rank(w[1])),
             "{statuses:?}"
         );
         let percents: Vec<f64> = events

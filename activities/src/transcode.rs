@@ -53,7 +53,10 @@ impl TranscodeActivities {
                 done.params.clear();
                 return Ok(done);
             }
-            let src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
+            let mut src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
+            if job.chunk.start_ms > 0 && src.lacks_index() {
+                src = seekable_copy(&self.0, &ctx, src, job.info.duration_ms as f64 / 1000.0).await?;
+            }
             let scratch = store.scratch(&format!("chunk-{}", job.chunk.index))?;
             let span_s = (job.chunk.end_ms - job.chunk.start_ms) as f64 / 1000.0;
             let start_s = job.chunk.start_ms as f64 / 1000.0;
@@ -207,6 +210,52 @@ impl TranscodeActivities {
         .await
         .map_err(Error::into_activity)
     }
+}
+
+/// A copy of an index-less source (MPEG-TS/PS) in Matroska, streams copied, made once per worker
+/// next to the cached source (and removed with it). Seeking into MPEG-TS lands between keyframes
+/// and, with a long GOP, decodes nothing of a chunk; Matroska's cues take ffmpeg to the keyframe
+/// before the chunk, from which it decodes forward.
+async fn seekable_copy(
+    deps: &Deps,
+    ctx: &ActivityContext,
+    src: SourceMedia,
+    media_s: f64,
+) -> Result<SourceMedia, Error> {
+    let copy = src.path.with_file_name("source.seekable.mkv");
+    if tokio::fs::metadata(&copy).await.is_err() {
+        let partial = src.path.with_file_name(format!(
+            "source.seekable.partial-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let mut args = src.input_args(&["-fflags".into(), "+genpts".into()]);
+        args.extend(
+            [
+                "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-copyts", "-f", "matroska",
+            ]
+            .map(String::from),
+        );
+        args.push(crate::media::source::file_url(&partial));
+        // A copy costs a small fraction of an encode.
+        let contain = Containment::for_media(&deps.cfg.ffmpeg, media_s / 10.0);
+        let copied = ffmpeg_cli::run(
+            "remux",
+            &args,
+            &contain,
+            heartbeat_every(ctx),
+            crate::heartbeat::silent,
+            || ctx.is_cancelled(),
+        )
+        .await;
+        if let Err(e) = copied {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(e);
+        }
+        tokio::fs::rename(&partial, &copy)
+            .await
+            .map_err(Error::Io)?;
+    }
+    Ok(src.read_from(copy, vodflow_core::container::Container::Matroska))
 }
 
 /// Bytes `start..end` of a file (one segment: tens of kilobytes).

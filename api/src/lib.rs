@@ -166,6 +166,12 @@ pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
         metrics: telemetry::Metrics::new(),
         relay_wakeup: Default::default(),
         temporal_breaker: Default::default(),
+        progress_answers: std::sync::Arc::new(progress::SharedAnswers::new(
+            progress::PROGRESS_FRESH_FOR,
+        )),
+        failure_answers: std::sync::Arc::new(progress::SharedAnswers::new(
+            progress::FAILURE_FRESH_FOR,
+        )),
         temporal: Default::default(),
     })
 }

@@ -6,7 +6,10 @@
 
 pub mod dlq;
 
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -79,9 +82,12 @@ pub async fn run(cfg: &Config, client: &Client, shutdown: impl Future<Output = (
     run_with(cfg, client, &prometheus::Registry::new(), shutdown).await
 }
 
-/// Consumes until `shutdown` resolves. Whatever was handled is committed; an event being retried
-/// when shutdown comes is left uncommitted and handled again by the next consumer. Counts events
-/// and measures the group's lag into `registry`.
+/// Consumes until `shutdown` resolves. Up to [`IN_FLIGHT`] events are handled at once (each start
+/// is an independent round trip to Temporal; one at a time, a backlog would drain at one round
+/// trip per event). Offsets are committed up to the first event not yet handled in each partition,
+/// so whatever was handled is committed and an event being retried when shutdown comes is left
+/// uncommitted and handled again by the next consumer. Counts events and measures the group's lag
+/// into `registry`.
 pub async fn run_with(
     cfg: &Config,
     client: &Client,
@@ -104,6 +110,11 @@ pub async fn run_with(
     }
     consumer.subscribe(&[&topic])?;
     tracing::info!(%topic, "bridge consuming");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut handling: FuturesUnordered<_> = FuturesUnordered::new();
+    let mut offsets = Offsets::default();
+    let mut commit_tick = tokio::time::interval(COMMIT_EVERY);
+    let mut last_event = tokio::time::Instant::now();
     loop {
         if last_lag_check.elapsed() >= LAG_EVERY {
             last_lag_check = std::time::Instant::now();
@@ -116,67 +127,166 @@ pub async fn run_with(
                 }
             }
         }
-        let msg = tokio::select! {
+        tokio::select! {
+            biased;
             _ = &mut shutdown => break,
-            m = consumer.recv() => m,
+            Some((partition, offset, handled)) = handling.next(), if !handling.is_empty() => {
+                let handled: Option<Handled> = handled;
+                offsets.finished(partition, offset, handled.is_some());
+            }
+            _ = commit_tick.tick() => offsets.commit(&consumer, &topic, CommitMode::Async)?,
+            m = consumer.recv(), if handling.len() < IN_FLIGHT => match m {
+                Ok(msg) => {
+                    last_event = tokio::time::Instant::now();
+                    let (partition, offset) = (msg.partition(), msg.offset());
+                    offsets.started(partition, offset);
+                    let event = Event {
+                        payload: msg.payload().unwrap_or_default().to_vec(),
+                        key: msg.key().map(<[u8]>::to_vec),
+                        partition,
+                        offset,
+                    };
+                    handling.push(handle_retrying(cfg, client, &dlq, &metrics, &stop, event));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "kafka receive failed");
+                    tokio::select! { _ = &mut shutdown => break, _ = tokio::time::sleep(Duration::from_secs(1)) => {} }
+                }
+            },
             // Quiet for a while: make sure it is because nothing is waiting, not because the
             // consumer lost its group across a broker restart (seen with tansu: it never rejoined).
-            _ = tokio::time::sleep(IDLE_CHECK) => {
+            _ = tokio::time::sleep_until(last_event + IDLE_CHECK), if handling.is_empty() => {
+                last_event = tokio::time::Instant::now();
                 if lagging(&consumer, &topic) {
                     tracing::warn!(%topic, "events are waiting but the consumer receives nothing; rebuilding it");
                     consumer = kafka::consumer(cfg, kafka::BRIDGE_CONSUMER_GROUP)?;
                     consumer.subscribe(&[&topic])?;
-                }
-                continue;
-            }
-        };
-        let msg = match msg {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "kafka receive failed");
-                tokio::select! { _ = &mut shutdown => break, _ = tokio::time::sleep(Duration::from_secs(1)) => continue }
-            }
-        };
-        let payload = msg.payload().unwrap_or_default().to_vec();
-        let mut backoff = Duration::from_millis(500);
-        let handled = loop {
-            let attempt = handle(
-                cfg,
-                client,
-                &dlq,
-                &payload,
-                msg.key(),
-                (msg.partition(), msg.offset()),
-            )
-            .await;
-            match attempt {
-                Ok(h) => {
-                    let result = match h {
-                        Handled::Started => "started",
-                        Handled::AlreadyStarted => "duplicate",
-                        Handled::DeadLettered => "invalid",
-                    };
-                    metrics.events.with_label_values(&[result]).inc();
-                    break Some(h);
-                }
-                Err(e) => {
-                    metrics.events.with_label_values(&["error"]).inc();
-                    tracing::warn!(error = %e, retry_in = ?backoff, partition = msg.partition(), offset = msg.offset(), "event not handled yet");
-                    tokio::select! {
-                        _ = &mut shutdown => break None,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    offsets = Offsets::default();
                 }
             }
-        };
-        let Some(handled) = handled else { break };
-        tracing::debug!(?handled, offset = msg.offset(), "event handled");
-        // Synchronous: the offset is durable before the next event is taken.
-        tokio::task::block_in_place(|| consumer.commit_message(&msg, CommitMode::Sync))?;
+        }
     }
+    // Events mid-start finish; events waiting to be retried give up and stay uncommitted.
+    stop.cancel();
+    while let Some((partition, offset, handled)) = handling.next().await {
+        offsets.finished(partition, offset, handled.is_some());
+    }
+    offsets.commit(&consumer, &topic, CommitMode::Sync)?;
     tracing::info!("bridge stopped");
     Ok(())
+}
+
+/// Events handled at once.
+const IN_FLIGHT: usize = 64;
+/// How often the handled prefix of each partition is committed.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+
+/// One consumed message, owned, so it can be handled while the next ones arrive.
+struct Event {
+    payload: Vec<u8>,
+    key: Option<Vec<u8>>,
+    partition: i32,
+    offset: i64,
+}
+
+/// Handles one event, retrying with backoff until it is handled or `stop` is cancelled (then
+/// `None`: not handled, not to be committed).
+async fn handle_retrying(
+    cfg: &Config,
+    client: &Client,
+    dlq: &FutureProducer,
+    metrics: &vodflow_core::metrics::BridgeMetrics,
+    stop: &tokio_util::sync::CancellationToken,
+    ev: Event,
+) -> (i32, i64, Option<Handled>) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let attempt = handle(
+            cfg,
+            client,
+            dlq,
+            &ev.payload,
+            ev.key.as_deref(),
+            (ev.partition, ev.offset),
+        )
+        .await;
+        match attempt {
+            Ok(h) => {
+                let result = match h {
+                    Handled::Started => "started",
+                    Handled::AlreadyStarted => "duplicate",
+                    Handled::DeadLettered => "invalid",
+                };
+                metrics.events.with_label_values(&[result]).inc();
+                tracing::debug!(handled = ?h, partition = ev.partition, offset = ev.offset, "event handled");
+                return (ev.partition, ev.offset, Some(h));
+            }
+            Err(e) => {
+                metrics.events.with_label_values(&["error"]).inc();
+                tracing::warn!(error = %e, retry_in = ?backoff, partition = ev.partition, offset = ev.offset, "event not handled yet");
+                tokio::select! {
+                    _ = stop.cancelled() => return (ev.partition, ev.offset, None),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// What has been handled of each partition: the offsets in hand, and how far it is done. Events
+/// finish out of order; the commit only ever covers an unbroken handled prefix.
+#[derive(Default)]
+struct Offsets(HashMap<i32, PartitionOffsets>);
+
+#[derive(Default)]
+struct PartitionOffsets {
+    in_hand: BTreeSet<i64>,
+    /// One past the highest offset handled.
+    done_to: i64,
+    committed: i64,
+}
+
+impl PartitionOffsets {
+    /// Everything before this offset is handled.
+    fn committable(&self) -> i64 {
+        self.in_hand.first().copied().unwrap_or(self.done_to)
+    }
+}
+
+impl Offsets {
+    fn started(&mut self, partition: i32, offset: i64) {
+        self.0.entry(partition).or_default().in_hand.insert(offset);
+    }
+
+    /// `handled == false`: given up at shutdown; it stays in hand, so nothing past it is committed.
+    fn finished(&mut self, partition: i32, offset: i64, handled: bool) {
+        if !handled {
+            return;
+        }
+        let p = self.0.entry(partition).or_default();
+        p.in_hand.remove(&offset);
+        p.done_to = p.done_to.max(offset + 1);
+    }
+
+    fn commit(&mut self, consumer: &StreamConsumer, topic: &str, mode: CommitMode) -> Result<()> {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for (partition, p) in &mut self.0 {
+            let at = p.committable();
+            if at > p.committed {
+                tpl.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(at))?;
+                p.committed = at;
+            }
+        }
+        if tpl.count() > 0 {
+            if matches!(mode, CommitMode::Sync) {
+                tokio::task::block_in_place(|| consumer.commit(&tpl, mode))?;
+            } else {
+                consumer.commit(&tpl, mode)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 async fn handle(
@@ -247,5 +357,30 @@ pub async fn start(
             Ok(Handled::AlreadyStarted)
         }
         Err(e) => Err(format!("temporal: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unbroken_handled_prefix_is_committable() {
+        let mut o = Offsets::default();
+        for off in 10..14 {
+            o.started(0, off);
+        }
+        o.finished(0, 11, true);
+        o.finished(0, 13, true);
+        assert_eq!(o.0[&0].committable(), 10, "10 is still in hand");
+        o.finished(0, 10, true);
+        assert_eq!(o.0[&0].committable(), 12);
+        // Given up at shutdown: stays in hand, nothing past it is committed.
+        o.finished(0, 12, false);
+        assert_eq!(o.0[&0].committable(), 12);
+        let mut o2 = Offsets::default();
+        o2.started(1, 5);
+        o2.finished(1, 5, true);
+        assert_eq!(o2.0[&1].committable(), 6);
     }
 }

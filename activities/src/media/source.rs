@@ -38,6 +38,22 @@ impl SourceMedia {
         })
     }
 
+    /// MPEG-TS and MPEG-PS carry no index: a seek lands wherever the timestamps say, often between
+    /// keyframes, and with a long GOP decodes nothing of the range asked for.
+    pub fn lacks_index(&self) -> bool {
+        matches!(self.container, Container::MpegTs | Container::MpegPs)
+    }
+
+    /// The same media read from another file (a copy of the source in `container`), still
+    /// holding the cached source.
+    pub fn read_from(self, path: PathBuf, container: Container) -> Self {
+        Self {
+            path,
+            container,
+            _held: self._held,
+        }
+    }
+
     /// `-f <demuxer> -protocol_whitelist file -i file:<path>`, preceded by `before_input`
     /// (input options such as `-ss`).
     pub fn input_args(&self, before_input: &[String]) -> Vec<String> {

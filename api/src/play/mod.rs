@@ -89,6 +89,18 @@ async fn serve(
         .map_err(|e| ApiError::Forbidden(e.to_string()))?;
         max_age_cap = Some(expires - now);
     }
+    // The growing playlists of a first encode that then failed or was cancelled are not a video:
+    // nothing finished exists to play. (A forced re-encode's failure leaves the finished master
+    // of the generation before it, which plays on.)
+    if !target.immutable
+        && video.generation == 0
+        && matches!(
+            video.status(),
+            vodflow_core::VideoStatus::Failed | vodflow_core::VideoStatus::Cancelled
+        )
+    {
+        return Err(not_found());
+    }
     // A playlist of a video still being encoded grows every few seconds: no cache may keep it
     // longer than one.
     if !target.immutable && video.status().is_processing() {

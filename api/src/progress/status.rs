@@ -36,12 +36,20 @@ impl Breaker {
     }
 }
 
-/// The live progress of a processing video, or `None` when Temporal cannot answer quickly.
+/// The live progress of a processing video, or `None` when Temporal cannot answer quickly. One
+/// answer serves every read of the video for [`super::PROGRESS_FRESH_FOR`].
 pub(crate) async fn progress_for_status(state: &AppState, id: VideoId) -> Option<Progress> {
-    let breaker = &state.temporal_breaker;
-    if breaker.is_open() {
+    if state.temporal_breaker.is_open() {
         return None;
     }
+    state
+        .progress_answers
+        .get_or_ask(id, || ask_temporal(state, id))
+        .await
+}
+
+async fn ask_temporal(state: &AppState, id: VideoId) -> Option<Progress> {
+    let breaker = &state.temporal_breaker;
     let started = Instant::now();
     let answer = tokio::time::timeout(STATUS_WAIT, async {
         let client = state.temporal().await.ok()?;

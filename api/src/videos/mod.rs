@@ -121,7 +121,10 @@ impl VideosApi {
             && crate::progress::temporal_reachable(&state)
             && let Ok(Ok(client)) =
                 tokio::time::timeout(std::time::Duration::from_millis(500), state.temporal()).await
-            && let Some((activity, attempts)) = crate::progress::failed_attempts(&client, id).await
+            && let Some((activity, attempts)) = state
+                .failure_answers
+                .get_or_ask(id, || crate::progress::failed_attempts(&client, id))
+                .await
         {
             failure.activity_id = Some(activity);
             failure.attempts = Some(attempts);

@@ -1,0 +1,82 @@
+# Helpers shared by the benchmark scripts (sourced): an isolated vodflow deployment on the local
+# stack (its own database, topics and task queues), uploads, waiting, results.
+CACHE="${VODFLOW_CACHE:-$HOME/.cache/vodflow}"
+T="${CARGO_TARGET_DIR:-$CACHE/target}"
+V="$T/release/vodflow"
+export PGPASSWORD=vodflow
+RESULTS="${BENCH_RESULTS:-/dev/null}"
+
+# result KEY VALUE: one figure for the final table.
+result() { echo "$1 $2" >>"$RESULTS"; echo "  $1 = $2" >&2; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# deployment_env: exports an isolated configuration (database created) for the processes to come.
+deployment_env() {
+  BENCH_SUFFIX=$(od -An -tx1 -N6 /dev/urandom | tr -d ' \n'); BENCH_DB="vodflow_bench_$BENCH_SUFFIX"
+  BENCH_PORT=$(free_port)
+  psql -q -h 127.0.0.1 -U vodflow -d vodflow -c "CREATE DATABASE $BENCH_DB"
+  export VODFLOW_DATABASE_URL="postgres://vodflow:vodflow@127.0.0.1:5432/$BENCH_DB" VODFLOW_API_LISTEN="127.0.0.1:$BENCH_PORT" \
+    VODFLOW_KAFKA_TOPIC_PREFIX="bench$BENCH_SUFFIX." VODFLOW_TASK_QUEUE_PREFIX="bench$BENCH_SUFFIX." VODFLOW_LOG=warn \
+    VODFLOW_METRICS_LISTEN="127.0.0.1:$(free_port)"
+  BASE="http://127.0.0.1:$BENCH_PORT"
+}
+
+deployment_drop() {
+  psql -q -h 127.0.0.1 -U vodflow -d vodflow -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" || true
+  # The worker created its reconciler schedule; it would go on firing for nobody.
+  "$CACHE/bin/temporal" schedule delete --address 127.0.0.1:7233 --schedule-id "bench$BENCH_SUFFIX.vodflow-reconciler" >/dev/null 2>&1 || true
+}
+
+wait_healthy() { for _ in $(seq 1 200); do curl -sf "$BASE/healthz" >/dev/null && return 0; sleep 0.1; done; echo "api did not start" >&2; return 1; }
+
+bench_token() { "$V" token issue --sub bench --ttl 2h; }
+
+# upload FILE: POSTs it, prints the video id.
+upload() {
+  curl -sf -H "Authorization: Bearer $TOKEN" -F title=bench -F "file=@$1" "$BASE/v1/videos" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+
+status_of() {
+  curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/v1/videos/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'
+}
+
+now() { date +%s.%N; }
+
+# wait_ready ID T0: waits for `ready`; sets PLAYABLE_S (seconds from T0 to the first `playable`
+# seen, empty if never seen) and READY_S.
+wait_ready() {
+  local id=$1 t0=$2 st
+  PLAYABLE_S=""
+  while :; do
+    st=$(status_of "$id" || echo unknown)
+    if [ "$st" = playable ] && [ -z "$PLAYABLE_S" ]; then PLAYABLE_S=$(python3 -c "import sys; print(round($(now) - $t0, 2))"); fi
+    [ "$st" = ready ] && break
+    [ "$st" = failed ] && { echo "processing failed" >&2; return 1; }
+    sleep 0.1
+  done
+  READY_S=$(python3 -c "import sys; print(round($(now) - $t0, 2))")
+}
+
+# make_source FILE SECONDS WxH: testsrc2 + a tone, H.264/AAC (the kind of file people upload).
+make_source() {
+  ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=size=$3:rate=30:duration=$2" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$2" -c:v libx264 -preset ultrafast -crf 18 \
+    -c:a aac -b:a 192k -shortest "$1"
+}
+
+# ladder WxH: the rungs vodflow makes of such a source, "name width height kbps profile" per line.
+ladder() {
+  python3 - "$1" <<'PY'
+import sys
+w, h = map(int, sys.argv[1].split("x"))
+short = min(w, h)
+even = lambda x: max(2, round(x / 2) * 2)
+for p, kbps in [(144, 150), (240, 300), (360, 700), (480, 1200), (720, 2800), (1080, 5000)]:
+    if p > short:
+        continue
+    rw, rh = ((w - w % 2, h - h % 2) if p == short else (even(w * p / short), p) if w >= h else (p, even(h * p / short)))
+    print(f"{p}p", rw, rh, kbps, "main" if p <= 240 else "high")
+PY
+}

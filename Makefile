@@ -37,7 +37,7 @@ lint:
 
 bench: stack-up
 	scripts/install bench
-	cargo build --release --workspace --examples
+	cargo build --release --workspace --bins --examples
 	scripts/bench
 
 clean-data: stack-down

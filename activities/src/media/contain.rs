@@ -11,6 +11,9 @@ use vodflow_core::config::FfmpegLimits;
 
 use crate::error::Error;
 
+/// Scheduling niceness of every ffmpeg child (`nice -n`).
+const ENCODE_NICENESS: &str = "10";
+
 /// SIGXCPU: the kernel's answer to a process past its CPU-time limit.
 const SIGXCPU: i32 = 24;
 
@@ -50,6 +53,12 @@ impl Containment {
             format!("--as={}", self.memory_bytes),
             format!("--cpu={}", self.cpu_seconds),
             "--".to_owned(),
+            // Encodes are batch work: where they share cores with the api, the bridge or the
+            // workflows (`vodflow dev`, one machine), those answer first. On a transcode-only
+            // node nothing else wants the cores and the encodes get all of them.
+            "nice".to_owned(),
+            "-n".to_owned(),
+            ENCODE_NICENESS.to_owned(),
         ]
     }
 

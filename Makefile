@@ -37,7 +37,8 @@ lint:
 
 bench: stack-up
 	scripts/install bench
-	cargo build --release --workspace --bins --examples
+	cargo build --release --workspace --bins
+	cargo build --release --workspace --examples
 	scripts/bench
 
 clean-data: stack-down

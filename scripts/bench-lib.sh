@@ -47,13 +47,14 @@ now() { date +%s.%N; }
 # wait_ready ID T0: waits for `ready`; sets PLAYABLE_S (seconds from T0 to the first `playable`
 # seen, empty if never seen) and READY_S.
 wait_ready() {
-  local id=$1 t0=$2 st
+  local id=$1 t0=$2 st deadline=$(( $(date +%s) + ${BENCH_TIMEOUT_S:-3600} ))
   PLAYABLE_S=""
   while :; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "not ready within ${BENCH_TIMEOUT_S:-3600} s" >&2; return 1; }
     st=$(status_of "$id" || echo unknown)
     if [ "$st" = playable ] && [ -z "$PLAYABLE_S" ]; then PLAYABLE_S=$(python3 -c "import sys; print(round($(now) - $t0, 2))"); fi
     [ "$st" = ready ] && break
-    [ "$st" = failed ] && { echo "processing failed" >&2; return 1; }
+    case "$st" in failed|cancelled|deleted) echo "processing ended $st" >&2; return 1 ;; esac
     sleep 0.1
   done
   READY_S=$(python3 -c "import sys; print(round($(now) - $t0, 2))")

@@ -54,7 +54,8 @@ impl TranscodeActivities {
                 return Ok(done);
             }
             let mut src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
-            if job.chunk.start_ms > 0 && src.lacks_index() {
+            // Every chunk reads the same file (the copy), so all count time from the same start.
+            if src.lacks_index() {
                 src = seekable_copy(&self.0, &ctx, src, job.info.duration_ms as f64 / 1000.0).await?;
             }
             let scratch = store.scratch(&format!("chunk-{}", job.chunk.index))?;
@@ -222,7 +223,10 @@ async fn seekable_copy(
     src: SourceMedia,
     media_s: f64,
 ) -> Result<SourceMedia, Error> {
+    // One copy at a time on this worker: encodes of the same source wait for it, not make their own.
+    static REMUXING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let copy = src.path.with_file_name("source.seekable.mkv");
+    let _one = REMUXING.lock().await;
     if tokio::fs::metadata(&copy).await.is_err() {
         let partial = src.path.with_file_name(format!(
             "source.seekable.partial-{}",
@@ -243,7 +247,9 @@ async fn seekable_copy(
             &args,
             &contain,
             heartbeat_every(ctx),
-            crate::heartbeat::silent,
+            beater(ctx, "remux", move |t| {
+                (t / media_s.max(0.001) * 100.0).clamp(0.0, 100.0)
+            }),
             || ctx.is_cancelled(),
         )
         .await;

@@ -133,6 +133,8 @@ pub async fn run_with(
             Some((partition, offset, handled)) = handling.next(), if !handling.is_empty() => {
                 let handled: Option<Handled> = handled;
                 offsets.finished(partition, offset, handled.is_some());
+                // A slow event is activity too: the idle check must not fire the moment it ends.
+                last_event = tokio::time::Instant::now();
             }
             _ = commit_tick.tick() => offsets.commit(&consumer, &topic, CommitMode::Async)?,
             m = consumer.recv(), if handling.len() < IN_FLIGHT => match m {
@@ -157,6 +159,8 @@ pub async fn run_with(
             // consumer lost its group across a broker restart (seen with tansu: it never rejoined).
             _ = tokio::time::sleep_until(last_event + IDLE_CHECK), if handling.is_empty() => {
                 last_event = tokio::time::Instant::now();
+                offsets.resend_all();
+                offsets.commit(&consumer, &topic, CommitMode::Sync)?;
                 if lagging(&consumer, &topic) {
                     tracing::warn!(%topic, "events are waiting but the consumer receives nothing; rebuilding it");
                     consumer = kafka::consumer(cfg, kafka::BRIDGE_CONSUMER_GROUP)?;
@@ -171,6 +175,7 @@ pub async fn run_with(
     while let Some((partition, offset, handled)) = handling.next().await {
         offsets.finished(partition, offset, handled.is_some());
     }
+    offsets.resend_all();
     offsets.commit(&consumer, &topic, CommitMode::Sync)?;
     tracing::info!("bridge stopped");
     Ok(())
@@ -267,6 +272,14 @@ impl Offsets {
         let p = self.0.entry(partition).or_default();
         p.in_hand.remove(&offset);
         p.done_to = p.done_to.max(offset + 1);
+    }
+
+    /// The next commit sends every partition's handled prefix again: an asynchronous commit the
+    /// broker refused (during a rebalance, say) is not known to have failed.
+    fn resend_all(&mut self) {
+        for p in self.0.values_mut() {
+            p.committed = 0;
+        }
     }
 
     fn commit(&mut self, consumer: &StreamConsumer, topic: &str, mode: CommitMode) -> Result<()> {

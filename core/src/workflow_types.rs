@@ -138,6 +138,10 @@ pub struct EncodeChunk {
     pub renditions: Vec<Rendition>,
     #[serde(default)]
     pub generation: u32,
+    /// x264's B-frames (runs since `playable-early-v1`); runs started before encode without, so
+    /// a run in flight across a deploy never mixes the two under one init segment.
+    #[serde(default)]
+    pub bframes: bool,
 }
 
 /// One published media segment.

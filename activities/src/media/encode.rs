@@ -69,7 +69,7 @@ pub fn chunk_args(
         // Output options apply to one output each: every rendition stops at the chunk's end.
         args.extend(["-to".to_owned(), secs(c.end_ms)]);
         args.extend(["-threads".to_owned(), threads.to_string()]);
-        args.extend(rendition_args(r, i, gop_frames, &keyframes));
+        args.extend(rendition_args(r, i, gop_frames, &keyframes, job.bframes));
         if job.info.hdr_transfer.is_some() {
             // Tone-mapped above: say so, or players would treat the SDR pixels as BT.2020/PQ.
             for (k, v) in [
@@ -90,9 +90,15 @@ pub fn chunk_args(
     args
 }
 
-fn rendition_args(r: &Rendition, i: usize, gop_frames: u32, keyframes: &[String]) -> Vec<String> {
+fn rendition_args(
+    r: &Rendition,
+    i: usize,
+    gop_frames: u32,
+    keyframes: &[String],
+    bframes: bool,
+) -> Vec<String> {
     let s = |v: &str| v.to_owned();
-    vec![
+    let mut args = vec![
         s("-map"),
         format!("[v{i}]"),
         s("-an"),
@@ -114,6 +120,12 @@ fn rendition_args(r: &Rendition, i: usize, gop_frames: u32, keyframes: &[String]
         gop_frames.to_string(),
         s("-sc_threshold"),
         s("0"),
+    ];
+    if !bframes {
+        // Runs from before B-frames: decode time = presentation time, no shift needed.
+        args.extend([s("-bf"), s("0")]);
+    }
+    args.extend([
         // x264's B-frames (its defaults). Each chunk restarts the rate buffer: starting it at 70 %
         // rather than x264's 90 % keeps a capped rung's first segment of every chunk from
         // overshooting (measured: +6 % bytes over one ffmpeg process at 0.9, +1.3 % at 0.7).
@@ -135,7 +147,8 @@ fn rendition_args(r: &Rendition, i: usize, gop_frames: u32, keyframes: &[String]
         s("0"),
         s("-avoid_negative_ts"),
         s("disabled"),
-    ]
+    ]);
+    args
 }
 
 /// Everything a chunk's segments depend on, as one comparable string: a stored chunk is reused
@@ -152,7 +165,8 @@ pub fn params(job: &EncodeChunk) -> String {
         })
         .collect();
     format!(
-        "v2-bframes;{}-{}ms;{}/{}fps;{};{};{}",
+        "v2;{}{}-{}ms;{}/{}fps;{};{};{}",
+        if job.bframes { "bframes;" } else { "" },
         job.chunk.start_ms,
         job.chunk.end_ms,
         job.info.fps_num,
@@ -251,6 +265,7 @@ mod tests {
             },
             renditions: plan_renditions(height * 16 / 9, height),
             generation: 0,
+            bframes: true,
         }
     }
 

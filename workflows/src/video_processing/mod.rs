@@ -35,6 +35,8 @@ const PATCH_NOTIFY_PER_CHANNEL: &str = "notify-per-channel-v1";
 /// The change that made videos playable early: a one-segment first chunk, growing `EVENT`
 /// playlists while the encodes run, and the poster made alongside the encodes.
 const PATCH_PLAYABLE_EARLY: &str = "playable-early-v1";
+/// How long the first chunk and the audio are alone in the transcode queue.
+const HEAD_START: Duration = Duration::from_secs(1);
 /// Encodes in flight when the starter did not say.
 const DEFAULT_IN_FLIGHT: usize = 64;
 
@@ -56,6 +58,10 @@ pub struct VideoProcessingWorkflow {
     audio_encoded: Option<AudioEncoded>,
     /// Chunks of the timeline's start packaged as growing playlists so far.
     published: u32,
+    /// The first chunk and the audio have had their head start: the other encodes may be queued.
+    head_start_over: bool,
+    /// The video was recorded `playable` (its news sent once).
+    playable_marked: bool,
     /// Every encode of the stage has finished: growing packages stop; the final one follows.
     encodes_over: bool,
 }
@@ -333,9 +339,21 @@ impl VideoProcessingWorkflow {
                 chunk: chunk.clone(),
                 renditions: renditions.clone(),
                 generation: input.generation,
+                // Every chunk of a run is encoded alike: chunk 0's init segment speaks for all.
+                bframes: early,
             };
             let index = chunk.index as usize;
             async move {
+                // The first chunk and the audio make the video playable: they go to the queue
+                // alone, so idle workers take them before anything else (a queue's partitions
+                // hand out tasks scheduled together in no particular order).
+                if early && index > 0 && ctx.wait_condition(|s| s.head_start_over).await.is_err() {
+                    ctx.state_mut(|s| {
+                        s.cancel_requested
+                            .get_or_insert_with(|| "workflow cancelled".to_owned());
+                    });
+                    std::future::pending::<()>().await;
+                }
                 if bounded {
                     // A place in the window; the check and the taking happen in one poll, so
                     // however the waiters are woken, no more than `window` get one.
@@ -451,8 +469,18 @@ impl VideoProcessingWorkflow {
             }
             r
         };
+        let head_start = async {
+            if early {
+                let _ = ctx.timer(HEAD_START).await;
+            }
+            ctx.state_mut(|s| s.head_start_over = true);
+        };
         let encodes = async {
-            let done = futures::future::join3(join_all(chunk_futures), audio, poster).await;
+            let (done, ()) = futures::future::join(
+                futures::future::join3(join_all(chunk_futures), audio, poster),
+                head_start,
+            )
+            .await;
             ctx.state_mut(|s| s.encodes_over = true);
             done
         };
@@ -575,7 +603,7 @@ impl VideoProcessingWorkflow {
                 // Everything is encoded: the final package is next.
                 return;
             }
-            let first = ctx.state(|s| s.published == 0);
+            let first = ctx.state(|s| !s.playable_marked);
             let packaged = ctx
                 .execute_activity(
                     ProcessingActivities::package,
@@ -610,6 +638,7 @@ impl VideoProcessingWorkflow {
                 )
                 .await;
             if playable.is_ok() {
+                ctx.state_mut(|s| s.playable_marked = true);
                 mark(ctx, VideoStatus::Playable);
                 Self::notify_playable(ctx, input).await;
             }
@@ -621,7 +650,8 @@ impl VideoProcessingWorkflow {
     async fn notify_playable(ctx: &WorkflowContext<Self>, input: &ProcessVideo) {
         let sends = [NotifyChannel::Event, NotifyChannel::Webhooks].map(|channel| {
             let ctx = ctx.clone();
-            let opts = light(&aid::notify_playable(channel), input.max_attempts);
+            // Two attempts at most: the stage (and so `ready`) waits for this news.
+            let opts = light(&aid::notify_playable(channel), 2);
             let n = Notify {
                 video_id: input.video_id,
                 owner: input.owner.clone(),

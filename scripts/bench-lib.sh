@@ -18,7 +18,7 @@ deployment_env() {
   psql -q -h 127.0.0.1 -U vodflow -d vodflow -c "CREATE DATABASE $BENCH_DB"
   export VODFLOW_DATABASE_URL="postgres://vodflow:vodflow@127.0.0.1:5432/$BENCH_DB" VODFLOW_API_LISTEN="127.0.0.1:$BENCH_PORT" \
     VODFLOW_KAFKA_TOPIC_PREFIX="bench$BENCH_SUFFIX." VODFLOW_TASK_QUEUE_PREFIX="bench$BENCH_SUFFIX." VODFLOW_LOG=warn \
-    VODFLOW_METRICS_LISTEN="127.0.0.1:$(free_port)"
+    VODFLOW_METRICS_LISTEN="127.0.0.1:$(free_port)" VODFLOW_PUBLIC_URL="http://127.0.0.1:$BENCH_PORT"
   BASE="http://127.0.0.1:$BENCH_PORT"
 }
 

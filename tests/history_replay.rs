@@ -22,7 +22,7 @@ use vodflow_workflows::{
 
 /// Bump when recording after a workflow change (v0: before `bounded-encodes-v1`; v1: before
 /// `notify-per-channel-v1`).
-const GENERATION: &str = "v2";
+const GENERATION: &str = "v3";
 
 fn histories_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories")

@@ -206,7 +206,7 @@ async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
             Duration::from_secs(60),
             || async {
                 let (_, v) = get(&base, &token, &format!("/v1/videos/{vid}")).await;
-                (v["status"] == "processing"
+                ((v["status"] == "processing" || v["status"] == "playable")
                     && v["progress"]["chunks"]
                         .as_array()
                         .is_some_and(|c| !c.is_empty()))

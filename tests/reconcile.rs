@@ -75,7 +75,13 @@ async fn stranded_videos_are_restarted_or_failed_with_the_reason() {
         // large): the row would stay `processing` forever without the reconciler.
         let token = env.token("victim", &["videos:read", "videos:write"]);
         let id = common::upload(&base, &token, &long, "terminated").await;
-        common::wait_for_status(env, &id, &["processing", "playable"], Duration::from_secs(60)).await;
+        common::wait_for_status(
+            env,
+            &id,
+            &["processing", "playable"],
+            Duration::from_secs(60),
+        )
+        .await;
         let out = temporal_cli(&[
             "workflow",
             "terminate",

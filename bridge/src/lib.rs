@@ -136,7 +136,7 @@ pub async fn run_with(
                 // A slow event is activity too: the idle check must not fire the moment it ends.
                 last_event = tokio::time::Instant::now();
             }
-            _ = commit_tick.tick() => offsets.commit(&consumer, &topic, CommitMode::Async)?,
+            _ = commit_tick.tick() => offsets.commit_or_warn(&consumer, &topic, CommitMode::Async),
             m = consumer.recv(), if handling.len() < IN_FLIGHT => match m {
                 Ok(msg) => {
                     last_event = tokio::time::Instant::now();
@@ -160,7 +160,7 @@ pub async fn run_with(
             _ = tokio::time::sleep_until(last_event + IDLE_CHECK), if handling.is_empty() => {
                 last_event = tokio::time::Instant::now();
                 offsets.resend_all();
-                offsets.commit(&consumer, &topic, CommitMode::Sync)?;
+                offsets.commit_or_warn(&consumer, &topic, CommitMode::Sync);
                 if lagging(&consumer, &topic) {
                     tracing::warn!(%topic, "events are waiting but the consumer receives nothing; rebuilding it");
                     consumer = kafka::consumer(cfg, kafka::BRIDGE_CONSUMER_GROUP)?;
@@ -176,7 +176,7 @@ pub async fn run_with(
         offsets.finished(partition, offset, handled.is_some());
     }
     offsets.resend_all();
-    offsets.commit(&consumer, &topic, CommitMode::Sync)?;
+    offsets.commit_or_warn(&consumer, &topic, CommitMode::Sync);
     tracing::info!("bridge stopped");
     Ok(())
 }
@@ -279,6 +279,14 @@ impl Offsets {
     fn resend_all(&mut self) {
         for p in self.0.values_mut() {
             p.committed = 0;
+        }
+    }
+
+    /// A commit the broker cannot take now (it is restarting, the group is rebalancing) is not
+    /// fatal: the events stay handled, and the next idle check or shutdown sends it again.
+    fn commit_or_warn(&mut self, consumer: &StreamConsumer, topic: &str, mode: CommitMode) {
+        if let Err(e) = self.commit(consumer, topic, mode) {
+            tracing::warn!(error = %e, "offset commit failed; it is sent again later");
         }
     }
 

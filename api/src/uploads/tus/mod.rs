@@ -509,13 +509,28 @@ pub(crate) fn validated(mut meta: UploadMeta) -> Result<UploadMeta, ApiError> {
             crate::videos::MAX_DESCRIPTION_CHARS
         )));
     }
+    // Names and types are one line of text; no text Postgres stores may hold NUL.
+    for (field, value) in [("filename", &meta.filename), ("type", &meta.filetype)] {
+        if let Some(v) = value {
+            if v.chars().count() > 255 {
+                return Err(ApiError::BadRequest(format!(
+                    "{field} is longer than 255 characters"
+                )));
+            }
+            if v.chars().any(char::is_control) {
+                return Err(ApiError::BadRequest(format!(
+                    "{field} contains control characters"
+                )));
+            }
+        }
+    }
     if meta
-        .filename
-        .as_ref()
-        .is_some_and(|f| f.chars().count() > 255)
+        .description
+        .as_deref()
+        .is_some_and(|d| d.contains('\0'))
     {
         return Err(ApiError::BadRequest(
-            "filename is longer than 255 characters".into(),
+            "description contains a NUL character".into(),
         ));
     }
     Ok(meta)
@@ -560,4 +575,32 @@ fn cors(req: &Request, state: &AppState, mut resp: Response) -> Response {
         HeaderValue::from_static(protocol::EXPOSE_HEADERS),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_postgres_cannot_store_is_refused_not_a_500() {
+        let meta = |filename: &str, filetype: &str, description: &str| UploadMeta {
+            title: Some("t".into()),
+            filename: Some(filename.into()),
+            filetype: Some(filetype.into()),
+            visibility: None,
+            description: Some(description.into()),
+        };
+        assert!(validated(meta("clip.mp4", "video/mp4", "two\nlines")).is_ok());
+        for bad in [
+            meta("clip\0.mp4", "video/mp4", ""),
+            meta("clip.mp4", "\u{4}o\0[", ""),
+            meta("clip.mp4", "video/mp4", "nul \0 inside"),
+            meta("clip.mp4", &"x".repeat(256), ""),
+        ] {
+            assert!(
+                matches!(validated(bad), Err(ApiError::BadRequest(_))),
+                "refused with 400"
+            );
+        }
+    }
 }

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -46,8 +45,6 @@ async fn a_video_is_playable_and_played_before_it_is_ready_and_its_playlists_end
         },
     );
     let token = env.token("early-user", &["videos:read", "videos:write"]);
-    let playwright = common::cache_dir().join("node/node_modules/playwright-core");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/watch_playable.cjs");
     let roles = vodflow_activities::worker::Roles {
         processing: true,
         transcode: false,
@@ -153,28 +150,16 @@ async fn a_video_is_playable_and_played_before_it_is_ready_and_its_playlists_end
         assert!(body.contains(&id), "{body}");
 
         // hls.js on the page plays what there is.
-        let out = tokio::time::timeout(
+        let seen = common::browser::run_script(
+            "watch_playable.cjs",
+            &[
+                ("BASE", base.clone()),
+                ("TOKEN", token.clone()),
+                ("VIDEO", id.clone()),
+            ],
             Duration::from_secs(180),
-            tokio::process::Command::new("node")
-                .arg(&script)
-                .env("BASE", &base)
-                .env("TOKEN", &token)
-                .env("VIDEO", &id)
-                .env("PLAYWRIGHT_CORE", &playwright)
-                .env("CHROMIUM", "/usr/bin/chromium")
-                .output(),
         )
-        .await
-        .expect("the browser run finished within 3 minutes")
-        .expect("node runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "browser run failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let seen: serde_json::Value =
-            serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("result");
+        .await;
         eprintln!("played while playable: {seen}");
         assert_eq!(seen["live"], true, "hls.js saw a growing playlist: {seen}");
         assert!(seen["time"].as_f64().unwrap() > 1.5, "{seen}");

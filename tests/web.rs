@@ -75,40 +75,19 @@ async fn in_headless_chromium_a_clip_is_uploaded_played_and_switched_in_quality(
     let token = env.token("browser-user", &["videos:read", "videos:write"]);
     let screenshot = artifact_dir().join("web-watch.png");
     let _ = std::fs::remove_file(&screenshot);
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/upload_and_watch.cjs");
-    let playwright = common::cache_dir().join("node/node_modules/playwright-core");
-    assert!(
-        playwright.exists(),
-        "{} missing: run scripts/install node",
-        playwright.display()
-    );
     let shot = screenshot.clone();
     with_platform(env, |base| async move {
-        let out = tokio::time::timeout(
+        let result = common::browser::run_script(
+            "upload_and_watch.cjs",
+            &[
+                ("BASE", base.clone()),
+                ("TOKEN", token.clone()),
+                ("CLIP", clip.display().to_string()),
+                ("SCREENSHOT", shot.display().to_string()),
+            ],
             Duration::from_secs(300),
-            tokio::process::Command::new("node")
-                .arg(&script)
-                .env("BASE", &base)
-                .env("TOKEN", &token)
-                .env("CLIP", &clip)
-                .env("SCREENSHOT", &shot)
-                .env("PLAYWRIGHT_CORE", &playwright)
-                .env("CHROMIUM", "/usr/bin/chromium")
-                .output(),
         )
-        .await
-        .expect("the browser run finished within 5 minutes")
-        .expect("node runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "browser run failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let result: serde_json::Value =
-            serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("result");
-        assert_eq!(result["ok"], true);
+        .await;
         // Reloaded mid-upload and resumed: one upload, complete, never a second one from zero.
         let uploads: Vec<(String, i64)> =
             sqlx::query_as("SELECT state, upload_offset FROM uploads WHERE owner = 'browser-user'")

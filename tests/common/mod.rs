@@ -3,6 +3,7 @@
 //! collide.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
 pub mod edge;
 pub mod media;
 

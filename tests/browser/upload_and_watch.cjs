@@ -4,24 +4,11 @@
 // switch quality. Run by tests/web.rs, which starts the platform and passes:
 // BASE, TOKEN, CLIP, SCREENSHOT, PLAYWRIGHT_CORE (module dir), CHROMIUM (executable).
 "use strict";
-const { chromium } = require(process.env.PLAYWRIGHT_CORE);
-const { BASE, TOKEN, CLIP, SCREENSHOT, CHROMIUM } = process.env;
-
-function fail(message) {
-  console.error(`FAIL: ${message}`);
-  process.exit(1);
-}
+const { fail, open } = require("./harness.cjs");
+const { BASE, TOKEN, CLIP, SCREENSHOT } = process.env;
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-  });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const problems = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
-  page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
+  const { browser, page, problems } = await open({ viewport: { width: 1280, height: 900 } });
 
   await page.goto(`${BASE}/`);
   await page.locator("#signin").waitFor();

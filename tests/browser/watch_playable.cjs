@@ -2,23 +2,11 @@
 // presses play and sees time advance past the first seconds, while the page says it is still
 // encoding. Run by tests/playable.rs, which passes BASE, TOKEN, VIDEO, PLAYWRIGHT_CORE, CHROMIUM.
 "use strict";
-const { chromium } = require(process.env.PLAYWRIGHT_CORE);
-const { BASE, TOKEN, VIDEO, CHROMIUM } = process.env;
-
-function fail(message) {
-  console.error(`FAIL: ${message}`);
-  process.exit(1);
-}
+const { fail, open } = require("./harness.cjs");
+const { BASE, TOKEN, VIDEO } = process.env;
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-  });
-  const page = await browser.newPage();
-  const problems = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
+  const { browser, page, problems } = await open();
   await page.goto(`${BASE}/`);
   await page.fill("#token", TOKEN);
   await page.click("#signin-button");

@@ -1,28 +1,52 @@
 //! One answer from Temporal shared by every status read of a video for a moment. Players and
 //! dashboards poll `GET /v1/videos/{id}` hundreds of times a second; each read asking Temporal
 //! (a describe and a query, or a history fetch) would put that load on Temporal and its workers
-//! and the slowest of those answers on every read. Concurrent reads of one video wait for the
-//! same request rather than each sending their own.
+//! and the slowest of those answers on every read. So one request per video is in flight at a
+//! time, and once a video has had an answer, reads never wait for Temporal again: past its
+//! freshness they get the last answer while a new one is asked for in the background (a
+//! stale-while-revalidate cache). Only the first read of a video, or one after a long silence,
+//! waits.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::OnceCell;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use vodflow_core::VideoId;
 
-/// Videos remembered at most; past that, answers older than their freshness are dropped first,
-/// then everything (the next reads ask again).
+/// Videos remembered at most; past that, entries whose last answer is too old to serve are
+/// dropped first, then everything (the next reads ask again).
 const REMEMBERED: usize = 4096;
+/// An answer older than this is not served while a new one is asked for: the read waits.
+const SERVE_STALE_FOR: Duration = Duration::from_secs(10);
 
-type Cell<V> = Arc<OnceCell<V>>;
+type Asking<V> = Shared<BoxFuture<'static, V>>;
+
+struct Entry<V> {
+    /// When the request in flight (or the last one) was sent.
+    asked_at: Instant,
+    asking: Asking<V>,
+    /// The answer before `asking`, and when it was asked for.
+    previous: Option<(Instant, V)>,
+}
+
+impl<V: Clone> Entry<V> {
+    /// The newest answer there is and when it was asked for, without waiting.
+    fn latest(&self) -> Option<(Instant, V)> {
+        match self.asking.peek() {
+            Some(v) => Some((self.asked_at, v.clone())),
+            None => self.previous.clone(),
+        }
+    }
+}
 
 pub struct SharedAnswers<V> {
     fresh_for: Duration,
-    entries: Mutex<HashMap<VideoId, (Instant, Cell<V>)>>,
+    entries: Mutex<HashMap<VideoId, Entry<V>>>,
 }
 
-impl<V: Clone> SharedAnswers<V> {
+impl<V: Clone + Send + Sync + 'static> SharedAnswers<V> {
     pub fn new(fresh_for: Duration) -> Self {
         Self {
             fresh_for,
@@ -30,65 +54,143 @@ impl<V: Clone> SharedAnswers<V> {
         }
     }
 
-    /// `id`'s answer: the one asked for less than `fresh_for` ago (waiting for it if it is still
-    /// being asked), or a new one from `ask`.
+    /// `id`'s answer: the newest one there is when it is fresh, or when a newer one is being
+    /// asked for (by `ask`, run on its own task, if nobody is asking yet) and it is not too old;
+    /// otherwise the answer being asked for, waited for.
     pub async fn get_or_ask<F, Fut>(&self, id: VideoId, ask: F) -> V
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = V>,
+        Fut: Future<Output = V> + Send + 'static,
     {
-        let cell = self.cell(id);
-        cell.get_or_init(ask).await.clone()
-    }
-
-    fn cell(&self, id: VideoId) -> Cell<V> {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, cell)) = map.get(&id)
-            && at.elapsed() < self.fresh_for
-        {
-            return cell.clone();
-        }
-        if map.len() >= REMEMBERED {
-            let fresh_for = self.fresh_for;
-            map.retain(|_, (at, _)| at.elapsed() < fresh_for);
-            if map.len() >= REMEMBERED {
-                map.clear();
+        let asking = {
+            let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let latest = map.get(&id).and_then(Entry::latest);
+            let in_flight = map.get(&id).is_some_and(|e| {
+                e.asking.peek().is_none() && e.asked_at.elapsed() < SERVE_STALE_FOR
+            });
+            if let Some((at, v)) = &latest
+                && (at.elapsed() < self.fresh_for || in_flight && at.elapsed() < SERVE_STALE_FOR)
+            {
+                return v.clone();
             }
-        }
-        let cell = Cell::default();
-        map.insert(id, (Instant::now(), cell.clone()));
-        cell
+            if in_flight {
+                map[&id].asking.clone()
+            } else {
+                if map.len() >= REMEMBERED {
+                    map.retain(|_, e| e.asked_at.elapsed() < SERVE_STALE_FOR);
+                    if map.len() >= REMEMBERED {
+                        map.clear();
+                    }
+                }
+                let asking = ask().boxed().shared();
+                // Driven on its own so it completes (and is remembered) even when every read
+                // that wanted it has returned with the previous answer or gone away.
+                tokio::spawn(asking.clone());
+                map.insert(
+                    id,
+                    Entry {
+                        asked_at: now,
+                        asking: asking.clone(),
+                        previous: latest.clone(),
+                    },
+                );
+                match latest {
+                    Some((at, v)) if at.elapsed() < SERVE_STALE_FOR => return v,
+                    _ => asking,
+                }
+            }
+        };
+        asking.await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn counter(asked: &Arc<AtomicUsize>, delay: Duration) -> impl Future<Output = usize> + use<> {
+        let asked = asked.clone();
+        async move {
+            let n = asked.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(delay).await;
+            n
+        }
+    }
 
     #[tokio::test]
     async fn concurrent_reads_share_one_answer_until_it_is_stale() {
         let answers = SharedAnswers::new(Duration::from_millis(200));
-        let asked = AtomicUsize::new(0);
+        let asked = Arc::new(AtomicUsize::new(0));
         let id = VideoId::new();
-        let ask = || async {
-            asked.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            asked.load(Ordering::SeqCst)
-        };
-        let reads = futures::future::join_all((0..50).map(|_| answers.get_or_ask(id, ask))).await;
+        let slow = Duration::from_millis(50);
+        let reads = futures::future::join_all(
+            (0..50).map(|_| answers.get_or_ask(id, || counter(&asked, slow))),
+        )
+        .await;
         assert!(reads.iter().all(|n| *n == 1), "{reads:?}");
         assert_eq!(asked.load(Ordering::SeqCst), 1, "one request for 50 reads");
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(answers.get_or_ask(id, || counter(&asked, slow)).await, 1);
         assert_eq!(
-            answers.get_or_ask(id, ask).await,
+            asked.load(Ordering::SeqCst),
+            1,
+            "a fresh answer is not asked again"
+        );
+
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let started = Instant::now();
+        assert_eq!(
+            answers.get_or_ask(id, || counter(&asked, slow)).await,
+            1,
+            "a stale answer is served while a new one is asked for"
+        );
+        assert!(started.elapsed() < slow, "without waiting for it");
+        assert_eq!(
+            answers.get_or_ask(id, || counter(&asked, slow)).await,
+            1,
+            "still the old one while the new one is in flight"
+        );
+        tokio::time::sleep(slow * 2).await;
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "only one new request");
+        assert_eq!(
+            answers.get_or_ask(id, || counter(&asked, slow)).await,
             2,
-            "a stale answer is asked again"
+            "the new answer once it has come"
         );
         assert_eq!(
-            answers.get_or_ask(VideoId::new(), ask).await,
+            answers
+                .get_or_ask(VideoId::new(), || counter(&asked, slow))
+                .await,
             3,
             "per video"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_too_old_to_serve_is_waited_for() {
+        let answers = SharedAnswers::new(Duration::from_millis(10));
+        let asked = Arc::new(AtomicUsize::new(0));
+        let id = VideoId::new();
+        assert_eq!(
+            answers
+                .get_or_ask(id, || counter(&asked, Duration::ZERO))
+                .await,
+            1
+        );
+        // Age the remembered answer past what may be served.
+        {
+            let mut map = answers.entries.lock().unwrap();
+            let e = map.get_mut(&id).unwrap();
+            e.asked_at -= SERVE_STALE_FOR + Duration::from_secs(1);
+        }
+        assert_eq!(
+            answers
+                .get_or_ask(id, || counter(&asked, Duration::from_millis(20)))
+                .await,
+            2,
+            "the new answer, waited for"
         );
     }
 }

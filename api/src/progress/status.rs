@@ -42,9 +42,10 @@ pub(crate) async fn progress_for_status(state: &AppState, id: VideoId) -> Option
     if state.temporal_breaker.is_open() {
         return None;
     }
+    let asking = state.clone();
     state
         .progress_answers
-        .get_or_ask(id, || ask_temporal(state, id))
+        .get_or_ask(id, move || async move { ask_temporal(&asking, id).await })
         .await
 }
 

@@ -123,7 +123,9 @@ impl VideosApi {
                 tokio::time::timeout(std::time::Duration::from_millis(500), state.temporal()).await
             && let Some((activity, attempts)) = state
                 .failure_answers
-                .get_or_ask(id, || crate::progress::failed_attempts(&client, id))
+                .get_or_ask(id, move || async move {
+                    crate::progress::failed_attempts(&client, id).await
+                })
                 .await
         {
             failure.activity_id = Some(activity);

@@ -1,6 +1,7 @@
 //! The `vodflow` binary: every role of the platform (api, bridge, worker, or all in one with `dev`)
 //! and the client verbs an integrator uses from a terminal.
 
+mod allocator;
 mod cli;
 mod client;
 mod logging;
@@ -15,8 +16,11 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    allocator::apply_options();
     let args = cli::Cli::parse();
-    cli::run(args).await
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(cli::run(args))
 }

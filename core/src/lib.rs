@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod multipart_sink;
 pub mod names;
 pub mod net_guard;
+pub mod part_buffers;
 pub mod playback;
 pub mod repo;
 pub mod resumable_sha256;

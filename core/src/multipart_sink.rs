@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::task::JoinSet;
 
 /// Parts uploaded concurrently: enough to overlap the next read with the store's latency.
-const PARTS_IN_FLIGHT: usize = 3;
+pub const PARTS_IN_FLIGHT: usize = 3;
 
 use crate::storage::{StoreError, sdk_error as sdk_err};
 

@@ -3,11 +3,11 @@
 //! parts of a streaming multipart upload. One part (plus a piece) is in memory.
 
 use aws_sdk_s3::Client;
-use bytes::BytesMut;
 use sha2::{Digest, Sha256};
 
 use crate::container;
 use crate::multipart_sink::MultipartSink;
+use crate::part_buffers;
 use crate::storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,8 @@ pub struct SourceWriter {
     part_size: usize,
     hasher: Sha256,
     size: u64,
-    part: BytesMut,
+    /// The part being filled: never more than `part_size` bytes, so it never reallocates.
+    part: Vec<u8>,
     /// Started once the first bytes are sniffed; dropped unfinished, it aborts in the store.
     sink: Option<MultipartSink>,
     content_type: &'static str,
@@ -55,7 +56,7 @@ impl SourceWriter {
             part_size,
             hasher: Sha256::new(),
             size: 0,
-            part: BytesMut::with_capacity(part_size),
+            part: part_buffers::take(part_size),
             sink: None,
             content_type: "",
         }
@@ -72,11 +73,19 @@ impl SourceWriter {
             return Err(SourceWriteError::TooLarge { max: self.max });
         }
         self.hasher.update(chunk);
-        self.part.extend_from_slice(chunk);
-        if self.sink.is_none() && self.part.len() >= container::SNIFF_BYTES {
-            self.start(false).await?;
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let take = rest.len().min(self.part_size - self.part.len());
+            self.part.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.sink.is_none() && self.part.len() >= container::SNIFF_BYTES {
+                self.start(false).await?;
+            }
+            if self.part.len() == self.part_size {
+                self.flush().await?;
+            }
         }
-        self.flush(false).await
+        Ok(())
     }
 
     /// The whole source is in: the last part, and the store's completion.
@@ -88,13 +97,15 @@ impl SourceWriter {
             // A file shorter than the sniffing window: all of it decides.
             self.start(true).await?;
         }
-        self.flush(true).await?;
+        if !self.part.is_empty() {
+            self.flush().await?;
+        }
         if let Some(sink) = self.sink.take() {
             sink.finish().await?;
         }
         Ok(StoredSource {
             size: self.size,
-            sha256: hex::encode(self.hasher.finalize()),
+            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
             content_type: self.content_type,
         })
     }
@@ -117,19 +128,20 @@ impl SourceWriter {
         Ok(())
     }
 
-    async fn flush(&mut self, last: bool) -> Result<(), SourceWriteError> {
+    /// Sends the part filled so far (the sink is started: a part is larger than the sniffing
+    /// window).
+    async fn flush(&mut self) -> Result<(), SourceWriteError> {
         let Some(sink) = self.sink.as_mut() else {
             return Ok(());
         };
-        while self.part.len() >= self.part_size || (last && !self.part.is_empty()) {
-            let head = self
-                .part
-                .split_to(self.part.len().min(self.part_size))
-                .freeze();
-            self.part
-                .reserve(self.part_size.saturating_sub(self.part.len()));
-            sink.push(head).await?;
-        }
+        let full = std::mem::replace(&mut self.part, part_buffers::take(self.part_size));
+        sink.push(part_buffers::freeze(full)).await?;
         Ok(())
+    }
+}
+
+impl Drop for SourceWriter {
+    fn drop(&mut self) {
+        part_buffers::give_back(std::mem::take(&mut self.part));
     }
 }

@@ -1,8 +1,9 @@
 //! The write path of a resumable upload: a request body appended at the upload's offset, cut into
-//! S3 parts as it arrives. At most two parts are in memory (one arriving, one being stored); bytes
+//! S3 parts as it arrives. At most four parts are in memory (one arriving, three being stored); bytes
 //! past the last whole part are kept in the store as a pending object, so the next request (on any replica) continues
 //! from exactly the offset the client was told. Nothing touches local disk.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,6 +11,8 @@ use futures::{Stream, StreamExt};
 use sha1::Digest as _;
 use uuid::Uuid;
 use vodflow_core::container;
+use vodflow_core::multipart_sink::PARTS_IN_FLIGHT;
+use vodflow_core::part_buffers;
 use vodflow_core::resumable_sha256::ResumableSha256;
 use vodflow_core::uploads::{self, Part, Progress, UploadRow, UploadState};
 
@@ -31,10 +34,11 @@ pub(crate) struct Writer<'a> {
     hash: ResumableSha256,
     content_type: Option<String>,
     upload_id: Option<String>,
-    /// A part being stored while the next one arrives.
-    in_flight: Option<InFlight>,
-    /// The bytes after `flushed` and the part in flight: the stored pending bytes, then this
-    /// request's.
+    /// Parts being stored while the next one arrives, oldest first; they count as durable in
+    /// this order.
+    in_flight: VecDeque<InFlight>,
+    /// The bytes after `flushed` and the parts in flight: the stored pending bytes, then this
+    /// request's. Never more than a part.
     buf: Vec<u8>,
 }
 
@@ -95,11 +99,10 @@ impl<'a> Writer<'a> {
             bucket: state.cfg.s3.bucket.clone(),
             key: vodflow_core::layout::source_key(row.video_id()),
         };
-        let buf = if row.pending > 0 {
-            store.get_pending(row.pending as usize).await?
-        } else {
-            Vec::new()
-        };
+        let mut buf = part_buffers::take(state.cfg.upload_part_bytes);
+        if row.pending > 0 {
+            buf.extend_from_slice(&store.get_pending(row.pending as usize).await?);
+        }
         let hash = match &row.hash_state {
             Some(b) => ResumableSha256::from_bytes(b)
                 .map_err(|e| ApiError::Internal(format!("upload {}: {e}", row.id)))?,
@@ -117,13 +120,13 @@ impl<'a> Writer<'a> {
             hash,
             content_type: row.content_type.clone(),
             upload_id: row.s3_upload_id.clone(),
-            in_flight: None,
+            in_flight: VecDeque::new(),
             buf,
         })
     }
 
     pub(crate) fn offset(&self) -> i64 {
-        self.flushed + self.in_flight.as_ref().map_or(0, |f| f.size) + self.buf.len() as i64
+        self.flushed + self.in_flight.iter().map(|f| f.size).sum::<i64>() + self.buf.len() as i64
     }
 
     pub(crate) fn set_length(&mut self, length: i64) {
@@ -181,11 +184,17 @@ impl<'a> Writer<'a> {
             if let Some(d) = digest.as_mut() {
                 d.update(&chunk);
             }
-            self.buf.extend_from_slice(&chunk);
-            self.sniff_if_ready(false).await?;
             let part = self.state.cfg.upload_part_bytes;
-            while self.buf.len() >= part && self.length.is_none_or(|len| self.offset() < len) {
-                self.flush_part(part, verified).await?;
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let take = rest.len().min(part - self.buf.len());
+                self.buf.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                self.sniff_if_ready(false).await?;
+                // The upload's last part is stored by `finish`, after the last byte.
+                if self.buf.len() == part && self.length.is_none_or(|len| self.offset() < len) {
+                    self.flush_part(verified).await?;
+                }
             }
         }
         self.settle(verified).await?;
@@ -225,22 +234,32 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Sends the next `size` bytes as a part, in the background: the request goes on receiving
-    /// while the store takes it (at most one part in flight, so memory stays at two parts).
-    async fn flush_part(&mut self, size: usize, verified: bool) -> Result<(), TusError> {
-        self.settle(verified).await?;
+    /// Sends the full buffer as a part, in the background: the request goes on receiving while
+    /// the store takes it, with up to [`PARTS_IN_FLIGHT`] parts on their way.
+    async fn flush_part(&mut self, verified: bool) -> Result<(), TusError> {
+        while self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.settle_oldest(verified).await?;
+        }
         let upload_id = self.multipart().await?;
-        let data: Vec<u8> = self.buf.drain(..size).collect();
-        let mut hash_after = self.hash.clone();
+        let size = self.buf.len();
+        let data = std::mem::replace(
+            &mut self.buf,
+            part_buffers::take(self.state.cfg.upload_part_bytes),
+        );
+        let mut hash_after = self
+            .in_flight
+            .back()
+            .map_or(&self.hash, |f| &f.hash_after)
+            .clone();
         hash_after.update_blocks(&data);
-        let number = self.parts.len() as i32 + 1;
+        let number = (self.parts.len() + self.in_flight.len()) as i32 + 1;
         let store = self.store.clone();
         let task = tokio::spawn(async move {
             store
-                .upload_part(&upload_id, number, Bytes::from(data))
+                .upload_part(&upload_id, number, part_buffers::freeze(data))
                 .await
         });
-        self.in_flight = Some(InFlight {
+        self.in_flight.push_back(InFlight {
             task,
             size: size as i64,
             hash_after,
@@ -248,10 +267,19 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Waits for the part in flight and counts it. It is recorded as durable at once, unless the
-    /// request carries a checksum: then everything is recorded at the end, verified or not at all.
+    /// Waits for every part in flight and counts them.
     async fn settle(&mut self, verified: bool) -> Result<(), TusError> {
-        let Some(f) = self.in_flight.take() else {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest(verified).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest part in flight and counts it. It is recorded as durable at once,
+    /// unless the request carries a checksum: then everything is recorded at the end, verified or
+    /// not at all.
+    async fn settle_oldest(&mut self, verified: bool) -> Result<(), TusError> {
+        let Some(f) = self.in_flight.pop_front() else {
             return Ok(());
         };
         let part = f
@@ -384,6 +412,12 @@ impl<'a> Writer<'a> {
             .uploads
             .with_label_values(&["unsupported"])
             .inc();
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        part_buffers::give_back(std::mem::take(&mut self.buf));
     }
 }
 

@@ -516,3 +516,50 @@ async fn list_get_and_delete_only_ever_show_the_callers_videos() {
     api.stop().await;
     env.cleanup().await;
 }
+
+/// Mid-upload database writes (tus progress, leases) wait out an exhausted pool instead of
+/// answering 503: ten big and a hundred small concurrent uploads on 2 cores held every connection
+/// for over the pool's 5 s acquire timeout.
+#[tokio::test]
+async fn a_mid_upload_write_waits_for_a_busy_pool_instead_of_failing() {
+    let env = TestEnv::new(&[]).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(300))
+        .connect(&format!(
+            "postgres://vodflow:vodflow@127.0.0.1:5432/{}",
+            env.db_name
+        ))
+        .await
+        .unwrap();
+    let select = || async {
+        Ok::<i32, vodflow_core::Error>(
+            sqlx::query_scalar::<_, i32>("SELECT 1")
+                .fetch_one(&pool)
+                .await?,
+        )
+    };
+
+    let held = pool.acquire().await.unwrap();
+    assert!(
+        matches!(
+            select().await,
+            Err(vodflow_core::Error::Database(sqlx::Error::PoolTimedOut))
+        ),
+        "without patience, a held pool times out"
+    );
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    assert_eq!(vodflow_core::uploads::patiently(select).await.unwrap(), 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "it waited for the connection to come back ({:?})",
+        started.elapsed()
+    );
+    release.await.unwrap();
+    pool.close().await;
+    env.cleanup().await;
+}

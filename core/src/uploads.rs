@@ -215,6 +215,32 @@ pub async fn open_count(pool: &PgPool, owner: &str) -> Result<i64> {
 /// How long a write lease lasts unless renewed: also how long a crashed writer blocks the upload.
 pub const LEASE_SECONDS: u64 = 10;
 
+/// How long a request that is in the middle of an upload waits out a database pool with no free
+/// connection before it gives up with 503.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `op`, tried again while the pool has no free connection, for up to [`PATIENCE`]. An upload's
+/// request already carries (part of) its body: answering 503 because a burst of other requests
+/// holds the pool for a few seconds throws that away, and the client sends it again into the same
+/// burst. Any other error, or a pool still exhausted after that long, is returned.
+pub async fn patiently<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        match op().await {
+            Err(crate::Error::Database(sqlx::Error::PoolTimedOut))
+                if std::time::Instant::now() < deadline =>
+            {
+                tracing::warn!("database pool exhausted mid-upload; waiting for a connection");
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Takes the upload's write lease for `lease`; `false` while another request holds it.
 pub async fn lock(
     pool: &PgPool,

@@ -313,7 +313,7 @@ async fn write_body(
     let renewing = write::keep_leased(state, id, lease);
     let result = async {
         // Read again under the lease: this is the state no other request can change now.
-        let row = uploads::get(&state.pool, id)
+        let row = uploads::patiently(|| uploads::get(&state.pool, id))
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no upload {id}")))?;
         match row.state() {

@@ -290,7 +290,7 @@ impl<'a> Writer<'a> {
         self.flushed += part.size;
         self.parts.push(part);
         let kept = if verified {
-            uploads::renew(&self.state.pool, self.id, self.lease).await?
+            uploads::patiently(|| uploads::renew(&self.state.pool, self.id, self.lease)).await?
         } else {
             self.save(0).await?
         };
@@ -331,21 +331,20 @@ impl<'a> Writer<'a> {
     }
 
     async fn save(&self, pending: i64) -> Result<bool, TusError> {
-        Ok(uploads::save_progress(
-            &self.state.pool,
-            self.id,
-            self.lease,
-            &Progress {
-                length: self.length,
-                upload_offset: self.flushed + pending,
-                flushed: self.flushed,
-                pending,
-                s3_upload_id: self.upload_id.as_deref(),
-                parts: &self.parts,
-                hash_state: &self.hash.to_bytes(),
-                content_type: self.content_type.as_deref(),
-            },
-        )
+        let hash_state = self.hash.to_bytes();
+        let progress = Progress {
+            length: self.length,
+            upload_offset: self.flushed + pending,
+            flushed: self.flushed,
+            pending,
+            s3_upload_id: self.upload_id.as_deref(),
+            parts: &self.parts,
+            hash_state: &hash_state,
+            content_type: self.content_type.as_deref(),
+        };
+        Ok(uploads::patiently(|| {
+            uploads::save_progress(&self.state.pool, self.id, self.lease, &progress)
+        })
         .await?)
     }
 
@@ -444,7 +443,7 @@ pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(3);
 pub(crate) async fn acquire(state: &AppState, id: Uuid, lease: Uuid) -> Result<bool, TusError> {
     let started = std::time::Instant::now();
     loop {
-        if uploads::lock(&state.pool, id, lease, LEASE).await? {
+        if uploads::patiently(|| uploads::lock(&state.pool, id, lease, LEASE)).await? {
             return Ok(true);
         }
         if started.elapsed() > LEASE + Duration::from_secs(2) {
@@ -460,7 +459,8 @@ pub(crate) fn keep_leased(state: &AppState, id: Uuid, lease: Uuid) -> tokio::tas
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(RENEW_EVERY).await;
-            if !matches!(uploads::renew(&pool, id, lease).await, Ok(true)) {
+            // Lost to another request: stop. A failed renewal (a busy pool) is tried again.
+            if matches!(uploads::renew(&pool, id, lease).await, Ok(false)) {
                 return;
             }
         }

@@ -187,13 +187,22 @@ impl<'a> Writer<'a> {
             let part = self.state.cfg.upload_part_bytes;
             let mut rest = &chunk[..];
             while !rest.is_empty() {
-                let take = rest.len().min(part - self.buf.len());
+                // Pending bytes kept under a larger part size (changed since) can exceed `part`.
+                let take = rest.len().min(part.saturating_sub(self.buf.len()));
                 self.buf.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
                 self.sniff_if_ready(false).await?;
                 // The upload's last part is stored by `finish`, after the last byte.
-                if self.buf.len() == part && self.length.is_none_or(|len| self.offset() < len) {
+                while self.buf.len() >= part && self.length.is_none_or(|len| self.offset() < len) {
                     self.flush_part(verified).await?;
+                }
+                if take == 0 && self.buf.len() >= part {
+                    // Unreachable: bytes past Upload-Length were refused above.
+                    return Err(ApiError::Internal(format!(
+                        "upload {}: a full part that cannot be stored",
+                        self.id
+                    ))
+                    .into());
                 }
             }
         }
@@ -234,18 +243,21 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Sends the full buffer as a part, in the background: the request goes on receiving while
+    /// Sends the first part's worth of the buffer as a part, in the background: the request goes on receiving while
     /// the store takes it, with up to [`PARTS_IN_FLIGHT`] parts on their way.
     async fn flush_part(&mut self, verified: bool) -> Result<(), TusError> {
         while self.in_flight.len() >= PARTS_IN_FLIGHT {
             self.settle_oldest(verified).await?;
         }
         let upload_id = self.multipart().await?;
-        let size = self.buf.len();
-        let data = std::mem::replace(
-            &mut self.buf,
-            part_buffers::take(self.state.cfg.upload_part_bytes),
-        );
+        let part = self.state.cfg.upload_part_bytes;
+        let mut data = std::mem::replace(&mut self.buf, part_buffers::take(part));
+        if data.len() > part {
+            // Exactly one part: the digest state advances by whole parts.
+            self.buf.extend_from_slice(&data[part..]);
+            data.truncate(part);
+        }
+        let size = data.len();
         let mut hash_after = self
             .in_flight
             .back()

@@ -6,7 +6,7 @@ use vodflow_core::playback::Visibility;
 
 use super::commit::{Accepted, commit};
 use super::model::Video;
-use super::upload::{MAX_DESCRIPTION_CHARS, validate_callback, validate_title};
+use super::upload::{validate_callback, validate_description, validate_title};
 use crate::auth::Caller;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -33,11 +33,7 @@ pub(crate) async fn import(
 ) -> Result<Video, ApiError> {
     let title = validate_title(&req.title)?;
     let description = req.description.unwrap_or_default();
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "description is longer than {MAX_DESCRIPTION_CHARS} characters"
-        )));
-    }
+    validate_description(&description)?;
     let visibility: Visibility = match req.visibility.as_deref() {
         Some(v) => v.trim().parse().map_err(ApiError::BadRequest)?,
         None => Visibility::Signed,

@@ -15,7 +15,8 @@ use vodflow_core::{VideoId, VideoStatus};
 pub(crate) use model::Video;
 use model::VideoPage;
 pub(crate) use upload::{
-    MAX_DESCRIPTION_CHARS, idle_error as upload_idle_error, validate_title as upload_validate_title,
+    idle_error as upload_idle_error, validate_description as upload_validate_description,
+    validate_title as upload_validate_title,
 };
 
 use crate::ApiTags;

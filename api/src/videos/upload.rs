@@ -256,9 +256,7 @@ async fn receive(
                     if name == "title" {
                         fields.title = Some(validate_title(&text)?);
                     } else {
-                        if text.chars().count() > MAX_DESCRIPTION_CHARS {
-                            return Err(ApiError::BadRequest(format!("description is longer than {MAX_DESCRIPTION_CHARS} characters")));
-                        }
+                        validate_description(&text)?;
                         fields.description = text;
                     }
                 }
@@ -341,6 +339,22 @@ pub(crate) fn validate_title(text: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(t.to_owned())
+}
+
+/// A description is free text (several lines are fine), within its length and without NUL, which
+/// no Postgres text can hold.
+pub(crate) fn validate_description(text: &str) -> Result<(), ApiError> {
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "description is longer than {MAX_DESCRIPTION_CHARS} characters"
+        )));
+    }
+    if text.contains('\0') {
+        return Err(ApiError::BadRequest(
+            "description contains a NUL character".into(),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn idle_error(idle: Duration, received: u64) -> ApiError {
@@ -466,6 +480,23 @@ impl Drop for ObjectGuard {
                     let _ = s3.delete_object().bucket(bucket).key(key).send().await;
                 });
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_description_is_free_text_within_its_length_and_without_nul() {
+        assert!(validate_description("two\nlines\tand a tab").is_ok());
+        assert!(validate_description(&"é".repeat(MAX_DESCRIPTION_CHARS)).is_ok());
+        for bad in ["nul \0 inside", &"x".repeat(MAX_DESCRIPTION_CHARS + 1)] {
+            assert!(
+                matches!(validate_description(bad), Err(ApiError::BadRequest(_))),
+                "refused with 400"
+            );
         }
     }
 }

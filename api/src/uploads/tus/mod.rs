@@ -501,13 +501,8 @@ pub(crate) fn validated(mut meta: UploadMeta) -> Result<UploadMeta, ApiError> {
         v.parse::<vodflow_core::playback::Visibility>()
             .map_err(ApiError::BadRequest)?;
     }
-    if let Some(d) = &meta.description
-        && d.chars().count() > crate::videos::MAX_DESCRIPTION_CHARS
-    {
-        return Err(ApiError::BadRequest(format!(
-            "description is longer than {} characters",
-            crate::videos::MAX_DESCRIPTION_CHARS
-        )));
+    if let Some(d) = &meta.description {
+        crate::videos::upload_validate_description(d)?;
     }
     // Names and types are one line of text; no text Postgres stores may hold NUL.
     for (field, value) in [("filename", &meta.filename), ("type", &meta.filetype)] {
@@ -523,15 +518,6 @@ pub(crate) fn validated(mut meta: UploadMeta) -> Result<UploadMeta, ApiError> {
                 )));
             }
         }
-    }
-    if meta
-        .description
-        .as_deref()
-        .is_some_and(|d| d.contains('\0'))
-    {
-        return Err(ApiError::BadRequest(
-            "description contains a NUL character".into(),
-        ));
     }
     Ok(meta)
 }

@@ -47,18 +47,31 @@ impl Containment {
         }
     }
 
-    /// `prlimit --as=… --cpu=… --` to put in front of the program.
+    /// `prlimit --as=… --cpu=… -- setsid sh -c … nice -n 10` to put in front of the program.
+    ///
+    /// Encodes are batch work: where they share cores with the api, Postgres, Temporal or the
+    /// store (`vodflow dev`, one machine), those answer first; on a transcode-only node nothing
+    /// else wants the cores and the encodes get all of them. `nice` alone does not do that on a
+    /// kernel with autogroup scheduling (the default on most distributions outside a cpu
+    /// cgroup): there the cores are shared fairly between sessions, whatever the niceness of the
+    /// tasks inside them, and two busy encodes held a Postgres backend runnable but unscheduled
+    /// for up to 5.6 s (perf sched) while the api waited on it. So the child starts its own
+    /// session (`setsid`, which does not fork: the child is not a group leader, and its pid stays
+    /// ffmpeg's) and lowers that session's weight too; where autogroup is off or absent the write
+    /// fails quietly and `nice` does the work.
     pub fn prlimit_args(&self) -> Vec<String> {
         vec![
             format!("--as={}", self.memory_bytes),
             format!("--cpu={}", self.cpu_seconds),
             "--".to_owned(),
-            // Encodes are batch work: where they share cores with the api, the bridge or the
-            // workflows (`vodflow dev`, one machine), those answer first. On a transcode-only
-            // node nothing else wants the cores and the encodes get all of them.
-            "nice".to_owned(),
-            "-n".to_owned(),
-            ENCODE_NICENESS.to_owned(),
+            "setsid".to_owned(),
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!(
+                "{{ echo {ENCODE_NICENESS} >/proc/self/autogroup; }} 2>/dev/null; exec nice -n {ENCODE_NICENESS} \"$@\""
+            ),
+            // $0 of the script: what `ps` and the shell's own messages call it.
+            "vodflow-contained".to_owned(),
         ]
     }
 
@@ -142,6 +155,57 @@ mod tests {
             cpu_seconds: 10,
             threads: 1,
             wall: Duration::from_secs(10),
+        }
+    }
+
+    /// The contained child keeps its pid (what the watchdog kills), runs in a session of its
+    /// own at niceness 10, and where the kernel shares cores between sessions, that session
+    /// yields too.
+    #[test]
+    fn a_contained_child_runs_in_its_own_low_priority_session() {
+        let child = std::process::Command::new("prlimit")
+            .args(c().prlimit_args())
+            .args([
+                "sh",
+                "-c",
+                "echo $$; cat /proc/self/stat; cat /proc/self/autogroup || true",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            pid.to_string(),
+            "setsid must not fork"
+        );
+        // After the command name in parentheses: state ppid pgrp session … nice is field 19.
+        let stat = lines.next().unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        assert_eq!(fields[3], pid.to_string(), "its own session");
+        assert_eq!(fields[16], ENCODE_NICENESS);
+        let autogroup_on = std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+            .is_ok_and(|v| v.trim() == "1");
+        if autogroup_on {
+            let group = lines.next().unwrap_or_default();
+            assert!(
+                group.ends_with(&format!("nice {ENCODE_NICENESS}")),
+                "{group}"
+            );
         }
     }
 

@@ -29,7 +29,6 @@ async fn main() -> anyhow::Result<()> {
             bucket: &cfg.s3.bucket,
             source_key: key,
             size: 1,
-            sha256: "0000000000000000000000000000000000000000000000000000000000000000",
             title: "bench",
             content_type: "video/mp4",
             attempt: 1,

@@ -50,15 +50,7 @@ async fn stranded_videos_are_restarted_or_failed_with_the_reason() {
         .await
         .unwrap();
     let sha = common::media::sha256_file(&clip);
-    common::insert_stranded_row(
-        env,
-        orphan,
-        "stranded",
-        "never started",
-        bytes.len() as i64,
-        &sha,
-    )
-    .await;
+    common::insert_stranded_row(env, orphan, "stranded", "never started", bytes.len() as i64).await;
     let schedule = env.cfg.task_queue("vodflow-reconciler");
     common::with_platform(env, |base| async move {
         let orphan_id = orphan.to_string();
@@ -70,6 +62,8 @@ async fn stranded_videos_are_restarted_or_failed_with_the_reason() {
         )
         .await;
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+        // The digest is the worker's, from its copy of the source.
+        assert_eq!(row.sha256.as_deref(), Some(sha.as_str()));
 
         // A run terminated mid-processing (an operator, a non-determinism error, a payload too
         // large): the row would stay `processing` forever without the reconciler.
@@ -181,8 +175,7 @@ async fn what_crashes_leave_behind_is_swept() {
         .send()
         .await
         .unwrap();
-    let sha = common::media::sha256_file(&clip);
-    common::insert_stranded_row(env, half_deleted, "keeper", "half deleted", 1, &sha).await;
+    common::insert_stranded_row(env, half_deleted, "keeper", "half deleted", 1).await;
     repo::mark_deleted(&env.pool, half_deleted, None)
         .await
         .unwrap();

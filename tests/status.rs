@@ -16,15 +16,7 @@ async fn status_answers_while_every_worker_is_down() {
     let token = env.token("patient", &["videos:read"]);
     // A video whose run exists but which no worker will ever pick up.
     let id = VideoId::new();
-    let row = common::insert_stranded_row(
-        &env,
-        id,
-        "patient",
-        "waiting",
-        1,
-        "0000000000000000000000000000000000000000000000000000000000000000",
-    )
-    .await;
+    let row = common::insert_stranded_row(&env, id, "patient", "waiting", 1).await;
     repo::set_processing(&env.pool, id, 1).await.unwrap();
     let client = vodflow_core::temporal::connect(&env.cfg, "test")
         .await

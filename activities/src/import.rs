@@ -157,7 +157,6 @@ pub(crate) async fn import<F: Future<Output = ()>>(
     let stored = writer.finish().await.map_err(refused)?;
     Ok(ImportedSource {
         size: stored.size,
-        sha256: stored.sha256,
         content_type: stored.content_type.to_owned(),
     })
 }

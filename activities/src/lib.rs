@@ -16,6 +16,7 @@ pub mod notify;
 mod processing;
 mod reconcile;
 pub mod source_cache;
+mod source_digest;
 pub mod storage;
 mod transcode;
 mod webhook;

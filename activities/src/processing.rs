@@ -48,7 +48,6 @@ impl ProcessingActivities {
                 &self.0.pool,
                 job.video_id,
                 imported.size,
-                &imported.sha256,
                 &imported.content_type,
             )
             .await?;
@@ -67,10 +66,18 @@ impl ProcessingActivities {
     ) -> Result<SourceInfo, ActivityError> {
         async move {
             crate::heartbeat::count_attempt(&self.0, &ctx, names::PROBE_SOURCE);
-            let media = SourceMedia::open(source_file(&self.0, &ctx, &src).await?).await?;
+            let held = source_file(&self.0, &ctx, &src).await?;
+            let path = held.path.clone();
+            let media = SourceMedia::open(held).await?;
             let cfg = &self.0.cfg;
             let contain = Containment::fixed(&cfg.ffmpeg, PROBE_SECONDS);
-            let info = probe::probe(&media, src.size, &cfg.media_limits, &contain).await?;
+            // The digest is hashed next to the probe, on the copy both read.
+            let (digest, info) = tokio::join!(
+                crate::source_digest::record_if_missing(&self.0, &ctx, &src, &path),
+                probe::probe(&media, src.size, &cfg.media_limits, &contain)
+            );
+            let info = info?;
+            digest?;
             tracing::info!(video_id = %src.video_id, ?info, "probed");
             Ok(info)
         }

@@ -362,7 +362,6 @@ pub async fn start(
         bucket: &ev.bucket,
         source_key: &ev.key,
         size: ev.size,
-        sha256: &ev.sha256,
         title: &ev.title,
         content_type: &ev.content_type,
         attempt: 1,

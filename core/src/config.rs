@@ -129,7 +129,7 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_UPLOAD_PART_BYTES",
         default: "8388608",
-        help: "S3 multipart part size for uploads, bytes (5 MiB..64 MiB, a multiple of 64)",
+        help: "S3 multipart part size for uploads, bytes (5 MiB..64 MiB)",
     },
     Var {
         name: "VODFLOW_UPLOAD_EXPIRY",
@@ -591,10 +591,10 @@ impl Config {
             "VODFLOW_UPLOAD_PART_BYTES",
             &get("VODFLOW_UPLOAD_PART_BYTES"),
         )?;
-        if !(5 * 1024 * 1024..=64 * 1024 * 1024).contains(&part) || !part.is_multiple_of(64) {
+        if !(5 * 1024 * 1024..=64 * 1024 * 1024).contains(&part) {
             return Err(Error::Config {
                 name: "VODFLOW_UPLOAD_PART_BYTES",
-                reason: "must be between 5 MiB (S3's minimum part) and 64 MiB, and a multiple of 64 (a resumable upload's hash state covers whole parts)".into(),
+                reason: "must be between 5 MiB (S3's minimum part) and 64 MiB".into(),
             });
         }
         let chunk = parse::<u32>("VODFLOW_CHUNK_SECONDS", &get("VODFLOW_CHUNK_SECONDS"))?;

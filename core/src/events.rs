@@ -18,14 +18,17 @@ pub struct VideoUploaded {
     pub bucket: String,
     pub key: String,
     pub size: u64,
-    pub sha256: String,
+    /// Absent from events this version publishes: the digest is computed by the worker from its
+    /// copy of the source, off the upload path (read it from the video). Older events carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     pub content_type: String,
     pub title: String,
     pub uploaded_at: DateTime<Utc>,
     /// Where the owner wants a signed POST when processing ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
-    /// An import: the file is still at this URL (`size` and `sha256` are unknown until fetched).
+    /// An import: the file is still at this URL (its `size` is unknown until fetched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
 }
@@ -62,13 +65,17 @@ impl VideoUploaded {
         if ev.bucket.is_empty() || ev.key.is_empty() {
             return invalid("key", "empty bucket or key");
         }
-        // An import's size and digest are known only once the workflow has fetched it.
+        if ev
+            .sha256
+            .as_deref()
+            .is_some_and(|d| d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return invalid("sha256", "expected 64 hex digits");
+        }
+        // An import's size is known only once the workflow has fetched it.
         if ev.source_url.is_none() {
             if ev.size == 0 {
                 return invalid("size", "zero");
-            }
-            if ev.sha256.len() != 64 || !ev.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return invalid("sha256", "expected 64 hex digits");
             }
         } else if ev
             .source_url
@@ -93,7 +100,7 @@ mod tests {
             bucket: "vodflow".into(),
             key: "uploads/x/source".into(),
             size: 10,
-            sha256: "a".repeat(64),
+            sha256: None,
             content_type: "video/mp4".into(),
             title: "t".into(),
             uploaded_at: Utc::now(),
@@ -107,6 +114,25 @@ mod tests {
         let ev = sample();
         let bytes = serde_json::to_vec(&ev).unwrap();
         assert_eq!(VideoUploaded::from_json(&bytes).unwrap(), ev);
+    }
+
+    /// Events published before the digest moved to the worker still parse; a digest that is
+    /// there must be one.
+    #[test]
+    fn an_older_event_with_its_digest_still_parses() {
+        let mut ev = sample();
+        ev.sha256 = Some("a".repeat(64));
+        let bytes = serde_json::to_vec(&ev).unwrap();
+        assert_eq!(VideoUploaded::from_json(&bytes).unwrap(), ev);
+        ev.sha256 = Some("zz".into());
+        let bytes = serde_json::to_vec(&ev).unwrap();
+        assert!(matches!(
+            VideoUploaded::from_json(&bytes),
+            Err(EventError::Invalid {
+                field: "sha256",
+                ..
+            })
+        ));
     }
 
     #[test]

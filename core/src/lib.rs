@@ -21,7 +21,7 @@ pub mod net_guard;
 pub mod part_buffers;
 pub mod playback;
 pub mod repo;
-pub mod resumable_sha256;
+pub mod source_digest;
 pub mod source_writer;
 pub mod status;
 pub mod storage;

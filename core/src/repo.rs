@@ -41,7 +41,8 @@ pub struct VideoRow {
     pub status: String,
     pub source_key: String,
     pub size_bytes: i64,
-    pub sha256: String,
+    /// Computed by the worker from its copy of the source (`set_source_digest`); `None` until then.
+    pub sha256: Option<String>,
     pub content_type: String,
     pub duration_ms: Option<i64>,
     pub width: Option<i32>,
@@ -86,7 +87,6 @@ pub struct NewVideo<'a> {
     pub description: &'a str,
     pub source_key: &'a str,
     pub size_bytes: i64,
-    pub sha256: &'a str,
     pub content_type: &'a str,
     pub callback_url: Option<&'a str>,
     pub callback_secret: Option<&'a str>,
@@ -121,8 +121,8 @@ pub async fn insert_uploaded(
         }
     }
     let row = sqlx::query_as::<_, VideoRow>(
-        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, sha256, content_type, callback_url, visibility, owner_email, callback_secret, source_url)
-         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
+        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, content_type, callback_url, visibility, owner_email, callback_secret, source_url)
+         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
     )
     .bind(video.id.as_uuid())
     .bind(video.owner)
@@ -130,7 +130,6 @@ pub async fn insert_uploaded(
     .bind(video.description)
     .bind(video.source_key)
     .bind(video.size_bytes)
-    .bind(video.sha256)
     .bind(video.content_type)
     .bind(video.callback_url)
     .bind(video.visibility.as_str())
@@ -442,18 +441,36 @@ pub async fn set_source_facts(
     pool: &PgPool,
     id: VideoId,
     size: u64,
-    sha256: &str,
     content_type: &str,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE videos SET size_bytes = $2, sha256 = $3, content_type = $4, updated_at = now() WHERE id = $1",
+        "UPDATE videos SET size_bytes = $2, content_type = $3, updated_at = now() WHERE id = $1",
     )
     .bind(id.as_uuid())
     .bind(size as i64)
-    .bind(sha256)
     .bind(content_type)
     .execute(pool)
     .await?;
+    Ok(())
+}
+
+/// Whether the video's source digest is still to be computed (false for a video that is gone).
+pub async fn source_digest_missing(pool: &PgPool, id: VideoId) -> Result<bool> {
+    let missing: Option<bool> =
+        sqlx::query_scalar("SELECT sha256 IS NULL FROM videos WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(pool)
+            .await?;
+    Ok(missing.unwrap_or(false))
+}
+
+/// Records the digest the worker computed from its copy of the source.
+pub async fn set_source_digest(pool: &PgPool, id: VideoId, sha256: &str) -> Result<()> {
+    sqlx::query("UPDATE videos SET sha256 = $2, updated_at = now() WHERE id = $1")
+        .bind(id.as_uuid())
+        .bind(sha256)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

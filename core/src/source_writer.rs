@@ -1,9 +1,8 @@
 //! A video source arriving in pieces (an upload's body, an import's download): checked against
-//! the size limit, hashed, sniffed at its first bytes before anything is stored, and cut into the
+//! the size limit, sniffed at its first bytes before anything is stored, and cut into the
 //! parts of a streaming multipart upload. One part (plus a piece) is in memory.
 
 use aws_sdk_s3::Client;
-use sha2::{Digest, Sha256};
 
 use crate::container;
 use crate::multipart_sink::MultipartSink;
@@ -27,7 +26,6 @@ pub enum SourceWriteError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSource {
     pub size: u64,
-    pub sha256: String,
     pub content_type: &'static str,
 }
 
@@ -37,7 +35,6 @@ pub struct SourceWriter {
     key: String,
     max: u64,
     part_size: usize,
-    hasher: Sha256,
     size: u64,
     /// The part being filled: never more than `part_size` bytes, so it never reallocates.
     part: Vec<u8>,
@@ -54,7 +51,6 @@ impl SourceWriter {
             key: key.to_owned(),
             max,
             part_size,
-            hasher: Sha256::new(),
             size: 0,
             part: part_buffers::take(part_size),
             sink: None,
@@ -72,7 +68,6 @@ impl SourceWriter {
         if self.size > self.max {
             return Err(SourceWriteError::TooLarge { max: self.max });
         }
-        self.hasher.update(chunk);
         let mut rest = chunk;
         while !rest.is_empty() {
             let take = rest.len().min(self.part_size - self.part.len());
@@ -105,7 +100,6 @@ impl SourceWriter {
         }
         Ok(StoredSource {
             size: self.size,
-            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
             content_type: self.content_type,
         })
     }

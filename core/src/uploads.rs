@@ -79,7 +79,6 @@ pub struct UploadRow {
     pub pending: i64,
     pub s3_upload_id: Option<String>,
     pub parts: sqlx::types::Json<Vec<Part>>,
-    pub hash_state: Option<Vec<u8>>,
     pub content_type: Option<String>,
     pub metadata: sqlx::types::Json<UploadMeta>,
     pub failure: Option<String>,
@@ -291,7 +290,6 @@ pub struct Progress<'a> {
     pub pending: i64,
     pub s3_upload_id: Option<&'a str>,
     pub parts: &'a [Part],
-    pub hash_state: &'a [u8],
     pub content_type: Option<&'a str>,
 }
 
@@ -299,7 +297,7 @@ pub struct Progress<'a> {
 pub async fn save_progress(pool: &PgPool, id: Uuid, token: Uuid, p: &Progress<'_>) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE uploads SET length = $3, upload_offset = $4, flushed = $5, pending = $6, s3_upload_id = $7,
-                parts = $8, hash_state = $9, content_type = $10, updated_at = now(),
+                parts = $8, content_type = $9, updated_at = now(),
                 lock_until = now() + interval '10 seconds'
          WHERE id = $1 AND lock_token = $2 AND state = 'uploading'",
     )
@@ -311,7 +309,6 @@ pub async fn save_progress(pool: &PgPool, id: Uuid, token: Uuid, p: &Progress<'_
     .bind(p.pending)
     .bind(p.s3_upload_id)
     .bind(sqlx::types::Json(p.parts))
-    .bind(p.hash_state)
     .bind(p.content_type)
     .execute(pool)
     .await?;

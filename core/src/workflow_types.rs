@@ -31,7 +31,6 @@ pub struct ProcessVideo {
     pub bucket: String,
     pub source_key: String,
     pub size: u64,
-    pub sha256: String,
     pub title: String,
     pub chunk_seconds: u32,
     /// Task queue of the encode activities (configurable so deployments and tests can isolate them).
@@ -71,7 +70,6 @@ pub struct ImportSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportedSource {
     pub size: u64,
-    pub sha256: String,
     pub content_type: String,
 }
 

@@ -611,6 +611,25 @@ impl TestEnv {
             .to_vec()
     }
 
+    /// The stored object's SHA-256, streamed (never held whole).
+    pub async fn object_sha256(&self, key: &str) -> String {
+        use sha2::Digest;
+        let mut body = self
+            .s3
+            .get_object()
+            .bucket(&self.cfg.s3.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get {key}: {e}"))
+            .body;
+        let mut hasher = sha2::Sha256::new();
+        while let Some(chunk) = body.try_next().await.expect("body") {
+            hasher.update(&chunk);
+        }
+        hex::encode(hasher.finalize())
+    }
+
     pub async fn object_keys_all(&self, prefix: &str) -> Vec<String> {
         let mut pages = self
             .s3
@@ -1006,7 +1025,6 @@ pub async fn insert_stranded_row(
     owner: &str,
     title: &str,
     size_bytes: i64,
-    sha256: &str,
 ) -> vodflow_core::repo::VideoRow {
     let key = vodflow_core::layout::source_key(id);
     let new = vodflow_core::repo::NewVideo {
@@ -1016,7 +1034,6 @@ pub async fn insert_stranded_row(
         description: "",
         source_key: &key,
         size_bytes,
-        sha256,
         content_type: "video/mp4",
         callback_url: None,
         callback_secret: None,

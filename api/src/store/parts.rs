@@ -50,8 +50,8 @@ impl PartStore {
             .content_length(size)
             .body(ByteStream::from(data))
             .customize()
-            // The part's bytes are not hashed a second time for SigV4 (deployments reach the store
-            // over TLS, which protects them); the whole file's SHA-256 is computed on the way in.
+            // The part's bytes are not hashed for SigV4 (deployments reach the store over TLS,
+            // which protects them); the whole file's SHA-256 is the worker's, from its copy.
             .disable_payload_signing()
             .send()
             .await

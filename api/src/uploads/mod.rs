@@ -74,7 +74,6 @@ pub(crate) async fn commit_upload(
     state: &AppState,
     row: &UploadRow,
     size: u64,
-    sha256: String,
     content_type: &str,
 ) -> Result<bool, ApiError> {
     let meta = &row.metadata.0;
@@ -97,7 +96,6 @@ pub(crate) async fn commit_upload(
             .parse()
             .unwrap_or(vodflow_core::playback::Visibility::Signed),
         size,
-        sha256,
         content_type,
         completing: Some(row.id),
         source_url: None,

@@ -9,7 +9,6 @@ use chrono::Utc;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use vodflow_core::uploads::{self, NewUpload, UploadMeta, UploadRow, UploadState};
 use vodflow_core::{VideoId, container, layout};
@@ -441,7 +440,9 @@ async fn finish(
         .send()
         .await
         .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
-    // Read back once: the first bytes decide whether it is a video, and the digest covers all.
+    // Only the first bytes are read back: they decide whether it is a video. The digest is the
+    // worker's, from its own copy; reading the whole object here would hold this request for as
+    // long as the store takes to send it all.
     let refuse = |why: String| async move {
         let _ = state
             .s3
@@ -453,53 +454,27 @@ async fn finish(
         let _ = uploads::close(&state.pool, row.id, UploadState::Terminated, Some(&why)).await;
         ApiError::UnsupportedMediaType(why)
     };
-    let obj = state
+    let head = state
         .s3
         .get_object()
         .bucket(&state.cfg.s3.bucket)
         .key(key)
+        .range(format!("bytes=0-{}", container::SNIFF_BYTES - 1))
         .send()
         .await
-        .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
-    let mut body = obj.body;
-    let mut hasher = Sha256::new();
-    let mut head = Vec::with_capacity(container::SNIFF_BYTES);
-    let mut content_type: Option<&'static str> = None;
-    let mut size = 0u64;
-    while let Some(chunk) = body
-        .try_next()
+        .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?
+        .body
+        .collect()
         .await
         .map_err(|e| ApiError::Unavailable(format!("reading the stored file: {e}")))?
-    {
-        size += chunk.len() as u64;
-        hasher.update(&chunk);
-        if content_type.is_none() {
-            let want = container::SNIFF_BYTES - head.len();
-            head.extend_from_slice(&chunk[..chunk.len().min(want)]);
-            if head.len() >= container::SNIFF_BYTES {
-                match container::sniff(&head, false) {
-                    Ok(kind) => content_type = Some(kind.mime()),
-                    Err(e) => return Err(refuse(e.to_string()).await),
-                }
-            }
-        }
-    }
-    let content_type = match content_type {
-        Some(c) => c,
-        None => match container::sniff(&head, true) {
-            Ok(kind) => kind.mime(),
-            Err(e) => return Err(refuse(e.to_string()).await),
-        },
+        .into_bytes();
+    let whole = (head.len() as i64) >= total;
+    let content_type = match container::sniff(&head, whole) {
+        Ok(kind) => kind.mime(),
+        Err(e) => return Err(refuse(e.to_string()).await),
     };
-    if !super::commit_upload(
-        state,
-        row,
-        size,
-        hex::encode(hasher.finalize()),
-        content_type,
-    )
-    .await?
-    {
+    let size = total as u64;
+    if !super::commit_upload(state, row, size, content_type).await? {
         return Err(ApiError::Conflict(
             "this upload was completed already".into(),
         ));

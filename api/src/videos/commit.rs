@@ -20,7 +20,6 @@ pub(crate) struct Accepted<'a> {
     pub(crate) callback_url: Option<String>,
     pub(crate) visibility: Visibility,
     pub(crate) size: u64,
-    pub(crate) sha256: String,
     pub(crate) content_type: &'a str,
     /// The resumable upload this completes (marked complete in the same transaction).
     pub(crate) completing: Option<uuid::Uuid>,
@@ -38,7 +37,7 @@ pub(crate) async fn commit(state: &AppState, a: Accepted<'_>) -> Result<Option<V
         bucket: state.cfg.s3.bucket.clone(),
         key: key.clone(),
         size: a.size,
-        sha256: a.sha256.clone(),
+        sha256: None,
         content_type: a.content_type.to_owned(),
         title: a.title.clone(),
         uploaded_at: Utc::now(),
@@ -57,7 +56,6 @@ pub(crate) async fn commit(state: &AppState, a: Accepted<'_>) -> Result<Option<V
         description: &a.description,
         source_key: &key,
         size_bytes: a.size as i64,
-        sha256: &a.sha256,
         content_type: a.content_type,
         callback_url: a.callback_url.as_deref(),
         callback_secret: callback_secret.as_deref(),
@@ -71,7 +69,7 @@ pub(crate) async fn commit(state: &AppState, a: Accepted<'_>) -> Result<Option<V
     else {
         return Ok(None);
     };
-    tracing::info!(video_id = %a.id, size = a.size, sha256 = %a.sha256, content_type = a.content_type, "upload accepted");
+    tracing::info!(video_id = %a.id, size = a.size, content_type = a.content_type, "upload accepted");
     state.relay_wakeup.notify_one();
     let mut video = Video::from_row(row, &state.cfg);
     // Shown here only: the uploader verifies the callback's signature with it.

@@ -62,7 +62,6 @@ pub(crate) async fn import(
         callback_url,
         visibility,
         size: 0,
-        sha256: String::new(),
         content_type: "application/octet-stream",
         completing: None,
         source_url: Some(checked.url.to_string()),

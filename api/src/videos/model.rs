@@ -75,8 +75,10 @@ pub struct Video {
     pub status: String,
     /// Size of the uploaded source in bytes.
     pub size: i64,
-    /// SHA-256 of the uploaded source, hex.
-    pub sha256: String,
+    /// SHA-256 of the source, hex. Computed by the worker from its copy of the source, off the
+    /// upload path: absent until processing has started.
+    #[oai(skip_serializing_if_is_none)]
+    pub sha256: Option<String>,
     /// Container detected from the source's first bytes.
     pub content_type: String,
     #[oai(skip_serializing_if_is_none)]

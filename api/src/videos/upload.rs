@@ -1,4 +1,4 @@
-//! `POST /v1/videos`: a multipart upload streamed straight into the store, hashed on the way,
+//! `POST /v1/videos`: a multipart upload streamed straight into the store (sniffed at its first bytes),
 //! recorded with its `video_uploaded` event in one transaction once the store has the whole object.
 
 use std::time::{Duration, Instant};
@@ -286,7 +286,6 @@ async fn receive(
             callback_url: fields.callback_url.take(),
             visibility: fields.visibility,
             size: file.size,
-            sha256: file.sha256,
             content_type: file.content_type,
             completing: None,
             source_url: None,

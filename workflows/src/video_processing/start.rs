@@ -22,7 +22,6 @@ pub struct Run<'a> {
     pub bucket: &'a str,
     pub source_key: &'a str,
     pub size: u64,
-    pub sha256: &'a str,
     pub title: &'a str,
     pub content_type: &'a str,
     /// 1 for the upload's own run, one more for each replay.
@@ -42,7 +41,6 @@ impl<'a> Run<'a> {
             bucket,
             source_key: &row.source_key,
             size: row.size_bytes as u64,
-            sha256: &row.sha256,
             title: &row.title,
             content_type: &row.content_type,
             attempt,
@@ -68,7 +66,6 @@ pub async fn start_run(
         bucket: run.bucket.to_owned(),
         source_key: run.source_key.to_owned(),
         size: run.size,
-        sha256: run.sha256.to_owned(),
         title: run.title.to_owned(),
         chunk_seconds: cfg.chunk_seconds,
         transcode_queue: cfg.task_queue(names::TASK_QUEUE_TRANSCODE),

@@ -13,7 +13,6 @@ use uuid::Uuid;
 use vodflow_core::container;
 use vodflow_core::multipart_sink::PARTS_IN_FLIGHT;
 use vodflow_core::part_buffers;
-use vodflow_core::resumable_sha256::ResumableSha256;
 use vodflow_core::uploads::{self, Part, Progress, UploadRow, UploadState};
 
 use super::protocol::{Checksum, TusError};
@@ -31,7 +30,6 @@ pub(crate) struct Writer<'a> {
     max_bytes: i64,
     flushed: i64,
     parts: Vec<Part>,
-    hash: ResumableSha256,
     content_type: Option<String>,
     upload_id: Option<String>,
     /// Parts being stored while the next one arrives, oldest first; they count as durable in
@@ -46,8 +44,6 @@ pub(crate) struct Writer<'a> {
 struct InFlight {
     task: tokio::task::JoinHandle<Result<Part, crate::store::StoreError>>,
     size: i64,
-    /// The digest state once this part is counted.
-    hash_after: ResumableSha256,
 }
 
 /// The PATCH's own digest, when the client sent `Upload-Checksum`.
@@ -103,11 +99,6 @@ impl<'a> Writer<'a> {
         if row.pending > 0 {
             buf.extend_from_slice(&store.get_pending(row.pending as usize).await?);
         }
-        let hash = match &row.hash_state {
-            Some(b) => ResumableSha256::from_bytes(b)
-                .map_err(|e| ApiError::Internal(format!("upload {}: {e}", row.id)))?,
-            None => ResumableSha256::default(),
-        };
         Ok(Writer {
             state,
             id: row.id,
@@ -117,7 +108,6 @@ impl<'a> Writer<'a> {
             max_bytes: row.max_bytes,
             flushed: row.flushed,
             parts: row.parts.0.clone(),
-            hash,
             content_type: row.content_type.clone(),
             upload_id: row.s3_upload_id.clone(),
             in_flight: VecDeque::new(),
@@ -253,17 +243,11 @@ impl<'a> Writer<'a> {
         let part = self.state.cfg.upload_part_bytes;
         let mut data = std::mem::replace(&mut self.buf, part_buffers::take(part));
         if data.len() > part {
-            // Exactly one part: the digest state advances by whole parts.
+            // Exactly one part: every part but the last has the same size.
             self.buf.extend_from_slice(&data[part..]);
             data.truncate(part);
         }
         let size = data.len();
-        let mut hash_after = self
-            .in_flight
-            .back()
-            .map_or(&self.hash, |f| &f.hash_after)
-            .clone();
-        hash_after.update_blocks(&data);
         let number = (self.parts.len() + self.in_flight.len()) as i32 + 1;
         let store = self.store.clone();
         let task = tokio::spawn(async move {
@@ -274,7 +258,6 @@ impl<'a> Writer<'a> {
         self.in_flight.push_back(InFlight {
             task,
             size: size as i64,
-            hash_after,
         });
         Ok(())
     }
@@ -298,7 +281,6 @@ impl<'a> Writer<'a> {
             .task
             .await
             .map_err(|e| ApiError::Internal(format!("part upload task: {e}")))??;
-        self.hash = f.hash_after;
         self.flushed += part.size;
         self.parts.push(part);
         let kept = if verified {
@@ -343,7 +325,6 @@ impl<'a> Writer<'a> {
     }
 
     async fn save(&self, pending: i64) -> Result<bool, TusError> {
-        let hash_state = self.hash.to_bytes();
         let progress = Progress {
             length: self.length,
             upload_offset: self.flushed + pending,
@@ -351,7 +332,6 @@ impl<'a> Writer<'a> {
             pending,
             s3_upload_id: self.upload_id.as_deref(),
             parts: &self.parts,
-            hash_state: &hash_state,
             content_type: self.content_type.as_deref(),
         };
         Ok(uploads::patiently(|| {
@@ -379,8 +359,9 @@ impl<'a> Writer<'a> {
                 .upload_part(&upload_id, number, Bytes::from(self.buf.clone()))
                 .await?;
             self.parts.push(part);
-            // The last part's bytes stay as the pending object until the video exists: a
-            // finish interrupted after this point still has them for the digest.
+            // The last part's bytes stay as the pending object until the video exists: the
+            // recorded offset counts them as pending, and a finish interrupted after this point
+            // resumes from that record.
             self.keep_pending().await?;
         }
         if let Err(e) = self.store.complete(&upload_id, &self.parts).await {
@@ -389,13 +370,11 @@ impl<'a> Writer<'a> {
                 return Err(e.into());
             }
         }
-        let sha256 = self.hash.clone().finish_hex(&self.buf);
         let content_type = self
             .content_type
             .clone()
             .unwrap_or_else(|| "application/octet-stream".into());
-        crate::uploads::commit_upload(self.state, row, length as u64, sha256, &content_type)
-            .await?;
+        crate::uploads::commit_upload(self.state, row, length as u64, &content_type).await?;
         if let Err(e) = self.store.delete_pending().await {
             tracing::warn!(upload = %self.id, error = %e, "could not remove the pending part");
         }

@@ -4,6 +4,7 @@
 //!
 //! It must not orchestrate: ordering, parallelism and retries belong to the workflow.
 
+mod attempt_deadline;
 mod catalog;
 mod deletion;
 pub mod disk_gate;

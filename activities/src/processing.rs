@@ -20,7 +20,7 @@ use crate::media::{ffmpeg_cli, package, poster, probe};
 /// CPU and wall-clock budget of a probe or a poster: a few frames' work, with room for 8K.
 const PROBE_SECONDS: u64 = 120;
 use crate::storage::{CACHE_PLAYLIST, CACHE_PLAYLIST_GROWING};
-use crate::{Deps, catalog, deletion, notify, reconcile, webhook};
+use crate::{Deps, attempt_deadline, catalog, deletion, notify, reconcile, webhook};
 
 /// Activities of the `video-processing` queue.
 pub struct ProcessingActivities(pub Arc<Deps>);
@@ -88,11 +88,19 @@ impl ProcessingActivities {
     #[activity(name = names::PACKAGE)]
     pub async fn package(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         job: Package,
     ) -> Result<Packaged, ActivityError> {
         async move {
             let mut job = job;
+            // A growing package's attempt that outlived its timeout must not write: the final
+            // package may have replaced its playlists already. (A final package's late attempt
+            // writes what the final one wrote.)
+            let deadline = if job.growing {
+                ctx.info().deadline
+            } else {
+                None
+            };
             if job.chunks.is_empty() && job.chunk_count > 0 {
                 job.chunks = chunk_manifests(&self.0.storage, &job).await?;
             }
@@ -119,27 +127,25 @@ impl ProcessingActivities {
             };
             for (name, text) in &lists.media {
                 let key = layout::playlist_key(job.video_id, job.generation, name);
-                store
-                    .put_bytes(
-                        &job.bucket,
-                        &key,
-                        text.clone().into_bytes(),
-                        "application/vnd.apple.mpegurl",
-                        cache,
-                    )
-                    .await?;
+                let put = store.put_bytes(
+                    &job.bucket,
+                    &key,
+                    text.clone().into_bytes(),
+                    "application/vnd.apple.mpegurl",
+                    cache,
+                );
+                attempt_deadline::before(deadline, &key, put).await?;
             }
             // The master goes last: once it exists, everything it names exists.
             let master_key = layout::master_playlist_key(job.video_id);
-            store
-                .put_bytes(
-                    &job.bucket,
-                    &master_key,
-                    lists.master.into_bytes(),
-                    "application/vnd.apple.mpegurl",
-                    cache,
-                )
-                .await?;
+            let put = store.put_bytes(
+                &job.bucket,
+                &master_key,
+                lists.master.into_bytes(),
+                "application/vnd.apple.mpegurl",
+                cache,
+            );
+            attempt_deadline::before(deadline, &master_key, put).await?;
             Ok(Packaged {
                 master_key,
                 renditions: lists.renditions,

@@ -59,6 +59,11 @@ enum Command {
         /// time) from where the server has it, instead of starting over.
         #[arg(long)]
         resume: bool,
+        /// Send at most this many bytes per request, for a proxy that caps request bodies. By
+        /// default one request carries the rest of the file, as tus-js-client does: an
+        /// interruption still resumes from the last part the server stored.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        chunk_bytes: Option<u64>,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -303,11 +308,18 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             title,
             description,
             resume,
+            chunk_bytes,
             api,
         } => {
             let client = ApiClient::new(&api.api, api.token)?;
             let video = client
-                .upload_tus(&file, &title, description.as_deref(), resume)
+                .upload_tus(
+                    &file,
+                    &title,
+                    description.as_deref(),
+                    resume,
+                    chunk_bytes.unwrap_or(u64::MAX),
+                )
                 .await?;
             eprintln!(
                 "uploaded {} ({} bytes, {})",

@@ -21,8 +21,6 @@ use tokio_util::io::ReaderStream;
 use crate::client::ApiClient;
 
 const TUS: &str = "1.0.0";
-/// Bytes per PATCH: a proxy that caps bodies still passes them, and a retry resends little.
-const PATCH_BYTES: u64 = 256 * 1024 * 1024;
 const RETRIES: u32 = 8;
 
 /// Where interrupted uploads are remembered, keyed by the file's identity.
@@ -83,6 +81,7 @@ impl ApiClient {
         title: &str,
         description: Option<&str>,
         resume: bool,
+        chunk_bytes: u64,
     ) -> anyhow::Result<Value> {
         let meta =
             std::fs::metadata(file).with_context(|| format!("cannot open {}", file.display()))?;
@@ -122,7 +121,7 @@ impl ApiClient {
         bar.set_position(offset);
         let mut failures = 0;
         let video_id = loop {
-            match self.patch(&url, file, offset, len, &bar).await {
+            match self.patch(&url, file, offset, len, chunk_bytes, &bar).await {
                 Ok((at, Some(video))) if at == len => break video,
                 Ok((at, _)) => {
                     offset = at;
@@ -213,7 +212,7 @@ impl ApiClient {
         }
     }
 
-    /// One PATCH of up to [`PATCH_BYTES`] from `offset`; returns the new offset and, once the
+    /// One PATCH of up to `chunk_bytes` from `offset`; returns the new offset and, once the
     /// last byte is in, the video's id.
     async fn patch(
         &self,
@@ -221,6 +220,7 @@ impl ApiClient {
         file: &Path,
         offset: u64,
         len: u64,
+        chunk_bytes: u64,
         bar: &ProgressBar,
     ) -> Result<(u64, Option<String>), PatchError> {
         let mut f = tokio::fs::File::open(file)
@@ -229,7 +229,7 @@ impl ApiClient {
         f.seek(SeekFrom::Start(offset))
             .await
             .map_err(PatchError::fatal)?;
-        let n = (len - offset).min(PATCH_BYTES);
+        let n = (len - offset).min(chunk_bytes);
         let progress = bar.clone();
         let body = ReaderStream::with_capacity(f.take(n), 256 * 1024).inspect(move |c| {
             if let Ok(c) = c {

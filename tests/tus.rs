@@ -864,6 +864,8 @@ async fn vodflow_upload_killed_mid_file_continues_with_resume() {
     first.kill().unwrap();
     first.wait().unwrap();
     let mut again = cli(true);
+    // The rest in 16 MiB requests, as behind a proxy that caps bodies.
+    again.args(["--chunk-bytes", "16777216"]);
     let out = tokio::task::spawn_blocking(move || again.output().unwrap())
         .await
         .unwrap();

@@ -454,20 +454,25 @@ async fn finish(
         let _ = uploads::close(&state.pool, row.id, UploadState::Terminated, Some(&why)).await;
         ApiError::UnsupportedMediaType(why)
     };
-    let head = state
-        .s3
-        .get_object()
-        .bucket(&state.cfg.s3.bucket)
-        .key(key)
-        .range(format!("bytes=0-{}", container::SNIFF_BYTES - 1))
-        .send()
-        .await
-        .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?
-        .body
-        .collect()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("reading the stored file: {e}")))?
-        .into_bytes();
+    // An empty object has no range to read (the store answers 416): nothing to sniff, refused.
+    let head = if total == 0 {
+        bytes::Bytes::new()
+    } else {
+        state
+            .s3
+            .get_object()
+            .bucket(&state.cfg.s3.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", container::SNIFF_BYTES - 1))
+            .send()
+            .await
+            .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?
+            .body
+            .collect()
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("reading the stored file: {e}")))?
+            .into_bytes()
+    };
     let whole = (head.len() as i64) >= total;
     let content_type = match container::sniff(&head, whole) {
         Ok(kind) => kind.mime(),

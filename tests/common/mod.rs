@@ -594,35 +594,26 @@ pub async fn download_hls(env: &TestEnv, id: &str) -> PathBuf {
 }
 
 impl TestEnv {
-    pub async fn object_bytes(&self, key: &str) -> Vec<u8> {
-        let obj = self
-            .s3
-            .get_object()
-            .bucket(&self.cfg.s3.bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("get {key}: {e}"));
-        obj.body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes()
-            .to_vec()
-    }
-
-    /// The stored object's SHA-256, streamed (never held whole).
-    pub async fn object_sha256(&self, key: &str) -> String {
-        use sha2::Digest;
-        let mut body = self
-            .s3
+    async fn object_body(&self, key: &str) -> aws_sdk_s3::primitives::ByteStream {
+        self.s3
             .get_object()
             .bucket(&self.cfg.s3.bucket)
             .key(key)
             .send()
             .await
             .unwrap_or_else(|e| panic!("get {key}: {e}"))
-            .body;
+            .body
+    }
+
+    pub async fn object_bytes(&self, key: &str) -> Vec<u8> {
+        let body = self.object_body(key).await;
+        body.collect().await.expect("body").into_bytes().to_vec()
+    }
+
+    /// The stored object's SHA-256, streamed (never held whole).
+    pub async fn object_sha256(&self, key: &str) -> String {
+        use sha2::Digest;
+        let mut body = self.object_body(key).await;
         let mut hasher = sha2::Sha256::new();
         while let Some(chunk) = body.try_next().await.expect("body") {
             hasher.update(&chunk);

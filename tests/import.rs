@@ -135,7 +135,7 @@ async fn a_video_is_imported_from_a_url_resuming_a_dropped_connection_and_plays(
             common::wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
         assert_eq!(row.size_bytes as usize, data.len());
-        assert_eq!(row.sha256, Some(sha256_file(&clip)));
+        assert_eq!(row.sha256, sha256_file(&clip));
         assert_eq!(row.content_type, "video/mp4");
         assert!(
             ranged.load(Ordering::SeqCst) >= 1,

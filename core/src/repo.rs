@@ -41,8 +41,8 @@ pub struct VideoRow {
     pub status: String,
     pub source_key: String,
     pub size_bytes: i64,
-    /// Computed by the worker from its copy of the source (`set_source_digest`); `None` until then.
-    pub sha256: Option<String>,
+    /// Computed by the worker from its copy of the source (`set_source_digest`); empty until then.
+    pub sha256: String,
     pub content_type: String,
     pub duration_ms: Option<i64>,
     pub width: Option<i32>,
@@ -456,11 +456,10 @@ pub async fn set_source_facts(
 
 /// Whether the video's source digest is still to be computed (false for a video that is gone).
 pub async fn source_digest_missing(pool: &PgPool, id: VideoId) -> Result<bool> {
-    let missing: Option<bool> =
-        sqlx::query_scalar("SELECT sha256 IS NULL FROM videos WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_optional(pool)
-            .await?;
+    let missing: Option<bool> = sqlx::query_scalar("SELECT sha256 = '' FROM videos WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(pool)
+        .await?;
     Ok(missing.unwrap_or(false))
 }
 

@@ -169,7 +169,7 @@ impl Video {
             description: row.description,
             status: row.status,
             size: row.size_bytes,
-            sha256: row.sha256,
+            sha256: Some(row.sha256).filter(|d| !d.is_empty()),
             content_type: row.content_type,
             duration_seconds: row.duration_ms.map(|ms| ms as f64 / 1000.0),
             width: row.width,

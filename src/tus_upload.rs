@@ -10,13 +10,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine;
-use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
+use std::io::{Read, Seek};
 
 use crate::client::ApiClient;
 
@@ -223,26 +221,15 @@ impl ApiClient {
         chunk_bytes: u64,
         bar: &ProgressBar,
     ) -> Result<(u64, Option<String>), PatchError> {
-        let mut f = tokio::fs::File::open(file)
-            .await
-            .map_err(PatchError::fatal)?;
-        f.seek(SeekFrom::Start(offset))
-            .await
-            .map_err(PatchError::fatal)?;
         let n = (len - offset).min(chunk_bytes);
-        let progress = bar.clone();
-        let body = ReaderStream::with_capacity(f.take(n), 256 * 1024).inspect(move |c| {
-            if let Ok(c) = c {
-                progress.inc(c.len() as u64);
-            }
-        });
+        let body = file_body(file, offset, n, bar.clone()).map_err(PatchError::fatal)?;
         let resp = self
             .authorized(self.http().patch(url))
             .header("Tus-Resumable", TUS)
             .header("Content-Type", "application/offset+octet-stream")
             .header("Upload-Offset", offset.to_string())
             .header("Content-Length", n.to_string())
-            .body(reqwest::Body::wrap_stream(body))
+            .body(body)
             .send()
             .await
             .map_err(|e| PatchError::retry(anyhow::Error::new(e)))?;
@@ -270,6 +257,53 @@ impl ApiClient {
         let error = anyhow::anyhow!("{}", problem(resp).await);
         Err(PatchError { error, retryable })
     }
+}
+
+/// Bytes read from disk per chunk of a PATCH body.
+const READ_CHUNK: usize = 1 << 20;
+
+/// `n` bytes of `file` from `offset` as a request body. A thread of its own reads them in large
+/// chunks, each handed to the connection as it is (one copy, from the page cache): through
+/// tokio's file, every 256 KiB read was a hop to the blocking pool and a second copy, which cost
+/// the upload a tenth of the CPU the store's own client needs for the same bytes.
+fn file_body(
+    file: &Path,
+    offset: u64,
+    n: u64,
+    progress: ProgressBar,
+) -> std::io::Result<reqwest::Body> {
+    let mut f = std::fs::File::open(file)?;
+    f.seek(SeekFrom::Start(offset))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    std::thread::spawn(move || {
+        let mut f = f.take(n);
+        loop {
+            let mut chunk = Vec::with_capacity(READ_CHUNK);
+            match (&mut f).take(READ_CHUNK as u64).read_to_end(&mut chunk) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+            // The request was dropped (an error, a retry): stop reading.
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return;
+            }
+        }
+    });
+    let chunks = futures::stream::unfold(rx, move |mut rx| {
+        let progress = progress.clone();
+        async move {
+            let chunk = rx.recv().await?;
+            if let Ok(c) = &chunk {
+                progress.inc(c.len() as u64);
+            }
+            Some((chunk, rx))
+        }
+    });
+    Ok(reqwest::Body::wrap_stream(chunks))
 }
 
 struct PatchError {

@@ -1032,6 +1032,62 @@ async fn a_presigned_multipart_upload_becomes_a_video_and_tampered_or_missing_pa
     owned.cleanup().await;
 }
 
+/// A finish that dies between the store's completion and the commit (here the database refuses
+/// the video row; a killed api would never have sent it) leaves every byte recorded: the next
+/// HEAD finishes it from that record, the completed object standing in for the part list the
+/// store has forgotten, and exactly one video results.
+#[tokio::test]
+async fn a_finish_that_died_after_the_store_completed_is_finished_by_the_next_head() {
+    let owned = TestEnv::new(&[("VODFLOW_UPLOAD_PART_BYTES", "5242880")]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    // Two whole parts and a short last one.
+    let data = std::fs::read(video_file(env, "f.bin", 12 * 1024 * 1024 + 777)).unwrap();
+    for sql in [
+        "CREATE FUNCTION refuse_video() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+        "CREATE TRIGGER refuse BEFORE INSERT ON videos FOR EACH ROW EXECUTE FUNCTION refuse_video()",
+    ] {
+        sqlx::query(sql).execute(&env.pool).await.unwrap();
+    }
+    let r = create(&base, &token, Some(data.len()), "").await;
+    assert_eq!(r.status(), 201);
+    let up = location(&r);
+    let r = patch(&base, &up, &token, 0, data.clone(), &[]).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+
+    let (at, state, pending): (i64, String, i64) =
+        sqlx::query_as("SELECT upload_offset, state, pending FROM uploads")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (at, state.as_str(), pending),
+        (data.len() as i64, "uploading", 0),
+        "every byte recorded in parts before the store completed"
+    );
+    assert_eq!(env.multipart_uploads().await, 0, "the store completed it");
+
+    sqlx::query("DROP TRIGGER refuse ON videos")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let h = head(&base, &up, Some(&token)).await;
+    assert_eq!(h.status(), 200);
+    assert_eq!(offset(&h), data.len() as i64);
+    let (_, stored) = finished(env, &base, &token, &up).await;
+    assert_eq!(sha256_hex(&stored), sha256_hex(&data), "byte-identical");
+    let videos: i64 = sqlx::query_scalar("SELECT count(*) FROM videos")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(videos, 1);
+    api.stop().await;
+    owned.cleanup().await;
+}
+
 /// Uppy's `createMultipartUpload`: the key, the upload id, and the `key=` query of later calls.
 async fn s3_create(
     http: &reqwest::Client,

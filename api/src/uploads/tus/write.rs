@@ -196,6 +196,14 @@ impl<'a> Writer<'a> {
                 }
             }
         }
+        if self.length.is_some_and(|len| self.offset() == len) && !self.buf.is_empty() {
+            // The last byte is here: the last part joins the ones in flight (after the file's
+            // first bytes are checked, which a file shorter than the sniffing window needs now).
+            self.sniff_if_ready(true).await?;
+            while !self.buf.is_empty() {
+                self.flush_part(verified).await?;
+            }
+        }
         self.settle(verified).await?;
         if let Some(d) = digest
             && !d.matches()
@@ -340,9 +348,9 @@ impl<'a> Writer<'a> {
         .await?)
     }
 
-    /// The last byte is here: the final part, the store's completion, then the video row and its
-    /// event with the upload marked complete in one transaction. Each step can be repeated, so a
-    /// request that dies anywhere in here is finished by the next one (or by a HEAD).
+    /// The last byte is here: the store's completion, then the video row and its event with the
+    /// upload marked complete in one transaction. Each step can be repeated, so a request that
+    /// dies anywhere in here is finished by the next one (or by a HEAD).
     pub(crate) async fn finish(&mut self, row: &UploadRow) -> Result<Written, TusError> {
         let length = self.offset();
         if length == 0 {
@@ -353,16 +361,24 @@ impl<'a> Writer<'a> {
         let upload_id = self.multipart().await?;
         let in_parts: i64 = self.parts.iter().map(|p| p.size).sum();
         if in_parts < length {
+            // Resumed from a record whose last bytes are still the pending object (a HEAD
+            // finishing what a request left): they become the last part here.
             let number = self.parts.len() as i32 + 1;
             let part = self
                 .store
                 .upload_part(&upload_id, number, Bytes::from(self.buf.clone()))
                 .await?;
             self.parts.push(part);
-            // The last part's bytes stay as the pending object until the video exists: the
-            // recorded offset counts them as pending, and a finish interrupted after this point
-            // resumes from that record.
-            self.keep_pending().await?;
+        }
+        // Every part is recorded before the store completes the upload: a finish interrupted
+        // after the completion is recognised by the object's size, not redone from a part list
+        // the store has forgotten.
+        self.flushed = length;
+        self.buf.clear();
+        if !self.save(0).await? {
+            return Err(TusError::Locked(
+                "another request took over this upload".into(),
+            ));
         }
         if let Err(e) = self.store.complete(&upload_id, &self.parts).await {
             // Completed by an earlier attempt that died before its commit: the object is there.

@@ -1032,6 +1032,125 @@ async fn a_presigned_multipart_upload_becomes_a_video_and_tampered_or_missing_pa
     owned.cleanup().await;
 }
 
+/// Uppy 6 in Chromium, on a page of another origin, with a direct upload's URL as
+/// `@uppy/aws-s3`'s `companionEndpoint` and no token: the parts go to the store through presigned
+/// URLs, the completion makes the video (with the URL creator's title), and the URL is spent.
+#[tokio::test]
+async fn uppy_aws_s3_in_a_browser_uploads_through_a_direct_upload_url_without_a_token() {
+    let origin = &format!("http://127.0.0.1:{}", common::free_port());
+    let owned = TestEnv::new(&[("VODFLOW_UPLOAD_CORS_ORIGINS", origin)]).await;
+    let env = &owned;
+    // The page PUTs parts to the store itself: the bucket lets that origin do so and read ETags.
+    let rule = aws_sdk_s3::types::CorsRule::builder()
+        .allowed_origins(origin.as_str())
+        .allowed_methods("PUT")
+        .allowed_methods("GET")
+        .allowed_headers("*")
+        .expose_headers("ETag")
+        .build()
+        .unwrap();
+    env.s3
+        .put_bucket_cors()
+        .bucket(&env.cfg.s3.bucket)
+        .cors_configuration(
+            aws_sdk_s3::types::CorsConfiguration::builder()
+                .cors_rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let file = video_file(env, "u.mp4", 11 * 1024 * 1024 + 99);
+    let data = std::fs::read(&file).unwrap();
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/v1/uploads"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"title": "Uppy's"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let d: serde_json::Value = r.json().await.unwrap();
+    let endpoint = format!("{base}{}", path_of(d["upload_url"].as_str().unwrap()));
+    let uppy = common::cache_dir().join("node/node_modules/uppy/dist/uppy.min.js");
+    let out = common::browser::run_script(
+        "uppy_s3.cjs",
+        &[
+            ("UPPY", uppy.display().to_string()),
+            ("FILE", file.display().to_string()),
+            ("UPLOAD_URL", endpoint.clone()),
+            ("ORIGIN", origin.to_owned()),
+        ],
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(out["parts"], serde_json::json!([1, 2, 3]), "{out}");
+
+    let v: serde_json::Value = client
+        .get(format!("{base}/v1/uploads/{}", d["id"].as_str().unwrap()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "complete", "{v}");
+    let row = vodflow_core::repo::get_video(
+        &env.pool,
+        v["video_id"].as_str().unwrap().parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (row.owner.as_str(), row.title.as_str()),
+        ("alice", "Uppy's")
+    );
+    assert_eq!(env.object_sha256(&row.source_key).await, sha256_hex(&data));
+    assert_eq!(env.multipart_uploads().await, 0);
+    // Spent: the URL starts nothing more, and another upload's id is not reachable through it.
+    let again = client
+        .post(format!("{endpoint}/s3/multipart"))
+        .json(&serde_json::json!({"filename": "again.mp4", "type": "video/mp4"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let theirs: serde_json::Value = client
+        .post(format!("{base}/v1/uploads/s3/multipart"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"filename": "b.mp4", "type": "video/mp4"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (key, id) = (
+        theirs["key"].as_str().unwrap(),
+        theirs["uploadId"].as_str().unwrap(),
+    );
+    let via_url = |path: String| client.get(format!("{endpoint}/s3/multipart/{path}")).send();
+    let r = via_url(format!("{id}/1?key={key}")).await.unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "a token's upload is not reachable without the token"
+    );
+    let r = via_url(format!("{id}/1")).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    api.stop().await;
+    owned.cleanup().await;
+}
+
 /// A finish that dies between the store's completion and the commit (here the database refuses
 /// the video row; a killed api would never have sent it) leaves every byte recorded: the next
 /// HEAD finishes it from that record, the completed object standing in for the part list the

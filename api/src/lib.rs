@@ -90,6 +90,25 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
             "/v1/uploads/direct/:token",
             post(uploads::tus::create_direct).options(uploads::tus::options),
         )
+        // A direct upload's URL as Uppy `@uppy/aws-s3`'s `companionEndpoint`.
+        .at(
+            "/v1/uploads/direct/:token/s3/multipart",
+            post(uploads::direct_s3::create).options(uploads::direct_s3::preflight),
+        )
+        .at(
+            "/v1/uploads/direct/:token/s3/multipart/:upload_id",
+            get(uploads::direct_s3::list)
+                .delete(uploads::direct_s3::abort)
+                .options(uploads::direct_s3::preflight),
+        )
+        .at(
+            "/v1/uploads/direct/:token/s3/multipart/:upload_id/complete",
+            post(uploads::direct_s3::complete).options(uploads::direct_s3::preflight),
+        )
+        .at(
+            "/v1/uploads/direct/:token/s3/multipart/:upload_id/:part",
+            get(uploads::direct_s3::sign).options(uploads::direct_s3::preflight),
+        )
         // The API's nest at "/" claims "/" itself: the page is served from inside it.
         .nest(
             "/",

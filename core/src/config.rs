@@ -144,7 +144,7 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_UPLOAD_CORS_ORIGINS",
         default: "*",
-        help: "Origins allowed to call the tus endpoints from a browser (comma-separated, `*` for any; tus URLs are capabilities, no cookies are involved)",
+        help: "Origins allowed to call the tus endpoints and a direct upload's presigned multipart routes from a browser (comma-separated, `*` for any; these URLs are capabilities, no cookies are involved)",
     },
     Var {
         name: "VODFLOW_UPLOAD_IDLE_TIMEOUT",

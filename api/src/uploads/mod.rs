@@ -2,6 +2,7 @@
 //! Mux/Cloudflare shape where a server with a token asks for a one-time URL that a browser then
 //! uploads to without any token. `GET /v1/uploads/{id}` follows either kind to its video.
 
+pub(crate) mod direct_s3;
 pub(crate) mod s3_multipart;
 pub(crate) mod tus;
 

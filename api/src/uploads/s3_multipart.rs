@@ -24,54 +24,62 @@ const PART_URL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// S3's minimum size of every part but the last.
 const MIN_PART: i64 = 5 * 1024 * 1024;
 
-#[derive(Object, Debug)]
+#[derive(Object, Debug, serde::Deserialize)]
 pub(crate) struct CreateMultipart {
     pub filename: Option<String>,
     /// The file's MIME type, as the browser reports it (informational: the bytes decide).
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// `title`, `visibility`, `description` (Uppy's file meta).
-    pub metadata: Option<std::collections::BTreeMap<String, String>>,
+    /// `title` (else `name`), `visibility`, `description` (Uppy's file meta); other fields, and
+    /// values that are not strings, are ignored.
+    pub metadata: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
-#[derive(Object, Debug)]
+#[derive(Object, Debug, serde::Serialize)]
 pub(crate) struct MultipartCreated {
     pub key: String,
     #[oai(rename = "uploadId")]
+    #[serde(rename = "uploadId")]
     pub upload_id: String,
 }
 
-#[derive(Object, Debug)]
+#[derive(Object, Debug, serde::Serialize)]
 pub(crate) struct SignedPart {
     pub url: String,
     /// Seconds the URL stays valid.
     pub expires: u64,
 }
 
-#[derive(Object, Debug)]
+#[derive(Object, Debug, serde::Serialize)]
 pub(crate) struct StoredPart {
     #[oai(rename = "PartNumber")]
+    #[serde(rename = "PartNumber")]
     pub part_number: i32,
     #[oai(rename = "Size")]
+    #[serde(rename = "Size")]
     pub size: i64,
     #[oai(rename = "ETag")]
+    #[serde(rename = "ETag")]
     pub etag: String,
 }
 
-#[derive(Object, Debug)]
+#[derive(Object, Debug, serde::Deserialize)]
 pub(crate) struct ClaimedPart {
     #[oai(rename = "PartNumber")]
+    #[serde(rename = "PartNumber")]
     pub part_number: i32,
     #[oai(rename = "ETag")]
+    #[serde(rename = "ETag")]
     pub etag: String,
 }
 
-#[derive(Object, Debug)]
+#[derive(Object, Debug, serde::Deserialize)]
 pub(crate) struct CompleteMultipart {
     pub parts: Vec<ClaimedPart>,
 }
 
-#[derive(Object, Debug)]
+#[derive(Object, Debug, serde::Serialize)]
 pub(crate) struct MultipartCompleted {
     /// The video's URL in this API.
     pub location: String,
@@ -111,10 +119,18 @@ pub(crate) enum AbortResponse {
 #[derive(Default)]
 pub struct S3MultipartApi;
 
-/// The caller's open presigned upload `upload_id` for `key`; anything else is "not found".
-async fn open_upload(
+/// Who asks about a presigned upload: its owner (by token), or whoever holds a direct upload's
+/// URL (the upload id and key it was given are then the credential, as a tus upload's id is).
+pub(crate) enum Access<'a> {
+    Owner(&'a Caller),
+    Direct,
+}
+
+/// The open presigned upload `upload_id` for `key`, if `access` may use it; anything else is
+/// "not found".
+pub(crate) async fn open_upload(
     state: &AppState,
-    caller: &Caller,
+    access: &Access<'_>,
     upload_id: &str,
     key: &str,
 ) -> Result<UploadRow, ApiError> {
@@ -122,10 +138,11 @@ async fn open_upload(
     let row = uploads::by_s3_upload_id(&state.pool, upload_id)
         .await?
         .ok_or_else(not_found)?;
-    if row.kind != "s3"
-        || layout::source_key(row.video_id()) != key
-        || caller.owner_filter().is_some_and(|o| o != row.owner)
-    {
+    let allowed = match access {
+        Access::Owner(caller) => caller.owner_filter().is_none_or(|o| o == row.owner),
+        Access::Direct => row.direct,
+    };
+    if row.kind != "s3" || layout::source_key(row.video_id()) != key || !allowed {
         return Err(not_found());
     }
     match row.state() {
@@ -138,6 +155,81 @@ async fn open_upload(
             other.as_str()
         ))),
     }
+}
+
+/// What Uppy says about the file: `title` (else `name`), `visibility`, `description`.
+pub(crate) fn said_meta(body: &CreateMultipart) -> UploadMeta {
+    let m = body.metadata.as_ref();
+    let text = |k: &str| {
+        m.and_then(|m| m.get(k))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    UploadMeta {
+        title: text("title").or_else(|| text("name")),
+        filename: body.filename.clone(),
+        filetype: body.kind.clone(),
+        visibility: text("visibility"),
+        description: text("description"),
+    }
+}
+
+/// The store's multipart upload behind `row` (an upload just begun), recorded on the row.
+pub(crate) async fn start(state: &AppState, row: &UploadRow) -> Result<MultipartCreated, ApiError> {
+    let key = layout::source_key(row.video_id());
+    let out = state
+        .s3
+        .create_multipart_upload()
+        .bucket(&state.cfg.s3.bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
+    let upload_id = out.upload_id().unwrap_or_default().to_owned();
+    uploads::set_s3_upload(&state.pool, row.id, &upload_id).await?;
+    Ok(MultipartCreated { key, upload_id })
+}
+
+/// A presigned URL for part `n` of an open upload.
+pub(crate) async fn sign_part(
+    state: &AppState,
+    key: &str,
+    upload_id: &str,
+    n: i32,
+) -> Result<SignedPart, ApiError> {
+    let n = part_number(n)?;
+    let presigned = state
+        .s3
+        .upload_part()
+        .bucket(&state.cfg.s3.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(n)
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(PART_URL_TTL)
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        )
+        .await
+        .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
+    Ok(SignedPart {
+        url: presigned.uri().to_owned(),
+        expires: PART_URL_TTL.as_secs(),
+    })
+}
+
+/// Completes an open upload (see [`finish`]) and says where its video is.
+pub(crate) async fn complete_upload(
+    state: &AppState,
+    row: &UploadRow,
+    key: &str,
+    upload_id: &str,
+    claimed: &[ClaimedPart],
+) -> Result<MultipartCompleted, ApiError> {
+    let video_id = finish(state, row, key, upload_id, claimed).await?;
+    Ok(MultipartCompleted {
+        location: format!("{}/v1/videos/{video_id}", state.cfg.public_url),
+        video_id,
+    })
 }
 
 fn part_number(n: i32) -> Result<i32, ApiError> {
@@ -165,32 +257,14 @@ impl S3MultipartApi {
         body: Json<CreateMultipart>,
     ) -> ApiResult<CreatedResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        let m = body.0.metadata.unwrap_or_default();
-        let meta = super::tus::validated(UploadMeta {
-            title: m.get("title").cloned().or_else(|| m.get("name").cloned()),
-            filename: body.0.filename.clone(),
-            filetype: body.0.kind.clone(),
-            visibility: m.get("visibility").cloned(),
-            description: m.get("description").cloned(),
-        })?;
-        let video = VideoId::new();
-        let key = layout::source_key(video);
-        let out = state
-            .s3
-            .create_multipart_upload()
-            .bucket(&state.cfg.s3.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
-        let upload_id = out.upload_id().unwrap_or_default().to_owned();
+        let meta = super::tus::validated(said_meta(&body.0))?;
         let row = uploads::insert(
             &state.pool,
             &NewUpload {
                 id: Uuid::new_v4(),
                 owner: &auth.0.sub,
                 owner_email: auth.0.email.as_deref(),
-                video_id: video,
+                video_id: VideoId::new(),
                 state: UploadState::Uploading,
                 direct_token: None,
                 length: None,
@@ -200,11 +274,7 @@ impl S3MultipartApi {
             },
         )
         .await?;
-        uploads::set_s3_upload(&state.pool, row.id, &upload_id).await?;
-        Ok(CreatedResponse::Ok(Json(MultipartCreated {
-            key,
-            upload_id,
-        })))
+        Ok(CreatedResponse::Ok(Json(start(&state, &row).await?)))
     }
 
     /// A presigned URL for one part (Uppy: `signPart`); PUT the part's bytes to it.
@@ -222,25 +292,10 @@ impl S3MultipartApi {
         key: Query<String>,
     ) -> ApiResult<SignResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        open_upload(&state, &auth.0, &upload_id.0, &key.0).await?;
-        let n = part_number(part.0)?;
-        let presigned = state
-            .s3
-            .upload_part()
-            .bucket(&state.cfg.s3.bucket)
-            .key(&key.0)
-            .upload_id(&upload_id.0)
-            .part_number(n)
-            .presigned(
-                aws_sdk_s3::presigning::PresigningConfig::expires_in(PART_URL_TTL)
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
-            )
-            .await
-            .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
-        Ok(SignResponse::Ok(Json(SignedPart {
-            url: presigned.uri().to_owned(),
-            expires: PART_URL_TTL.as_secs(),
-        })))
+        open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
+        Ok(SignResponse::Ok(Json(
+            sign_part(&state, &key.0, &upload_id.0, part.0).await?,
+        )))
     }
 
     /// The parts the store has (Uppy: `listParts`, to resume).
@@ -253,7 +308,7 @@ impl S3MultipartApi {
         key: Query<String>,
     ) -> ApiResult<PartsResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        open_upload(&state, &auth.0, &upload_id.0, &key.0).await?;
+        open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
         let parts = stored_parts(&state, &key.0, &upload_id.0).await?;
         Ok(PartsResponse::Ok(Json(parts)))
     }
@@ -274,15 +329,9 @@ impl S3MultipartApi {
         body: Json<CompleteMultipart>,
     ) -> ApiResult<CompleteResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        let row = open_upload(&state, &auth.0, &upload_id.0, &key.0).await?;
-        let done = finish(&state, &row, &key.0, &upload_id.0, &body.0.parts).await;
-        match done {
-            Ok(video_id) => Ok(CompleteResponse::Ok(Json(MultipartCompleted {
-                location: format!("{}/v1/videos/{video_id}", state.cfg.public_url),
-                video_id,
-            }))),
-            Err(e) => Err(e.into()),
-        }
+        let row = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
+        let done = complete_upload(&state, &row, &key.0, &upload_id.0, &body.0.parts).await?;
+        Ok(CompleteResponse::Ok(Json(done)))
     }
 
     /// Give up (Uppy: `abortMultipartUpload`): the parts are removed from the store.
@@ -299,13 +348,13 @@ impl S3MultipartApi {
         key: Query<String>,
     ) -> ApiResult<AbortResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        let row = open_upload(&state, &auth.0, &upload_id.0, &key.0).await?;
+        let row = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
         abandon(&state, &row, &key.0, &upload_id.0, "aborted by the client").await;
         Ok(AbortResponse::Aborted)
     }
 }
 
-async fn stored_parts(
+pub(crate) async fn stored_parts(
     state: &AppState,
     key: &str,
     upload_id: &str,
@@ -339,7 +388,13 @@ async fn stored_parts(
     Ok(parts)
 }
 
-async fn abandon(state: &AppState, row: &UploadRow, key: &str, upload_id: &str, why: &str) {
+pub(crate) async fn abandon(
+    state: &AppState,
+    row: &UploadRow,
+    key: &str,
+    upload_id: &str,
+    why: &str,
+) {
     if let Err(e) = state
         .s3
         .abort_multipart_upload()

@@ -109,16 +109,7 @@ pub(crate) async fn create_direct(
             return Err(TusError::Gone("this upload URL has expired".into()));
         }
         let (length, meta) = creation_headers(req, row.max_bytes)?;
-        // What the URL's creator set wins over what the browser says.
-        let given = &row.metadata.0;
-        let merged = UploadMeta {
-            title: given.title.clone().or(meta.title),
-            filename: meta.filename.or_else(|| given.filename.clone()),
-            filetype: meta.filetype.or_else(|| given.filetype.clone()),
-            visibility: given.visibility.clone().or(meta.visibility),
-            description: given.description.clone().or(meta.description),
-        };
-        let merged = validated(merged)?;
+        let merged = validated(direct_meta(&row.metadata.0, meta))?;
         let expires = Utc::now() + state.cfg.resumable.expiry;
         let row = uploads::begin_direct(&state.pool, row.id, length, &merged, expires)
             .await?
@@ -129,6 +120,17 @@ pub(crate) async fn create_direct(
     }
     .await;
     respond(req, &state, result)
+}
+
+/// A direct upload's metadata: what the URL's creator set wins over what the browser says.
+pub(crate) fn direct_meta(given: &UploadMeta, said: UploadMeta) -> UploadMeta {
+    UploadMeta {
+        title: given.title.clone().or(said.title),
+        filename: said.filename.or_else(|| given.filename.clone()),
+        filetype: said.filetype.or_else(|| given.filetype.clone()),
+        visibility: given.visibility.clone().or(said.visibility),
+        description: given.description.clone().or(said.description),
+    }
 }
 
 /// The 201 of a creation, with the body written first when it carries one (creation-with-upload).
@@ -541,7 +543,7 @@ fn respond(req: &Request, state: &AppState, result: Result<Response, TusError>) 
 }
 
 /// CORS for the configured origins (any when none are configured: no cookies are involved).
-fn cors(req: &Request, state: &AppState, mut resp: Response) -> Response {
+pub(crate) fn cors(req: &Request, state: &AppState, mut resp: Response) -> Response {
     let allowed = &state.cfg.resumable.cors_origins;
     let origin = req.headers().get(header::ORIGIN).cloned();
     let h = resp.headers_mut();

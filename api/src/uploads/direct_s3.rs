@@ -6,18 +6,16 @@
 //! is), and only for this upload. The bytes go to the store, so the bucket needs a CORS rule for
 //! the page's origin that exposes `ETag` (README, "Presigned multipart uploads").
 
-use chrono::Utc;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::web::{Data, Path, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
-use vodflow_core::uploads;
 
 use super::s3_multipart::{
     self as s3, Access, CompleteMultipart, CreateMultipart, abandon, stored_parts,
 };
 use super::tus::protocol::TusError;
-use super::tus::{cors, direct_meta, validated};
+use super::tus::{cors, spend_direct};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -45,18 +43,7 @@ pub(crate) async fn create(
 ) -> Response {
     let result = async {
         let said: CreateMultipart = json_body(body).await?;
-        let spent = || ApiError::NotFound("no such upload URL, or it was used already".into());
-        let row = uploads::by_direct_token(&state.pool, &token)
-            .await?
-            .ok_or_else(spent)?;
-        if row.expires_at <= Utc::now() {
-            return Err(TusError::Gone("this upload URL has expired".into()));
-        }
-        let meta = validated(direct_meta(&row.metadata.0, s3::said_meta(&said)))?;
-        let expires = Utc::now() + state.cfg.resumable.expiry;
-        let row = uploads::begin_direct(&state.pool, row.id, None, &meta, expires)
-            .await?
-            .ok_or_else(spent)?;
+        let row = spend_direct(&state, &token, |_| Ok((None, s3::said_meta(&said)))).await?;
         Ok(json(&s3::start(&state, &row).await?))
     }
     .await;

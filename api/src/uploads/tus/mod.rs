@@ -100,30 +100,40 @@ pub(crate) async fn create_direct(
 ) -> Response {
     let result = async {
         protocol::check_version(req.headers())?;
-        let row = uploads::by_direct_token(&state.pool, &token)
-            .await?
-            .ok_or_else(|| {
-                ApiError::NotFound("no such upload URL, or it was used already".into())
-            })?;
-        if row.expires_at <= Utc::now() {
-            return Err(TusError::Gone("this upload URL has expired".into()));
-        }
-        let (length, meta) = creation_headers(req, row.max_bytes)?;
-        let merged = validated(direct_meta(&row.metadata.0, meta))?;
-        let expires = Utc::now() + state.cfg.resumable.expiry;
-        let row = uploads::begin_direct(&state.pool, row.id, length, &merged, expires)
-            .await?
-            .ok_or_else(|| {
-                ApiError::NotFound("no such upload URL, or it was used already".into())
-            })?;
+        let row = spend_direct(&state, &token, |row| creation_headers(req, row.max_bytes)).await?;
         created(&state, req, row, body).await
     }
     .await;
     respond(req, &state, result)
 }
 
+/// Spends a direct upload's one-time URL on the upload the browser begins: `said` gives its
+/// length (if known) and what the browser says of the file, checked against the URL's row. The
+/// begun upload, or 404 (unknown or used) / 410 (expired).
+pub(crate) async fn spend_direct(
+    state: &AppState,
+    token: &str,
+    said: impl FnOnce(&UploadRow) -> Result<(Option<i64>, UploadMeta), TusError>,
+) -> Result<UploadRow, TusError> {
+    let spent = || ApiError::NotFound("no such upload URL, or it was used already".into());
+    let row = uploads::by_direct_token(&state.pool, token)
+        .await?
+        .ok_or_else(spent)?;
+    if row.expires_at <= Utc::now() {
+        return Err(TusError::Gone("this upload URL has expired".into()));
+    }
+    let (length, meta) = said(&row)?;
+    let meta = validated(direct_meta(&row.metadata.0, meta))?;
+    let expires = Utc::now() + state.cfg.resumable.expiry;
+    Ok(
+        uploads::begin_direct(&state.pool, row.id, length, &meta, expires)
+            .await?
+            .ok_or_else(spent)?,
+    )
+}
+
 /// A direct upload's metadata: what the URL's creator set wins over what the browser says.
-pub(crate) fn direct_meta(given: &UploadMeta, said: UploadMeta) -> UploadMeta {
+fn direct_meta(given: &UploadMeta, said: UploadMeta) -> UploadMeta {
     UploadMeta {
         title: given.title.clone().or(said.title),
         filename: said.filename.or_else(|| given.filename.clone()),

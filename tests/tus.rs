@@ -1034,33 +1034,13 @@ async fn a_presigned_multipart_upload_becomes_a_video_and_tampered_or_missing_pa
 
 /// Uppy 6 in Chromium, on a page of another origin, with a direct upload's URL as
 /// `@uppy/aws-s3`'s `companionEndpoint` and no token: the parts go to the store through presigned
-/// URLs, the completion makes the video (with the URL creator's title), and the URL is spent.
+/// URLs, the completion makes the video (with the URL creator's title), and the URL is spent. A
+/// store that refused the first creation did not spend it.
 #[tokio::test]
 async fn uppy_aws_s3_in_a_browser_uploads_through_a_direct_upload_url_without_a_token() {
     let origin = &format!("http://127.0.0.1:{}", common::free_port());
     let owned = TestEnv::new(&[("VODFLOW_UPLOAD_CORS_ORIGINS", origin)]).await;
     let env = &owned;
-    // The page PUTs parts to the store itself: the bucket lets that origin do so and read ETags.
-    let rule = aws_sdk_s3::types::CorsRule::builder()
-        .allowed_origins(origin.as_str())
-        .allowed_methods("PUT")
-        .allowed_methods("GET")
-        .allowed_headers("*")
-        .expose_headers("ETag")
-        .build()
-        .unwrap();
-    env.s3
-        .put_bucket_cors()
-        .bucket(&env.cfg.s3.bucket)
-        .cors_configuration(
-            aws_sdk_s3::types::CorsConfiguration::builder()
-                .cors_rules(rule)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
     let api = env.spawn_api().await;
     let base = api.base.clone();
     let token = env.token("alice", &["videos:read", "videos:write"]);
@@ -1077,6 +1057,39 @@ async fn uppy_aws_s3_in_a_browser_uploads_through_a_direct_upload_url_without_a_
     assert_eq!(r.status(), 201);
     let d: serde_json::Value = r.json().await.unwrap();
     let endpoint = format!("{base}{}", path_of(d["upload_url"].as_str().unwrap()));
+
+    // A store that refuses the creation (its bucket gone) leaves the URL unspent for a retry.
+    let bucket = env.cfg.s3.bucket.clone();
+    env.s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let r = client
+        .post(format!("{endpoint}/s3/multipart"))
+        .json(&serde_json::json!({"filename": "u.mp4", "type": "video/mp4"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    env.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    // The page PUTs parts to the store itself: the bucket lets that origin do so and read ETags.
+    let rule = aws_sdk_s3::types::CorsRule::builder()
+        .allowed_origins(origin.as_str())
+        .allowed_methods("PUT")
+        .allowed_methods("GET")
+        .allowed_headers("*")
+        .expose_headers("ETag")
+        .build()
+        .unwrap();
+    env.s3
+        .put_bucket_cors()
+        .bucket(&bucket)
+        .cors_configuration(
+            aws_sdk_s3::types::CorsConfiguration::builder()
+                .cors_rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     let uppy = common::cache_dir().join("node/node_modules/uppy/dist/uppy.min.js");
     let out = common::browser::run_script(
         "uppy_s3.cjs",

@@ -10,12 +10,13 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::web::{Data, Path, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
+use vodflow_core::uploads;
 
 use super::s3_multipart::{
     self as s3, Access, CompleteMultipart, CreateMultipart, abandon, stored_parts,
 };
 use super::tus::protocol::TusError;
-use super::tus::{cors, spend_direct};
+use super::tus::{cors, spend_direct, url_spent};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -43,8 +44,21 @@ pub(crate) async fn create(
 ) -> Response {
     let result = async {
         let said: CreateMultipart = json_body(body).await?;
-        let row = spend_direct(&state, &token, |_| Ok((None, s3::said_meta(&said)))).await?;
-        Ok(json(&s3::start(&state, &row).await?))
+        let waiting = uploads::by_direct_token(&state.pool, &token)
+            .await?
+            .ok_or_else(url_spent)?;
+        // The store's upload comes first: a store that refuses leaves the URL unspent for the
+        // browser's retry.
+        let created = s3::create_in_store(&state, waiting.video_id()).await?;
+        let row = match spend_direct(&state, &token, |_| Ok((None, s3::said_meta(&said)))).await {
+            Ok(row) => row,
+            Err(e) => {
+                s3::abort_in_store(&state, &created.key, &created.upload_id).await;
+                return Err(e);
+            }
+        };
+        uploads::set_s3_upload(&state.pool, row.id, &created.upload_id).await?;
+        Ok(json(&created))
     }
     .await;
     answer(req, &state, result)

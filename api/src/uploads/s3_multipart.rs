@@ -174,9 +174,12 @@ pub(crate) fn said_meta(body: &CreateMultipart) -> UploadMeta {
     }
 }
 
-/// The store's multipart upload behind `row` (an upload just begun), recorded on the row.
-pub(crate) async fn start(state: &AppState, row: &UploadRow) -> Result<MultipartCreated, ApiError> {
-    let key = layout::source_key(row.video_id());
+/// The store's multipart upload for `video`'s source (recorded on its upload row by the caller).
+pub(crate) async fn create_in_store(
+    state: &AppState,
+    video: VideoId,
+) -> Result<MultipartCreated, ApiError> {
+    let key = layout::source_key(video);
     let out = state
         .s3
         .create_multipart_upload()
@@ -186,8 +189,23 @@ pub(crate) async fn start(state: &AppState, row: &UploadRow) -> Result<Multipart
         .await
         .map_err(|e| ApiError::Unavailable(sdk_err(e).to_string()))?;
     let upload_id = out.upload_id().unwrap_or_default().to_owned();
-    uploads::set_s3_upload(&state.pool, row.id, &upload_id).await?;
     Ok(MultipartCreated { key, upload_id })
+}
+
+/// Removes a multipart upload and its parts from the store (logged, not returned: the caller is
+/// already giving up).
+pub(crate) async fn abort_in_store(state: &AppState, key: &str, upload_id: &str) {
+    if let Err(e) = state
+        .s3
+        .abort_multipart_upload()
+        .bucket(&state.cfg.s3.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+    {
+        tracing::warn!(key, error = %sdk_err(e), "could not abort the multipart upload");
+    }
 }
 
 /// A presigned URL for part `n` of an open upload.
@@ -274,7 +292,9 @@ impl S3MultipartApi {
             },
         )
         .await?;
-        Ok(CreatedResponse::Ok(Json(start(&state, &row).await?)))
+        let created = create_in_store(&state, row.video_id()).await?;
+        uploads::set_s3_upload(&state.pool, row.id, &created.upload_id).await?;
+        Ok(CreatedResponse::Ok(Json(created)))
     }
 
     /// A presigned URL for one part (Uppy: `signPart`); PUT the part's bytes to it.
@@ -395,17 +415,7 @@ pub(crate) async fn abandon(
     upload_id: &str,
     why: &str,
 ) {
-    if let Err(e) = state
-        .s3
-        .abort_multipart_upload()
-        .bucket(&state.cfg.s3.bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .send()
-        .await
-    {
-        tracing::warn!(key, error = %sdk_err(e), "could not abort the multipart upload");
-    }
+    abort_in_store(state, key, upload_id).await;
     if let Err(e) = uploads::close(&state.pool, row.id, UploadState::Terminated, Some(why)).await {
         tracing::warn!(upload = %row.id, error = %e, "could not close the upload");
     }

@@ -115,10 +115,9 @@ pub(crate) async fn spend_direct(
     token: &str,
     said: impl FnOnce(&UploadRow) -> Result<(Option<i64>, UploadMeta), TusError>,
 ) -> Result<UploadRow, TusError> {
-    let spent = || ApiError::NotFound("no such upload URL, or it was used already".into());
     let row = uploads::by_direct_token(&state.pool, token)
         .await?
-        .ok_or_else(spent)?;
+        .ok_or_else(url_spent)?;
     if row.expires_at <= Utc::now() {
         return Err(TusError::Gone("this upload URL has expired".into()));
     }
@@ -128,8 +127,13 @@ pub(crate) async fn spend_direct(
     Ok(
         uploads::begin_direct(&state.pool, row.id, length, &meta, expires)
             .await?
-            .ok_or_else(spent)?,
+            .ok_or_else(url_spent)?,
     )
+}
+
+/// A direct upload URL that is unknown or used.
+pub(crate) fn url_spent() -> ApiError {
+    ApiError::NotFound("no such upload URL, or it was used already".into())
 }
 
 /// A direct upload's metadata: what the URL's creator set wins over what the browser says.

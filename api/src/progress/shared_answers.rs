@@ -103,11 +103,34 @@ impl<V: Clone + Send + Sync + 'static> SharedAnswers<V> {
         };
         asking.await
     }
+
+    /// Drops what is known of `id`: its answers describe a run that is over (a replay has just
+    /// started the next), and serving them stale would show the old run's figures.
+    pub fn forget(&self, id: VideoId) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_forgotten_video_is_asked_again_instead_of_served_its_old_answer() {
+        let answers = SharedAnswers::new(Duration::from_secs(60));
+        let id = VideoId::new();
+        assert_eq!(answers.get_or_ask(id, || async { 5 }).await, 5);
+        assert_eq!(
+            answers.get_or_ask(id, || async { 0 }).await,
+            5,
+            "fresh: served"
+        );
+        answers.forget(id);
+        assert_eq!(answers.get_or_ask(id, || async { 0 }).await, 0);
+    }
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

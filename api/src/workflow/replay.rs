@@ -70,6 +70,10 @@ pub(crate) async fn replay(
             Err(e) => return Err(ApiError::Unavailable(format!("Temporal: {e}"))),
         }
     }
+    // This replica's remembered progress is the previous run's: a status read or event stream
+    // would otherwise show its percent (stale answers are served for up to 10 s) before the new
+    // run's 0. Other replicas' answers age out the same way, within those 10 s.
+    state.progress_answers.forget(vid);
     repo::set_processing(&state.pool, vid, run.attempt).await?;
     repo::get_video(&state.pool, vid, None)
         .await?

@@ -857,7 +857,12 @@ async fn vodflow_upload_killed_mid_file_continues_with_resume() {
         }
         c
     };
-    let mut first = cli(false).spawn().unwrap();
+    // 1 MiB requests, each ending in a record: the offset moves visibly and the kill lands
+    // mid-file (one request of the whole file can finish before any record is read).
+    let mut first = cli(false)
+        .args(["--chunk-bytes", "1048576"])
+        .spawn()
+        .unwrap();
     eventually(
         "40 % of the file on the server",
         Duration::from_secs(60),

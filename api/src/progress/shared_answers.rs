@@ -118,19 +118,6 @@ impl<V: Clone + Send + Sync + 'static> SharedAnswers<V> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_forgotten_video_is_asked_again_instead_of_served_its_old_answer() {
-        let answers = SharedAnswers::new(Duration::from_secs(60));
-        let id = VideoId::new();
-        assert_eq!(answers.get_or_ask(id, || async { 5 }).await, 5);
-        assert_eq!(
-            answers.get_or_ask(id, || async { 0 }).await,
-            5,
-            "fresh: served"
-        );
-        answers.forget(id);
-        assert_eq!(answers.get_or_ask(id, || async { 0 }).await, 0);
-    }
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -215,5 +202,19 @@ mod tests {
             2,
             "the new answer, waited for"
         );
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_video_is_asked_again_instead_of_served_its_old_answer() {
+        let answers = SharedAnswers::new(Duration::from_secs(60));
+        let id = VideoId::new();
+        assert_eq!(answers.get_or_ask(id, || async { 5 }).await, 5);
+        assert_eq!(
+            answers.get_or_ask(id, || async { 0 }).await,
+            5,
+            "fresh: served"
+        );
+        answers.forget(id);
+        assert_eq!(answers.get_or_ask(id, || async { 0 }).await, 0);
     }
 }

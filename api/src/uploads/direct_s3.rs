@@ -16,7 +16,7 @@ use super::s3_multipart::{
     self as s3, Access, CompleteMultipart, CreateMultipart, abandon, stored_parts,
 };
 use super::tus::protocol::TusError;
-use super::tus::{cors, spend_direct, url_spent};
+use super::tus::{answer, cors, spend_direct, waiting_direct};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -44,13 +44,11 @@ pub(crate) async fn create(
 ) -> Response {
     let result = async {
         let said: CreateMultipart = json_body(body).await?;
-        let waiting = uploads::by_direct_token(&state.pool, &token)
-            .await?
-            .ok_or_else(url_spent)?;
+        let waiting = waiting_direct(&state, &token).await?;
         // The store's upload comes first: a store that refuses leaves the URL unspent for the
         // browser's retry.
         let created = s3::create_in_store(&state, waiting.video_id()).await?;
-        let row = match spend_direct(&state, &token, |_| Ok((None, s3::said_meta(&said)))).await {
+        let row = match spend_direct(&state, &waiting, None, s3::said_meta(&said)).await {
             Ok(row) => row,
             Err(e) => {
                 s3::abort_in_store(&state, &created.key, &created.upload_id).await;
@@ -178,12 +176,4 @@ fn json(value: &impl serde::Serialize) -> Response {
             .body(body),
         Err(e) => TusError::from(ApiError::Internal(e.to_string())).into_response(""),
     }
-}
-
-fn answer(req: &Request, state: &AppState, result: Result<Response, TusError>) -> Response {
-    let resp = match result {
-        Ok(r) => r,
-        Err(e) => e.into_response(req.uri().path()),
-    };
-    cors(req, state, resp)
 }

@@ -100,39 +100,46 @@ pub(crate) async fn create_direct(
 ) -> Response {
     let result = async {
         protocol::check_version(req.headers())?;
-        let row = spend_direct(&state, &token, |row| creation_headers(req, row.max_bytes)).await?;
+        let waiting = waiting_direct(&state, &token).await?;
+        let (length, said) = creation_headers(req, waiting.max_bytes)?;
+        let row = spend_direct(&state, &waiting, length, said).await?;
         created(&state, req, row, body).await
     }
     .await;
     respond(req, &state, result)
 }
 
-/// Spends a direct upload's one-time URL on the upload the browser begins: `said` gives its
-/// length (if known) and what the browser says of the file, checked against the URL's row. The
-/// begun upload, or 404 (unknown or used) / 410 (expired).
-pub(crate) async fn spend_direct(
-    state: &AppState,
-    token: &str,
-    said: impl FnOnce(&UploadRow) -> Result<(Option<i64>, UploadMeta), TusError>,
-) -> Result<UploadRow, TusError> {
+/// The direct upload a one-time URL names, while it may still be used: 404 when unknown or
+/// used, 410 when expired.
+pub(crate) async fn waiting_direct(state: &AppState, token: &str) -> Result<UploadRow, TusError> {
     let row = uploads::by_direct_token(&state.pool, token)
         .await?
         .ok_or_else(url_spent)?;
     if row.expires_at <= Utc::now() {
         return Err(TusError::Gone("this upload URL has expired".into()));
     }
-    let (length, meta) = said(&row)?;
-    let meta = validated(direct_meta(&row.metadata.0, meta))?;
+    Ok(row)
+}
+
+/// Spends `waiting`'s URL on the upload the browser begins, with its length (if known) and what
+/// the browser says of the file; 404 if another request spent it first.
+pub(crate) async fn spend_direct(
+    state: &AppState,
+    waiting: &UploadRow,
+    length: Option<i64>,
+    said: UploadMeta,
+) -> Result<UploadRow, TusError> {
+    let meta = validated(direct_meta(&waiting.metadata.0, said))?;
     let expires = Utc::now() + state.cfg.resumable.expiry;
     Ok(
-        uploads::begin_direct(&state.pool, row.id, length, &meta, expires)
+        uploads::begin_direct(&state.pool, waiting.id, length, &meta, expires)
             .await?
             .ok_or_else(url_spent)?,
     )
 }
 
 /// A direct upload URL that is unknown or used.
-pub(crate) fn url_spent() -> ApiError {
+fn url_spent() -> ApiError {
     ApiError::NotFound("no such upload URL, or it was used already".into())
 }
 
@@ -547,12 +554,23 @@ fn part_store(state: &AppState, row: &UploadRow) -> PartStore {
 }
 
 fn respond(req: &Request, state: &AppState, result: Result<Response, TusError>) -> Response {
-    let mut resp = match result {
+    let mut resp = answer(req, state, result);
+    resp.headers_mut()
+        .insert("Tus-Resumable", HeaderValue::from_static(VERSION));
+    resp
+}
+
+/// The answer of an upload route a browser may call: the response, or the error as a problem,
+/// with CORS.
+pub(crate) fn answer(
+    req: &Request,
+    state: &AppState,
+    result: Result<Response, TusError>,
+) -> Response {
+    let resp = match result {
         Ok(r) => r,
         Err(e) => e.into_response(req.uri().path()),
     };
-    resp.headers_mut()
-        .insert("Tus-Resumable", HeaderValue::from_static(VERSION));
     cors(req, state, resp)
 }
 

@@ -44,27 +44,58 @@ status_of() {
 
 now() { date +%s.%N; }
 
-# wait_ready ID T0: waits for `ready`; sets PLAYABLE_S (seconds from T0 to the first `playable`
-# seen, empty if never seen) and READY_S. One process polls over one keep-alive connection every
-# 50 ms: a curl and a python3 started per poll cost ~40% of a core, stolen from the encoders being
-# measured.
+# wait_ready ID T0: waits for `ready`; sets PLAYABLE_S and READY_S (seconds from T0). PLAYABLE_S
+# is measured as a player would see it, not as a status flip: from the first `playable` (or
+# `ready`) answer, the master playlist, its first media playlist, that playlist's init segment and
+# first media segment are fetched through the video's playback URL and one frame of them decoded
+# (ffmpeg); PLAYABLE_S is when that frame decoded, empty if it never did. One process polls over
+# one keep-alive connection every 50 ms: a curl and a python3 started per poll cost ~40% of a
+# core, stolen from the encoders being measured.
 wait_ready() {
   local out
   out=$(python3 - "$BASE" "$TOKEN" "$1" "$2" "${BENCH_TIMEOUT_S:-3600}" <<'PY'
-import http.client, json, sys, time, urllib.parse
+import http.client, json, subprocess, sys, tempfile, time, urllib.parse, urllib.request
 base, token, vid, t0, limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
 u = urllib.parse.urlsplit(base)
 conn, playable = None, ""
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read()
+
+def first_frame_decodes(master_url):
+    """The player's path: master -> first variant -> init + first segment -> one decoded frame."""
+    try:
+        master = fetch(master_url).decode()
+        variant = next(l for l in master.splitlines() if l and not l.startswith("#"))
+        media_url = urllib.parse.urljoin(master_url, variant)
+        media = fetch(media_url).decode()
+        segs = [l for l in media.splitlines() if l and not l.startswith("#")]
+        init = next((l.split('URI="', 1)[1].split('"', 1)[0] for l in media.splitlines() if l.startswith("#EXT-X-MAP")), None)
+        if not segs:
+            return False
+        data = (fetch(urllib.parse.urljoin(media_url, init)) if init else b"") + fetch(urllib.parse.urljoin(media_url, segs[0]))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return False
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(data); f.flush()
+        r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", f.name, "-frames:v", "1", "-f", "null", "-"],
+                           capture_output=True)
+        return r.returncode == 0 and not r.stderr.strip()
+
 while time.time() - t0 < limit:
     try:
         conn = conn or http.client.HTTPConnection(u.hostname, u.port, timeout=10)
         conn.request("GET", f"/v1/videos/{vid}", headers={"Authorization": f"Bearer {token}"})
         r = conn.getresponse(); body = r.read()
-        st = json.loads(body)["status"] if r.status == 200 else "unknown"
+        v = json.loads(body) if r.status == 200 else {}
+        st = v.get("status", "unknown")
     except (OSError, http.client.HTTPException, ValueError):
-        conn, st = None, "unknown"
-    if st == "playable" and not playable:
-        playable = str(round(time.time() - t0, 2))
+        conn, st, v = None, "unknown", {}
+    if st in ("playable", "ready") and not playable:
+        master = (v.get("playback") or {}).get("master")
+        if master and first_frame_decodes(urllib.parse.urljoin(base + "/", master)):
+            playable = str(round(time.time() - t0, 2))
     if st == "ready":
         print(playable or "-", round(time.time() - t0, 2)); sys.exit(0)
     if st in ("failed", "cancelled", "deleted"):

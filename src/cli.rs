@@ -39,6 +39,33 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Print, one argument per line, the single ffmpeg process that makes a source's whole ladder
+    /// and audio with the chunk encodes' exact settings: `make bench`'s "same parameters" floor.
+    #[command(name = "floor-command")]
+    Floor {
+        /// The source file.
+        input: String,
+        /// Directory for the outputs.
+        out_dir: std::path::PathBuf,
+        /// Display width of the source.
+        #[arg(long)]
+        width: u32,
+        /// Display height of the source.
+        #[arg(long)]
+        height: u32,
+        /// Frame rate as N/D.
+        #[arg(long, default_value = "30/1")]
+        fps: String,
+        /// Duration in seconds.
+        #[arg(long)]
+        seconds: f64,
+        /// The source has audio.
+        #[arg(long)]
+        audio: bool,
+        /// Threads per encoder (0: ffmpeg chooses).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
     /// Mint bearer tokens for the local HS256 mode.
     Token {
         #[command(subcommand)]
@@ -423,6 +450,40 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delete { id, api } => {
             ApiClient::new(&api.api, api.token)?.delete(&id).await?;
             eprintln!("deleted {id}");
+        }
+        Command::Floor {
+            input,
+            out_dir,
+            width,
+            height,
+            fps,
+            seconds,
+            audio,
+            threads,
+        } => {
+            let (num, den) = fps
+                .split_once('/')
+                .and_then(|(n, d)| Some((n.parse().ok()?, d.parse().ok()?)))
+                .filter(|&(n, d): &(u32, u32)| n > 0 && d > 0)
+                .ok_or_else(|| anyhow::anyhow!("--fps must be N/D, e.g. 30/1 or 30000/1001"))?;
+            let info = vodflow_core::workflow_types::SourceInfo {
+                duration_ms: (seconds.max(0.0) * 1000.0).round() as u64,
+                width,
+                height,
+                rotation: 0,
+                fps_num: num,
+                fps_den: den,
+                video_codec: "h264".into(),
+                audio_codec: audio.then(|| "aac".to_owned()),
+                container: "mov".into(),
+                interlaced: false,
+                hdr_transfer: None,
+            };
+            for arg in vodflow_activities::media::encode::one_process_args(
+                &info, &input, threads, &out_dir,
+            ) {
+                println!("{arg}");
+            }
         }
         Command::Config { markdown: true } => {
             println!("| variable | default | meaning |\n|---|---|---|");

@@ -25,6 +25,10 @@ fn lavfi_video(size: &str, rate: &str, seconds: f64) -> String {
     format!("testsrc2=size={size}:rate={rate}:duration={seconds}")
 }
 
+fn tone(freq: u32, seconds: f64) -> String {
+    format!("sine=frequency={freq}:sample_rate=48000:duration={seconds}")
+}
+
 fn make(dir: &Path, name: &'static str, file: &str, args: &[&str]) -> PathBuf {
     let out = dir.join(file);
     let mut all: Vec<&str> = args.to_vec();
@@ -36,9 +40,6 @@ fn make(dir: &Path, name: &'static str, file: &str, args: &[&str]) -> PathBuf {
 }
 
 fn corpus(dir: &Path) -> Vec<Source> {
-    let tone = |freq: u32, seconds: f64| {
-        format!("sine=frequency={freq}:sample_rate=48000:duration={seconds}")
-    };
     let v = lavfi_video("320x180", "25", 2.0);
     let a = tone(440, 2.0);
     vec![
@@ -353,6 +354,179 @@ fn corpus(dir: &Path) -> Vec<Source> {
             audio: true,
         },
     ]
+    .into_iter()
+    .chain(sparse_keyframes(dir))
+    .collect()
+}
+
+/// Short files as browsers, editors and cameras write them, in every container the platform
+/// accepts: one keyframe (at 0) so the 4 s chunk boundary falls between keyframes, audio that
+/// outlasts the last frame (the container's duration is not the video's), timestamps that start
+/// at 10 s, and a WebM with neither cues nor a duration (MediaRecorder). Three of these failed
+/// with "144p chunk 1 produced 0 fragments" ten times over: the last chunk lay past the last frame.
+fn sparse_keyframes(dir: &Path) -> Vec<Source> {
+    let film = lavfi_video("320x180", "24000/1001", 4.0);
+    let six = lavfi_video("320x180", "24000/1001", 6.0);
+    let one_keyframe = ["-g", "9999", "-keyint_min", "9999"];
+    let x264 = |extra: &[&'static str]| -> Vec<&'static str> {
+        [
+            &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ][..],
+            &one_keyframe[..],
+            extra,
+        ]
+        .concat()
+    };
+    // (name, file, video, seconds of video, audio input, codec arguments)
+    type Case<'a> = (
+        &'static str,
+        &'a str,
+        &'a str,
+        f64,
+        String,
+        Vec<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "sparse_webm_vp9_realtime_opus_4s",
+            "sparse-vp9.webm",
+            &film,
+            4.0,
+            tone(440, 4.3),
+            [
+                &[
+                    "-c:v",
+                    "libvpx-vp9",
+                    "-deadline",
+                    "realtime",
+                    "-cpu-used",
+                    "8",
+                ][..],
+                &one_keyframe[..],
+                &["-c:a", "libopus"],
+            ]
+            .concat(),
+        ),
+        (
+            "sparse_mkv_23976_surround_4s",
+            "sparse-film.mkv",
+            &film,
+            4.0,
+            tone(220, 4.3),
+            x264(&["-c:a", "aac", "-ac", "6"]),
+        ),
+        (
+            "sparse_ts_starting_at_10s_4s",
+            "sparse.ts",
+            &film,
+            4.0,
+            tone(330, 4.3),
+            x264(&["-c:a", "mp2", "-output_ts_offset", "10"]),
+        ),
+        (
+            "sparse_webm_recorder_no_cues_no_duration",
+            "sparse-recorder.webm",
+            &six,
+            6.0,
+            tone(440, 6.2),
+            [
+                &[
+                    "-c:v",
+                    "libvpx-vp9",
+                    "-deadline",
+                    "realtime",
+                    "-cpu-used",
+                    "8",
+                ][..],
+                &one_keyframe[..],
+                &["-c:a", "libopus", "-live", "1", "-f", "webm"],
+            ]
+            .concat(),
+        ),
+        (
+            "sparse_mp4_6s",
+            "sparse.mp4",
+            &six,
+            6.0,
+            tone(440, 6.3),
+            x264(&["-c:a", "aac"]),
+        ),
+        (
+            "sparse_mov_6s",
+            "sparse.mov",
+            &six,
+            6.0,
+            tone(440, 6.3),
+            x264(&["-c:a", "aac"]),
+        ),
+        (
+            "sparse_mkv_6s",
+            "sparse.mkv",
+            &six,
+            6.0,
+            tone(440, 6.3),
+            x264(&["-c:a", "ac3"]),
+        ),
+        (
+            "sparse_avi_6s",
+            "sparse.avi",
+            &six,
+            6.0,
+            tone(440, 6.3),
+            [
+                &["-c:v", "mpeg4"][..],
+                &one_keyframe[..],
+                &["-c:a", "libmp3lame"],
+            ]
+            .concat(),
+        ),
+        (
+            "sparse_flv_6s",
+            "sparse.flv",
+            &six,
+            6.0,
+            tone(440, 6.3),
+            [
+                &["-c:v", "flv1"][..],
+                &one_keyframe[..],
+                &["-c:a", "libmp3lame", "-ar", "44100"],
+            ]
+            .concat(),
+        ),
+        (
+            "sparse_mpeg_ps_6s",
+            "sparse.mpg",
+            &six,
+            6.0,
+            tone(440, 6.3),
+            [
+                &["-c:v", "mpeg2video"][..],
+                &one_keyframe[..],
+                &["-c:a", "mp2", "-f", "vob"],
+            ]
+            .concat(),
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, file, video, seconds, audio, codecs)| {
+            let mut args = vec!["-f", "lavfi", "-i", video, "-f", "lavfi", "-i", &audio];
+            args.extend(codecs);
+            Source {
+                name,
+                path: make(dir, name, file, &args),
+                display: (320, 180),
+                seconds,
+                audio: true,
+            }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -99,16 +99,7 @@ async fn every_backing_service_restarted_mid_run_still_ends_ready_once() {
                 t.elapsed().as_secs_f64()
             ));
             // One run, however the service's outage looked to the bridge and the workers.
-            let runs = Command::new(common::cache_dir().join("bin/temporal"))
-                .args(["workflow", "count", "--address", "127.0.0.1:7233", "-q"])
-                .arg(format!("WorkflowId = 'video-{id}'"))
-                .output()
-                .unwrap();
-            let runs = String::from_utf8_lossy(&runs.stdout).to_string();
-            assert!(
-                runs.trim().ends_with(": 1") || runs.trim() == "1" || runs.contains("Total: 1"),
-                "{service}: {runs}"
-            );
+            assert_eq!(common::workflow_runs(&id), 1, "{service}: one run");
         }
         assert_eq!(env.multipart_uploads().await, 0);
         let topic = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_PROCESSED);

@@ -1,7 +1,8 @@
 //! Limits at the edge, against the real api and store: a stalled upload body is cut off (408) and
 //! its S3 multipart upload aborted; one owner cannot hold more uploads than allowed (429 with
 //! `Retry-After`) while another owner still can; JSON bodies are capped before parsing (413), with
-//! or without a Content-Length; every answer says `nosniff`.
+//! or without a Content-Length and however the media type is spelled; every answer says
+//! `nosniff`; a request head dripped a byte at a time, and an idle keep-alive connection, are cut off.
 
 mod common;
 
@@ -177,6 +178,28 @@ async fn json_bodies_are_capped_before_parsing() {
         sized.headers()["content-type"].to_str().unwrap(),
         "application/problem+json"
     );
+    // However the media type is spelled, and whatever it claims to be, before the token is read:
+    // the extractors accept `Application/JSON`, and a body of another type is read by nothing
+    // that may hold it whole.
+    for (content_type, auth) in [
+        ("Application/JSON", true),
+        ("APPLICATION/JSON; charset=utf-8", true),
+        ("text/plain", true),
+        ("application/json", false),
+    ] {
+        let mut req = client
+            .post(api.url("/v1/webhooks"))
+            .header("content-type", content_type)
+            .body(format!(
+                "{{\"url\":\"https://example.com/{}\"}}",
+                "a".repeat(100 * 1024)
+            ));
+        if auth {
+            req = req.bearer_auth(&token);
+        }
+        let answer = req.send().await.unwrap();
+        assert_eq!(answer.status(), 413, "{content_type} (token: {auth})");
+    }
     // Without a Content-Length (chunked), the cap still holds.
     let addr = api.base.trim_start_matches("http://").to_owned();
     let mut conn = TcpStream::connect(&addr).await.unwrap();
@@ -199,6 +222,54 @@ async fn json_bodies_are_capped_before_parsing() {
             .to_ascii_lowercase()
             .contains("x-content-type-options: nosniff"),
         "{answer}"
+    );
+    api.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_head_dripped_a_byte_at_a_time_is_cut_off() {
+    let env = common::TestEnv::new(&[]).await;
+    let api = env.spawn_api().await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Slow: ");
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let started = std::time::Instant::now();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    // One byte a second, never finishing the head: the server must drop the connection within
+    // its head-read timeout (15 s), not keep it for as long as the client keeps dripping.
+    let mut closed_after = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut probe = [0u8; 512];
+        let gone =
+            match tokio::time::timeout(Duration::from_millis(10), conn.read(&mut probe)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => true,
+                Ok(Ok(_)) => true, // an answer (408) and then the close
+                Err(_) => conn.write_all(b"a").await.is_err(),
+            };
+        if gone {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+    }
+    let closed_after = closed_after.expect("the dripping connection was still open after 40 s");
+    assert!(
+        closed_after < Duration::from_secs(25),
+        "closed only after {closed_after:?}"
+    );
+    // An idle keep-alive connection is closed too, and a normal request still works.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (status, _) = status_of(&mut idle, Duration::from_secs(5)).await;
+    assert_eq!(status, 200);
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), idle.read_to_end(&mut rest)).await;
+    assert!(
+        ended.is_ok(),
+        "an idle keep-alive connection stayed open for 30 s"
     );
     api.stop().await;
     env.cleanup().await;

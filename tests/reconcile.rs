@@ -252,3 +252,107 @@ async fn a_restarted_worker_brings_the_schedule_to_its_configuration_and_keeps_a
     assert!(spec.contains("seconds: 30"), "{spec}");
     first.cleanup().await;
 }
+
+/// 2,000 videos `processing` whose runs are open (on a task queue nobody polls) are older than
+/// three stranded ones: a pass that read the oldest 500 and skipped open runs never reached them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pass_reaches_stranded_videos_behind_two_thousand_open_runs() {
+    use futures::StreamExt;
+    let owned = common::processing_env(&[
+        ("VODFLOW_RECONCILE_AFTER", "1s"),
+        ("VODFLOW_RECONCILE_INTERVAL", "3s"),
+    ])
+    .await;
+    let env = &owned;
+    let client = vodflow_core::temporal::connect(&env.cfg, "vodflow-test-open-runs")
+        .await
+        .expect("temporal");
+    // Runs that stay open: started on a task queue of their own that no worker polls.
+    let mut nobody = env.cfg.clone();
+    nobody.task_queue_prefix = format!("nobody{}.", VideoId::new().0.simple());
+    let open: Vec<VideoId> = (0..2000).map(|_| VideoId::new()).collect();
+    futures::stream::iter(open.iter().copied())
+        .map(|id| {
+            let (env, client, nobody) = (env, &client, &nobody);
+            async move {
+                let row = common::insert_stranded_row(env, id, "crowd", "open run", 1000).await;
+                let run = vodflow_workflows::video_processing::Run::of_row(&row, &env.cfg.s3.bucket, 1);
+                vodflow_workflows::video_processing::start_run(
+                    nobody,
+                    client,
+                    &run,
+                    temporalio_client::WorkflowIdReusePolicy::RejectDuplicate,
+                )
+                .await
+                .expect("start an open run");
+                sqlx::query("UPDATE videos SET status = 'processing', updated_at = now() - interval '1 hour' WHERE id = $1")
+                    .bind(id.0)
+                    .execute(&env.pool)
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+    // Three uploads whose event never started a run, each newer than every open one.
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let bytes = std::fs::read(&clip).unwrap();
+    let mut stranded = Vec::new();
+    for _ in 0..3 {
+        let id = VideoId::new();
+        env.s3
+            .put_object()
+            .bucket(&env.cfg.s3.bucket)
+            .key(layout::source_key(id))
+            .body(bytes.clone().into())
+            .send()
+            .await
+            .unwrap();
+        common::insert_stranded_row(env, id, "stranded", "behind the crowd", bytes.len() as i64)
+            .await;
+        sqlx::query("UPDATE videos SET updated_at = now() - interval '10 minutes' WHERE id = $1")
+            .bind(id.0)
+            .execute(&env.pool)
+            .await
+            .unwrap();
+        stranded.push(id.to_string());
+    }
+    let schedule = env.cfg.task_queue("vodflow-reconciler");
+    common::with_platform(env, |_base| async move {
+        for id in &stranded {
+            let row =
+                common::wait_for_status(env, id, &["ready", "failed"], Duration::from_secs(180))
+                    .await;
+            assert_eq!(row.status, "ready", "{id}: {:?}", row.failure_reason);
+        }
+        // The open runs were looked at and left alone.
+        let still: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM videos WHERE owner = 'crowd' AND status = 'processing'",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+        assert_eq!(still, 2000);
+    })
+    .await;
+    let _ = temporal_cli(&["schedule", "delete", "--schedule-id", &schedule]);
+    let out = temporal_cli(&[
+        "workflow",
+        "terminate",
+        "--yes",
+        "--reason",
+        "test over",
+        "--query",
+        &format!(
+            "TaskQueue = '{}'",
+            nobody.task_queue(vodflow_core::names::TASK_QUEUE_PROCESSING)
+        ),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    owned.cleanup().await;
+}

@@ -1,6 +1,6 @@
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::ActivityError;
-use vodflow_workflows::contract::{INVALID_MEDIA, WEBHOOK_REFUSED};
+use vodflow_workflows::contract::{ENCODE_UNUSABLE, INVALID_MEDIA, WEBHOOK_REFUSED};
 
 /// What can go wrong in an activity, split by whether a retry can help.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,11 @@ pub enum Error {
     /// FFmpeg finished but what it wrote is not the fragmented MP4 we asked for.
     #[error("encoded output unreadable: {0}")]
     EncodedOutput(String),
+    /// FFmpeg exited cleanly but its output cannot be published (no fragment, too many): ffmpeg
+    /// is deterministic for the same source and arguments, so this fails the run at once instead
+    /// of ten identical attempts later.
+    #[error("ffmpeg: {0}")]
+    EncodeUnusable(String),
     /// The playlists cannot be built from what the encodes reported.
     #[error("packaging: {0}")]
     Package(String),
@@ -71,6 +76,12 @@ impl Error {
             Error::WebhookRefused(msg) => ActivityError::application(
                 ApplicationFailure::builder(format!("webhook refused: {msg}"))
                     .type_name(WEBHOOK_REFUSED.to_owned())
+                    .non_retryable(true)
+                    .build(),
+            ),
+            Error::EncodeUnusable(msg) => ActivityError::application(
+                ApplicationFailure::builder(format!("ffmpeg: {msg}"))
+                    .type_name(ENCODE_UNUSABLE.to_owned())
                     .non_retryable(true)
                     .build(),
             ),

@@ -2,9 +2,12 @@
 //! with its workflow. No run at all (the event never started one) or a run that completed without
 //! its result reaching Postgres: start a new run (finished chunks are reused). A run that ended
 //! failed, terminated or timed out without recording it: record the failure with that end, so the
-//! owner sees it and can reprocess. A run still open is left alone.
+//! owner sees it and can reprocess. A run still open is left alone. Every unsettled row is looked
+//! at in each pass, page after page: open runs ahead of it cannot hide a stranded video.
 
 use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
 
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{Client, WorkflowExecutionStatus, WorkflowIdReusePolicy};
@@ -40,54 +43,27 @@ pub(crate) async fn pass(
     s3: &aws_sdk_s3::Client,
     job: &Reconcile,
 ) -> Result<Reconciled> {
-    let rows =
-        repo::unsettled(pool, Duration::from_secs(job.after_s), i64::from(job.limit)).await?;
     let mut out = Reconciled::default();
-    for row in rows {
-        out.checked += 1;
-        let id = row.video_id();
-        let found = describe(client, id).await?;
-        if matches!(found, Found::Open) {
-            continue;
-        }
-        // A run that closed between reading the row and asking Temporal recorded its own result
-        // first: act only on a row that is still exactly as it was.
-        let fresh = repo::get_video(pool, id, None).await?;
-        if fresh.is_none_or(|f| f.status != row.status || f.updated_at != row.updated_at) {
-            continue;
-        }
-        let restart = match (&found, row.status()) {
-            (Found::Open, _) => false,
-            (Found::Missing, _) => true,
-            (Found::Closed(WorkflowExecutionStatus::Completed), _) => true,
-            // A run that died after being started for an `uploaded` row never got to record
-            // anything: treat it like a missing run.
-            (Found::Closed(_), VideoStatus::Uploaded) => true,
-            (Found::Closed(end), _) => {
-                let reason = format!(
-                    "the processing run ended {} without recording a result; reprocess the video to try again",
-                    format!("{end:?}").to_lowercase()
-                );
-                repo::set_failed(pool, id, STEP, &reason).await?;
-                tracing::warn!(video_id = %id, ?end, "reconciler recorded a failure");
-                out.failed += 1;
-                false
+    let page = i64::from(job.limit.max(1));
+    let mut after = None;
+    loop {
+        let rows = repo::unsettled(pool, Duration::from_secs(job.after_s), after, page).await?;
+        let last_page = (rows.len() as i64) < page;
+        after = rows.last().map(|r| (r.updated_at, r.id));
+        // Most rows are open runs that need one look: ask Temporal about several at a time.
+        let mut looks = futures::stream::iter(rows)
+            .map(|row| examine(cfg, pool, client, row))
+            .buffer_unordered(EXAMINED_AT_ONCE);
+        while let Some(seen) = looks.next().await {
+            out.checked += 1;
+            match seen? {
+                Examined::Left => {}
+                Examined::Restarted => out.restarted += 1,
+                Examined::Failed => out.failed += 1,
             }
-        };
-        if restart {
-            let attempt = if matches!(found, Found::Missing) && row.attempt <= 1 {
-                row.attempt.max(1)
-            } else {
-                row.attempt + 1
-            };
-            let run = Run::of_row(&row, &cfg.s3.bucket, attempt);
-            match start_run(cfg, client, &run, WorkflowIdReusePolicy::AllowDuplicate).await {
-                Ok(()) | Err(WorkflowStartError::AlreadyStarted { .. }) => {}
-                Err(e) => return Err(Error::Temporal(e.to_string())),
-            }
-            repo::touch(pool, id).await?;
-            tracing::warn!(video_id = %id, attempt, "reconciler restarted a stranded video");
-            out.restarted += 1;
+        }
+        if last_page {
+            break;
         }
     }
     finish_deletions(cfg, pool, client, s3, &mut out).await?;
@@ -96,6 +72,70 @@ pub(crate) async fn pass(
         tracing::info!(?out, "reconcile pass");
     }
     Ok(out)
+}
+
+/// Unsettled rows examined at once (each is a Temporal describe, sometimes a start).
+const EXAMINED_AT_ONCE: usize = 16;
+
+/// What one look at an unsettled row did.
+enum Examined {
+    /// Its run is open, or the row changed meanwhile: nothing to do.
+    Left,
+    Restarted,
+    Failed,
+}
+
+/// Compares one unsettled row with its workflow and repairs what disagrees.
+async fn examine(
+    cfg: &Config,
+    pool: &sqlx::PgPool,
+    client: &Client,
+    row: repo::VideoRow,
+) -> Result<Examined> {
+    let id = row.video_id();
+    let found = describe(client, id).await?;
+    if matches!(found, Found::Open) {
+        return Ok(Examined::Left);
+    }
+    // A run that closed between reading the row and asking Temporal recorded its own result
+    // first: act only on a row that is still exactly as it was.
+    let fresh = repo::get_video(pool, id, None).await?;
+    if fresh.is_none_or(|f| f.status != row.status || f.updated_at != row.updated_at) {
+        return Ok(Examined::Left);
+    }
+    let restart = match (&found, row.status()) {
+        (Found::Open, _) => false,
+        (Found::Missing, _) => true,
+        (Found::Closed(WorkflowExecutionStatus::Completed), _) => true,
+        // A run that died after being started for an `uploaded` row never got to record
+        // anything: treat it like a missing run.
+        (Found::Closed(_), VideoStatus::Uploaded) => true,
+        (Found::Closed(end), _) => {
+            let reason = format!(
+                "the processing run ended {} without recording a result; reprocess the video to try again",
+                format!("{end:?}").to_lowercase()
+            );
+            repo::set_failed(pool, id, STEP, &reason).await?;
+            tracing::warn!(video_id = %id, ?end, "reconciler recorded a failure");
+            return Ok(Examined::Failed);
+        }
+    };
+    if !restart {
+        return Ok(Examined::Left);
+    }
+    let attempt = if matches!(found, Found::Missing) && row.attempt <= 1 {
+        row.attempt.max(1)
+    } else {
+        row.attempt + 1
+    };
+    let run = Run::of_row(&row, &cfg.s3.bucket, attempt);
+    match start_run(cfg, client, &run, WorkflowIdReusePolicy::AllowDuplicate).await {
+        Ok(()) | Err(WorkflowStartError::AlreadyStarted { .. }) => {}
+        Err(e) => return Err(Error::Temporal(e.to_string())),
+    }
+    repo::touch(pool, id).await?;
+    tracing::warn!(video_id = %id, attempt, "reconciler restarted a stranded video");
+    Ok(Examined::Restarted)
 }
 
 /// A DELETE whose removal never ran (Temporal was away when it was asked, say) left objects of a

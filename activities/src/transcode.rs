@@ -62,12 +62,15 @@ impl TranscodeActivities {
             let span_s = (job.chunk.end_ms - job.chunk.start_ms) as f64 / 1000.0;
             let start_s = job.chunk.start_ms as f64 / 1000.0;
             let limits = &self.0.cfg.ffmpeg;
-            let args = encode::chunk_args(&job, &src, &scratch.0, limits.threads);
+            let threads = encode::threads_for(&job, limits, self.0.cfg.max_concurrent_transcodes);
+            let args = encode::chunk_args(&job, &src, &scratch.0, threads);
+            let mut contain = Containment::for_media(limits, span_s);
+            contain.threads = threads;
             let encode_started = std::time::Instant::now();
             ffmpeg_cli::run(
                 "encode",
                 &args,
-                &Containment::for_media(limits, span_s),
+                &contain,
                 heartbeat_every(&ctx),
                 beater(&ctx, "encode", move |t| ((t - start_s) / span_s * 100.0).clamp(0.0, 100.0)),
                 || ctx.is_cancelled(),

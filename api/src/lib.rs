@@ -14,6 +14,7 @@ pub mod outbox;
 mod play;
 pub mod problem;
 mod progress;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -129,13 +130,13 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .with(poem::middleware::SetHeader::new().overriding("X-Content-Type-Options", "nosniff"))
 }
 
-/// Reads a JSON body up to `max` bytes before any extractor (the bearer check included) parses
-/// it: a larger one is 413 without being held in memory.
+/// Reads every body of the OpenAPI routes up to `max` bytes before any extractor (the bearer
+/// check included) parses it: a larger one is 413 without being held in memory. Whatever the
+/// Content-Type says: the extractors match media types case-insensitively and would read a body
+/// this check let through by its spelling. The one exception is the multipart upload of
+/// `POST /v1/videos`, which streams to the store under its own limits.
 async fn limit_json_body(req: &mut poem::Request, max: usize) -> Result<(), poem::Response> {
-    let is_json = req
-        .content_type()
-        .is_some_and(|c| c.starts_with("application/json") || c.contains("+json"));
-    if !is_json {
+    if streams_its_body(req) {
         return Ok(());
     }
     let path = req.uri().path().to_owned();
@@ -152,7 +153,15 @@ async fn limit_json_body(req: &mut poem::Request, max: usize) -> Result<(), poem
     {
         return Err(too_large());
     }
-    match req.take_body().into_bytes_limit(max).await {
+    let body = req.take_body().into_bytes_limit(max);
+    let Ok(read) = tokio::time::timeout(JSON_BODY_TIMEOUT, body).await else {
+        let err = problem::ApiError::Timeout(format!(
+            "the body did not arrive within {} s",
+            JSON_BODY_TIMEOUT.as_secs()
+        ));
+        return Err(problem::problem_response_for(&err, &path));
+    };
+    match read {
         Ok(bytes) => {
             req.set_body(bytes);
             Ok(())
@@ -163,6 +172,20 @@ async fn limit_json_body(req: &mut poem::Request, max: usize) -> Result<(), poem
             Err(problem::problem_response_for(&err, &path))
         }
     }
+}
+
+/// Longest a request body the api holds (at most `VODFLOW_MAX_JSON_BYTES`) may take to arrive.
+const JSON_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `POST /v1/videos` with a multipart body: the upload, streamed under the upload limits.
+fn streams_its_body(req: &poem::Request) -> bool {
+    req.method() == poem::http::Method::POST
+        && req.uri().path().trim_end_matches('/') == "/v1/videos"
+        && req.content_type().is_some_and(|c| {
+            c.trim_start()
+                .get(..19)
+                .is_some_and(|p| p.eq_ignore_ascii_case("multipart/form-data"))
+        })
 }
 
 #[handler]
@@ -225,14 +248,7 @@ pub async fn serve_on(
     let relay = tokio::spawn(outbox::run(state.clone(), async {
         let _ = relay_stopped.await;
     }));
-    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener)?;
-    let served = poem::Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            app(state),
-            shutdown,
-            Some(std::time::Duration::from_secs(10)),
-        )
-        .await;
+    let served = server::serve(listener, app(state), shutdown).await;
     let _ = stop_relay.send(());
     let _ = relay.await;
     served?;

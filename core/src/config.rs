@@ -284,7 +284,7 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_FFMPEG_THREADS",
         default: "0",
-        help: "Threads per ffmpeg child (0 = cores / VODFLOW_MAX_CONCURRENT_TRANSCODES, at least 1)",
+        help: "Threads per ffmpeg child (0 = cores / VODFLOW_MAX_CONCURRENT_TRANSCODES, at least 1; with 0, the first chunk and the last chunks of a video, which may run alone, get one per core)",
     },
     Var {
         name: "VODFLOW_FFMPEG_CPU_FACTOR",
@@ -526,6 +526,9 @@ pub struct MediaLimits {
 pub struct FfmpegLimits {
     pub max_memory_bytes: u64,
     pub threads: usize,
+    /// Threads of an encode at either end of a video's timeline, when other slots of the worker
+    /// may have nothing to do: the cores when `threads` is automatic, else `threads`.
+    pub wide_threads: usize,
     /// CPU seconds per second of media an encode may use (one minute is added).
     pub cpu_factor: u64,
 }
@@ -605,6 +608,8 @@ impl Config {
             0 => cores,
             n => n,
         };
+        let ffmpeg_threads =
+            parse::<usize>("VODFLOW_FFMPEG_THREADS", &get("VODFLOW_FFMPEG_THREADS"))?;
         let log_format = get("VODFLOW_LOG_FORMAT");
         if log_format != "text" && log_format != "json" {
             return Err(Error::Config {
@@ -719,11 +724,12 @@ impl Config {
                     "VODFLOW_FFMPEG_MAX_MEMORY",
                     &get("VODFLOW_FFMPEG_MAX_MEMORY"),
                 )?,
-                threads: match parse::<usize>(
-                    "VODFLOW_FFMPEG_THREADS",
-                    &get("VODFLOW_FFMPEG_THREADS"),
-                )? {
+                threads: match ffmpeg_threads {
                     0 => (cores / transcodes).max(1),
+                    n => n,
+                },
+                wide_threads: match ffmpeg_threads {
+                    0 => cores,
                     n => n,
                 },
                 cpu_factor: parse(

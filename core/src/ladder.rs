@@ -123,6 +123,29 @@ pub fn plan_chunks_short_first(duration_ms: u64, chunk_seconds: u32) -> Vec<Chun
     plan(duration_ms, SEGMENT_SECONDS, chunk_seconds)
 }
 
+/// A last chunk shorter than this joins the one before it.
+pub const MIN_TAIL_MS: u64 = 1_000;
+
+/// Like [`plan_chunks_short_first`], but a tail shorter than [`MIN_TAIL_MS`] is encoded with the
+/// chunk before it. Such a tail often holds no frame at all: a container's duration covers its
+/// longest stream, and the audio (AAC priming, Opus pre-skip, a recorder that stops the video
+/// first) commonly outlasts the last frame by a few milliseconds, so a 4.025 s file had a chunk
+/// `4000..4025` that decoded nothing. Even cut at the video's own end, the last frame starts up to
+/// one frame duration before it.
+pub fn plan_chunks_short_first_whole_tail(duration_ms: u64, chunk_seconds: u32) -> Vec<Chunk> {
+    let mut chunks = plan(duration_ms, SEGMENT_SECONDS, chunk_seconds);
+    if chunks.len() >= 2
+        && chunks
+            .last()
+            .is_some_and(|t| t.end_ms - t.start_ms < MIN_TAIL_MS)
+        && let Some(tail) = chunks.pop()
+        && let Some(before) = chunks.last_mut()
+    {
+        before.end_ms = tail.end_ms;
+    }
+    chunks
+}
+
 fn plan(duration_ms: u64, first_seconds: u32, chunk_seconds: u32) -> Vec<Chunk> {
     let whole = |s: u32| (s.max(SEGMENT_SECONDS) / SEGMENT_SECONDS) * SEGMENT_SECONDS;
     let mut out = Vec::new();
@@ -225,5 +248,33 @@ mod tests {
         );
         assert_eq!(plan_chunks_short_first(3_000, 16).len(), 1);
         assert_eq!(plan_chunks_short_first(0, 16), vec![]);
+    }
+
+    #[test]
+    fn a_tail_too_short_to_hold_a_frame_joins_the_chunk_before() {
+        let spans = |c: Vec<Chunk>| -> Vec<(u64, u64, u32)> {
+            c.iter()
+                .map(|c| (c.start_ms, c.end_ms, c.first_segment))
+                .collect()
+        };
+        // 23.976 fps in Matroska with 5.1 audio: 4.025 s, the last frame starting at 3.983 s.
+        assert_eq!(
+            spans(plan_chunks_short_first_whole_tail(4_025, 16)),
+            [(0, 4_025, 1)]
+        );
+        assert_eq!(
+            spans(plan_chunks_short_first_whole_tail(20_008, 16)),
+            [(0, 4_000, 1), (4_000, 20_008, 2)]
+        );
+        // A tail of a second or more keeps its own chunk.
+        assert_eq!(
+            spans(plan_chunks_short_first_whole_tail(37_500, 16)),
+            spans(plan_chunks_short_first(37_500, 16))
+        );
+        assert_eq!(
+            spans(plan_chunks_short_first_whole_tail(900, 16)),
+            [(0, 900, 1)]
+        );
+        assert_eq!(plan_chunks_short_first_whole_tail(0, 16), vec![]);
     }
 }

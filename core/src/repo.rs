@@ -357,20 +357,27 @@ pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64> {
     Ok(lag.unwrap_or(0.0))
 }
 
-/// A processing run started: status `processing`, the attempt counter follows the run.
-/// Videos still `uploaded` or `processing` whose row has not changed for `idle`: the ones the
-/// reconciler compares with Temporal. Oldest first, at most `limit`.
+/// Videos still `uploaded`, `processing` or `playable` whose row has not changed for `idle`: the
+/// ones the reconciler compares with Temporal. Oldest first, a page of at most `limit` after the
+/// row `after` (`(updated_at, id)` of the previous page's last row).
 pub async fn unsettled(
     pool: &PgPool,
     idle: std::time::Duration,
+    after: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<VideoRow>> {
+    // Keyset pagination on (updated_at, id): each page starts after the last row of the one
+    // before, so a pass reaches every unsettled video however many open runs come first.
+    let (at, id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
     Ok(sqlx::query_as::<_, VideoRow>(
         "SELECT * FROM videos WHERE status IN ('uploaded', 'processing', 'playable')
            AND updated_at < now() - make_interval(secs => $1)
-         ORDER BY updated_at LIMIT $2",
+           AND ($2::timestamptz IS NULL OR (updated_at, id) > ($2, $3))
+         ORDER BY updated_at, id LIMIT $4",
     )
     .bind(idle.as_secs_f64())
+    .bind(at)
+    .bind(id)
     .bind(limit)
     .fetch_all(pool)
     .await?)

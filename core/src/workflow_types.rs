@@ -384,7 +384,7 @@ pub struct VideoRemoved {
 pub struct Reconcile {
     /// Look at videos unchanged for this long.
     pub after_s: u64,
-    /// At most this many per pass.
+    /// Rows read per page; a pass goes through every page.
     pub limit: u32,
     /// Incomplete multipart uploads and source objects without a row older than this are
     /// removed (0: the default of a day).

@@ -1043,3 +1043,33 @@ pub async fn insert_stranded_row(
     .expect("insert row")
     .expect("a new row")
 }
+
+/// How many runs Temporal has of the video's workflow (`temporal workflow count`, as JSON, so
+/// 10 or 11 runs can never read as 1).
+pub fn workflow_runs(video: &str) -> u64 {
+    let out = std::process::Command::new(cache_dir().join("bin/temporal"))
+        .args([
+            "workflow",
+            "count",
+            "--address",
+            "127.0.0.1:7233",
+            "-o",
+            "json",
+            "-q",
+        ])
+        .arg(format!("WorkflowId = 'video-{video}'"))
+        .output()
+        .expect("temporal workflow count");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "temporal workflow count printed no JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    match &v["count"] {
+        serde_json::Value::Number(n) => n.as_u64().expect("a count"),
+        serde_json::Value::String(s) => s.parse().expect("a count"),
+        other => panic!("no count in {v} ({other})"),
+    }
+}

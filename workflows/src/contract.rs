@@ -82,6 +82,10 @@ pub const WEBHOOK_REFUSED: &str = "WebhookRefused";
 /// Type name of failures that retrying cannot fix (not a video, unsupported codec, missing object).
 pub const INVALID_MEDIA: &str = "InvalidMedia";
 
+/// Type name of encodes that ran to the end and wrote something unusable: the same source and
+/// arguments give the same output, so another attempt would only repeat it.
+pub const ENCODE_UNUSABLE: &str = "EncodeUnusable";
+
 /// Activities on the `video-processing` queue: light work next to the workflows.
 pub struct ProcessingActivities;
 

@@ -10,6 +10,13 @@ pub const AUDIO_KBPS: u32 = 128;
 
 pub fn audio_args(source: &SourceMedia, out: &Path) -> Vec<String> {
     let mut args = source.input_args(&[]);
+    args.extend(audio_output_args(out));
+    args
+}
+
+/// The output half of [`audio_args`]: what the audio of any input becomes.
+pub fn audio_output_args(out: &Path) -> Vec<String> {
+    let mut args = Vec::new();
     args.extend(
         [
             "-map",

@@ -6,9 +6,10 @@ use std::path::Path;
 
 use super::source::SourceMedia;
 
+use vodflow_core::config::FfmpegLimits;
 use vodflow_core::ladder::{GOP_SECONDS, Rendition, SEGMENT_SECONDS};
 use vodflow_core::layout;
-use vodflow_core::workflow_types::{EncodeChunk, Segment};
+use vodflow_core::workflow_types::{EncodeChunk, Segment, SourceInfo};
 
 use super::ffmpeg_cli::secs;
 use super::fmp4;
@@ -29,30 +30,13 @@ pub fn chunk_args(
     threads: usize,
 ) -> Vec<String> {
     let c = &job.chunk;
-    let fps = job.info.fps().max(1.0);
-    let gop_frames = (f64::from(GOP_SECONDS) * fps).round().max(1.0) as u32;
     let mut keyframes = Vec::new();
     let mut t = c.start_ms;
     while t < c.end_ms {
         keyframes.push(secs(t));
         t += u64::from(GOP_SECONDS) * 1000;
     }
-    let n = job.renditions.len();
-    let mut graph = format!(
-        "[0:v]{}fps={}/{},split={n}",
-        job.info.normalize_filters(),
-        job.info.fps_num,
-        job.info.fps_den.max(1)
-    );
-    for i in 0..n {
-        graph.push_str(&format!("[s{i}]"));
-    }
-    for (i, r) in job.renditions.iter().enumerate() {
-        graph.push_str(&format!(
-            ";[s{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p[v{i}]",
-            r.width, r.height
-        ));
-    }
+    let graph = ladder_graph(&job.info, &job.renditions);
     let mut args = source.input_args(&[
         "-threads".into(),
         threads.to_string(),
@@ -68,24 +52,101 @@ pub fn chunk_args(
     for (i, r) in job.renditions.iter().enumerate() {
         // Output options apply to one output each: every rendition stops at the chunk's end.
         args.extend(["-to".to_owned(), secs(c.end_ms)]);
-        args.extend(["-threads".to_owned(), threads.to_string()]);
-        args.extend(rendition_args(r, i, gop_frames, &keyframes, job.bframes));
-        if job.info.hdr_transfer.is_some() {
-            // Tone-mapped above: say so, or players would treat the SDR pixels as BT.2020/PQ.
-            for (k, v) in [
-                ("-color_primaries", "bt709"),
-                ("-color_trc", "bt709"),
-                ("-colorspace", "bt709"),
-            ] {
-                args.extend([k.to_owned(), v.to_owned()]);
-            }
+        args.extend(rendition_output(
+            &job.info,
+            r,
+            i,
+            &keyframes,
+            job.bframes,
+            threads,
+            out_dir,
+        ));
+    }
+    args
+}
+
+/// `[0:v]` normalised, set to the source's rate, split and scaled into every rung (`[v0]`…).
+fn ladder_graph(info: &SourceInfo, renditions: &[Rendition]) -> String {
+    let n = renditions.len();
+    let mut graph = format!(
+        "[0:v]{}fps={}/{},split={n}",
+        info.normalize_filters(),
+        info.fps_num,
+        info.fps_den.max(1)
+    );
+    for i in 0..n {
+        graph.push_str(&format!("[s{i}]"));
+    }
+    for (i, r) in renditions.iter().enumerate() {
+        graph.push_str(&format!(
+            ";[s{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p[v{i}]",
+            r.width, r.height
+        ));
+    }
+    graph
+}
+
+/// The options and path of rendition `i`'s output.
+fn rendition_output(
+    info: &SourceInfo,
+    r: &Rendition,
+    i: usize,
+    keyframes: &[String],
+    bframes: bool,
+    threads: usize,
+    out_dir: &Path,
+) -> Vec<String> {
+    let fps = info.fps().max(1.0);
+    let gop_frames = (f64::from(GOP_SECONDS) * fps).round().max(1.0) as u32;
+    let mut args = vec!["-threads".to_owned(), threads.to_string()];
+    args.extend(rendition_args(r, i, gop_frames, keyframes, bframes));
+    if info.hdr_transfer.is_some() {
+        // Tone-mapped above: say so, or players would treat the SDR pixels as BT.2020/PQ.
+        for (k, v) in [
+            ("-color_primaries", "bt709"),
+            ("-color_trc", "bt709"),
+            ("-colorspace", "bt709"),
+        ] {
+            args.extend([k.to_owned(), v.to_owned()]);
         }
-        args.push(
-            out_dir
-                .join(format!("{}.mp4", r.name))
-                .display()
-                .to_string(),
-        );
+    }
+    args.push(
+        out_dir
+            .join(format!("{}.mp4", r.name))
+            .display()
+            .to_string(),
+    );
+    args
+}
+
+/// One ffmpeg process making the whole ladder and the audio of `input` with exactly the encoder
+/// settings of the chunk encodes (rate control, GOP, forced keyframes, B-frames, fragments):
+/// the "same parameters" floor `make bench` compares the platform with. `threads` 0 lets ffmpeg
+/// choose, as one process must to use more than one core.
+pub fn one_process_args(
+    info: &SourceInfo,
+    input: &str,
+    threads: usize,
+    out_dir: &Path,
+) -> Vec<String> {
+    let renditions = vodflow_core::ladder::plan_renditions(info.width, info.height);
+    let keyframes: Vec<String> = (0..info.duration_ms)
+        .step_by(GOP_SECONDS as usize * 1000)
+        .map(secs)
+        .collect();
+    let mut args = vec![
+        "-i".to_owned(),
+        input.to_owned(),
+        "-filter_complex".to_owned(),
+        ladder_graph(info, &renditions),
+    ];
+    for (i, r) in renditions.iter().enumerate() {
+        args.extend(rendition_output(
+            info, r, i, &keyframes, true, threads, out_dir,
+        ));
+    }
+    if info.audio_codec.is_some() {
+        args.extend(super::audio::audio_output_args(&out_dir.join("audio.mp4")));
     }
     args
 }
@@ -151,6 +212,23 @@ fn rendition_args(
     args
 }
 
+/// Threads for this chunk's encode on a worker of `slots` encode slots. The first chunk starts
+/// alone (its head start), and the last `slots` chunks of a video finish with fewer chunks than
+/// slots left to run: with one thread each, a 20 s source encoded its 16 s rest on one core while
+/// the other idled (1.48x one ffmpeg process). Those chunks get `wide_threads` (a thread per core):
+/// when other encodes do run beside them, the cores are shared a little over-committed, which
+/// costs about 5 % more CPU on those chunks only.
+pub fn threads_for(job: &EncodeChunk, limits: &FfmpegLimits, slots: usize) -> usize {
+    let c = &job.chunk;
+    let len = c.end_ms.saturating_sub(c.start_ms).max(1);
+    let left = job.info.duration_ms.saturating_sub(c.start_ms);
+    if c.index == 0 || left <= len.saturating_mul(slots.max(1) as u64) {
+        limits.wide_threads.max(limits.threads)
+    } else {
+        limits.threads
+    }
+}
+
 /// Everything a chunk's segments depend on, as one comparable string: a stored chunk is reused
 /// only when this is equal.
 pub fn params(job: &EncodeChunk) -> String {
@@ -199,7 +277,7 @@ pub fn cut(
         .saturating_sub(job.chunk.start_ms)
         .div_ceil(u64::from(SEGMENT_SECONDS) * 1000) as usize;
     if f.segments.is_empty() || f.segments.len() > expected {
-        return Err(Error::Ffmpeg(format!(
+        return Err(Error::EncodeUnusable(format!(
             "{} chunk {} produced {} fragments, expected {expected}",
             rendition.name,
             job.chunk.index,
@@ -267,6 +345,39 @@ mod tests {
             generation: 0,
             bframes: true,
         }
+    }
+
+    #[test]
+    fn chunks_at_the_ends_of_the_timeline_use_every_core() {
+        let limits = FfmpegLimits {
+            max_memory_bytes: 1 << 30,
+            threads: 1,
+            wide_threads: 2,
+            cpu_factor: 40,
+        };
+        let at = |index, start_ms, end_ms| {
+            let mut j = job(end_ms, 720);
+            j.chunk.index = index;
+            j.chunk.start_ms = start_ms;
+            j
+        };
+        // 60 s in 16 s chunks after a 4 s head, on a worker of two slots.
+        let threads: Vec<usize> = [
+            (0, 0, 4_000),
+            (1, 4_000, 20_000),
+            (2, 20_000, 36_000),
+            (3, 36_000, 52_000),
+            (4, 52_000, 60_000),
+        ]
+        .into_iter()
+        .map(|(i, a, b)| threads_for(&at(i, a, b), &limits, 2))
+        .collect();
+        assert_eq!(threads, [2, 1, 1, 2, 2]);
+        let explicit = FfmpegLimits {
+            wide_threads: 1,
+            ..limits
+        };
+        assert_eq!(threads_for(&at(0, 0, 4_000), &explicit, 2), 1);
     }
 
     #[test]

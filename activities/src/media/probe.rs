@@ -59,7 +59,11 @@ struct Stream {
 #[derive(Debug, Deserialize, Default)]
 struct Format {
     duration: Option<String>,
+    start_time: Option<String>,
 }
+
+/// Seconds before the container's end from which the last video packets are read.
+const TAIL_SECONDS: f64 = 10.0;
 
 /// Probes `source` (`size` bytes) in contained children and checks it against `limits`.
 pub async fn probe(
@@ -115,9 +119,21 @@ pub async fn probe(
         .iter()
         .find(|s| s.codec_type.as_deref() == Some("audio"))
         .and_then(|s| s.codec_name.clone());
-    let duration_s = seconds(head.format.as_ref().and_then(|f| f.duration.as_deref()))
-        .or_else(|| seconds(video.duration.as_deref()))
-        .unwrap_or(0.0);
+    let declared_s = seconds(head.format.as_ref().and_then(|f| f.duration.as_deref()))
+        .or_else(|| seconds(video.duration.as_deref()));
+    let start_s =
+        seconds(head.format.as_ref().and_then(|f| f.start_time.as_deref())).unwrap_or(0.0);
+    // The chunks are planned on the video's own end: the container's duration covers its longest
+    // stream, and a chunk past the last frame decodes nothing. A file with no duration at all
+    // (browser MediaRecorder WebM, live captures) is measured the same way, by reading every
+    // video packet's timestamp (demuxing only).
+    let video_end_s = video_end(source, contain, start_s, declared_s).await?;
+    let duration_s = match (declared_s, video_end_s) {
+        (Some(d), Some(v)) if v > 0.0 => d.min(v),
+        (Some(d), _) => d,
+        (None, Some(v)) => v,
+        (None, None) => 0.0,
+    };
     if duration_s <= 0.0 || duration_s.is_nan() {
         return Err(Error::InvalidMedia("the video has zero duration".into()));
     }
@@ -211,6 +227,81 @@ pub async fn probe(
             .clone()
             .filter(|t| t == "smpte2084" || t == "arib-std-b67"),
     })
+}
+
+/// Where the first video stream's last frame ends, in seconds from the container's start (the
+/// timeline the encodes use: `-copyts -start_at_zero`). Reads the packets of the last
+/// [`TAIL_SECONDS`] when the container declares a duration, every packet when it does not: as CSV
+/// read line by line, so a file of millions of packets costs the worker no memory. `None` when no
+/// packet carries a timestamp.
+async fn video_end(
+    source: &SourceMedia,
+    contain: &Containment,
+    start_s: f64,
+    declared_s: Option<f64>,
+) -> Result<Option<f64>> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut cmd = Command::new("prlimit");
+    cmd.args(contain.prlimit_args())
+        .arg("ffprobe")
+        .args(["-v", "error", "-of", "csv=p=0", "-threads", "1"])
+        .args(["-select_streams", "V:0", "-show_entries"])
+        .arg("packet=pts_time,dts_time,duration_time");
+    if let Some(d) = declared_s {
+        cmd.arg("-read_intervals")
+            .arg(format!("{:.6}%", (start_s + d - TAIL_SECONDS).max(0.0)));
+    }
+    cmd.args(source.input_args(&[]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let what_failed = "ffprobe (finding the last frame)";
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::Ffmpeg(format!("cannot start ffprobe: {e}")))?;
+    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(Error::Ffmpeg("ffprobe has no output pipes".into()));
+    };
+    let errors = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut s).await;
+        s
+    });
+    let read = async {
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut end: Option<f64> = None;
+        while let Some(line) = lines.next_line().await? {
+            if let Some(e) = frame_end(&line) {
+                end = Some(end.map_or(e, |m| m.max(e)));
+            }
+        }
+        let status = child.wait().await?;
+        Ok::<_, std::io::Error>((end, status))
+    };
+    let (end, status) = match tokio::time::timeout(contain.wall, read).await {
+        Err(_) => return Err(contain.timed_out(what_failed)),
+        Ok(r) => r?,
+    };
+    let stderr = errors
+        .await
+        .unwrap_or_default()
+        .replace(&super::source::file_url(&source.path), "the upload");
+    if !status.success() {
+        return Err(match contain.classify(what_failed, status, &stderr) {
+            Error::InvalidMedia(m) => Error::InvalidMedia(format!("not a readable video: {m}")),
+            other => other,
+        });
+    }
+    Ok(end.map(|e| e - start_s))
+}
+
+/// `pts + duration` of one CSV packet line `pts,dts,duration` (`dts` where there is no `pts`).
+fn frame_end(line: &str) -> Option<f64> {
+    let mut fields = line.trim().split(',');
+    let (pts, dts, duration) = (fields.next(), fields.next(), fields.next());
+    let at = seconds(pts).or_else(|| seconds(dts))?;
+    Some(at + seconds(duration).unwrap_or(0.0).max(0.0))
 }
 
 async fn ffprobe(
@@ -334,6 +425,26 @@ fn human(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_video_ends_with_its_latest_frame_not_its_last_packet() {
+        // B-frames: the last packet in decode order is not the last to be shown.
+        let lines = [
+            "3.900,3.800,0.040",
+            "3.983,3.850,0.042",
+            "3.940,3.900,0.042",
+            "N/A,3.950,N/A",
+            "N/A,N/A,N/A",
+            "",
+        ];
+        let end = lines
+            .iter()
+            .filter_map(|l| frame_end(l))
+            .max_by(f64::total_cmp)
+            .unwrap();
+        assert!((end - 4.025).abs() < 1e-9, "{end}");
+        assert_eq!(frame_end("N/A,N/A,0.04"), None);
+    }
 
     #[test]
     fn rotations_snap_to_quarter_turns() {

@@ -20,7 +20,9 @@ use temporalio_sdk::{
     SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::join_all,
 };
 use vodflow_core::VideoStatus;
-use vodflow_core::ladder::{plan_chunks, plan_chunks_short_first, plan_renditions};
+use vodflow_core::ladder::{
+    plan_chunks, plan_chunks_short_first, plan_chunks_short_first_whole_tail, plan_renditions,
+};
 use vodflow_core::workflow_types::*;
 
 use crate::contract::{
@@ -35,6 +37,9 @@ const PATCH_NOTIFY_PER_CHANNEL: &str = "notify-per-channel-v1";
 /// The change that made videos playable early: a one-segment first chunk, growing `EVENT`
 /// playlists while the encodes run, and the poster made alongside the encodes.
 const PATCH_PLAYABLE_EARLY: &str = "playable-early-v1";
+/// The change that encodes a last chunk of under a second with the chunk before it (such a tail
+/// can hold no frame, and its encode failed with "produced 0 fragments").
+const PATCH_WHOLE_TAIL: &str = "whole-tail-v1";
 /// How long the first chunk and the audio are alone in the transcode queue.
 const HEAD_START: Duration = Duration::from_secs(1);
 /// Encodes in flight when the starter did not say.
@@ -292,7 +297,9 @@ impl VideoProcessingWorkflow {
 
         let renditions = plan_renditions(info.width, info.height);
         let early = ctx.patched(PATCH_PLAYABLE_EARLY);
-        let chunks = if early {
+        let chunks = if early && ctx.patched(PATCH_WHOLE_TAIL) {
+            plan_chunks_short_first_whole_tail(info.duration_ms, input.chunk_seconds)
+        } else if early {
             plan_chunks_short_first(info.duration_ms, input.chunk_seconds)
         } else {
             plan_chunks(info.duration_ms, input.chunk_seconds)

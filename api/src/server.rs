@@ -1,0 +1,96 @@
+//! The api's connection loop. poem's own server gives hyper no timer, so a client could hold a
+//! connection forever by sending a request head one byte at a time (or never finishing it), and
+//! an idle keep-alive connection was never closed. Here every HTTP/1 connection must complete
+//! each request head within [`HEAD_READ_TIMEOUT`] of starting to wait for it (which also closes
+//! idle keep-alive connections), and HTTP/2 connections are pinged and dropped when they stop
+//! answering. Bodies are bounded by the routes that read them (JSON cap, tus idle timeout).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use poem::{Endpoint, EndpointExt, IntoEndpoint};
+
+/// Longest time from waiting for a request head to having all of it (nginx's
+/// `client_header_timeout` is 60 s; a request head is a few hundred bytes).
+pub const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// HTTP/2: a ping this often, and the connection dropped when one goes unanswered this long.
+const H2_PING_EVERY: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a graceful shutdown waits for requests in flight.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves `ep` on `listener` until `shutdown` resolves, then drains for up to [`DRAIN`].
+pub async fn serve<E>(
+    listener: tokio::net::TcpListener,
+    ep: E,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()>
+where
+    E: IntoEndpoint,
+    E::Endpoint: 'static,
+{
+    let ep = std::sync::Arc::new(ep.into_endpoint().map_to_response());
+    let local = listener.local_addr()?;
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT)
+        .max_concurrent_streams(256);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (socket, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: wait, rather than spin or stop serving.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = socket.set_nodelay(true);
+        let ep = ep.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let ep = ep.clone();
+                async move {
+                    let req: poem::Request = (
+                        req,
+                        poem::web::LocalAddr(poem::Addr::SocketAddr(local)),
+                        poem::web::RemoteAddr(poem::Addr::SocketAddr(remote)),
+                        poem::http::uri::Scheme::HTTP,
+                    )
+                        .into();
+                    Ok::<_, Infallible>(hyper::Response::from(ep.get_response(req).await))
+                }
+            });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after {DRAIN:?}; closing");
+    }
+    Ok(())
+}

@@ -3,78 +3,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::media::{Spec, make_video};
 use common::{unique, upload, wait_for_status, with_platform};
 
-struct Smtp {
-    port: u16,
-    maildir: PathBuf,
-    child: Child,
-}
-
-impl Smtp {
-    async fn start(dir: &Path) -> Self {
-        let port = common::free_port();
-        let maildir = dir.join("maildir");
-        let python = common::cache_dir().join("venv/bin/python");
-        let child = Command::new(&python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e} (scripts/install pytools installs aiosmtpd)",
-                    python.display()
-                )
-            });
-        common::eventually("aiosmtpd to listen", Duration::from_secs(20), || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-        })
-        .await;
-        Self {
-            port,
-            maildir,
-            child,
-        }
-    }
-
-    fn messages(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for sub in ["new", "cur"] {
-            if let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) {
-                for e in entries.flatten() {
-                    out.push(std::fs::read_to_string(e.path()).unwrap_or_default());
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_uploader_gets_a_ready_mail_with_the_watch_link_and_a_failed_mail_with_the_reason() {
     let scratch = std::env::temp_dir().join(unique("vodflow-smtp-"));
     std::fs::create_dir_all(&scratch).unwrap();
-    let smtp = Smtp::start(&scratch).await;
-    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let smtp = common::smtp::Smtp::start(&scratch).await;
+    let smtp_url = smtp.url();
     let owned = common::processing_env(&[
         ("VODFLOW_SMTP_URL", &smtp_url),
         ("VODFLOW_MAIL_FROM", "vodflow <noreply@vodflow.test>"),

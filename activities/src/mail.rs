@@ -15,7 +15,15 @@ pub struct Outcome<'a> {
     pub watch_url: String,
 }
 
-pub async fn send(cfg: &Config, video: &VideoRow, to: &str, outcome: &Outcome<'_>) -> Result<()> {
+/// Sends the mail for `event_id`. Its `Message-ID` is derived from the event, so a mail sent again
+/// after a crash (at-least-once) is recognisably the same message.
+pub async fn send(
+    cfg: &Config,
+    video: &VideoRow,
+    to: &str,
+    outcome: &Outcome<'_>,
+    event_id: &str,
+) -> Result<()> {
     let Some(url) = &cfg.smtp_url else {
         return Ok(());
     };
@@ -28,6 +36,7 @@ pub async fn send(cfg: &Config, video: &VideoRow, to: &str, outcome: &Outcome<'_
         .map_err(|e| Error::MailRefused(format!("recipient {to:?}: {e}")))?;
     let (subject, text, html) = render(video, outcome);
     let message = Message::builder()
+        .message_id(Some(message_id(event_id, &from)))
         .from(from)
         .to(to)
         .subject(subject)
@@ -43,6 +52,22 @@ pub async fn send(cfg: &Config, video: &VideoRow, to: &str, outcome: &Outcome<'_
         .map_err(|e| Error::Mail(e.to_string()))?;
     tracing::info!(video_id = %video.video_id(), status = %outcome.status, "mail sent");
     Ok(())
+}
+
+/// `<event-id@sender-domain>`, with the event id's characters that RFC 5322 does not allow in a
+/// message id's left part replaced by dots.
+fn message_id(event_id: &str, from: &Mailbox) -> String {
+    let left: String = event_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) {
+                c
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    format!("<{left}@{}>", from.email.domain())
 }
 
 fn render(video: &VideoRow, o: &Outcome<'_>) -> (String, String, String) {
@@ -83,4 +108,18 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_id;
+
+    #[test]
+    fn the_message_id_is_the_event_id_at_the_senders_domain() {
+        let from = "vodflow <noreply@vodflow.test>".parse().unwrap();
+        assert_eq!(
+            message_id("video.ready:0b5e-1:2", &from),
+            "<video.ready.0b5e-1.2@vodflow.test>"
+        );
+    }
 }

@@ -1,7 +1,16 @@
 //! Telling the world a video is done, one channel per activity (so a failing callback never
 //! repeats the event or the mail): a `video_processed` event on Kafka for downstream systems, the
 //! owner's registered webhooks, a mail to the uploader and the upload's callback URL (a signed
-//! POST). Each is idempotent by the event's id (status, video, run).
+//! POST).
+//!
+//! What is guaranteed, on every channel: **at-least-once delivery with a stable idempotency key**
+//! (the event's id: status, video, run attempt). Not exactly once: a worker that dies after a send
+//! and before recording it leaves the send unrecorded, and the retry sends again with the same
+//! key, which receivers dedupe on: the Kafka header `vodflow-event-id` (and `event_id` in the
+//! payload), the callback's `Vodflow-Idempotency-Key`, a webhook's `Vodflow-Idempotency-Key` (its
+//! delivery id), a mail's `Message-ID`. Mail and callback record their intent before sending and
+//! the send after, so a recorded send is never repeated and a resend is counted
+//! (`vodflow_notification_resends_total`).
 
 use std::time::Duration;
 
@@ -122,12 +131,34 @@ async fn hooks(
         .map_err(|e| Error::Webhook(e.to_string()))
 }
 
-/// Mail to the uploader, once per event.
+/// Records the intent to send `event_id` on `channel`; `false` when it was already sent.
+async fn intend(deps: &Deps, event_id: &str, channel: NotifyChannel) -> Result<bool> {
+    let Some(sends) = repo::notification_intent(&deps.pool, event_id, channel.as_str()).await?
+    else {
+        return Ok(false);
+    };
+    if sends > 1 {
+        // An earlier send may have reached the receiver: this one carries the same key.
+        tracing::warn!(
+            event_id,
+            channel = channel.as_str(),
+            sends,
+            "sending again an unrecorded notification"
+        );
+        deps.metrics
+            .notification_resends
+            .with_label_values(&[channel.as_str()])
+            .inc();
+    }
+    Ok(true)
+}
+
+/// Mail to the uploader, at least once per event, with a `Message-ID` derived from it.
 async fn mail_once(deps: &Deps, n: &Notify, row: &repo::VideoRow, event_id: &str) -> Result<()> {
     let Some(to) = &row.owner_email else {
         return Ok(());
     };
-    if repo::notification_sent(&deps.pool, event_id, NotifyChannel::Mail.as_str()).await? {
+    if deps.cfg.smtp_url.is_none() || !intend(deps, event_id, NotifyChannel::Mail).await? {
         return Ok(());
     }
     let outcome = mail::Outcome {
@@ -135,10 +166,9 @@ async fn mail_once(deps: &Deps, n: &Notify, row: &repo::VideoRow, event_id: &str
         reason: n.reason.as_deref(),
         watch_url: format!("{}/watch/{}", deps.cfg.public_url, n.video_id),
     };
-    match mail::send(&deps.cfg, row, to, &outcome).await {
+    match mail::send(&deps.cfg, row, to, &outcome, event_id).await {
         Err(Error::MailRefused(why)) => {
             tracing::warn!(video_id = %n.video_id, %why, "no mail");
-            return Ok(());
         }
         other => other?,
     }
@@ -146,7 +176,7 @@ async fn mail_once(deps: &Deps, n: &Notify, row: &repo::VideoRow, event_id: &str
     Ok(())
 }
 
-/// The upload's callback, once per event, with the event id as its idempotency key.
+/// The upload's callback, at least once per event, with the event id as its idempotency key.
 async fn callback_once(
     deps: &Deps,
     row: Option<&repo::VideoRow>,
@@ -155,7 +185,7 @@ async fn callback_once(
     body: &str,
 ) -> Result<()> {
     let cfg = &deps.cfg;
-    if repo::notification_sent(&deps.pool, event_id, NotifyChannel::Callback.as_str()).await? {
+    if !intend(deps, event_id, NotifyChannel::Callback).await? {
         return Ok(());
     }
     // Videos uploaded before per-video secrets were signed with the deployment's secret.

@@ -63,6 +63,9 @@ pub(crate) async fn deliver(
         .map_err(|e| Error::Webhook(e.to_string()))?
         .header("Vodflow-Event", &delivery.event)
         .header("Vodflow-Delivery", delivery.id.to_string())
+        // The delivery id is created with the event, before any attempt: every retry of it (a
+        // lost acknowledgement, a worker killed after the send) carries the same key.
+        .header("Vodflow-Idempotency-Key", delivery.id.to_string())
         .send()
         .await;
     match sent {

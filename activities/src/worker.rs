@@ -81,12 +81,6 @@ pub async fn run_with(
             .register_activities(ProcessingActivities(deps.clone()))
             .tuner(tuner(8))
             .build();
-        // The reconciler runs on this queue; its schedule exists once any processing worker has
-        // started (a failure to create it is logged, not fatal: the next start tries again).
-        match vodflow_workflows::reconcile::ensure_schedule(&cfg, &client).await {
-            Ok(done) => tracing::info!(?done, "reconciler schedule in place"),
-            Err(e) => tracing::warn!(error = %e, "cannot create the reconciler schedule"),
-        }
         processing = Some(Worker::new(&runtime, client.clone(), opts).map_err(|e| setup(&e))?);
     }
     tracing::info!(
@@ -108,7 +102,22 @@ pub async fn run_with(
         transcode_while_disk_has_room(&runtime, &client, &deps, &gate, stop_rx.clone()).await
     };
     let gauges = measure(&deps, roles, stop_rx.clone());
-    let runs = futures::future::join3(processing_run, transcode_run, gauges);
+    // The reconciler runs on the processing queue; its schedule exists once any processing worker
+    // has started. Temporal may be briefly unavailable then, so creation is retried (with
+    // backoff, in the background) until it succeeds, not logged once and forgotten.
+    let schedule = async {
+        if roles.processing {
+            let ensure = || vodflow_workflows::reconcile::ensure_schedule(&cfg, &client);
+            match until_ok(ensure, SCHEDULE_RETRY, stopped(stop_rx.clone())).await {
+                Some(done) => tracing::info!(?done, "reconciler schedule in place"),
+                None => tracing::warn!("stopped before the reconciler schedule could be created"),
+            }
+        }
+    };
+    let gauges = futures::future::join(gauges, schedule);
+    let runs = futures::future::join3(processing_run, transcode_run, async {
+        gauges.await;
+    });
     let stopper = async {
         shutdown.await;
         tracing::info!("stopping workers (in-flight activities get the graceful period)");
@@ -122,6 +131,39 @@ pub async fn run_with(
         futures::future::Either::Right(((), _)) => runs.await,
     };
     a.and(b).map_err(WorkerError::Setup)
+}
+
+/// Backoff between attempts to create the reconciler schedule: first and longest wait.
+const SCHEDULE_RETRY: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(60),
+);
+
+/// Runs `op` until it succeeds, waiting between failures from `backoff.0` doubling up to
+/// `backoff.1`; `None` when `stop` resolves first.
+async fn until_ok<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    mut op: impl FnMut() -> F,
+    backoff: (std::time::Duration, std::time::Duration),
+    stop: impl Future<Output = ()>,
+) -> Option<T> {
+    let mut stop = std::pin::pin!(stop);
+    let mut wait = backoff.0;
+    loop {
+        let attempt = std::pin::pin!(op());
+        let e = match futures::future::select(attempt, stop.as_mut()).await {
+            futures::future::Either::Left((Ok(v), _)) => return Some(v),
+            futures::future::Either::Left((Err(e), _)) => e,
+            futures::future::Either::Right(_) => return None,
+        };
+        tracing::warn!(error = %e, retry_in = ?wait, "cannot create the reconciler schedule");
+        let sleep = std::pin::pin!(tokio::time::sleep(wait));
+        if let futures::future::Either::Right(_) =
+            futures::future::select(sleep, stop.as_mut()).await
+        {
+            return None;
+        }
+        wait = (wait * 2).min(backoff.1);
+    }
 }
 
 /// How often the gauges (disk, queue backlogs) are refreshed.
@@ -261,5 +303,36 @@ async fn transcode_while_disk_has_room(
         if *stop.borrow() {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use super::until_ok;
+
+    #[tokio::test]
+    async fn a_failing_setup_step_is_retried_until_it_succeeds() {
+        let tries = AtomicU32::new(0);
+        let op = || async {
+            match tries.fetch_add(1, Ordering::SeqCst) {
+                0..=3 => Err("temporal unavailable"),
+                n => Ok(n),
+            }
+        };
+        let backoff = (Duration::from_millis(1), Duration::from_millis(4));
+        let got = until_ok(op, backoff, std::future::pending()).await;
+        assert_eq!(got, Some(4));
+        assert_eq!(tries.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_retries() {
+        let op = || async { Err::<(), _>("down") };
+        let stop = tokio::time::sleep(Duration::from_millis(50));
+        let got = until_ok(op, (Duration::from_secs(1), Duration::from_secs(60)), stop).await;
+        assert_eq!(got, None);
     }
 }

@@ -40,6 +40,9 @@ pub struct WorkerMetrics {
     pub videos_finished: IntCounterVec,
     /// Webhook delivery attempts by outcome.
     pub webhook_deliveries: IntCounterVec,
+    /// Notification sends after an earlier send of the same event that was not recorded (its
+    /// worker died between the send and the record): the duplicates receivers may see.
+    pub notification_resends: IntCounterVec,
     /// Tasks waiting in Temporal's queues (from DescribeTaskQueue).
     pub task_queue_backlog: IntGaugeVec,
 }
@@ -111,6 +114,11 @@ impl WorkerMetrics {
                 "Webhook delivery attempts by outcome",
                 &["outcome"],
             ),
+            notification_resends: counter(
+                "vodflow_notification_resends_total",
+                "Notifications sent again because an earlier send of the same event was not recorded (receivers see the same idempotency key)",
+                &["channel"],
+            ),
             task_queue_backlog: register(
                 registry,
                 IntGaugeVec::new(
@@ -130,6 +138,9 @@ impl WorkerMetrics {
         }
         for o in ["succeeded", "failed", "refused"] {
             m.webhook_deliveries.with_label_values(&[o]);
+        }
+        for c in ["mail", "callback"] {
+            m.notification_resends.with_label_values(&[c]);
         }
         m.videos_finished.with_label_values(&["ready", "done"]);
         m.videos_finished.with_label_values(&["failed", "workflow"]);

@@ -273,29 +273,54 @@ pub async fn record_publish_failure(pool: &PgPool, id: i64, error: &str) -> Resu
     Ok(())
 }
 
-/// Age in seconds of the oldest unpublished event (0 when none): the relay's lag.
-/// Whether `channel` already sent `event_id`.
-pub async fn notification_sent(pool: &PgPool, event_id: &str, channel: &str) -> Result<bool> {
-    Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM notifications_sent WHERE event_id = $1 AND channel = $2",
+/// Records the intent to send `event_id` on `channel` before the send. `None` when it was already
+/// sent (skip it); otherwise the number of this send (1 the first time; more means an earlier
+/// attempt may have reached the receiver and died before [`record_notification`]: the receiver
+/// sees the same idempotency key again).
+pub async fn notification_intent(
+    pool: &PgPool,
+    event_id: &str,
+    channel: &str,
+) -> Result<Option<i32>> {
+    Ok(sqlx::query_scalar::<_, i32>(
+        "INSERT INTO notifications_sent (event_id, channel, sent_at, sends) VALUES ($1, $2, NULL, 1)
+         ON CONFLICT (event_id, channel) DO UPDATE SET sends = notifications_sent.sends + 1
+             WHERE notifications_sent.sent_at IS NULL
+         RETURNING sends",
     )
     .bind(event_id)
     .bind(channel)
-    .fetch_one(pool)
-    .await?
-        > 0)
+    .fetch_optional(pool)
+    .await?)
 }
 
-/// Records that `channel` sent `event_id`.
+/// Records that `channel` sent `event_id` (completes its [`notification_intent`]).
 pub async fn record_notification(pool: &PgPool, event_id: &str, channel: &str) -> Result<()> {
     sqlx::query(
-        "INSERT INTO notifications_sent (event_id, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "UPDATE notifications_sent SET sent_at = now()
+         WHERE event_id = $1 AND channel = $2 AND sent_at IS NULL",
     )
     .bind(event_id)
     .bind(channel)
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// How many times `channel` sent `event_id`, and whether the last send was recorded.
+pub async fn notification_sends(
+    pool: &PgPool,
+    event_id: &str,
+    channel: &str,
+) -> Result<Option<(i32, bool)>> {
+    Ok(sqlx::query_as::<_, (i32, bool)>(
+        "SELECT sends, sent_at IS NOT NULL FROM notifications_sent
+         WHERE event_id = $1 AND channel = $2",
+    )
+    .bind(event_id)
+    .bind(channel)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// Deletes events published more than `retention` ago; returns how many.
@@ -348,6 +373,7 @@ pub async fn census(pool: &PgPool) -> Result<Census> {
     })
 }
 
+/// Age in seconds of the oldest unpublished event (0 when none): the relay's lag.
 pub async fn outbox_lag_seconds(pool: &PgPool) -> Result<f64> {
     let lag: Option<f64> = sqlx::query_scalar(
         "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM outbox WHERE published_at IS NULL",

@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod edge;
 pub mod media;
+pub mod smtp;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -839,8 +840,15 @@ pub fn assert_signed(head: &str, body: &str, secret: &str) -> i64 {
         .and_then(|p| p.strip_prefix("t="))
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("malformed signature {sig:?}"));
-    assert_eq!(sig, vodflow_core::webhooks::sign(secret, t, body));
-    assert_ne!(sig, vodflow_core::webhooks::sign("wrong", t, body));
+    // Recomputed with openssl, not with the code under test.
+    assert_eq!(
+        sig,
+        format!("t={t},v1={}", openssl_hmac(secret, &format!("{t}.{body}")))
+    );
+    assert_ne!(
+        sig,
+        format!("t={t},v1={}", openssl_hmac("wrong", &format!("{t}.{body}")))
+    );
     assert!(
         (chrono::Utc::now().timestamp() - t).abs() < 120,
         "stale signature {sig:?}"
@@ -848,7 +856,35 @@ pub fn assert_signed(head: &str, body: &str, secret: &str) -> i64 {
     t
 }
 
-/// Like [`callback_receiver`], answering the statuses of `script` in turn, then 200.
+/// Hex HMAC-SHA256 of `msg` under `key`, by `openssl dgst`.
+pub fn openssl_hmac(key: &str, msg: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-r", "-hmac", key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(msg.as_bytes())
+        .expect("write to openssl");
+    let out = child.wait_with_output().expect("openssl output");
+    assert!(out.status.success(), "openssl dgst failed");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
+}
+
+/// Like [`callback_receiver`], answering the statuses of `script` in turn, then 200. A status of
+/// [`HOLD`] answers nothing: the request is reported and its connection kept open, unanswered,
+/// for two minutes (a sender killed meanwhile has sent without learning the outcome).
+pub const HOLD: u16 = 0;
+
 pub async fn scripted_receiver(
     script: Vec<u16>,
 ) -> (
@@ -896,6 +932,14 @@ pub async fn scripted_receiver(
                 }
             };
             let status = script.next().unwrap_or(200);
+            if status == HOLD {
+                let _ = tx.send((head, body));
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                    drop(sock);
+                });
+                continue;
+            }
             let _ = sock
                 .write_all(
                     format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")

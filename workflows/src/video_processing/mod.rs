@@ -114,6 +114,15 @@ fn light(id: &str, max_attempts: i32) -> ActivityOptions {
         .build()
 }
 
+/// One notification channel's attempt: a few bounded network calls (SMTP 20 s, HTTP 10 s, Kafka
+/// 5 s), so a worker that dies mid-send is noticed within a minute, not [`light`]'s five.
+fn notify_opts(id: &str, max_attempts: i32) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+        .activity_id(id.to_owned())
+        .retry_policy(retry(max_attempts))
+        .build()
+}
+
 /// Database writes: retried on a time budget rather than a count, so a Postgres restart or
 /// failover of many minutes is ridden out instead of failing the run (and stranding the video).
 fn db(id: &str) -> ActivityOptions {
@@ -658,7 +667,7 @@ impl VideoProcessingWorkflow {
         let sends = [NotifyChannel::Event, NotifyChannel::Webhooks].map(|channel| {
             let ctx = ctx.clone();
             // Two attempts at most: the stage (and so `ready`) waits for this news.
-            let opts = light(&aid::notify_playable(channel), 2);
+            let opts = notify_opts(&aid::notify_playable(channel), 2);
             let n = Notify {
                 video_id: input.video_id,
                 owner: input.owner.clone(),
@@ -711,7 +720,7 @@ impl VideoProcessingWorkflow {
         }
         let sends = NotifyChannel::ALL.iter().map(|channel| {
             let ctx = ctx.clone();
-            let opts = light(&aid::notify(*channel), input.max_attempts);
+            let opts = notify_opts(&aid::notify(*channel), input.max_attempts);
             let n = Notify {
                 channel: Some(*channel),
                 ..all.clone()

@@ -422,7 +422,8 @@ async fn alices_video_is_invisible_to_bob_on_every_route_and_visible_to_an_admin
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // An admin may delete it.
+    // An admin may delete it (its delete workflow runs on a processing worker).
+    let _worker = common::spawn_processing_worker(&env);
     let r = http
         .delete(api.url(&format!("/v1/videos/{id}")))
         .bearer_auth(&admin)

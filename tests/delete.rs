@@ -1,6 +1,7 @@
 //! Deleting a video while it is being processed: its run is stopped, nothing it was encoding comes
 //! back after the removal, every object and multipart upload is gone, and a second DELETE answers
-//! the same. Another owner still gets 404.
+//! the same. Another owner still gets 404. A deletion whose effects fail at first (the CDN
+//! refusing its purge) retries them until done and still announces `video.deleted`, once.
 
 mod common;
 
@@ -107,4 +108,87 @@ async fn deleting_a_video_mid_processing_stops_its_run_and_leaks_nothing() {
     })
     .await;
     owned.cleanup().await;
+}
+
+/// The CDN refuses the first purges (more than the SDK's own retries): the delete workflow retries
+/// the purge until CloudFront (a local listener: it cannot run here) takes it, then delivers
+/// `video.deleted` once, and records the deletion finished. Before, the api tried the purge once
+/// and a repeated DELETE never tried the effects again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delete_whose_cdn_purge_fails_at_first_is_retried_until_done_local_listener() {
+    let (addr, mut purges) = common::flaky_cloudfront_listener(4).await;
+    let endpoint = format!("http://{addr}");
+    let env = common::TestEnv::new(&[
+        ("VODFLOW_CLOUDFRONT_DISTRIBUTION_ID", "E2EXAMPLE"),
+        ("VODFLOW_CLOUDFRONT_ENDPOINT", &endpoint),
+        ("VODFLOW_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ])
+    .await;
+    let api = env.spawn_api().await;
+    let _worker = common::spawn_processing_worker(&env);
+    let alice = env.token("alice", &["videos:read", "videos:write"]);
+    let (hook_url, mut posts) = common::scripted_receiver(Vec::new()).await;
+    let http = reqwest::Client::new();
+    let hook = http
+        .post(api.url("/v1/webhooks"))
+        .bearer_auth(&alice)
+        .json(&serde_json::json!({"url": hook_url, "events": ["video.deleted"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hook.status(), 201);
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let id = common::upload_with(&api.base, &alice, &clip, "purged", &[]).await;
+    let delete = || {
+        http.delete(api.url(&format!("/v1/videos/{id}")))
+            .bearer_auth(&alice)
+            .send()
+    };
+    let first = delete().await.unwrap().status().as_u16();
+    assert!(first == 202 || first == 204, "{first}");
+    let mut answered = Vec::new();
+    while answered.last() != Some(&201) {
+        let (status, req) = tokio::time::timeout(Duration::from_secs(60), purges.recv())
+            .await
+            .expect("the purge tried again")
+            .unwrap();
+        assert!(
+            req.contains(&format!("<Path>/videos/{id}/*</Path>")),
+            "{req}"
+        );
+        answered.push(status);
+    }
+    assert_eq!(answered, vec![503, 503, 503, 503, 201]);
+    let (head, body) = tokio::time::timeout(Duration::from_secs(60), posts.recv())
+        .await
+        .expect("video.deleted delivered")
+        .unwrap();
+    assert_eq!(
+        common::header(&head, "vodflow-event"),
+        Some("video.deleted")
+    );
+    assert!(body.contains(&id), "{body}");
+    let vid: vodflow_core::VideoId = id.parse().unwrap();
+    common::eventually(
+        "the deletion recorded finished",
+        Duration::from_secs(30),
+        || async {
+            let removed: Option<chrono::DateTime<chrono::Utc>> =
+                sqlx::query_scalar("SELECT removed_at FROM videos WHERE id = $1")
+                    .bind(vid.as_uuid())
+                    .fetch_one(&env.pool)
+                    .await
+                    .unwrap();
+            removed.map(|_| ())
+        },
+    )
+    .await;
+    // Done: a second DELETE answers 204 once its (repeated, idempotent) run has finished, and
+    // announces nothing again.
+    assert_eq!(delete().await.unwrap().status(), 204);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(posts.try_recv().is_err(), "video.deleted delivered twice");
+    assert!(env.object_keys(&format!("uploads/{id}/")).await.is_empty());
+    api.stop().await;
+    env.cleanup().await;
 }

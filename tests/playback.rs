@@ -340,6 +340,8 @@ async fn with_cloudfront_playback_urls_use_its_domain_and_a_delete_invalidates_l
     ])
     .await;
     let api = env.spawn_api().await;
+    // The purge is the delete workflow's: it runs on a processing worker.
+    let _worker = common::spawn_processing_worker(&env);
     let token = env.token("alice", &["videos:read", "videos:write"]);
     let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
     let id = upload_with(&api.base, &token, &clip, "cdn", &[]).await;

@@ -203,6 +203,19 @@ async fn what_crashes_leave_behind_is_swept() {
         .await;
         // A video with a row keeps its source.
         assert_eq!(env.object_keys(&format!("uploads/{kept}/")).await.len(), 1);
+        // The half-done deletion ran to its end (objects, CDN, announcement) and says so.
+        common::eventually("the deletion finished", Duration::from_secs(30), || async {
+            sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+                "SELECT removed_at FROM videos WHERE id = $1",
+            )
+            .bind(half_deleted.as_uuid())
+            .fetch_one(&env.pool)
+            .await
+            .ok()
+            .flatten()
+            .map(|_| ())
+        })
+        .await;
     })
     .await;
     owned.cleanup().await;

@@ -477,7 +477,9 @@ async fn list_get_and_delete_only_ever_show_the_callers_videos() {
         .unwrap();
     assert_eq!(r.status(), 404);
 
-    // Delete: gone from the API and from the store.
+    // Delete: gone from the API and from the store (its delete workflow runs on a processing
+    // worker).
+    let _worker = common::spawn_processing_worker(&env);
     let r = http
         .delete(api.url(&format!("/v1/videos/{}", ids[0])))
         .bearer_auth(&alice)

@@ -1,13 +1,16 @@
-//! The delete workflow's activities: stop the video's processing run, then remove everything of
-//! the video from the store (objects and any multipart upload still open under its prefixes).
+//! The delete workflow's activities: stop the video's processing run, remove everything of the
+//! video from the store (objects and any multipart upload still open under its prefixes), and
+//! announce the deletion. (Its CDN purge is the processing run's `invalidate_cdn`.)
 
 use temporalio_client::{Client, WorkflowExecutionStatus, WorkflowTerminateOptions};
-use vodflow_core::layout;
 use vodflow_core::storage::{abort_multipart_uploads, delete_video_objects};
 use vodflow_core::workflow_types::{DeleteVideo, VideoRemoved};
+use vodflow_core::{layout, repo, webhooks};
 use vodflow_workflows::VideoProcessingWorkflow;
 use vodflow_workflows::video_processing::run_status;
+use vodflow_workflows::webhook_delivery;
 
+use crate::Deps;
 use crate::error::{Error, Result};
 
 /// Terminates the processing run if it is open; true if it did. Terminate (not cancel): a deleted
@@ -58,4 +61,35 @@ pub(crate) async fn remove_objects(
         objects,
         multipart_uploads: aborted,
     })
+}
+
+/// `video.deleted` to the owner's webhooks, then the deletion recorded finished. The deliveries
+/// are keyed by the video (`video.deleted:{id}`), so a retry or a second run of the deletion
+/// starts none twice.
+pub(crate) async fn announce_deleted(deps: &Deps, job: &DeleteVideo) -> Result<u32> {
+    let id = job.video_id;
+    let Some(row) = repo::get_video_any(&deps.pool, id, None).await? else {
+        return Ok(0);
+    };
+    let data = serde_json::json!({
+        "video_id": id,
+        "owner": row.owner,
+        "title": row.title,
+        "status": "deleted",
+        // Marking the row deleted was its last update.
+        "deleted_at": row.updated_at,
+    });
+    let event = webhook_delivery::Event {
+        owner: &row.owner,
+        kind: webhooks::EVENT_DELETED,
+        key: format!("{}:{id}", webhooks::EVENT_DELETED),
+        video_id: Some(id),
+        data,
+    };
+    let started = webhook_delivery::dispatch(&deps.cfg, &deps.temporal, &deps.pool, event)
+        .await
+        .map_err(|e| Error::Webhook(e.to_string()))?;
+    repo::mark_removed(&deps.pool, id).await?;
+    tracing::info!(video_id = %id, deliveries = started, "deletion finished");
+    Ok(u32::try_from(started).unwrap_or(u32::MAX))
 }

@@ -319,6 +319,17 @@ impl ProcessingActivities {
             .map_err(Error::into_activity)
     }
 
+    #[activity(name = names::ANNOUNCE_DELETED)]
+    pub async fn announce_deleted(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job: DeleteVideo,
+    ) -> Result<u32, ActivityError> {
+        deletion::announce_deleted(&self.0, &job)
+            .await
+            .map_err(Error::into_activity)
+    }
+
     #[activity(name = names::RECONCILE)]
     pub async fn reconcile(
         self: Arc<Self>,

@@ -66,7 +66,7 @@ pub(crate) async fn pass(
             break;
         }
     }
-    finish_deletions(cfg, pool, client, s3, &mut out).await?;
+    finish_deletions(cfg, pool, client, &mut out).await?;
     sweep(cfg, pool, s3, job, &mut out).await?;
     if out != Reconciled::default() {
         tracing::info!(?out, "reconcile pass");
@@ -138,35 +138,24 @@ async fn examine(
     Ok(Examined::Restarted)
 }
 
-/// A DELETE whose removal never ran (Temporal was away when it was asked, say) left objects of a
-/// deleted video: start its delete workflow again. Never leaked, whoever died.
+/// A deletion that has not finished all its effects (Temporal was away when the DELETE came, or
+/// the workflow ran out of retries): start its workflow again (a running one is left alone).
+/// Never leaked, whoever died.
 async fn finish_deletions(
     cfg: &Config,
     pool: &sqlx::PgPool,
     client: &Client,
-    s3: &aws_sdk_s3::Client,
     out: &mut Reconciled,
 ) -> Result<()> {
     // Older deletions were finished by earlier passes; two days covers any outage.
-    let ids = repo::recently_deleted(pool, Duration::from_secs(2 * 24 * 3600), 200).await?;
+    let ids = repo::unfinished_deletions(pool, Duration::from_secs(2 * 24 * 3600), 200).await?;
     for id in ids {
-        let mut left = false;
-        for prefix in vodflow_core::layout::video_object_prefixes(id) {
-            let page = s3
-                .list_objects_v2()
-                .bucket(&cfg.s3.bucket)
-                .prefix(&prefix)
-                .max_keys(1)
-                .send()
-                .await
-                .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
-            left |= !page.contents().is_empty();
-        }
-        if left {
-            vodflow_workflows::delete_video::start(cfg, client, id)
-                .await
-                .map_err(|e| Error::Temporal(e.to_string()))?;
-            tracing::warn!(video_id = %id, "deleted video still had objects; deletion started again");
+        // Just asked for: the API starts it (and Temporal dedupes the two starts anyway).
+        let started = vodflow_workflows::delete_video::start(cfg, client, id)
+            .await
+            .map_err(|e| Error::Temporal(e.to_string()))?;
+        if started {
+            tracing::warn!(video_id = %id, "unfinished deletion started again");
             out.deletions_restarted += 1;
         }
     }

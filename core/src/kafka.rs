@@ -60,6 +60,11 @@ pub fn consumer<C: FromClientConfig>(cfg: &Config, group: &str) -> Result<C, Kaf
         .set("auto.offset.reset", "earliest")
         // Notice topics created after the subscription within seconds, not minutes.
         .set("topic.metadata.refresh.interval.ms", "10000")
+        // An upload's event is the start of its processing: a broker that does not answer a
+        // waiting fetch as soon as a record lands (tansu) held it for librdkafka's default 500 ms.
+        // An idle consumer fetches ten times a second instead of twice: nothing on loopback or a
+        // real cluster.
+        .set("fetch.wait.max.ms", "100")
         .create()
 }
 

@@ -204,7 +204,6 @@ pub async fn list_videos(
     .await?)
 }
 
-/// Marks a video deleted; returns false when there was no such (visible) video.
 /// The video, deleted or not (a repeated DELETE must find it to answer the same).
 pub async fn get_video_any(
     pool: &PgPool,
@@ -220,6 +219,7 @@ pub async fn get_video_any(
     .await?)
 }
 
+/// Marks a video deleted; returns false when there was no such (visible) video.
 pub async fn mark_deleted(pool: &PgPool, id: VideoId, owner: Option<&str>) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE videos SET status = 'deleted', updated_at = now()
@@ -409,14 +409,27 @@ pub async fn unsettled(
     .await?)
 }
 
-/// Videos deleted within `within`, newest first: the reconciler checks their objects are gone.
-pub async fn recently_deleted(
+/// Records that a deleted video's deletion finished all its effects.
+pub async fn mark_removed(pool: &PgPool, id: VideoId) -> Result<()> {
+    sqlx::query(
+        "UPDATE videos SET removed_at = now()
+         WHERE id = $1 AND status = 'deleted' AND removed_at IS NULL",
+    )
+    .bind(id.as_uuid())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Videos deleted within `within` whose deletion has not finished, newest first: the reconciler
+/// starts their deletion workflows (again).
+pub async fn unfinished_deletions(
     pool: &PgPool,
     within: std::time::Duration,
     limit: i64,
 ) -> Result<Vec<VideoId>> {
     Ok(sqlx::query_scalar::<_, uuid::Uuid>(
-        "SELECT id FROM videos WHERE status = 'deleted'
+        "SELECT id FROM videos WHERE status = 'deleted' AND removed_at IS NULL
            AND updated_at > now() - make_interval(secs => $1)
          ORDER BY updated_at DESC LIMIT $2",
     )

@@ -78,6 +78,9 @@ impl TestEnv {
             ("VODFLOW_DATABASE_MAX_CONNECTIONS".into(), "5".into()),
             ("VODFLOW_S3_BUCKET".into(), bucket.clone()),
             ("VODFLOW_KAFKA_TOPIC_PREFIX".into(), format!("t{id}.")),
+            // Every test has its own task queues: a workflow one test's api starts (a deletion,
+            // say) is never taken by another test's worker, which has another database.
+            ("VODFLOW_TASK_QUEUE_PREFIX".into(), format!("t{id}.")),
             ("VODFLOW_OUTBOX_POLL".into(), "100ms".into()),
             // Test machines' disks are shared and filled by builds: only the disk test itself
             // exercises the production floor (2 GiB).
@@ -742,6 +745,16 @@ pub fn spawn_worker_process(
     )
 }
 
+/// A processing-queue worker in its own process: what runs a video's delete workflow for tests
+/// that start only the api.
+pub fn spawn_processing_worker(env: &TestEnv) -> WorkerProcess {
+    spawn_worker_process(
+        env,
+        &["--queues", "processing"],
+        &env.scratch.join("processing-worker"),
+    )
+}
+
 /// `vodflow <args>` in its own process with this test's configuration plus `extra`; its log goes
 /// to `log`.
 pub fn spawn_vodflow(
@@ -1015,6 +1028,76 @@ pub async fn json_server(
 
 /// Stands in for the CloudFront API (which cannot run here): accepts one request, answers like
 /// `CreateInvalidation` does, and hands over the raw request the SDK sent.
+/// Like [`cloudfront_listener`], for many requests: the first `fail` are answered 503, the rest
+/// 201; each request is reported with the status it got.
+pub async fn flaky_cloudfront_listener(
+    fail: usize,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<(u16, String)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut served = 0;
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut req = Vec::new();
+            let mut buf = [0u8; 8192];
+            let complete = loop {
+                let Ok(n) = sock.read(&mut buf).await else {
+                    break false;
+                };
+                if n == 0 {
+                    break false;
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if req.len() >= end + 4 + len {
+                        break true;
+                    }
+                }
+            };
+            if !complete {
+                continue;
+            }
+            served += 1;
+            let resp = if served <= fail {
+                let body = r#"<?xml version="1.0"?><ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>try later</Message></Error></ErrorResponse>"#;
+                (
+                    503,
+                    format!(
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                )
+            } else {
+                let body = r#"<?xml version="1.0" encoding="UTF-8"?><Invalidation xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Id>I2J0I21PCUYOIK</Id><Status>InProgress</Status><CreateTime>2026-11-25T00:00:00Z</CreateTime><InvalidationBatch><Paths><Quantity>1</Quantity><Items><Path>/x</Path></Items></Paths><CallerReference>r</CallerReference></InvalidationBatch></Invalidation>"#;
+                (
+                    201,
+                    format!(
+                        "HTTP/1.1 201 Created\r\nContent-Type: text/xml\r\nLocation: http://{addr}/x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                )
+            };
+            let _ = sock.write_all(resp.1.as_bytes()).await;
+            let _ = tx.send((resp.0, String::from_utf8_lossy(&req).into_owned()));
+        }
+    });
+    (addr, rx)
+}
+
 pub async fn cloudfront_listener() -> (std::net::SocketAddr, tokio::task::JoinHandle<String>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

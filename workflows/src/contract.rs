@@ -22,6 +22,7 @@ pub const FINISH_WEBHOOK: &str = "finish_webhook";
 pub const RECONCILE: &str = "reconcile";
 pub const STOP_PROCESSING: &str = "stop_processing";
 pub const REMOVE_OBJECTS: &str = "remove_objects";
+pub const ANNOUNCE_DELETED: &str = "announce_deleted";
 
 /// The ids the video workflow gives its activities: readable in the Temporal UI and stable, so the
 /// API can find a chunk's encode among the pending activities.
@@ -43,9 +44,10 @@ pub mod activity_id {
     pub const FINISH: &str = "finish";
     /// The reconciler's one activity.
     pub const RECONCILE: &str = "reconcile";
-    /// The delete workflow's two activities.
+    /// The delete workflow's activities (and [`INVALIDATE_CDN`]).
     pub const STOP_PROCESSING: &str = "stop-processing";
     pub const REMOVE_OBJECTS: &str = "remove-objects";
+    pub const ANNOUNCE_DELETED: &str = "announce-deleted";
 
     const ENCODE_CHUNK_PREFIX: &str = "encode-chunk-";
 
@@ -149,6 +151,13 @@ impl ProcessingActivities {
     /// Removes every object and open multipart upload of the video.
     #[activity(name = REMOVE_OBJECTS)]
     pub fn remove_objects(_: DeleteVideo) -> Result<VideoRemoved, ActivityError> {
+        unimplemented!()
+    }
+
+    /// `video.deleted` to the owner's webhooks (once per video, by its key), then records the
+    /// deletion finished; the number of deliveries started.
+    #[activity(name = ANNOUNCE_DELETED)]
+    pub fn announce_deleted(_: DeleteVideo) -> Result<u32, ActivityError> {
         unimplemented!()
     }
 

@@ -42,12 +42,14 @@ pub enum ListVideosResponse {
 
 #[derive(ApiResponse)]
 pub enum DeleteVideoResponse {
-    /// Deleted: marked `deleted`, its processing stopped and its objects removed from the store.
-    /// Deleting it again answers the same.
+    /// Deleted: marked `deleted`, and its delete workflow has finished: processing stopped,
+    /// objects and multipart uploads removed, the CDN purged, `video.deleted` delivered to the
+    /// owner's webhooks. Deleting it again answers the same.
     #[oai(status = 204)]
     Deleted,
-    /// Marked `deleted`; its processing run is being stopped and its objects will be removed by
-    /// the video's delete workflow (`delete-{id}` in the Temporal UI), retried until done.
+    /// Marked `deleted`; the video's delete workflow (`delete-{id}` in the Temporal UI) is still
+    /// at work (stopping its run, removing objects, purging the CDN, announcing it), each step
+    /// retried until done.
     #[oai(status = 202)]
     Accepted,
 }
@@ -205,12 +207,12 @@ impl VideosApi {
     ) -> ApiResult<DeleteVideoResponse> {
         auth.0.require(SCOPE_WRITE)?;
         let id = parse_id(&id.0)?;
-        let row = repo::get_video_any(&state.pool, id, auth.0.owner_filter())
+        repo::get_video_any(&state.pool, id, auth.0.owner_filter())
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no video {id}")))?;
-        // Marked first: from now on the video is gone for every reader; the removal follows.
-        let first = repo::mark_deleted(&state.pool, id, auth.0.owner_filter()).await?;
-        Ok(if delete::remove(&state, &row, first).await? {
+        // Marked first: from now on the video is gone for every reader; the workflow does the rest.
+        repo::mark_deleted(&state.pool, id, auth.0.owner_filter()).await?;
+        Ok(if delete::remove(&state, id).await? {
             DeleteVideoResponse::Deleted
         } else {
             DeleteVideoResponse::Accepted

@@ -1,8 +1,11 @@
 //! `DeleteVideoWorkflow`: deleting a video is durable work, not a request handler's best effort.
-//! It stops the video's processing run (and waits until it has closed), gives encodes still
-//! running on workers a heartbeat's time to notice, then removes every object of the video,
-//! retrying until the store has done it. Started (again) by every DELETE of the video, so a second
-//! DELETE finishes what the first could not, and nothing leaks.
+//! Every DELETE only marks the row and starts this workflow. It stops the video's processing run
+//! (and waits until it has closed), gives encodes still running on workers a heartbeat's time to
+//! notice, removes every object and open multipart upload of the video, purges the CDN, delivers
+//! `video.deleted` to the owner's webhooks and records the deletion finished: each step retried
+//! until done, each idempotent, so a run started again (a second DELETE, or the reconciler for a
+//! deletion whose workflow could not be started or ran out of retries) repeats nothing a receiver
+//! sees twice.
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
 
@@ -15,9 +18,12 @@ use std::time::Duration;
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowContext, WorkflowResult};
-use vodflow_core::workflow_types::{DeleteVideo, VideoRemoved};
+use vodflow_core::workflow_types::{DeleteVideo, InvalidateCdn, VideoRemoved};
 
 use crate::contract::{ProcessingActivities, activity_id as aid};
+
+/// Runs of older code ended after the removal (the API purged the CDN and announced the deletion).
+const PATCH_EFFECTS: &str = "delete-effects-v1";
 
 #[workflow]
 #[derive(Default)]
@@ -62,10 +68,27 @@ impl DeleteVideoWorkflow {
         let removed = ctx
             .execute_activity(
                 ProcessingActivities::remove_objects,
-                input,
+                input.clone(),
                 patient(aid::REMOVE_OBJECTS),
             )
             .await?;
+        if ctx.patched(PATCH_EFFECTS) {
+            // After the removal, so an edge that refetches finds nothing.
+            ctx.execute_activity(
+                ProcessingActivities::invalidate_cdn,
+                InvalidateCdn {
+                    video_id: input.video_id,
+                },
+                patient(aid::INVALIDATE_CDN),
+            )
+            .await?;
+            ctx.execute_activity(
+                ProcessingActivities::announce_deleted,
+                input,
+                patient(aid::ANNOUNCE_DELETED),
+            )
+            .await?;
+        }
         Ok(removed)
     }
 }

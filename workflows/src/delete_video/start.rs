@@ -11,8 +11,9 @@ pub fn workflow_id(id: VideoId) -> String {
     format!("delete-{id}")
 }
 
-/// Starts the deletion of `id` unless one is running (then that one is the answer).
-pub async fn start(cfg: &Config, client: &Client, id: VideoId) -> Result<(), WorkflowStartError> {
+/// Starts the deletion of `id` unless one is running (then that one is the answer); true when
+/// this call started it.
+pub async fn start(cfg: &Config, client: &Client, id: VideoId) -> Result<bool, WorkflowStartError> {
     let input = DeleteVideo {
         video_id: id,
         bucket: cfg.s3.bucket.clone(),
@@ -31,7 +32,8 @@ pub async fn start(cfg: &Config, client: &Client, id: VideoId) -> Result<(), Wor
         .start_workflow(DeleteVideoWorkflow::run, input, opts)
         .await
     {
-        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Ok(_) => Ok(true),
+        Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(false),
         Err(e) => Err(e),
     }
 }

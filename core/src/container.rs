@@ -185,12 +185,13 @@ fn iso_bmff(head: &[u8], complete: bool) -> Option<Container> {
             return Some(brand.unwrap_or(Container::QuickTime));
         }
         boxes += 1;
-        let next = pos as u64 + size;
-        if next >= head.len() as u64 {
+        // `size` is the file's word (up to 2^64 - 1): a position past it is checked, not assumed.
+        let next = (pos as u64).checked_add(size);
+        let Some(next) = next.filter(|n| *n < head.len() as u64) else {
             // The next box lies beyond what we were shown: accept a real `ftyp` (the rest is
             // checked by the demuxer we force), never a bare `free`/`wide` preamble.
             return if complete { None } else { brand };
-        }
+        };
         pos = next as usize;
     }
     // A short file that is all `ftyp` + preamble boxes has no media.
@@ -412,5 +413,79 @@ mod tests {
             text[i * TS_PACKET] = 0x47;
         }
         assert!(sniff(&text, true).is_err());
+    }
+
+    /// The attack: 24 bytes, a `free` box and then a 64-bit box size of 2^64 - 1, whose end the
+    /// walk computed as position + size (an overflow panic in a debug build).
+    #[test]
+    fn a_box_size_near_two_to_the_64_is_refused_not_overflowed() {
+        let mut head = vec![0, 0, 0, 8];
+        head.extend_from_slice(b"free");
+        head.extend_from_slice(&[0, 0, 0, 1]);
+        head.extend_from_slice(b"free");
+        head.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert_eq!(head.len(), 24);
+        for complete in [true, false] {
+            assert!(sniff(&head, complete).is_err());
+        }
+    }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::{SNIFF_BYTES, TOP_LEVEL, sniff};
+
+        /// One ISO BMFF box: a top-level type, a 32-bit size (0, 1, small or huge) and, for size
+        /// 1, a 64-bit size anywhere in its range; then some body bytes.
+        fn a_box() -> impl Strategy<Value = Vec<u8>> {
+            (
+                0..TOP_LEVEL.len(),
+                prop_oneof![Just(0u32), Just(1u32), 0u32..64, any::<u32>()],
+                any::<u64>(),
+                proptest::collection::vec(any::<u8>(), 0..32),
+            )
+                .prop_map(|(kind, size, large, body)| {
+                    let mut b = size.to_be_bytes().to_vec();
+                    b.extend_from_slice(TOP_LEVEL[kind]);
+                    if size == 1 {
+                        b.extend_from_slice(&large.to_be_bytes());
+                    }
+                    b.extend_from_slice(&body);
+                    b
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Whatever a client uploads, sniffing answers (accept or refuse), never panics.
+            #[test]
+            fn any_bytes_are_sniffed_without_panicking(
+                head in proptest::collection::vec(any::<u8>(), 0..4096),
+                complete in any::<bool>(),
+            ) {
+                let _ = sniff(&head, complete);
+            }
+
+            /// Box walks with hostile sizes, the shape that reaches the arithmetic.
+            #[test]
+            fn hostile_box_sizes_are_sniffed_without_panicking(
+                boxes in proptest::collection::vec(a_box(), 1..12),
+                complete in any::<bool>(),
+            ) {
+                let head: Vec<u8> = boxes.concat();
+                let _ = sniff(&head[..head.len().min(SNIFF_BYTES)], complete);
+            }
+
+            /// EBML headers with hostile variable-length sizes.
+            #[test]
+            fn hostile_ebml_sizes_are_sniffed_without_panicking(
+                body in proptest::collection::vec(any::<u8>(), 0..256),
+            ) {
+                let mut head = vec![0x1A, 0x45, 0xDF, 0xA3];
+                head.extend_from_slice(&body);
+                let _ = sniff(&head, true);
+            }
+        }
     }
 }

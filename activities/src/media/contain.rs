@@ -14,6 +14,38 @@ use crate::error::Error;
 /// Scheduling niceness of every ffmpeg child (`nice -n`).
 const ENCODE_NICENESS: &str = "10";
 
+/// The whole environment of a contained child: where the tools are, and a locale that makes
+/// their messages plain ASCII.
+pub const CHILD_ENV: &[(&str, &str)] = &[("PATH", "/usr/local/bin:/usr/bin:/bin"), ("LC_ALL", "C")];
+
+/// Most of a child's stderr kept for an error message: its last 64 KiB.
+pub const STDERR_KEPT: usize = 64 * 1024;
+
+/// Reads `r` to its end keeping only the last `keep` bytes: a child writing gigabytes of
+/// warnings costs the worker `keep` bytes, and is never blocked on a full pipe.
+pub async fn keep_tail(mut r: impl tokio::io::AsyncRead + Unpin, keep: usize) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut kept: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+    let mut buf = [0u8; 16 * 1024];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        kept.extend(&buf[..n]);
+        let excess = kept.len().saturating_sub(keep);
+        kept.drain(..excess);
+    }
+    String::from_utf8_lossy(kept.make_contiguous()).into_owned()
+}
+
+/// Reads `r` to its end, or `None` past `max` bytes (the caller then kills the child).
+pub async fn read_capped(r: impl tokio::io::AsyncRead + Unpin, max: usize) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let read = r.take(max as u64 + 1).read_to_end(&mut out).await;
+    (read.is_ok() && out.len() <= max).then_some(out)
+}
+
 /// SIGXCPU: the kernel's answer to a process past its CPU-time limit.
 const SIGXCPU: i32 = 24;
 
@@ -45,6 +77,20 @@ impl Containment {
             threads: limits.threads,
             wall: Duration::from_secs(seconds),
         }
+    }
+
+    /// `program` (ffmpeg, ffprobe) contained: behind [`Self::prlimit_args`], with an environment
+    /// of [`CHILD_ENV`] only. The worker's environment holds every secret it was given (database,
+    /// store and signing keys, in the Kubernetes manifests all of them); a child that parses
+    /// hostile files gets none of it. Its output must be read with [`read_capped`] or
+    /// [`keep_tail`], never whole.
+    pub fn command(&self, program: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new("prlimit");
+        cmd.env_clear()
+            .envs(CHILD_ENV.iter().copied())
+            .args(self.prlimit_args())
+            .arg(program);
+        cmd
     }
 
     /// `prlimit --as=… --cpu=… -- setsid sh -c … nice -n 10` to put in front of the program.
@@ -233,5 +279,44 @@ mod tests {
             c().classify("encode", killed, ""),
             Error::Ffmpeg(_)
         ));
+    }
+
+    /// The attack: a crafted file that makes its parser run code reads the worker's secrets from
+    /// its environment. A contained child has none of them.
+    #[tokio::test]
+    async fn a_contained_child_sees_no_secret_of_the_worker() {
+        // What the test runner's environment has (cargo sets these; a worker has its secrets
+        // beside them): none may reach the child.
+        let inherited: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+        assert!(
+            inherited
+                .iter()
+                .any(|k| k == "CARGO_MANIFEST_DIR" || k == "HOME")
+        );
+        let out = c().command("env").output().await.unwrap();
+        assert!(out.status.success());
+        let env = String::from_utf8_lossy(&out.stdout);
+        let names: Vec<&str> = env.lines().filter_map(|l| l.split('=').next()).collect();
+        for name in names {
+            assert!(
+                super::CHILD_ENV.iter().any(|(n, _)| *n == name)
+                    || name == "PWD"
+                    || name == "SHLVL"
+                    || name == "_",
+                "the child inherited {name}: {env}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_childs_endless_output_costs_a_bounded_tail() {
+        let noise = vec![b'x'; 1 << 20];
+        let mut tail = noise.clone();
+        tail.extend_from_slice(b"the real error");
+        let kept = super::keep_tail(&tail[..], 1024).await;
+        assert_eq!(kept.len(), 1024);
+        assert!(kept.ends_with("the real error"));
+        assert!(super::read_capped(&noise[..], 1000).await.is_none());
+        assert_eq!(super::read_capped(&b"ok"[..], 1000).await.unwrap(), b"ok");
     }
 }

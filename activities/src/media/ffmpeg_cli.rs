@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use super::contain::Containment;
 use crate::error::{Error, Result};
@@ -24,9 +23,8 @@ pub async fn run(
     cancelled: impl Fn() -> bool + Send,
 ) -> Result<()> {
     let started = Instant::now();
-    let mut child = Command::new("prlimit")
-        .args(contain.prlimit_args())
-        .arg("ffmpeg")
+    let mut child = contain
+        .command("ffmpeg")
         .args([
             "-nostdin",
             "-hide_banner",
@@ -56,9 +54,7 @@ pub async fn run(
         .take()
         .ok_or_else(|| Error::Ffmpeg("no stderr".into()))?;
     let errors = tokio::spawn(async move {
-        let mut s = String::new();
-        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s).await;
-        s
+        super::contain::keep_tail(&mut stderr, super::contain::STDERR_KEPT).await
     });
     let mut lines = BufReader::new(stdout).lines();
     let mut last = Instant::now();

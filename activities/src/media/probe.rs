@@ -7,7 +7,6 @@
 use std::process::Stdio;
 
 use serde::Deserialize;
-use tokio::process::Command;
 use vodflow_core::config::MediaLimits;
 use vodflow_core::workflow_types::SourceInfo;
 
@@ -61,6 +60,10 @@ struct Format {
     duration: Option<String>,
     start_time: Option<String>,
 }
+
+/// The most of ffprobe's JSON read (a file with thousands of streams or tags can make it long;
+/// the stream limit is checked on what it says).
+const PROBE_OUTPUT_MAX: usize = 16 << 20;
 
 /// Seconds before the container's end from which the last video packets are read.
 const TAIL_SECONDS: f64 = 10.0;
@@ -240,11 +243,9 @@ async fn video_end(
     start_s: f64,
     declared_s: Option<f64>,
 ) -> Result<Option<f64>> {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
-    let mut cmd = Command::new("prlimit");
-    cmd.args(contain.prlimit_args())
-        .arg("ffprobe")
-        .args(["-v", "error", "-of", "csv=p=0", "-threads", "1"])
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = contain.command("ffprobe");
+    cmd.args(["-v", "error", "-of", "csv=p=0", "-threads", "1"])
         .args(["-select_streams", "V:0", "-show_entries"])
         .arg("packet=pts_time,dts_time,duration_time");
     if let Some(d) = declared_s {
@@ -264,9 +265,7 @@ async fn video_end(
         return Err(Error::Ffmpeg("ffprobe has no output pipes".into()));
     };
     let errors = tokio::spawn(async move {
-        let mut s = String::new();
-        let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut s).await;
-        s
+        super::contain::keep_tail(&mut stderr, super::contain::STDERR_KEPT).await
     });
     let read = async {
         let mut lines = tokio::io::BufReader::new(stdout).lines();
@@ -310,10 +309,8 @@ async fn ffprobe(
     what: &[&str],
     step: &str,
 ) -> Result<Probe> {
-    let mut cmd = Command::new("prlimit");
-    cmd.args(contain.prlimit_args())
-        .arg("ffprobe")
-        .args(["-v", "error", "-of", "json", "-threads", "1"])
+    let mut cmd = contain.command("ffprobe");
+    cmd.args(["-v", "error", "-of", "json", "-threads", "1"])
         .args(what)
         .args(source.input_args(&[]))
         .stdin(Stdio::null())
@@ -321,20 +318,40 @@ async fn ffprobe(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let what_failed = format!("ffprobe ({step})");
-    let out = match tokio::time::timeout(contain.wall, cmd.output()).await {
-        Err(_) => return Err(contain.timed_out(&what_failed)),
-        Ok(r) => r.map_err(|e| Error::Ffmpeg(format!("cannot start ffprobe: {e}")))?,
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::Ffmpeg(format!("cannot start ffprobe: {e}")))?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(Error::Ffmpeg("ffprobe has no output pipes".into()));
     };
+    let run = async {
+        let (json, stderr) = futures::future::join(
+            super::contain::read_capped(stdout, PROBE_OUTPUT_MAX),
+            super::contain::keep_tail(stderr, super::contain::STDERR_KEPT),
+        )
+        .await;
+        (json, stderr, child.wait().await)
+    };
+    let (json, stderr, status) = match tokio::time::timeout(contain.wall, run).await {
+        Err(_) => return Err(contain.timed_out(&what_failed)),
+        Ok(r) => r,
+    };
+    let Some(json) = json else {
+        return Err(Error::InvalidMedia(format!(
+            "not a readable video: ffprobe's description of it exceeds {} MiB",
+            PROBE_OUTPUT_MAX >> 20
+        )));
+    };
+    let status = status.map_err(|e| Error::Ffmpeg(format!("ffprobe: {e}")))?;
     // The worker's paths mean nothing to the uploader.
-    let stderr = String::from_utf8_lossy(&out.stderr)
-        .replace(&super::source::file_url(&source.path), "the upload");
-    if !out.status.success() {
-        return Err(match contain.classify(&what_failed, out.status, &stderr) {
+    let stderr = stderr.replace(&super::source::file_url(&source.path), "the upload");
+    if !status.success() {
+        return Err(match contain.classify(&what_failed, status, &stderr) {
             Error::InvalidMedia(m) => Error::InvalidMedia(format!("not a readable video: {m}")),
             other => other,
         });
     }
-    serde_json::from_slice(&out.stdout)
+    serde_json::from_slice(&json)
         .map_err(|e| Error::InvalidMedia(format!("not a readable video ({step}: {e})")))
 }
 

@@ -250,3 +250,68 @@ mod tests {
         assert!(check_version(&headers(&[("tus-resumable", "1.0.0")])).is_ok());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use poem::http::{HeaderMap, HeaderValue};
+    use proptest::prelude::*;
+
+    use super::{checksum, metadata, number};
+
+    fn with(name: &'static str, value: &[u8]) -> Option<HeaderMap> {
+        let v = HeaderValue::from_bytes(value).ok()?;
+        let mut h = HeaderMap::new();
+        h.insert(name, v);
+        Some(h)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Every tus header a client sends is parsed to a value or a 400, never a panic.
+        #[test]
+        fn any_tus_header_value_is_parsed_without_panicking(
+            value in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            for name in ["upload-offset", "upload-length"] {
+                if let Some(h) = with(name, &value) {
+                    let _ = number(&h, name);
+                }
+            }
+            if let Some(h) = with("upload-metadata", &value) {
+                let _ = metadata(&h);
+            }
+            if let Some(h) = with("upload-checksum", &value) {
+                let _ = checksum(&h);
+            }
+        }
+
+        /// Metadata shaped like the real thing (`key base64, ...`) with hostile keys and values.
+        #[test]
+        fn metadata_pairs_are_parsed_without_panicking(
+            pairs in proptest::collection::vec(("[ -~]{0,12}", "[A-Za-z0-9+/=]{0,40}"), 0..20),
+        ) {
+            let raw = pairs
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            if let Some(h) = with("upload-metadata", raw.as_bytes()) {
+                let _ = metadata(&h);
+            }
+        }
+
+        /// Offsets: exactly the non-negative decimal integers that fit are accepted.
+        #[test]
+        fn offsets_accept_exactly_non_negative_decimals(value in "[-+0-9 a-f]{0,24}") {
+            if let Some(h) = with("upload-offset", value.as_bytes()) {
+                let got = number(&h, "upload-offset");
+                let trimmed = value.trim();
+                let want = !trimmed.is_empty()
+                    && trimmed.bytes().all(|b| b.is_ascii_digit())
+                    && trimmed.parse::<i64>().is_ok();
+                prop_assert_eq!(matches!(got, Ok(Some(_))), want, "{:?}", value);
+            }
+        }
+    }
+}

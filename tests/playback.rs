@@ -256,10 +256,37 @@ async fn signed_and_public_videos_play_over_http_with_ranges_etags_and_cors() {
             format!("/play/{public}/240p/seg_09999.m4s"),
             "/play/not-a-uuid/master.m3u8".to_owned(),
             "/play/00000000-0000-7000-8000-000000000000/master.m3u8".to_owned(),
+            // One URL per object of a public video: invented signature segments are other
+            // cache keys for the same bytes.
+            format!("/play/{public}/sig-9999999999-deadbeef/master.m3u8"),
+            format!("/play/{public}/sig-1-x/240p/seg_00001.m4s"),
         ] {
             let r = get(&format!("{base}{path}"), &[]).await;
             assert_eq!(r.status(), 404, "{path}");
         }
+
+        // A link signed while the public video was `signed`, still valid, goes to its one URL
+        // (not cached); the same link expired is not found.
+        let pid: vodflow_core::VideoId = public.parse().unwrap();
+        let secret = &env.cfg.playback.signing_secret;
+        let valid = playback::signature_segment(secret, pid, playback::unix_now() + 600);
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{base}/play/{public}/{valid}/240p/index.m3u8"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+        assert_eq!(
+            header(&r, "location"),
+            format!("/play/{public}/240p/index.m3u8")
+        );
+        assert_eq!(header(&r, "cache-control"), "no-store");
+        let expired = playback::signature_segment(secret, pid, playback::unix_now() - 10);
+        let r = get(&format!("{base}/play/{public}/{expired}/master.m3u8"), &[]).await;
+        assert_eq!(r.status(), 404);
 
         // An nginx edge cache in front (docs/nginx-edge-cache.conf): the second request for a
         // segment is a cache hit, and the origin served it once.

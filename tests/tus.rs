@@ -1169,6 +1169,58 @@ async fn uppy_aws_s3_in_a_browser_uploads_through_a_direct_upload_url_without_a_
     owned.cleanup().await;
 }
 
+/// A client that sends a PATCH's whole body and vanishes before the answer: the server drops the
+/// request, and with it the lease it held. The client's next PATCH takes the upload straight
+/// away; a lease still renewed by the dropped request would answer 423 for as long as the
+/// server runs.
+#[tokio::test]
+async fn a_client_that_vanishes_after_its_body_leaves_the_upload_free_for_its_next_patch() {
+    use tokio::io::AsyncWriteExt;
+    let owned = TestEnv::new(&[("VODFLOW_UPLOAD_PART_BYTES", "5242880")]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let data = std::fs::read(video_file(env, "f.bin", 12 * 1024 * 1024)).unwrap();
+    let r = create(&base, &token, Some(data.len()), "").await;
+    assert_eq!(r.status(), 201);
+    let up = location(&r);
+
+    let first = 7 * 1024 * 1024;
+    let addr = base.trim_start_matches("http://");
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head_text = format!(
+        "PATCH {up} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: {TUS}\r\n\
+         Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {first}\r\n\r\n"
+    );
+    sock.write_all(head_text.as_bytes()).await.unwrap();
+    sock.write_all(&data[..first]).await.unwrap();
+    sock.flush().await.unwrap();
+    drop(sock);
+
+    // Whatever the vanished request managed to store, the rest goes in at HEAD's offset; a 409
+    // only means it was still finishing when HEAD looked.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        assert!(tries < 20, "the upload never took the rest");
+        let h = head(&base, &up, Some(&token)).await;
+        assert_eq!(h.status(), 200);
+        let at = offset(&h) as usize;
+        let r = patch(&base, &up, &token, at, data[at..].to_vec(), &[]).await;
+        match r.status().as_u16() {
+            204 => break,
+            409 => continue,
+            other => panic!("the next PATCH after a vanished client: {other}"),
+        }
+    }
+    let (_, stored) = finished(env, &base, &token, &up).await;
+    assert_eq!(sha256_hex(&stored), sha256_hex(&data), "byte-identical");
+    api.stop().await;
+    owned.cleanup().await;
+}
+
 /// A finish that dies between the store's completion and the commit (here the database refuses
 /// the video row; a killed api would never have sent it) leaves every byte recorded: the next
 /// HEAD finishes it from that record, the completed object standing in for the part list the

@@ -88,6 +88,23 @@ async fn serve(
         )
         .map_err(|e| ApiError::Forbidden(e.to_string()))?;
         max_age_cap = Some(expires - now);
+    } else if let Some(sig) = target.signature {
+        // A public video has one URL per object: an invented `sig-…` segment in front would make
+        // every name a new cache key (a CDN made to miss forever). A link signed while the video
+        // was `signed`, still valid, is sent to the one URL; anything else is not found.
+        playback::verify_segment(
+            &state.cfg.playback.signing_secret,
+            id,
+            Some(sig),
+            playback::unix_now(),
+        )
+        .map_err(|_| not_found())?;
+        let canonical = req.uri().path().replacen(&format!("/{sig}/"), "/", 1);
+        return Ok(Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, canonical)
+            .header(header::CACHE_CONTROL, "no-store")
+            .finish());
     }
     // The growing playlists of a first encode that then failed or was cancelled are not a video:
     // nothing finished exists to play. (A forced re-encode's failure leaves the finished master

@@ -333,7 +333,7 @@ async fn write_body(
             "another request is writing to this upload; retry once it has ended".into(),
         ));
     }
-    let renewing = write::keep_leased(state, id, lease);
+    let held = write::HeldLease::renewing(state, id, lease);
     let result = async {
         // Read again under the lease: this is the state no other request can change now.
         let row = uploads::patiently(|| uploads::get(&state.pool, id))
@@ -399,10 +399,7 @@ async fn write_body(
             .await
     }
     .await;
-    renewing.abort();
-    if let Err(e) = uploads::unlock(&state.pool, id, lease).await {
-        tracing::warn!(upload = %id, error = %e, "could not release the upload's lease");
-    }
+    held.release().await;
     result
 }
 

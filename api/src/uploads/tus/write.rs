@@ -472,16 +472,66 @@ pub(crate) async fn acquire(state: &AppState, id: Uuid, lease: Uuid) -> Result<b
     }
 }
 
-/// Keeps renewing the lease until dropped.
-pub(crate) fn keep_leased(state: &AppState, id: Uuid, lease: Uuid) -> tokio::task::JoinHandle<()> {
-    let pool = state.pool.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(RENEW_EVERY).await;
-            // Lost to another request: stop. A failed renewal (a busy pool) is tried again.
-            if matches!(uploads::renew(&pool, id, lease).await, Ok(false)) {
-                return;
+/// A held write lease, renewed while it lives. Dropping it (the request ended, or its future
+/// was dropped because the client went away mid-body) stops the renewals and releases the
+/// lease, so the client's next request takes the upload at once instead of waiting it out.
+pub(crate) struct HeldLease {
+    renewing: tokio::task::JoinHandle<()>,
+    pool: sqlx::PgPool,
+    id: Uuid,
+    lease: Uuid,
+    released: bool,
+}
+
+impl HeldLease {
+    pub(crate) fn renewing(state: &AppState, id: Uuid, lease: Uuid) -> Self {
+        let pool = state.pool.clone();
+        let renewing = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(RENEW_EVERY).await;
+                    // Lost to another request: stop. A failed renewal (a busy pool) is tried again.
+                    if matches!(uploads::renew(&pool, id, lease).await, Ok(false)) {
+                        return;
+                    }
+                }
             }
+        });
+        Self {
+            renewing,
+            pool,
+            id,
+            lease,
+            released: false,
         }
-    })
+    }
+
+    /// Releases the lease before the response goes out, so the client's next PATCH finds it free.
+    pub(crate) async fn release(mut self) {
+        self.renewing.abort();
+        self.released = true;
+        if let Err(e) = uploads::unlock(&self.pool, self.id, self.lease).await {
+            tracing::warn!(upload = %self.id, error = %e, "could not release the upload's lease");
+        }
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        self.renewing.abort();
+        if self.released {
+            return;
+        }
+        let (pool, id, lease) = (self.pool.clone(), self.id, self.lease);
+        // Drop cannot await; the release runs on its own, and a failed one only means the
+        // lease runs out by itself within LEASE.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = uploads::unlock(&pool, id, lease).await {
+                    tracing::warn!(upload = %id, error = %e, "could not release the upload's lease");
+                }
+            });
+        }
+    }
 }

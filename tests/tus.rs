@@ -698,6 +698,112 @@ async fn a_direct_upload_url_works_without_a_token_once_and_never_after_it_expir
     owned.cleanup().await;
 }
 
+/// A direct URL is one upload with its creator's settings: a token-less browser that says
+/// `visibility: public` (or a title) of a URL whose creator did not let it gets a signed video
+/// under the creator's title; only fields the creator listed in `browser_may_set` are its to set.
+#[tokio::test]
+async fn a_browser_holding_a_direct_url_cannot_make_its_video_public() {
+    let owned = TestEnv::new(&[]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let data = std::fs::read(video_file(env, "d.bin", 200_000)).unwrap();
+    let client = reqwest::Client::new();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let upload_as_browser = |body: serde_json::Value| {
+        let (client, base, token, data) = (&client, &base, &token, &data);
+        async move {
+            let r = client
+                .post(format!("{base}/v1/uploads"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let d: serde_json::Value = r.json().await.unwrap();
+            let r = client
+                .post(format!(
+                    "{base}{}",
+                    path_of(d["upload_url"].as_str().unwrap())
+                ))
+                .header("Tus-Resumable", TUS)
+                .header("Upload-Length", data.len().to_string())
+                .header(
+                    "Upload-Metadata",
+                    format!(
+                        "visibility {},title {},filename {}",
+                        b64("public"),
+                        b64("chosen by the page"),
+                        b64("clip.mp4")
+                    ),
+                )
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(data.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+            let r = client
+                .get(format!("{base}/v1/uploads/{}", d["id"].as_str().unwrap()))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["status"], "complete", "{v}");
+            v["video_id"]
+                .as_str()
+                .unwrap()
+                .parse::<vodflow_core::VideoId>()
+                .unwrap()
+        }
+    };
+    let video = |id| {
+        let pool = env.pool.clone();
+        async move {
+            vodflow_core::repo::get_video(&pool, id, None)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+
+    let locked =
+        video(upload_as_browser(serde_json::json!({"title": "Set by the server"})).await).await;
+    assert_eq!(
+        locked.visibility, "signed",
+        "the browser's visibility is not its to set"
+    );
+    assert_eq!(locked.title, "Set by the server");
+
+    let untitled = video(upload_as_browser(serde_json::json!({})).await).await;
+    assert_eq!(untitled.visibility, "signed");
+    assert_eq!(
+        untitled.title, "clip.mp4",
+        "the file's name, not the page's title"
+    );
+
+    let open = video(
+        upload_as_browser(serde_json::json!({"browser_may_set": ["visibility", "title"]})).await,
+    )
+    .await;
+    assert_eq!(open.visibility, "public", "allowed by the URL's creator");
+    assert_eq!(open.title, "chosen by the page");
+
+    let r = client
+        .post(format!("{base}/v1/uploads"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"browser_may_set": ["owner"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    api.stop().await;
+    owned.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_small_and_ten_256_mib_uploads_at_once_all_complete_and_leave_nothing_behind() {
     // A pool sized for 110 concurrent writers (the tests' default is 5 connections).

@@ -61,6 +61,10 @@ pub struct UploadMeta {
     pub visibility: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// On a direct upload: the fields (`title`, `description`, `visibility`) its creator lets
+    /// the token-less browser set. Everything else is the creator's, or the default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub browser_may_set: Vec<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -27,6 +27,10 @@ pub(crate) struct NewDirectUpload {
     pub visibility: Option<String>,
     /// Largest file this URL accepts, bytes (at most the server's maximum, which is the default).
     pub max_bytes: Option<u64>,
+    /// What the token-less browser may set of `title`, `description` and `visibility` (the
+    /// values above are then defaults). None by default: the upload gets exactly the settings
+    /// given here, and what the browser says of them is ignored.
+    pub browser_may_set: Option<Vec<String>>,
 }
 
 #[derive(Object, Debug)]
@@ -159,10 +163,22 @@ impl UploadsApi {
             Some(m) => m,
             None => server_max,
         };
+        let browser_may_set = body.browser_may_set.clone().unwrap_or_default();
+        if browser_may_set
+            .iter()
+            .any(|f| !tus::BROWSER_SETTABLE.contains(&f.as_str()))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "browser_may_set may only list {}",
+                tus::BROWSER_SETTABLE.join(", ")
+            ))
+            .into());
+        }
         let meta = tus::validated(UploadMeta {
             title: body.title.clone(),
             description: body.description.clone(),
             visibility: body.visibility.clone(),
+            browser_may_set,
             ..UploadMeta::default()
         })?;
         let token = vodflow_core::webhooks::new_secret("du_");

@@ -157,7 +157,7 @@ pub(crate) async fn open_upload(
     }
 }
 
-/// What Uppy says about the file: `title` (else `name`), `visibility`, `description`.
+/// What Uppy says about the file: `title`, `name`, `visibility`, `description`.
 pub(crate) fn said_meta(body: &CreateMultipart) -> UploadMeta {
     let m = body.metadata.as_ref();
     let text = |k: &str| {
@@ -165,12 +165,15 @@ pub(crate) fn said_meta(body: &CreateMultipart) -> UploadMeta {
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned)
     };
+    // Uppy always sends the file's `name`: it is the file's name (the title only when nobody
+    // gave one), not a title the browser chose, which a direct URL may not let it set.
     UploadMeta {
-        title: text("title").or_else(|| text("name")),
-        filename: body.filename.clone(),
+        title: text("title"),
+        filename: body.filename.clone().or_else(|| text("name")),
         filetype: body.kind.clone(),
         visibility: text("visibility"),
         description: text("description"),
+        ..UploadMeta::default()
     }
 }
 

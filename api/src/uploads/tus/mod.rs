@@ -143,14 +143,26 @@ fn url_spent() -> ApiError {
     ApiError::NotFound("no such upload URL, or it was used already".into())
 }
 
-/// A direct upload's metadata: what the URL's creator set wins over what the browser says.
+/// The fields a direct URL's creator may let the browser set.
+pub(crate) const BROWSER_SETTABLE: [&str; 3] = ["title", "description", "visibility"];
+
+/// A direct upload's metadata: the URL grants one upload with its creator's settings. The
+/// browser names the file; its title, description or visibility count only where the creator
+/// listed the field in `browser_may_set` (the creator's value is then a default) and are
+/// ignored otherwise, so a token-less page cannot, say, make a signed video public.
 fn direct_meta(given: &UploadMeta, said: UploadMeta) -> UploadMeta {
+    let may = |field: &str| given.browser_may_set.iter().any(|f| f == field);
+    let pick = |field: &str, creator: &Option<String>, browser: Option<String>| match browser {
+        Some(b) if may(field) => Some(b),
+        _ => creator.clone(),
+    };
     UploadMeta {
-        title: given.title.clone().or(said.title),
+        title: pick("title", &given.title, said.title),
         filename: said.filename.or_else(|| given.filename.clone()),
         filetype: said.filetype.or_else(|| given.filetype.clone()),
-        visibility: given.visibility.clone().or(said.visibility),
-        description: given.description.clone().or(said.description),
+        visibility: pick("visibility", &given.visibility, said.visibility),
+        description: pick("description", &given.description, said.description),
+        browser_may_set: Vec::new(),
     }
 }
 
@@ -599,6 +611,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_direct_urls_browser_sets_only_what_its_creator_allowed() {
+        let said = UploadMeta {
+            title: Some("page".into()),
+            visibility: Some("public".into()),
+            description: Some("page text".into()),
+            filename: Some("clip.mp4".into()),
+            ..UploadMeta::default()
+        };
+        let creator = UploadMeta {
+            description: Some("server text".into()),
+            ..UploadMeta::default()
+        };
+        let m = direct_meta(&creator, said.clone());
+        assert_eq!(
+            (m.title, m.visibility, m.description, m.filename.as_deref()),
+            (None, None, Some("server text".into()), Some("clip.mp4"))
+        );
+        let allowing = UploadMeta {
+            browser_may_set: vec!["visibility".into()],
+            ..creator
+        };
+        let m = direct_meta(&allowing, said);
+        assert_eq!(m.visibility.as_deref(), Some("public"));
+        assert_eq!(m.title, None);
+        assert!(m.browser_may_set.is_empty(), "not carried into the upload");
+    }
+
+    #[test]
     fn metadata_postgres_cannot_store_is_refused_not_a_500() {
         let meta = |filename: &str, filetype: &str, description: &str| UploadMeta {
             title: Some("t".into()),
@@ -606,6 +646,7 @@ mod tests {
             filetype: Some(filetype.into()),
             visibility: None,
             description: Some(description.into()),
+            browser_may_set: Vec::new(),
         };
         assert!(validated(meta("clip.mp4", "video/mp4", "two\nlines")).is_ok());
         for bad in [

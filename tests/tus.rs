@@ -806,8 +806,14 @@ async fn a_browser_holding_a_direct_url_cannot_make_its_video_public() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_small_and_ten_256_mib_uploads_at_once_all_complete_and_leave_nothing_behind() {
-    // A pool sized for 110 concurrent writers (the tests' default is 5 connections).
-    let owned = TestEnv::new(&[("VODFLOW_DATABASE_MAX_CONNECTIONS", "20")]).await;
+    // A pool sized for 110 concurrent writers (the tests' default is 5 connections), and room
+    // for 11 streams per owner and 110 in all (a PATCH holds an upload slot while it streams).
+    let owned = TestEnv::new(&[
+        ("VODFLOW_DATABASE_MAX_CONNECTIONS", "20"),
+        ("VODFLOW_MAX_UPLOADS_PER_OWNER", "16"),
+        ("VODFLOW_MAX_UPLOADS", "128"),
+    ])
+    .await;
     let env = &owned;
     let api = env.spawn_api().await;
     let base = api.base.clone();
@@ -825,7 +831,8 @@ async fn a_hundred_small_and_ten_256_mib_uploads_at_once_all_complete_and_leave_
             let r = create(&base, &token, Some(small.len()), "").await;
             assert_eq!(r.status(), 201, "small {i}");
             let up = location(&r);
-            // As a tus client does: a busy server (503, 423) is retried from the offset HEAD gives.
+            // As a tus client does: a busy server (503, 423, 429) is retried from the offset HEAD
+            // gives.
             let mut tries = 0;
             loop {
                 let at = offset(&head(&base, &up, Some(&token)).await) as usize;
@@ -836,7 +843,7 @@ async fn a_hundred_small_and_ten_256_mib_uploads_at_once_all_complete_and_leave_
                 }
                 tries += 1;
                 assert!(
-                    (status == 503 || status == 423) && tries < 20,
+                    (status == 503 || status == 423 || status == 429) && tries < 20,
                     "small {i}: {status} {:?}",
                     r.text().await
                 );
@@ -1428,4 +1435,238 @@ async fn s3_sign(
         .await
         .unwrap();
     signed["url"].as_str().unwrap().to_owned()
+}
+
+/// A PATCH whose checksum does not match keeps none of its bytes, but the part it already gave
+/// the store belongs to the upload from that moment: terminating it leaves nothing in the store.
+#[tokio::test]
+async fn a_checksum_mismatched_patch_leaves_no_store_upload_behind() {
+    let owned = TestEnv::new(&[("VODFLOW_UPLOAD_PART_BYTES", "5242880")]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let data = std::fs::read(video_file(env, "c.bin", 12 * 1024 * 1024)).unwrap();
+    let r = create(&base, &token, Some(data.len()), "").await;
+    assert_eq!(r.status(), 201);
+    let up = location(&r);
+    // More than one part's worth: the first part reaches the store before the digest is known.
+    let wrong = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"other"));
+    let r = patch(
+        &base,
+        &up,
+        &token,
+        0,
+        data[..6 * 1024 * 1024].to_vec(),
+        &[("Upload-Checksum", format!("sha256 {wrong}"))],
+    )
+    .await;
+    assert_eq!(r.status(), 460);
+    assert_eq!(offset(&head(&base, &up, Some(&token)).await), 0);
+    let r = reqwest::Client::new()
+        .delete(format!("{base}{up}"))
+        .header("Tus-Resumable", TUS)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(env.multipart_uploads().await, 0, "no orphan in the store");
+    api.stop().await;
+    owned.cleanup().await;
+}
+
+/// The open-uploads cap counts every way of opening one (direct URLs not spent yet, tus,
+/// presigned multipart) and holds under concurrent creations: 110 at once give exactly 100.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_uploads_are_capped_per_owner_across_every_creation_path_even_at_once() {
+    let owned = TestEnv::new(&[]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..110 {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        tasks.spawn(async move {
+            client
+                .post(format!("{base}/v1/uploads"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"max_bytes": 1_000_000}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = tasks.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((created, refused), (100, 10), "{statuses:?}");
+    // Every other path meets the same count.
+    let r = create(&base, &token, Some(1000), "").await;
+    assert_eq!(r.status(), 429, "tus creation");
+    assert!(r.headers().contains_key("retry-after"));
+    let r = client
+        .post(format!("{base}/v1/uploads/s3/multipart"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"filename": "p.mp4", "type": "video/mp4"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "presigned creation");
+    // Another owner has their own room.
+    let bob = env.token("bob", &["videos:write"]);
+    assert_eq!(create(&base, &bob, Some(1000), "").await.status(), 201);
+    api.stop().await;
+    owned.cleanup().await;
+}
+
+/// A presigned part is signed only for bytes the upload may hold: no part number past what its
+/// maximum needs, no declared size over it, and a URL signed for a size takes only that size.
+#[tokio::test]
+async fn a_presigned_part_cannot_carry_more_than_the_upload_may_hold() {
+    let owned = TestEnv::new(&[]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/v1/uploads"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"max_bytes": 1_000_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let d: serde_json::Value = r.json().await.unwrap();
+    let endpoint = format!("{base}{}", path_of(d["upload_url"].as_str().unwrap()));
+    let created: serde_json::Value = client
+        .post(format!("{endpoint}/s3/multipart"))
+        .json(&serde_json::json!({"filename": "d.mp4", "type": "video/mp4"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["uploadId"].as_str().unwrap();
+    let q = format!(
+        "key={}",
+        url::form_urlencoded::byte_serialize(created["key"].as_str().unwrap().as_bytes())
+            .collect::<String>()
+    );
+    let sign = |n: usize, size: Option<i64>| {
+        let extra = size.map(|s| format!("&size={s}")).unwrap_or_default();
+        client
+            .get(format!("{endpoint}/s3/multipart/{id}/{n}?{q}{extra}"))
+            .send()
+    };
+    // 1 MB fits in one part: a second part could only carry bytes past the maximum.
+    assert_eq!(sign(2, None).await.unwrap().status(), 400);
+    assert_eq!(sign(10_000, None).await.unwrap().status(), 400);
+    assert_eq!(sign(1, Some(2_000_000)).await.unwrap().status(), 413);
+    assert_eq!(sign(1, Some(0)).await.unwrap().status(), 400);
+    let signed: serde_json::Value = sign(1, Some(1000)).await.unwrap().json().await.unwrap();
+    let url = signed["url"].as_str().unwrap();
+    // The store itself refuses a body of another length on that URL.
+    let put = client
+        .put(url)
+        .body(vec![7u8; 50_000])
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_client_error(), "{}", put.status());
+    let put = client.put(url).body(vec![7u8; 1000]).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    // An owner's presigned upload is bounded the same way, by the server's maximum.
+    let mp = format!("{base}/v1/uploads/s3/multipart");
+    let (_key, id, q) = s3_create(
+        &client,
+        &mp,
+        &token,
+        serde_json::json!({"filename": "o.mp4", "type": "video/mp4"}),
+    )
+    .await;
+    let r = client
+        .get(format!("{mp}/{id}/10000?{q}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "past the server's maximum");
+    api.stop().await;
+    owned.cleanup().await;
+}
+
+/// A tus PATCH streams like a POST upload and counts against the same per-owner slots: while
+/// one owner's only slot streams, their next PATCH and their next POST upload are 429.
+#[tokio::test]
+async fn a_tus_patch_holds_an_upload_slot_like_a_post_upload() {
+    use tokio::io::AsyncWriteExt;
+    let owned = TestEnv::new(&[("VODFLOW_MAX_UPLOADS_PER_OWNER", "1")]).await;
+    let env = &owned;
+    let api = env.spawn_api().await;
+    let base = api.base.clone();
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let data = std::fs::read(video_file(env, "s.bin", 1024 * 1024)).unwrap();
+    let first = location(&create(&base, &token, Some(data.len()), "").await);
+    let second = location(&create(&base, &token, Some(data.len()), "").await);
+    // The first PATCH sends its head and a little of its body, then waits.
+    let addr = base.trim_start_matches("http://");
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head_text = format!(
+        "PATCH {first} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: {TUS}\r\n\
+         Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    );
+    sock.write_all(head_text.as_bytes()).await.unwrap();
+    sock.write_all(&data[..64 * 1024]).await.unwrap();
+    sock.flush().await.unwrap();
+    // Time for the server to read that head and take the slot.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = patch(&base, &second, &token, 0, data.clone(), &[]).await;
+    assert_eq!(
+        r.status(),
+        429,
+        "the second PATCH while the first holds the only slot"
+    );
+    assert!(r.headers().contains_key("retry-after"));
+    let clip = make_video(&env.scratch, "c.mp4", &Spec::default());
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(std::fs::read(&clip).unwrap()).file_name("c.mp4"),
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/videos"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "a POST upload meets the same slot");
+    // Once the first finishes, the slot is free again.
+    sock.write_all(&data[64 * 1024..]).await.unwrap();
+    sock.flush().await.unwrap();
+    eventually(
+        "the first PATCH to finish",
+        Duration::from_secs(20),
+        || async {
+            (offset(&head(&base, &first, Some(&token)).await) == data.len() as i64).then_some(())
+        },
+    )
+    .await;
+    let r = patch(&base, &second, &token, 0, data.clone(), &[]).await;
+    assert_eq!(r.status(), 204);
+    drop(sock);
+    api.stop().await;
+    owned.cleanup().await;
 }

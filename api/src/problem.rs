@@ -247,9 +247,14 @@ pub fn from_poem_error(e: poem::Error, path: &str) -> poem::Response {
     resp
 }
 
-/// The problem response for `err` at `path`, with its `WWW-Authenticate` challenge if it has one.
+/// The problem response for `err` at `path`, with its `WWW-Authenticate` challenge or its
+/// `Retry-After` if it has one (the raw handlers answer as the OpenAPI ones do).
 pub fn problem_response_for(err: &ApiError, path: &str) -> poem::Response {
     let mut resp = problem_response(err.status(), &err.problem(Some(path.to_owned())));
+    if let ApiError::TooManyRequests { retry_after, .. } = err {
+        resp.headers_mut()
+            .insert(poem::http::header::RETRY_AFTER, (*retry_after).into());
+    }
     if let Some(value) = err
         .challenge()
         .and_then(|c| poem::http::HeaderValue::from_str(&c).ok())

@@ -125,8 +125,27 @@ pub struct NewUpload<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert(pool: &PgPool, u: &NewUpload<'_>) -> Result<UploadRow> {
-    Ok(sqlx::query_as::<_, UploadRow>(
+/// Inserts `u` unless its owner already has `open_cap` open uploads (then `None`). Counting and
+/// inserting happen under a per-owner transaction lock, so concurrent creations cannot all see
+/// room for one more and overshoot the cap together.
+pub async fn insert_within(
+    pool: &PgPool,
+    u: &NewUpload<'_>,
+    open_cap: i64,
+) -> Result<Option<UploadRow>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('uploads:' || $1, 0))")
+        .bind(u.owner)
+        .execute(&mut *tx)
+        .await?;
+    let open: i64 = sqlx::query_scalar(OPEN_COUNT)
+        .bind(u.owner)
+        .fetch_one(&mut *tx)
+        .await?;
+    if open >= open_cap {
+        return Ok(None);
+    }
+    let row = sqlx::query_as::<_, UploadRow>(
         "INSERT INTO uploads (id, owner, owner_email, video_id, state, direct_token, direct, length, max_bytes, metadata, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
     )
@@ -141,8 +160,10 @@ pub async fn insert(pool: &PgPool, u: &NewUpload<'_>) -> Result<UploadRow> {
     .bind(u.max_bytes)
     .bind(sqlx::types::Json(u.metadata))
     .bind(u.expires_at)
-    .fetch_one(pool)
-    .await?)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(row))
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<UploadRow>> {
@@ -172,6 +193,23 @@ pub async fn set_s3_upload(pool: &PgPool, id: Uuid, upload_id: &str) -> Result<(
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Records the store's multipart upload of a tus upload whose lease `token` holds (`false` if
+/// the lease was lost).
+pub async fn record_store_upload(
+    pool: &PgPool,
+    id: Uuid,
+    token: Uuid,
+    upload_id: &str,
+) -> Result<bool> {
+    let r = sqlx::query("UPDATE uploads SET s3_upload_id = $3 WHERE id = $1 AND lock_token = $2")
+        .bind(id)
+        .bind(token)
+        .bind(upload_id)
+        .execute(pool)
+        .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 pub async fn by_direct_token(pool: &PgPool, token: &str) -> Result<Option<UploadRow>> {
@@ -205,15 +243,8 @@ pub async fn begin_direct(
     .await?)
 }
 
-/// Uploads of `owner` that are still open.
-pub async fn open_count(pool: &PgPool, owner: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM uploads WHERE owner = $1 AND state IN ('waiting', 'uploading') AND expires_at > now()",
-    )
-    .bind(owner)
-    .fetch_one(pool)
-    .await?)
-}
+/// An owner's open uploads: waiting direct URLs and unfinished uploads of every kind.
+const OPEN_COUNT: &str = "SELECT count(*) FROM uploads WHERE owner = $1 AND state IN ('waiting', 'uploading') AND expires_at > now()";
 
 /// How long a write lease lasts unless renewed: also how long a crashed writer blocks the upload.
 pub const LEASE_SECONDS: u64 = 10;

@@ -24,6 +24,8 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 pub(crate) struct KeyQuery {
     key: Option<String>,
+    /// The part's size in bytes, when the client says it (signed into the part's URL).
+    size: Option<i64>,
 }
 
 impl KeyQuery {
@@ -75,8 +77,10 @@ pub(crate) async fn sign(
         let part = part.parse().map_err(|_| {
             ApiError::BadRequest(format!("the part number must be a number, not {part:?}"))
         })?;
-        s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
-        Ok(json(&s3::sign_part(&state, key, &upload_id, part).await?))
+        let row = s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
+        Ok(json(
+            &s3::sign_part(&state, &row, key, &upload_id, part, q.size).await?,
+        ))
     }
     .await;
     answer(req, &state, result)

@@ -72,6 +72,22 @@ pub(crate) enum GetResponse {
     Ok(Json<Upload>),
 }
 
+/// Open uploads one owner may have at once, however they were created (tus, a direct URL not
+/// spent yet, presigned multipart): each holds a multipart upload in the store, or may.
+pub(crate) const OPEN_UPLOADS_PER_OWNER: i64 = 100;
+
+/// A new upload row, counted against its owner's open uploads (429 at the cap).
+pub(crate) async fn open_new(state: &AppState, new: &NewUpload<'_>) -> Result<UploadRow, ApiError> {
+    uploads::insert_within(&state.pool, new, OPEN_UPLOADS_PER_OWNER)
+        .await?
+        .ok_or_else(|| ApiError::TooManyRequests {
+            detail: format!(
+                "{OPEN_UPLOADS_PER_OWNER} uploads are open already; finish or terminate one"
+            ),
+            retry_after: 60,
+        })
+}
+
 /// A finished upload becomes its video: the row and event committed with the upload marked
 /// complete, once (`false` when another request completed it first). The title is what the
 /// uploader gave (checked at creation), else the file's name, else "Untitled".
@@ -182,8 +198,8 @@ impl UploadsApi {
             ..UploadMeta::default()
         })?;
         let token = vodflow_core::webhooks::new_secret("du_");
-        let row = uploads::insert(
-            &state.pool,
+        let row = open_new(
+            &state,
             &NewUpload {
                 id: Uuid::new_v4(),
                 owner: &auth.0.sub,

@@ -211,21 +211,52 @@ pub(crate) async fn abort_in_store(state: &AppState, key: &str, upload_id: &str)
     }
 }
 
-/// A presigned URL for part `n` of an open upload.
+/// The most parts an upload of at most `max_bytes` needs: every part but the last is at least
+/// [`MIN_PART`], so a part number past this can only carry bytes the upload may not have.
+fn parts_needed(max_bytes: i64) -> i32 {
+    let n = (max_bytes.max(1) + MIN_PART - 1) / MIN_PART;
+    n.clamp(1, 10_000) as i32
+}
+
+/// A presigned URL for part `n` of the open upload `row`. The store refuses what the API did
+/// not allow: part numbers past what the upload's `max_bytes` needs are not signed, and when
+/// the client says the part's `size` (at most `max_bytes`) the URL takes exactly that many bytes.
 pub(crate) async fn sign_part(
     state: &AppState,
+    row: &UploadRow,
     key: &str,
     upload_id: &str,
     n: i32,
+    size: Option<i64>,
 ) -> Result<SignedPart, ApiError> {
     let n = part_number(n)?;
-    let presigned = state
+    let most = parts_needed(row.max_bytes);
+    if n > most {
+        return Err(ApiError::BadRequest(format!(
+            "this upload takes at most {most} parts (its maximum is {} bytes)",
+            row.max_bytes
+        )));
+    }
+    let mut request = state
         .s3
         .upload_part()
         .bucket(&state.cfg.s3.bucket)
         .key(key)
         .upload_id(upload_id)
-        .part_number(n)
+        .part_number(n);
+    if let Some(size) = size {
+        if size < 1 {
+            return Err(ApiError::BadRequest("size must be positive".into()));
+        }
+        if size > row.max_bytes {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "a part of {size} bytes is over this upload's maximum of {} bytes",
+                row.max_bytes
+            )));
+        }
+        request = request.content_length(size);
+    }
+    let presigned = request
         .presigned(
             aws_sdk_s3::presigning::PresigningConfig::expires_in(PART_URL_TTL)
                 .map_err(|e| ApiError::Internal(e.to_string()))?,
@@ -279,8 +310,8 @@ impl S3MultipartApi {
     ) -> ApiResult<CreatedResponse> {
         auth.0.require(SCOPE_WRITE)?;
         let meta = super::tus::validated(said_meta(&body.0))?;
-        let row = uploads::insert(
-            &state.pool,
+        let row = super::open_new(
+            &state,
             &NewUpload {
                 id: Uuid::new_v4(),
                 owner: &auth.0.sub,
@@ -313,11 +344,13 @@ impl S3MultipartApi {
         upload_id: Path<String>,
         part: Path<i32>,
         key: Query<String>,
+        /// The part's size in bytes: when given, the URL accepts exactly that many.
+        size: Query<Option<i64>>,
     ) -> ApiResult<SignResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
+        let row = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
         Ok(SignResponse::Ok(Json(
-            sign_part(&state, &key.0, &upload_id.0, part.0).await?,
+            sign_part(&state, &row, &key.0, &upload_id.0, part.0, size.0).await?,
         )))
     }
 

@@ -24,9 +24,6 @@ use crate::store::PartStore;
 use protocol::{TusError, VERSION};
 use write::{Writer, Written};
 
-/// Open uploads one owner may have at once (each holds a multipart upload in the store).
-const OPEN_UPLOADS_PER_OWNER: i64 = 100;
-
 #[handler]
 pub(crate) async fn options(req: &Request, state: Data<&AppState>) -> Response {
     let resp = Response::builder()
@@ -59,17 +56,8 @@ pub(crate) async fn create(req: &Request, state: Data<&AppState>, body: Body) ->
         let max = state.cfg.max_upload_bytes as i64;
         let (length, meta) = creation_headers(req, max)?;
         let meta = validated(meta)?;
-        if uploads::open_count(&state.pool, &caller.sub).await? >= OPEN_UPLOADS_PER_OWNER {
-            return Err(ApiError::TooManyRequests {
-                detail: format!(
-                    "{OPEN_UPLOADS_PER_OWNER} uploads are open already; finish or terminate one"
-                ),
-                retry_after: 60,
-            }
-            .into());
-        }
-        let row = uploads::insert(
-            &state.pool,
+        let row = super::open_new(
+            &state,
             &NewUpload {
                 id: Uuid::new_v4(),
                 owner: &caller.sub,
@@ -378,6 +366,8 @@ async fn write_body(
             ))
             .into());
         }
+        // A PATCH is a byte stream like a POST upload: the same per-owner and total limits.
+        let _slot = state.limits.uploads.acquire(&row.owner, 5)?;
         let mut writer = Writer::resume(state, &row, lease).await?;
         if let Some(len) = protocol::number(req.headers(), "upload-length")? {
             match row.length {

@@ -325,6 +325,22 @@ impl<'a> Writer<'a> {
             .clone()
             .unwrap_or_else(|| "application/octet-stream".into());
         let id = self.store.create(&content_type).await?;
+        // Owned by the row from its first moment: a request that then fails (a checksum that
+        // does not match, a body past the maximum, a client that vanishes) leaves a store
+        // upload that termination and expiry abort, not one nothing knows of.
+        let recorded = uploads::patiently(|| {
+            uploads::record_store_upload(&self.state.pool, self.id, self.lease, &id)
+        })
+        .await;
+        if !matches!(recorded, Ok(true)) {
+            if let Err(e) = self.store.abort(&id).await {
+                tracing::warn!(upload = %self.id, error = %e, "could not abort an unrecorded multipart upload");
+            }
+            recorded?;
+            return Err(TusError::Locked(
+                "another request took over this upload".into(),
+            ));
+        }
         self.upload_id = Some(id.clone());
         Ok(id)
     }

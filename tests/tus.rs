@@ -1300,14 +1300,7 @@ async fn a_client_that_vanishes_after_its_body_leaves_the_upload_free_for_its_ne
     let up = location(&r);
 
     let first = 7 * 1024 * 1024;
-    let addr = base.trim_start_matches("http://");
-    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head_text = format!(
-        "PATCH {up} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: {TUS}\r\n\
-         Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: {first}\r\n\r\n"
-    );
-    sock.write_all(head_text.as_bytes()).await.unwrap();
+    let mut sock = raw_patch(&base, &up, &token, first).await;
     sock.write_all(&data[..first]).await.unwrap();
     sock.flush().await.unwrap();
     drop(sock);
@@ -1620,15 +1613,7 @@ async fn a_tus_patch_holds_an_upload_slot_like_a_post_upload() {
     let first = location(&create(&base, &token, Some(data.len()), "").await);
     let second = location(&create(&base, &token, Some(data.len()), "").await);
     // The first PATCH sends its head and a little of its body, then waits.
-    let addr = base.trim_start_matches("http://");
-    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head_text = format!(
-        "PATCH {first} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: {TUS}\r\n\
-         Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
-        data.len()
-    );
-    sock.write_all(head_text.as_bytes()).await.unwrap();
+    let mut sock = raw_patch(&base, &first, &token, data.len()).await;
     sock.write_all(&data[..64 * 1024]).await.unwrap();
     sock.flush().await.unwrap();
     // Time for the server to read that head and take the slot.
@@ -1669,4 +1654,19 @@ async fn a_tus_patch_holds_an_upload_slot_like_a_post_upload() {
     drop(sock);
     api.stop().await;
     owned.cleanup().await;
+}
+
+/// A PATCH at offset 0 over a raw connection, its head sent and its body left to the caller (to
+/// send part of it, wait, or vanish).
+async fn raw_patch(base: &str, up: &str, token: &str, len: usize) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = base.trim_start_matches("http://");
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head_text = format!(
+        "PATCH {up} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: {TUS}\r\n\
+         Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {len}\r\n\r\n"
+    );
+    sock.write_all(head_text.as_bytes()).await.unwrap();
+    sock
 }

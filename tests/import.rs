@@ -97,18 +97,6 @@ async fn file_server(data: Vec<u8>) -> (String, Arc<AtomicUsize>) {
     (base, ranged)
 }
 
-async fn import(base: &str, token: &str, url: &str) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{base}/v1/videos"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"title": "imported", "source_url": url}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or_default())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_video_is_imported_from_a_url_resuming_a_dropped_connection_and_plays() {
     let owned = common::processing_env(&[("VODFLOW_IMPORT_ALLOW_PRIVATE", "true")]).await;
@@ -128,7 +116,7 @@ async fn a_video_is_imported_from_a_url_resuming_a_dropped_connection_and_plays(
     let token = env.token("alice", &["videos:read", "videos:write"]);
     common::with_platform(env, |base| async move {
         // Through a redirect, and with the first connection cut halfway.
-        let (s, v) = import(&base, &token, &format!("{server}/old")).await;
+        let (s, v) = common::import_url(&base, &token, &format!("{server}/old")).await;
         assert_eq!(s, 202, "{v}");
         let id = v["id"].as_str().unwrap().to_owned();
         let row =
@@ -145,7 +133,7 @@ async fn a_video_is_imported_from_a_url_resuming_a_dropped_connection_and_plays(
         assert_eq!(stored, data, "byte-identical");
 
         // A source that is not there fails the video at once, with the step named.
-        let (s, v) = import(&base, &token, &format!("{server}/missing.mp4")).await;
+        let (s, v) = common::import_url(&base, &token, &format!("{server}/missing.mp4")).await;
         assert_eq!(s, 202, "{v}");
         let id = v["id"].as_str().unwrap().to_owned();
         let row =
@@ -155,7 +143,7 @@ async fn a_video_is_imported_from_a_url_resuming_a_dropped_connection_and_plays(
         assert!(row.failure_reason.unwrap_or_default().contains("404"));
 
         // A hostile file is refused by its first bytes: failed at once, nothing stored.
-        let (s, v) = import(&base, &token, &format!("{server}/evil.mp4")).await;
+        let (s, v) = common::import_url(&base, &token, &format!("{server}/evil.mp4")).await;
         assert_eq!(s, 202, "{v}");
         let id = v["id"].as_str().unwrap().to_owned();
         let row =
@@ -188,7 +176,7 @@ async fn private_addresses_and_bad_requests_are_refused_by_default() {
         "file:///etc/passwd",
         "ftp://example.com/x.mp4",
     ] {
-        let (s, v) = import(&api.base, &token, url).await;
+        let (s, v) = common::import_url(&api.base, &token, url).await;
         assert_eq!(s, 400, "{url}: {v}");
         assert!(v["detail"].as_str().unwrap().contains("source_url"), "{v}");
     }

@@ -3,9 +3,18 @@
 //! unless VODFLOW_IMPORT_ALLOW_PRIVATE), the connection goes only to the addresses checked, and
 //! every redirect is checked the same way before it is followed. The body is sniffed, capped,
 //! hashed and cut into parts on the way (never held whole, never on local disk); a connection that
-//! drops mid-file is resumed with a `Range` request when the server supports it.
+//! drops mid-file is resumed with a `Range` request when the server supports it. A source slower
+//! than the minimum throughput fails the attempt: imports have a few slots of their own, and one
+//! owner's dripping server must not hold them for hours.
 
+#![allow(unreachable_pub)] // the activity macros generate public marker modules
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use vodflow_workflows::contract as names;
 
 use vodflow_core::net_guard;
 use vodflow_core::source_writer::{SourceWriteError, SourceWriter};
@@ -17,8 +26,88 @@ use crate::error::{Error, Result};
 const MAX_REDIRECTS: usize = 5;
 /// Resumptions of one attempt's download after the connection dropped.
 const MAX_RESUMES: usize = 5;
-/// A server that sends nothing for this long is treated as a dropped connection.
-const IDLE: Duration = Duration::from_secs(60);
+
+/// Activities of the `video-import` queue.
+pub struct ImportActivities(pub Arc<Deps>);
+
+#[activities]
+impl ImportActivities {
+    #[activity(name = names::IMPORT_SOURCE)]
+    pub async fn import_source(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        job: ImportSource,
+    ) -> Result<ImportedSource, ActivityError> {
+        async move {
+            crate::heartbeat::count_attempt(&self.0, &ctx, names::IMPORT_SOURCE);
+            let started = Instant::now();
+            let ctx = &ctx;
+            // Progress as bytes fetched; the heartbeat also tells Temporal the worker lives.
+            let fetch = import(&self.0, &job, |bytes| async move {
+                let _ = ctx
+                    .record_heartbeat(serde_json::json!({ "step": "import", "bytes": bytes }))
+                    .await;
+            });
+            // Past its deadline (or cancelled with its video) the download stops here, so the
+            // slot is free at once rather than when the source ends; the dropped writer aborts
+            // what it stored.
+            let imported = tokio::select! {
+                r = fetch => r?,
+                () = ctx.cancelled() => return Err(Error::Cancelled),
+            };
+            vodflow_core::repo::set_source_facts(
+                &self.0.pool,
+                job.video_id,
+                imported.size,
+                &imported.content_type,
+            )
+            .await?;
+            tracing::info!(video_id = %job.video_id, size = imported.size, secs = started.elapsed().as_secs_f64(), "source imported");
+            Ok(imported)
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+}
+
+/// The throughput an attempt must keep: at least `min` bytes in every `window` (measured from
+/// the first response, so a slow connect is not counted against the body).
+struct Throughput {
+    window: Duration,
+    min_bytes: u64,
+    since: Instant,
+    at_start: u64,
+}
+
+impl Throughput {
+    fn new(window: Duration, min_bytes_per_sec: u64) -> Self {
+        Self {
+            window,
+            min_bytes: (min_bytes_per_sec as f64 * window.as_secs_f64()) as u64,
+            since: Instant::now(),
+            at_start: 0,
+        }
+    }
+
+    /// Called as bytes arrive (`total` so far): an error once a whole window passed with fewer
+    /// than the minimum.
+    fn check(&mut self, total: u64) -> Result<()> {
+        if self.since.elapsed() < self.window {
+            return Ok(());
+        }
+        let got = total - self.at_start;
+        if got < self.min_bytes {
+            return Err(Error::Import(format!(
+                "the source sent {got} bytes in {} s; imports need at least {} bytes per second",
+                self.window.as_secs(),
+                self.min_bytes / self.window.as_secs().max(1)
+            )));
+        }
+        self.since = Instant::now();
+        self.at_start = total;
+        Ok(())
+    }
+}
 
 /// A response from a checked address, with the URL it finally came from.
 struct Fetched {
@@ -115,8 +204,10 @@ pub(crate) async fn import<F: Future<Output = ()>>(
     let mut resumes = 0;
     let mut last_beat = Instant::now();
     let final_url = checked.url.to_string();
+    let idle = cfg.imports.stall_window;
+    let mut throughput = Throughput::new(idle, cfg.imports.min_bytes_per_sec);
     loop {
-        let next = tokio::time::timeout(IDLE, resp.chunk()).await;
+        let next = tokio::time::timeout(idle, resp.chunk()).await;
         let chunk = match next {
             Ok(Ok(c)) => c,
             Ok(Err(_)) | Err(_) if resumable && resumes < MAX_RESUMES => {
@@ -142,13 +233,19 @@ pub(crate) async fn import<F: Future<Output = ()>>(
                 continue;
             }
             Ok(Err(e)) => return Err(Error::Import(format!("reading the source: {e}"))),
-            Err(_) => return Err(Error::Import("the source sent nothing for a minute".into())),
+            Err(_) => {
+                return Err(Error::Import(format!(
+                    "the source sent nothing for {} s",
+                    idle.as_secs()
+                )));
+            }
         };
         let Some(chunk) = chunk else {
             break;
         };
         // Dropped on an error, the writer aborts what it stored.
         writer.push(&chunk).await.map_err(refused)?;
+        throughput.check(writer.size())?;
         if last_beat.elapsed() >= Duration::from_secs(2) {
             progress(writer.size()).await;
             last_beat = Instant::now();

@@ -29,6 +29,7 @@ use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use vodflow_core::Config;
 
+pub use import::ImportActivities;
 pub use processing::ProcessingActivities;
 pub use transcode::TranscodeActivities;
 

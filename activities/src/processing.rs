@@ -27,37 +27,6 @@ pub struct ProcessingActivities(pub Arc<Deps>);
 
 #[activities]
 impl ProcessingActivities {
-    #[activity(name = names::IMPORT_SOURCE)]
-    pub async fn import_source(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        job: ImportSource,
-    ) -> Result<ImportedSource, ActivityError> {
-        async move {
-            crate::heartbeat::count_attempt(&self.0, &ctx, names::IMPORT_SOURCE);
-            let started = std::time::Instant::now();
-            let ctx = &ctx;
-            // Progress as bytes fetched; the heartbeat also tells Temporal the worker lives.
-            let imported = crate::import::import(&self.0, &job, |bytes| async move {
-                let _ = ctx
-                    .record_heartbeat(serde_json::json!({ "step": "import", "bytes": bytes }))
-                    .await;
-            })
-            .await?;
-            vodflow_core::repo::set_source_facts(
-                &self.0.pool,
-                job.video_id,
-                imported.size,
-                &imported.content_type,
-            )
-            .await?;
-            tracing::info!(video_id = %job.video_id, size = imported.size, secs = started.elapsed().as_secs_f64(), "source imported");
-            Ok(imported)
-        }
-        .await
-        .map_err(Error::into_activity)
-    }
-
     #[activity(name = names::PROBE_SOURCE)]
     pub async fn probe_source(
         self: Arc<Self>,

@@ -1,5 +1,5 @@
-//! The worker process: the workflow and the light activities on `video-processing`, the encode
-//! activities on `transcode`. Either role can run alone, so transcode workers scale on their own.
+//! The worker process: the workflow and the light activities on `video-processing`, imports on
+//! `video-import` (slots of their own), the encode activities on `transcode`. Either role can run alone, so transcode workers scale on their own.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use vodflow_workflows::{
 };
 
 use crate::disk_gate::DiskGate;
-use crate::{Deps, ProcessingActivities, TranscodeActivities};
+use crate::{Deps, ImportActivities, ProcessingActivities, TranscodeActivities};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
@@ -68,6 +68,7 @@ pub async fn run_with(
     let deps: Arc<Deps> = Deps::new(cfg.clone(), client.clone(), metrics).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut processing = None;
+    let mut imports = None;
     if roles.processing {
         let opts = WorkerOptions::new(cfg.task_queue(names::TASK_QUEUE_PROCESSING))
             .register_workflow::<VideoProcessingWorkflow>()
@@ -79,9 +80,16 @@ pub async fn run_with(
             .register_workflow::<DeleteVideoWorkflow>()
             .map_err(|e| setup(&e))?
             .register_activities(ProcessingActivities(deps.clone()))
+            // Runs started before imports had their own queue schedule them here.
+            .register_activities(ImportActivities(deps.clone()))
             .tuner(tuner(8))
             .build();
         processing = Some(Worker::new(&runtime, client.clone(), opts).map_err(|e| setup(&e))?);
+        let opts = WorkerOptions::new(cfg.task_queue(names::TASK_QUEUE_IMPORT))
+            .register_activities(ImportActivities(deps.clone()))
+            .tuner(tuner(cfg.imports.max_concurrent))
+            .build();
+        imports = Some(Worker::new(&runtime, client.clone(), opts).map_err(|e| setup(&e))?);
     }
     tracing::info!(
         ?roles,
@@ -89,10 +97,12 @@ pub async fn run_with(
         "workers running"
     );
     let processing_run = async {
-        match processing.as_mut() {
-            Some(w) => run_until(w, stopped(stop_rx.clone())).await,
-            None => Ok(()),
-        }
+        let (a, b) = futures::future::join(
+            run_optional(processing.as_mut(), stopped(stop_rx.clone())),
+            run_optional(imports.as_mut(), stopped(stop_rx.clone())),
+        )
+        .await;
+        a.and(b)
     };
     let transcode_run = async {
         if !roles.transcode {
@@ -184,6 +194,7 @@ async fn measure(deps: &Arc<Deps>, roles: Roles, stop: tokio::sync::watch::Recei
             for (label, queue) in [
                 ("processing", names::TASK_QUEUE_PROCESSING),
                 ("transcode", names::TASK_QUEUE_TRANSCODE),
+                ("import", names::TASK_QUEUE_IMPORT),
             ] {
                 match backlog(
                     &deps.temporal,
@@ -240,6 +251,17 @@ async fn backlog(
 
 async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// [`run_until`] for a worker this process may not have.
+async fn run_optional(
+    worker: Option<&mut Worker>,
+    until: impl Future<Output = ()>,
+) -> Result<(), String> {
+    match worker {
+        Some(w) => run_until(w, until).await,
+        None => Ok(()),
+    }
 }
 
 /// Runs `worker` until it ends on its own or `until` resolves, then lets it shut down gracefully

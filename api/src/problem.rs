@@ -129,6 +129,10 @@ impl From<vodflow_core::Error> for ApiError {
             vodflow_core::Error::InvalidVideoId(_) | vodflow_core::Error::InvalidStatus(_) => {
                 Self::BadRequest(e.to_string())
             }
+            vodflow_core::Error::ImportsInFlight { .. } => Self::TooManyRequests {
+                detail: e.to_string(),
+                retry_after: 60,
+            },
             // Overload or an outage, not a bug: the client should retry (tus clients do on 5xx).
             vodflow_core::Error::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,

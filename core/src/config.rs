@@ -352,6 +352,31 @@ pub const VARS: &[Var] = &[
         help: "Let POST /v1/videos with source_url fetch from private, loopback and link-local addresses (local testing only: it opens the worker to SSRF)",
     },
     Var {
+        name: "VODFLOW_MAX_CONCURRENT_IMPORTS",
+        default: "4",
+        help: "Imports (POST /v1/videos with source_url) one processing worker runs at once, on their own task queue (video-import), so slow sources never hold the slots of probes, notifications and deletes",
+    },
+    Var {
+        name: "VODFLOW_MAX_IMPORTS_PER_OWNER",
+        default: "3",
+        help: "Imports one owner may have in flight (created and not yet fetched); more are refused with 429",
+    },
+    Var {
+        name: "VODFLOW_IMPORT_DEADLINE",
+        default: "2h",
+        help: "Total time an import may take, every attempt included; then the video fails at import_source",
+    },
+    Var {
+        name: "VODFLOW_IMPORT_MIN_BYTES_PER_SEC",
+        default: "65536",
+        help: "Slowest source an import accepts: an attempt fails when fewer bytes than this rate arrive within one VODFLOW_IMPORT_STALL_WINDOW (0 = no minimum beyond the window)",
+    },
+    Var {
+        name: "VODFLOW_IMPORT_STALL_WINDOW",
+        default: "60s",
+        help: "Window over which an import's throughput is measured; a source that sends nothing for this long is a dropped connection (resumed with a Range request when it can be)",
+    },
+    Var {
         name: "VODFLOW_WEBHOOK_ALLOW_PRIVATE",
         default: "false",
         help: "Allow webhook and callback URLs that resolve to loopback, private or link-local addresses",
@@ -437,6 +462,7 @@ pub struct Config {
     pub work_dir_max_bytes: u64,
     pub work_dir_min_free_bytes: u64,
     pub import_allow_private: bool,
+    pub imports: ImportLimits,
     pub metrics_listen: String,
     pub activity_max_attempts: i32,
     pub heartbeat_timeout: Duration,
@@ -479,6 +505,21 @@ pub struct AuthConfig {
     pub leeway: Duration,
     pub jwks_refresh_min: Duration,
     pub jwks_cache_ttl: Duration,
+}
+
+/// What one owner's imports may take of the shared workers: imports run on their own slots, each
+/// within a total deadline and above a minimum throughput, and an owner has only so many at once.
+#[derive(Debug, Clone)]
+pub struct ImportLimits {
+    /// Import activities one worker runs at once (the `video-import` queue's slots).
+    pub max_concurrent: usize,
+    /// Imports one owner may have in flight.
+    pub per_owner: i64,
+    /// Every attempt of one import together.
+    pub deadline: Duration,
+    /// Bytes per second a source must reach over each [`Self::stall_window`].
+    pub min_bytes_per_sec: u64,
+    pub stall_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -747,6 +788,25 @@ impl Config {
                 "VODFLOW_IMPORT_ALLOW_PRIVATE",
                 &get("VODFLOW_IMPORT_ALLOW_PRIVATE"),
             )?,
+            imports: ImportLimits {
+                max_concurrent: parse(
+                    "VODFLOW_MAX_CONCURRENT_IMPORTS",
+                    &get("VODFLOW_MAX_CONCURRENT_IMPORTS"),
+                )?,
+                per_owner: parse(
+                    "VODFLOW_MAX_IMPORTS_PER_OWNER",
+                    &get("VODFLOW_MAX_IMPORTS_PER_OWNER"),
+                )?,
+                deadline: duration("VODFLOW_IMPORT_DEADLINE", &get("VODFLOW_IMPORT_DEADLINE"))?,
+                min_bytes_per_sec: parse(
+                    "VODFLOW_IMPORT_MIN_BYTES_PER_SEC",
+                    &get("VODFLOW_IMPORT_MIN_BYTES_PER_SEC"),
+                )?,
+                stall_window: duration(
+                    "VODFLOW_IMPORT_STALL_WINDOW",
+                    &get("VODFLOW_IMPORT_STALL_WINDOW"),
+                )?,
+            },
             work_dir_min_free_bytes: parse(
                 "VODFLOW_WORK_DIR_MIN_FREE_BYTES",
                 &get("VODFLOW_WORK_DIR_MIN_FREE_BYTES"),

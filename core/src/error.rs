@@ -15,6 +15,8 @@ pub enum Error {
     Temporal(String),
     #[error("unknown video status {0:?}")]
     InvalidStatus(String),
+    #[error("{cap} imports are already in flight for this owner; wait for one to finish")]
+    ImportsInFlight { cap: i64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

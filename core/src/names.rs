@@ -6,3 +6,5 @@ pub const WORKFLOW_ID_PREFIX: &str = "video-";
 pub const TASK_QUEUE_PROCESSING: &str = "video-processing";
 /// The encode activities, so transcode-only workers can scale on their own machines.
 pub const TASK_QUEUE_TRANSCODE: &str = "transcode";
+/// Imports from a URL: their own slots, so slow sources cannot hold the processing queue's.
+pub const TASK_QUEUE_IMPORT: &str = "video-import";

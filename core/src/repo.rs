@@ -94,7 +94,15 @@ pub struct NewVideo<'a> {
     pub owner_email: Option<&'a str>,
     /// Imports only: where the workflow fetches the source from.
     pub source_url: Option<&'a str>,
+    /// Imports only: refused ([`crate::Error::ImportsInFlight`]) when the owner already has this
+    /// many imports whose source is not yet fetched.
+    pub import_cap: Option<i64>,
 }
+
+/// An owner's imports in flight: created, source not fetched yet, not ended.
+const IMPORTS_IN_FLIGHT: &str = "SELECT count(*) FROM videos
+     WHERE owner = $1 AND source_url IS NOT NULL AND size_bytes = 0
+       AND status IN ('uploaded', 'processing')";
 
 /// Records an accepted upload and its event in one transaction: either both exist or neither.
 /// Inserts the video and its `video_uploaded` event in one transaction. With `completing`, the
@@ -108,6 +116,21 @@ pub async fn insert_uploaded(
     completing: Option<uuid::Uuid>,
 ) -> Result<Option<VideoRow>> {
     let mut tx = pool.begin().await?;
+    if let (Some(_), Some(cap)) = (video.source_url, video.import_cap) {
+        // Counted and inserted under a per-owner transaction lock: concurrent imports cannot all
+        // see room for one more.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('imports:' || $1, 0))")
+            .bind(video.owner)
+            .execute(&mut *tx)
+            .await?;
+        let n: i64 = sqlx::query_scalar(IMPORTS_IN_FLIGHT)
+            .bind(video.owner)
+            .fetch_one(&mut *tx)
+            .await?;
+        if n >= cap {
+            return Err(crate::Error::ImportsInFlight { cap });
+        }
+    }
     if let Some(upload) = completing {
         let done = sqlx::query(
             "UPDATE uploads SET state = 'complete', lock_token = NULL, lock_until = NULL, updated_at = now()

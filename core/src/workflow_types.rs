@@ -55,6 +55,13 @@ pub struct ProcessVideo {
     /// A video imported from a URL: the first step streams it into `source_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
+    /// Task queue of `import_source` (empty in runs started before imports had their own: then
+    /// the processing queue, with the heavy activities' timeouts).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub import_queue: String,
+    /// Every attempt of `import_source` together, in seconds.
+    #[serde(default)]
+    pub import_deadline_s: u64,
 }
 
 /// Input of `import_source`.

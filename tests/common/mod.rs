@@ -576,6 +576,19 @@ pub async fn upload_with(
     body["id"].as_str().expect("id").to_owned()
 }
 
+/// `POST /v1/videos` importing `url`: the status and the JSON answer.
+pub async fn import_url(base: &str, token: &str, url: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/videos"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"title": "imported", "source_url": url}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
 /// Copies a video's HLS tree out of the store, so ffmpeg can read it as files.
 pub async fn download_hls(env: &TestEnv, id: &str) -> PathBuf {
     let prefix = format!("videos/{id}/hls/");
@@ -1158,6 +1171,7 @@ pub async fn insert_stranded_row(
         visibility: vodflow_core::playback::Visibility::Signed,
         owner_email: None,
         source_url: None,
+        import_cap: None,
     };
     vodflow_core::repo::insert_uploaded(
         &env.pool,

@@ -88,17 +88,25 @@ pub const INVALID_MEDIA: &str = "InvalidMedia";
 /// arguments give the same output, so another attempt would only repeat it.
 pub const ENCODE_UNUSABLE: &str = "EncodeUnusable";
 
+/// Activities on the `video-import` queue: downloads of a source that may be slow or large, on
+/// slots of their own.
+pub struct ImportActivities;
+
+#[activity_definitions]
+impl ImportActivities {
+    /// Streams a video at a URL into the store (SSRF-guarded, size-capped, range-resumed, above a
+    /// minimum throughput).
+    #[activity(name = IMPORT_SOURCE)]
+    pub fn import_source(_: ImportSource) -> Result<ImportedSource, ActivityError> {
+        unimplemented!()
+    }
+}
+
 /// Activities on the `video-processing` queue: light work next to the workflows.
 pub struct ProcessingActivities;
 
 #[activity_definitions]
 impl ProcessingActivities {
-    /// Streams a video at a URL into the store (SSRF-guarded, size-capped, range-resumed).
-    #[activity(name = IMPORT_SOURCE)]
-    pub fn import_source(_: ImportSource) -> Result<ImportedSource, ActivityError> {
-        unimplemented!()
-    }
-
     #[activity(name = PROBE_SOURCE)]
     pub fn probe_source(_: SourceRef) -> Result<SourceInfo, ActivityError> {
         unimplemented!()

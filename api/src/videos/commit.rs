@@ -62,6 +62,7 @@ pub(crate) async fn commit(state: &AppState, a: Accepted<'_>) -> Result<Option<V
         visibility: a.visibility,
         owner_email: a.owner_email,
         source_url: a.source_url.as_deref(),
+        import_cap: Some(state.cfg.imports.per_owner),
     };
     let topic = state.cfg.topic(kafka::TOPIC_VIDEO_UPLOADED);
     let Some(row) =

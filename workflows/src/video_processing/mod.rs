@@ -26,7 +26,7 @@ use vodflow_core::ladder::{
 use vodflow_core::workflow_types::*;
 
 use crate::contract::{
-    INVALID_MEDIA, ProcessingActivities, TranscodeActivities, activity_id as aid,
+    INVALID_MEDIA, ImportActivities, ProcessingActivities, TranscodeActivities, activity_id as aid,
 };
 use crate::search_attributes::VIDEO_STATUS;
 
@@ -46,6 +46,9 @@ const PATCH_WHOLE_TAIL: &str = "whole-tail-v1";
 const PATCH_SHORT_TOGETHER: &str = "short-together-v1";
 /// How long the first chunk and the audio are alone in the transcode queue.
 const HEAD_START: Duration = Duration::from_secs(1);
+/// Attempts of one import at most: a source that failed three times is not going to work, and
+/// each attempt may take its share of the deadline.
+const IMPORT_ATTEMPTS: i32 = 3;
 /// Encodes in flight when the starter did not say.
 const DEFAULT_IN_FLIGHT: usize = 64;
 
@@ -158,19 +161,34 @@ fn heavy(id: String, queue: Option<String>, input: &ProcessVideo) -> ActivityOpt
     }
 }
 
-/// Task-queue priority of the encode of chunk `index` of `count`: the first chunk (and the audio)
-/// first, since they make the video playable, then the rest in four bands of the timeline. The
-/// queue's partitions hand out tasks of one priority in no particular order, so without this the
-/// last chunk is as likely to be encoded first as the first.
-fn timeline_priority(index: u32, count: usize) -> Priority {
-    let key = if index == 0 {
-        1
-    } else {
-        2 + (u64::from(index) * 4 / count.max(1) as u64).min(3) as u32
-    };
+/// Task-queue priority of the encode of chunk `index`: the first chunk (and the audio) make the
+/// video playable, so they go before anything else; the rest share one level. Levels are global
+/// to the queue: timeline bands (as runs had before) put every later band of a 10 s clip behind
+/// the earliest band of another owner's 12-hour source, for hours. Within a level an owner's tasks
+/// leave in the order they were scheduled (the window schedules in timeline order), and owners
+/// share dispatch by fairness key ([`start`]'s `owner_fairness`).
+fn timeline_priority(index: u32) -> Priority {
     let mut p = Priority::default();
-    p.priority_key = Some(key);
+    p.priority_key = Some(if index == 0 { 1 } else { 2 });
     p
+}
+
+/// Options of `import_source`: on its own queue, within the import deadline (every attempt
+/// together), heartbeating. Runs started before imports had a queue keep the heavy options.
+fn import_opts(input: &ProcessVideo) -> ActivityOptions {
+    if input.import_queue.is_empty() {
+        return heavy(aid::IMPORT.into(), None, input);
+    }
+    let deadline = Duration::from_secs(input.import_deadline_s.max(1));
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: deadline,
+        start_to_close: deadline,
+    })
+    .activity_id(aid::IMPORT.to_owned())
+    .task_queue(input.import_queue.clone())
+    .heartbeat_timeout(Duration::from_secs(input.heartbeat_timeout_s.max(1)))
+    .retry_policy(retry(input.max_attempts.min(IMPORT_ATTEMPTS)))
+    .build()
 }
 
 /// The message a person reads in Postgres and the API: the root application failure's text.
@@ -284,14 +302,14 @@ impl VideoProcessingWorkflow {
             Self::step(ctx, step::IMPORT_SOURCE)?;
             let imported = ctx
                 .execute_activity(
-                    ProcessingActivities::import_source,
+                    ImportActivities::import_source,
                     ImportSource {
                         video_id: id,
                         bucket: input.bucket.clone(),
                         key: input.source_key.clone(),
                         url: url.clone(),
                     },
-                    heavy(aid::IMPORT.into(), None, input),
+                    import_opts(input),
                 )
                 .await
                 .map_err(|e| Stop::Failed(reason(step::IMPORT_SOURCE, &e)))?;
@@ -354,7 +372,7 @@ impl VideoProcessingWorkflow {
                 input,
             );
             if early {
-                opts.priority = Some(timeline_priority(chunk.index, chunks.len()));
+                opts.priority = Some(timeline_priority(chunk.index));
             }
             let args = EncodeChunk {
                 source: source.clone(),
@@ -450,7 +468,7 @@ impl VideoProcessingWorkflow {
                     },
                     {
                         let mut o = heavy(aid::ENCODE_AUDIO.into(), transcode_queue.clone(), input);
-                        o.priority = early.then(|| timeline_priority(0, 1));
+                        o.priority = early.then(|| timeline_priority(0));
                         o
                     },
                 )

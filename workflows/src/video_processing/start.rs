@@ -7,8 +7,8 @@ use temporalio_client::{
     Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowIdReusePolicy,
     WorkflowStartOptions,
 };
-use temporalio_common::MemoValues;
 use temporalio_common::search_attributes::SearchAttributes;
+use temporalio_common::{MemoValues, Priority};
 use vodflow_core::workflow_types::ProcessVideo;
 use vodflow_core::{Config, VideoId, names};
 
@@ -76,6 +76,8 @@ pub async fn start_run(
         max_in_flight: cfg.max_encodes_in_flight,
         generation: run.generation,
         source_url: run.source_url.map(str::to_owned),
+        import_queue: cfg.task_queue(names::TASK_QUEUE_IMPORT),
+        import_deadline_s: cfg.imports.deadline.as_secs().max(1),
     };
     let mut memo = MemoValues::new();
     memo.insert("title", run.title.to_owned());
@@ -93,6 +95,7 @@ pub async fn start_run(
         VIDEO_STATUS.value_set("queued".to_owned()),
     ]))
     .memo(memo)
+    .priority(owner_fairness(run.owner))
     .static_summary(format!(
         "{} ({} bytes, run {})",
         run.title, run.size, run.attempt
@@ -103,6 +106,22 @@ pub async fn start_run(
         .await?;
     tracing::info!(video_id = %run.video_id, run_id = ?h.run_id(), attempt = run.attempt, "workflow started");
     Ok(())
+}
+
+/// The run's tasks (and so its activities', which inherit it) share dispatch by owner: on a queue
+/// with fairness enabled, an owner with a 12-hour source in the transcode queue gets one share of
+/// the workers, not all of them, and another owner's clip is dispatched alongside. Fairness keys
+/// are limited to 64 bytes: a longer owner id is keyed by its digest.
+fn owner_fairness(owner: &str) -> Priority {
+    let key = if owner.len() <= 64 {
+        owner.to_owned()
+    } else {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(owner.as_bytes()))
+    };
+    let mut p = Priority::default();
+    p.fairness_key = Some(key);
+    p
 }
 
 /// The status of the video's latest run, or `None` when it never had one (the event that would

@@ -268,3 +268,49 @@ async fn a_request_head_dripped_a_byte_at_a_time_is_cut_off() {
     api.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_client_holding_idle_connections_gets_only_its_share() {
+    let env = common::TestEnv::new(&[("VODFLOW_MAX_CONNECTIONS_PER_CLIENT", "8")]).await;
+    let api = env.spawn_api().await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    // Eight connections that never send a byte: this client's share.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The ninth is closed at once, whatever it sends.
+    let mut ninth = TcpStream::connect(&addr).await.unwrap();
+    let _ = ninth
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), ninth.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the ninth connection was served: {read:?} {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    let metrics = reqwest::get(api.url("/metrics")).await;
+    assert!(
+        metrics.is_err(),
+        "a request over a tenth connection was served"
+    );
+    // One of the eight closes: its place is free again.
+    drop(held.pop());
+    let body = common::eventually("a place freed", Duration::from_secs(5), || async {
+        let r = reqwest::get(api.url("/metrics")).await.ok()?;
+        r.text().await.ok()
+    })
+    .await;
+    let refused = body
+        .lines()
+        .find_map(|l| l.strip_prefix("vodflow_http_connections_refused_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("the refused-connections counter");
+    assert!(refused >= 2.0, "{refused}");
+    drop(held);
+    api.stop().await;
+    env.cleanup().await;
+}

@@ -48,12 +48,15 @@ impl ImportActivities {
                     .record_heartbeat(serde_json::json!({ "step": "import", "bytes": bytes }))
                     .await;
             });
-            // Past its deadline (or cancelled with its video) the download stops here, so the
-            // slot is free at once rather than when the source ends; the dropped writer aborts
-            // what it stored.
+            // Past its deadline, cancelled with its video, or stopped by a worker shutting down,
+            // the download stops here, so the slot is free at once rather than when the source
+            // ends; the dropped writer aborts what it stored. Retryable: after a shutdown another
+            // worker starts again (a timed-out or cancelled attempt's answer is not used).
             let imported = tokio::select! {
                 r = fetch => r?,
-                () = ctx.cancelled() => return Err(Error::Cancelled),
+                () = ctx.cancelled() => {
+                    return Err(Error::Import("the download was stopped before it ended".into()));
+                }
             };
             vodflow_core::repo::set_source_facts(
                 &self.0.pool,

@@ -88,6 +88,9 @@ pub async fn run_with(
         let opts = WorkerOptions::new(cfg.task_queue(names::TASK_QUEUE_IMPORT))
             .register_activities(ImportActivities(deps.clone()))
             .tuner(tuner(cfg.imports.max_concurrent))
+            // A download may last hours: at shutdown it is stopped (and retried by another
+            // worker from the start) rather than waited for.
+            .graceful_shutdown_period(IMPORT_SHUTDOWN_GRACE)
             .build();
         imports = Some(Worker::new(&runtime, client.clone(), opts).map_err(|e| setup(&e))?);
     }
@@ -142,6 +145,9 @@ pub async fn run_with(
     };
     a.and(b).map_err(WorkerError::Setup)
 }
+
+/// How long imports in flight may go on after a shutdown began, before they are stopped.
+const IMPORT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Backoff between attempts to create the reconciler schedule: first and longest wait.
 const SCHEDULE_RETRY: (std::time::Duration, std::time::Duration) = (

@@ -6,6 +6,7 @@
 
 mod admin;
 pub mod auth;
+mod connections;
 mod events;
 mod health;
 mod limits;
@@ -248,7 +249,13 @@ pub async fn serve_on(
     let relay = tokio::spawn(outbox::run(state.clone(), async {
         let _ = relay_stopped.await;
     }));
-    let served = server::serve(listener, app(state), shutdown).await;
+    let limits = server::ConnectionLimits {
+        total: state.cfg.max_connections,
+        per_client: state.cfg.max_connections_per_client,
+        open: state.metrics.connections_open.clone(),
+        refused: state.metrics.connections_refused.clone(),
+    };
+    let served = server::serve(listener, app(state), limits, shutdown).await;
     let _ = stop_relay.send(());
     let _ = relay.await;
     served?;

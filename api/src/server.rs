@@ -3,7 +3,8 @@
 //! an idle keep-alive connection was never closed. Here every HTTP/1 connection must complete
 //! each request head within [`HEAD_READ_TIMEOUT`] of starting to wait for it (which also closes
 //! idle keep-alive connections), and HTTP/2 connections are pinged and dropped when they stop
-//! answering. Bodies are bounded by the routes that read them (JSON cap, tus idle timeout).
+//! answering. Bodies are bounded by the routes that read them (JSON cap, tus idle timeout). How
+//! many connections are open at once, in all and per client, is [`crate::connections`]'s.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +14,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use poem::{Endpoint, EndpointExt, IntoEndpoint};
+
+pub use crate::connections::ConnectionLimits;
+use crate::connections::Connections;
 
 /// Longest time from waiting for a request head to having all of it (nginx's
 /// `client_header_timeout` is 60 s; a request head is a few hundred bytes).
@@ -27,6 +31,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub async fn serve<E>(
     listener: tokio::net::TcpListener,
     ep: E,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()>
 where
@@ -47,8 +52,13 @@ where
         .keep_alive_interval(H2_PING_EVERY)
         .keep_alive_timeout(H2_PING_TIMEOUT)
         .max_concurrent_streams(256);
+    let connections = Connections::new(limits);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = connections.slot() => slot,
+            () = &mut shutdown => break,
+        };
         let (socket, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -60,6 +70,10 @@ where
                 }
             },
             () = &mut shutdown => break,
+        };
+        let Some(held) = connections.admit(slot, remote.ip()) else {
+            tracing::debug!(%remote, "connection refused: its client has its share open");
+            continue;
         };
         let _ = socket.set_nodelay(true);
         let ep = ep.clone();
@@ -80,6 +94,7 @@ where
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
+            let _held = held;
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }

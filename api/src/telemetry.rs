@@ -20,6 +20,8 @@ pub struct Metrics {
     pub videos_unsettled_oldest_seconds: prometheus::Gauge,
     pub playback_bytes: IntCounterVec,
     pub playback_responses: IntCounterVec,
+    pub connections_open: prometheus::IntGauge,
+    pub connections_refused: IntCounter,
     /// The worker's and bridge's metrics when they run in this process (`vodflow dev`).
     extra: std::sync::Arc<std::sync::OnceLock<Registry>>,
 }
@@ -102,6 +104,16 @@ impl Metrics {
             &["result"],
         )
         .expect("static metric definition");
+        let connections_open = prometheus::IntGauge::new(
+            "vodflow_http_connections_open",
+            "HTTP connections the api has open",
+        )
+        .expect("static metric definition");
+        let connections_refused = IntCounter::new(
+            "vodflow_http_connections_refused_total",
+            "Connections closed at once because their client already had VODFLOW_MAX_CONNECTIONS_PER_CLIENT open",
+        )
+        .expect("static metric definition");
         for kind in ["playlist", "segment", "init", "poster"] {
             playback_bytes.with_label_values(&[kind]);
         }
@@ -144,6 +156,8 @@ impl Metrics {
             Box::new(uploads.clone()),
             Box::new(outbox_published.clone()),
             Box::new(outbox_lag_seconds.clone()),
+            Box::new(connections_open.clone()),
+            Box::new(connections_refused.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -161,6 +175,8 @@ impl Metrics {
             videos_unsettled_oldest_seconds,
             playback_bytes,
             playback_responses,
+            connections_open,
+            connections_refused,
             extra: Default::default(),
         }
     }

@@ -352,6 +352,16 @@ pub const VARS: &[Var] = &[
         help: "Let POST /v1/videos with source_url fetch from private, loopback and link-local addresses (local testing only: it opens the worker to SSRF)",
     },
     Var {
+        name: "VODFLOW_MAX_CONNECTIONS",
+        default: "8192",
+        help: "HTTP connections the api keeps open at once; past it, new ones wait in the listen backlog until one closes",
+    },
+    Var {
+        name: "VODFLOW_MAX_CONNECTIONS_PER_CLIENT",
+        default: "256",
+        help: "HTTP connections one client address (an IPv6 client by its /64) may have open at once; more are closed at once (0 = no cap: behind a proxy that is every client's address)",
+    },
+    Var {
         name: "VODFLOW_MAX_CONCURRENT_IMPORTS",
         default: "4",
         help: "Imports (POST /v1/videos with source_url) one processing worker runs at once, on their own task queue (video-import), so slow sources never hold the slots of probes, notifications and deletes",
@@ -463,6 +473,8 @@ pub struct Config {
     pub work_dir_min_free_bytes: u64,
     pub import_allow_private: bool,
     pub imports: ImportLimits,
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
     pub metrics_listen: String,
     pub activity_max_attempts: i32,
     pub heartbeat_timeout: Duration,
@@ -787,6 +799,11 @@ impl Config {
             import_allow_private: parse(
                 "VODFLOW_IMPORT_ALLOW_PRIVATE",
                 &get("VODFLOW_IMPORT_ALLOW_PRIVATE"),
+            )?,
+            max_connections: parse("VODFLOW_MAX_CONNECTIONS", &get("VODFLOW_MAX_CONNECTIONS"))?,
+            max_connections_per_client: parse(
+                "VODFLOW_MAX_CONNECTIONS_PER_CLIENT",
+                &get("VODFLOW_MAX_CONNECTIONS_PER_CLIENT"),
             )?,
             imports: ImportLimits {
                 max_concurrent: parse(

@@ -970,7 +970,7 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_transcode_worker_with_a_nearly_full_disk_takes_no_encodes_until_space_is_freed() {
+async fn a_worker_with_a_nearly_full_disk_downloads_and_encodes_nothing_until_space_is_freed() {
     // The threshold sits 1 GiB below today's free space; a 2 GiB file (really allocated, not
     // sparse) on the same file system then puts the worker below it.
     let work = std::env::temp_dir();
@@ -1008,8 +1008,32 @@ async fn a_transcode_worker_with_a_nearly_full_disk_takes_no_encodes_until_space
     with_platform(env, |base| async move {
         let filler = filler_path;
         let id = upload(&base, &token, &clip, "full disk").await;
-        // Probing runs on the processing queue (not gated); then the encodes wait in the queue.
-        tokio::time::sleep(Duration::from_secs(12)).await;
+        // The probe's download passes the same gate: its attempts fail, saying why, and are
+        // retried; no encode is taken either.
+        let why = common::eventually(
+            "the probe refused for want of room",
+            Duration::from_secs(30),
+            || async {
+                let v: serde_json::Value = reqwest::Client::new()
+                    .get(format!("{base}/v1/videos/{id}/workflow"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                v["progress"]["pending"]
+                    .as_array()?
+                    .iter()
+                    .find(|p| p["activity_id"] == "probe")?["last_failure"]
+                    .as_str()
+                    .map(str::to_owned)
+            },
+        )
+        .await;
+        assert!(why.contains("work directory full"), "{why}");
+        tokio::time::sleep(Duration::from_secs(4)).await;
         let chunks = env
             .object_keys_all(&format!("videos/{id}/hls/.chunks/"))
             .await;

@@ -56,6 +56,10 @@ pub enum Error {
     /// The delivery cannot succeed by retrying (endpoint gone, URL now refused by the SSRF guard).
     #[error("webhook refused: {0}")]
     WebhookRefused(String),
+    /// The work directory lacks room for a download: retried (the disk may be freed, or another
+    /// worker has room).
+    #[error("work directory full: {0}")]
+    WorkDirFull(String),
     #[error("cancelled")]
     Cancelled,
 }

@@ -57,7 +57,11 @@ impl Deps {
         let work_dir: std::path::PathBuf = cfg.work_dir.clone().into();
         let storage = Storage {
             s3: vodflow_core::storage::s3_client(&cfg.s3),
-            sources: source_cache::SourceCache::new(&work_dir, cfg.work_dir_max_bytes),
+            sources: source_cache::SourceCache::new(
+                &work_dir,
+                cfg.work_dir_max_bytes,
+                cfg.work_dir_min_free_bytes,
+            ),
             work_dir,
         };
         let producer =

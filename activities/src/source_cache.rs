@@ -2,7 +2,11 @@
 //! source at a time however many activities want it (single flight); a download that fails leaves
 //! no partial file; the cache stays under `VODFLOW_WORK_DIR_MAX_BYTES` by evicting the least
 //! recently used sources that no activity is reading; a finished or deleted video's source is
-//! removed.
+//! removed. Every download passes the work directory's free-space gate
+//! (`VODFLOW_WORK_DIR_MIN_FREE_BYTES`) before it starts and as it goes: a download that would
+//! leave less than that free fails its attempt (retryable: another attempt, maybe on another
+//! worker, may find room) and leaves nothing behind, whether the disk was full already or filled
+//! while it ran.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,10 +23,19 @@ use crate::error::{Error, Result, s3_err};
 
 type Locks = Arc<Mutex<HashMap<VideoId, Arc<tokio::sync::RwLock<()>>>>>;
 
+/// Free bytes of the file system holding a directory (`None` when it cannot be measured).
+pub type FreeBytes = fn(&Path) -> Option<u64>;
+
+/// How often, in bytes written, a download looks at the disk again.
+const ROOM_CHECK_EVERY: u64 = 4 * 1024 * 1024;
+
 #[derive(Clone)]
 pub struct SourceCache {
     dir: PathBuf,
     max_bytes: u64,
+    /// Free bytes a download must leave on the disk (0 = no gate).
+    min_free: u64,
+    free_bytes: FreeBytes,
     locks: Locks,
 }
 
@@ -33,11 +46,30 @@ pub struct HeldSource {
 }
 
 impl SourceCache {
-    pub fn new(work_dir: &Path, max_bytes: u64) -> Self {
+    pub fn new(work_dir: &Path, max_bytes: u64, min_free: u64) -> Self {
         Self {
             dir: work_dir.join("sources"),
             max_bytes,
+            min_free,
+            free_bytes: crate::disk_gate::free_bytes,
             locks: Arc::default(),
+        }
+    }
+
+    /// Refuses to go on when writing `remaining` more bytes would leave less than the minimum
+    /// free. An unmeasurable disk does not stop a download: the write then reports the real error.
+    fn room_for(&self, remaining: u64) -> Result<()> {
+        if self.min_free == 0 {
+            return Ok(());
+        }
+        match (self.free_bytes)(&self.dir) {
+            Some(free) if free < remaining.saturating_add(self.min_free) => {
+                Err(Error::WorkDirFull(format!(
+                    "the work directory has {free} bytes free; the source needs {remaining} more and {} must stay free (VODFLOW_WORK_DIR_MIN_FREE_BYTES)",
+                    self.min_free
+                )))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -87,6 +119,7 @@ impl SourceCache {
         mut on_progress: impl FnMut(u64) -> BoxFuture<'static, ()> + Send,
     ) -> Result<()> {
         self.make_room(src.video_id, src.size).await;
+        self.room_for(src.size)?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         tokio::fs::create_dir_all(&dir).await?;
         let obj = match s3
@@ -109,24 +142,17 @@ impl SourceCache {
         // complete, and remove it whatever goes wrong.
         let partial =
             Partial(dir.join(format!("source.partial-{}", uuid::Uuid::new_v4().simple())));
-        let mut file = tokio::fs::File::create(&partial.0).await?;
-        let mut body = obj.body;
-        let mut done = 0u64;
-        let mut last_report = 0u64;
-        while let Some(chunk) = body
-            .try_next()
-            .await
-            .map_err(|e| Error::Storage(e.to_string()))?
-        {
-            file.write_all(&chunk).await?;
-            done += chunk.len() as u64;
-            if done - last_report >= 16 * 1024 * 1024 {
-                on_progress(done).await;
-                last_report = done;
-            }
-        }
-        file.flush().await?;
-        drop(file);
+        let body = futures::stream::unfold(obj.body, |mut body| async move {
+            let next = body
+                .try_next()
+                .await
+                .map_err(|e| Error::Storage(e.to_string()))
+                .transpose()?;
+            Some((next, body))
+        });
+        let done = self
+            .write_body(&partial.0, src.size, body, &mut on_progress)
+            .await?;
         if done != src.size {
             return Err(Error::Storage(format!(
                 "downloaded {done} bytes of {} for {}",
@@ -135,6 +161,38 @@ impl SourceCache {
         }
         tokio::fs::rename(&partial.0, path).await?;
         Ok(())
+    }
+
+    /// Writes `body` to `path`, checking the disk's room as it goes; returns the bytes written.
+    async fn write_body(
+        &self,
+        path: &Path,
+        size: u64,
+        body: impl futures::Stream<Item = Result<bytes::Bytes>>,
+        on_progress: &mut (impl FnMut(u64) -> BoxFuture<'static, ()> + Send),
+    ) -> Result<u64> {
+        use futures::StreamExt;
+        let mut body = std::pin::pin!(body);
+        let mut file = tokio::fs::File::create(path).await?;
+        let mut done = 0u64;
+        let mut last_report = 0u64;
+        let mut last_check = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            file.write_all(&chunk).await?;
+            done += chunk.len() as u64;
+            if done - last_check >= ROOM_CHECK_EVERY {
+                // Other downloads and encodes share the disk: it may fill while this one runs.
+                self.room_for(size.saturating_sub(done))?;
+                last_check = done;
+            }
+            if done - last_report >= 16 * 1024 * 1024 {
+                on_progress(done).await;
+                last_report = done;
+            }
+        }
+        file.flush().await?;
+        Ok(done)
     }
 
     /// Removes the cached source of `id` (its run is over) unless an activity still reads it
@@ -243,7 +301,7 @@ mod tests {
     use super::*;
 
     fn cache(dir: &Path, max: u64) -> SourceCache {
-        SourceCache::new(dir, max)
+        SourceCache::new(dir, max, 0)
     }
 
     async fn put(c: &SourceCache, id: VideoId, bytes: usize) {
@@ -273,6 +331,69 @@ mod tests {
         drop(reading);
         c.remove(held).await;
         assert!(!c.path_of(held).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Free space the tests decide: what the disk "has" before the download, less what it wrote
+    /// and what someone else wrote meanwhile.
+    static FREE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    fn test_free(_: &Path) -> Option<u64> {
+        Some(FREE.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn chunks(n: usize, each: usize) -> impl futures::Stream<Item = Result<bytes::Bytes>> {
+        futures::stream::iter((0..n).map(move |_| {
+            // Every chunk written takes its bytes off the disk, and another writer twice as many.
+            let _ = FREE.fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |f| Some(f.saturating_sub(3 * each as u64)),
+            );
+            Ok(bytes::Bytes::from(vec![0u8; each]))
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_download_stops_when_the_disk_fills_while_it_runs_and_one_too_big_never_starts() {
+        let dir = std::env::temp_dir().join(format!("vodflow-cache-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mib = 1024 * 1024;
+        let mut c = SourceCache::new(&dir, 0, 10 * mib);
+        c.free_bytes = test_free;
+        let mut progress = |_: u64| -> BoxFuture<'static, ()> { Box::pin(async {}) };
+        // 100 MiB free, a 40 MiB source, 10 MiB to keep: there is room at the start, but the
+        // other writer fills the disk before this download can finish.
+        FREE.store(100 * mib, std::sync::atomic::Ordering::SeqCst);
+        c.room_for(40 * mib).expect("room at the start");
+        let partial = dir.join("partial");
+        let err = c
+            .write_body(&partial, 40 * mib, chunks(40, mib as usize), &mut progress)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::WorkDirFull(_)), "{err}");
+        assert!(err.to_string().contains("VODFLOW_WORK_DIR_MIN_FREE_BYTES"));
+        let left = FREE.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            left >= 10 * mib,
+            "stopped before the minimum was eaten: {left}"
+        );
+        // Without anyone else writing it fits.
+        FREE.store(100 * mib, std::sync::atomic::Ordering::SeqCst);
+        let alone =
+            futures::stream::iter((0..40).map(|_| Ok(bytes::Bytes::from(vec![0u8; 1024 * 1024]))));
+        let done = c
+            .write_body(&partial, 40 * mib, alone, &mut progress)
+            .await
+            .unwrap();
+        assert_eq!(done, 40 * mib);
+        // One that cannot fit is refused before a byte is written.
+        FREE.store(45 * mib, std::sync::atomic::Ordering::SeqCst);
+        assert!(matches!(c.room_for(40 * mib), Err(Error::WorkDirFull(_))));
+        // A gate of 0 never stops a download.
+        c.min_free = 0;
+        FREE.store(0, std::sync::atomic::Ordering::SeqCst);
+        c.room_for(40 * mib).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -329,7 +329,7 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_WORK_DIR_MIN_FREE_BYTES",
         default: "2147483648",
-        help: "A transcode worker stops taking encode tasks while the work directory's file system has less free space than this (running ones finish), and takes them again once it has (0 = never stop)",
+        help: "A transcode worker stops taking encode tasks while the work directory's file system has less free space than this (running ones finish), and takes them again once it has; a source download into the work directory (probe, poster, encode) that would leave less than this free fails its attempt, before it starts or as the disk fills, and is retried (0 = never stop)",
     },
     Var {
         name: "VODFLOW_ACTIVITY_MAX_ATTEMPTS",

@@ -1,7 +1,9 @@
 //! How an ffmpeg or ffprobe child is contained: an address-space limit and a CPU-time limit set by
 //! `prlimit` before it starts (the worker process itself never decodes untrusted frames), bounded
 //! threads, and a wall-clock watchdog. What breaking a limit means is decided here too: a limit is
-//! a property of the input, so it fails for good with a sentence that names the setting.
+//! a property of the input, so it fails for good with a sentence that names the setting. Where the
+//! machine allows it, the child also gets a network namespace of its own (no interface but a
+//! loopback that is down): a demuxer talked into opening a URL has nowhere to connect.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -44,6 +46,33 @@ pub async fn read_capped(r: impl tokio::io::AsyncRead + Unpin, max: usize) -> Op
     let mut out = Vec::new();
     let read = r.take(max as u64 + 1).read_to_end(&mut out).await;
     (read.is_ok() && out.len() <= max).then_some(out)
+}
+
+/// Whether children can be given a network namespace of their own: `unshare --net
+/// --map-root-user` (a user namespace maps the worker's own uid, so no privilege is needed where
+/// the kernel allows unprivileged user namespaces). Probed once; a container's seccomp profile
+/// often refuses it, and then children keep the worker's network (the deployment must cut it:
+/// docs/operations.md).
+pub fn network_isolated() -> bool {
+    static ISOLATED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ISOLATED.get_or_init(|| {
+        let ok = std::process::Command::new("unshare")
+            .args(["--net", "--map-root-user", "true"])
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            tracing::info!("ffmpeg and ffprobe children run without network (a namespace of their own)");
+        } else {
+            tracing::warn!(
+                "this machine refuses network namespaces (unshare): ffmpeg and ffprobe children keep the worker's network; cut it in the deployment"
+            );
+        }
+        ok
+    })
 }
 
 /// SIGXCPU: the kernel's answer to a process past its CPU-time limit.
@@ -105,11 +134,19 @@ impl Containment {
     /// session (`setsid`, which does not fork: the child is not a group leader, and its pid stays
     /// ffmpeg's) and lowers that session's weight too; where autogroup is off or absent the write
     /// fails quietly and `nice` does the work.
+    ///
+    /// Before the session, where [`network_isolated`], `unshare --net --map-root-user` (which
+    /// does not fork either).
     pub fn prlimit_args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             format!("--as={}", self.memory_bytes),
             format!("--cpu={}", self.cpu_seconds),
             "--".to_owned(),
+        ];
+        if network_isolated() {
+            args.extend(["unshare", "--net", "--map-root-user"].map(str::to_owned));
+        }
+        args.extend([
             "setsid".to_owned(),
             "sh".to_owned(),
             "-c".to_owned(),
@@ -118,7 +155,8 @@ impl Containment {
             ),
             // $0 of the script: what `ps` and the shell's own messages call it.
             "vodflow-contained".to_owned(),
-        ]
+        ]);
+        args
     }
 
     /// The error for a child that failed with `status` and `stderr`: a broken limit or an error
@@ -253,6 +291,34 @@ mod tests {
                 "{group}"
             );
         }
+    }
+
+    /// A connection to a port the worker can reach fails from inside the containment.
+    #[test]
+    fn a_contained_child_cannot_open_a_connection() {
+        assert!(
+            network_isolated(),
+            "this machine allows network namespaces; the children must get one"
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connect = format!("echo hello > /dev/tcp/127.0.0.1/{port}");
+        let outside = std::process::Command::new("bash")
+            .args(["-c", &connect])
+            .status()
+            .unwrap();
+        assert!(outside.success(), "the port is reachable from the worker");
+        let inside = std::process::Command::new("prlimit")
+            .args(c().prlimit_args())
+            .args(["bash", "-c", &connect])
+            .output()
+            .unwrap();
+        assert!(!inside.status.success(), "the contained child connected");
+        let why = String::from_utf8_lossy(&inside.stderr);
+        assert!(
+            why.contains("unreachable") || why.contains("refused"),
+            "{why}"
+        );
     }
 
     #[test]

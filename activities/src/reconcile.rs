@@ -169,13 +169,14 @@ async fn expire_uploads(pool: &sqlx::PgPool, s3: &aws_sdk_s3::Client, bucket: &s
     let mut n = 0;
     for u in uploads::expired(pool, 500).await? {
         let key = vodflow_core::layout::source_key(u.video_id());
-        // The pending part first: once the multipart upload is gone, nothing of it is left.
-        s3.delete_object()
-            .bucket(bucket)
-            .key(format!("{key}.pending"))
-            .send()
-            .await
-            .map_err(|e| Error::Storage(sdk_error(e).to_string()))?;
+        // The pending bytes first: once the multipart upload is gone, nothing of it is left.
+        vodflow_core::storage::delete_prefix(
+            s3,
+            bucket,
+            &vodflow_core::layout::pending_prefix(&key),
+        )
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
         if let Some(upload_id) = &u.s3_upload_id {
             match s3
                 .abort_multipart_upload()

@@ -20,6 +20,7 @@ pub struct Metrics {
     pub videos_unsettled_oldest_seconds: prometheus::Gauge,
     pub playback_bytes: IntCounterVec,
     pub playback_responses: IntCounterVec,
+    pub upload_pending_read_bytes: IntCounter,
     pub connections_open: prometheus::IntGauge,
     pub connections_refused: IntCounter,
     /// The worker's and bridge's metrics when they run in this process (`vodflow dev`).
@@ -104,6 +105,11 @@ impl Metrics {
             &["result"],
         )
         .expect("static metric definition");
+        let upload_pending_read_bytes = IntCounter::new(
+            "vodflow_upload_pending_read_bytes_total",
+            "Bytes of resumable uploads' pending segments read back from the store (each once, when they fill a part)",
+        )
+        .expect("static metric definition");
         let connections_open = prometheus::IntGauge::new(
             "vodflow_http_connections_open",
             "HTTP connections the api has open",
@@ -156,6 +162,7 @@ impl Metrics {
             Box::new(uploads.clone()),
             Box::new(outbox_published.clone()),
             Box::new(outbox_lag_seconds.clone()),
+            Box::new(upload_pending_read_bytes.clone()),
             Box::new(connections_open.clone()),
             Box::new(connections_refused.clone()),
         ] {
@@ -175,6 +182,7 @@ impl Metrics {
             videos_unsettled_oldest_seconds,
             playback_bytes,
             playback_responses,
+            upload_pending_read_bytes,
             connections_open,
             connections_refused,
             extra: Default::default(),

@@ -7,6 +7,22 @@ pub fn source_key(id: VideoId) -> String {
     format!("uploads/{id}/source")
 }
 
+/// Everything a resumable upload keeps of its bytes past the last whole part, under its source
+/// key: the segments and the single object of uploads recorded before them.
+pub fn pending_prefix(source_key: &str) -> String {
+    format!("{source_key}.pending")
+}
+
+/// One request's pending bytes (see `uploads::PendingSegment`).
+pub fn pending_segment_key(source_key: &str, start: i64, lease: uuid::Uuid) -> String {
+    format!("{source_key}.pending/{start:020}-{}", lease.simple())
+}
+
+/// The single pending object of an upload recorded before segments.
+pub fn legacy_pending_key(source_key: &str) -> String {
+    format!("{source_key}.pending")
+}
+
 /// Everything derived from a source lives under this prefix (deleted with the video).
 pub fn video_prefix(id: VideoId) -> String {
     format!("videos/{id}/")

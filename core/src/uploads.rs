@@ -48,6 +48,17 @@ pub struct Part {
     pub size: i64,
 }
 
+/// Bytes past an upload's last whole part that one request made durable: the store object
+/// `layout::pending_segment_key(source, start, lease)` holds `len` of them from offset `start`. The
+/// lease is in the name so that a request that lost the upload can never overwrite the segment of
+/// the one that took it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSegment {
+    pub start: i64,
+    pub len: i64,
+    pub lease: Uuid,
+}
+
 /// What the uploader said about the file (tus `Upload-Metadata`, or the direct upload's request).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadMeta {
@@ -93,6 +104,9 @@ pub struct UploadRow {
     pub updated_at: DateTime<Utc>,
     /// `tus` (bytes through the api) or `s3` (presigned multipart, bytes straight to the store).
     pub kind: String,
+    /// Where the `pending` bytes are, in order (empty with `pending > 0`: an upload recorded before
+    /// segments, whose pending bytes are one object, `layout::legacy_pending_key`).
+    pub pending_segments: sqlx::types::Json<Vec<PendingSegment>>,
 }
 
 impl UploadRow {
@@ -323,6 +337,7 @@ pub struct Progress<'a> {
     pub upload_offset: i64,
     pub flushed: i64,
     pub pending: i64,
+    pub pending_segments: &'a [PendingSegment],
     pub s3_upload_id: Option<&'a str>,
     pub parts: &'a [Part],
     pub content_type: Option<&'a str>,
@@ -332,7 +347,7 @@ pub struct Progress<'a> {
 pub async fn save_progress(pool: &PgPool, id: Uuid, token: Uuid, p: &Progress<'_>) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE uploads SET length = $3, upload_offset = $4, flushed = $5, pending = $6, s3_upload_id = $7,
-                parts = $8, content_type = $9, updated_at = now(),
+                parts = $8, content_type = $9, pending_segments = $10, updated_at = now(),
                 lock_until = now() + interval '10 seconds'
          WHERE id = $1 AND lock_token = $2 AND state = 'uploading'",
     )
@@ -345,6 +360,7 @@ pub async fn save_progress(pool: &PgPool, id: Uuid, token: Uuid, p: &Progress<'_
     .bind(p.s3_upload_id)
     .bind(sqlx::types::Json(p.parts))
     .bind(p.content_type)
+    .bind(sqlx::types::Json(p.pending_segments))
     .execute(pool)
     .await?;
     Ok(r.rows_affected() == 1)

@@ -6,7 +6,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
-use vodflow_core::uploads::Part;
+use vodflow_core::layout;
+use vodflow_core::uploads::{Part, PendingSegment};
 
 use super::{StoreError, err};
 
@@ -118,16 +119,12 @@ impl PartStore {
         }
     }
 
-    /// Where the bytes past the last whole part wait for the next request.
-    fn pending_key(&self) -> String {
-        format!("{}.pending", self.key)
-    }
-
-    pub async fn put_pending(&self, data: Bytes) -> Result<(), StoreError> {
+    /// Stores one request's bytes past the last whole part.
+    pub async fn put_segment(&self, seg: &PendingSegment, data: Bytes) -> Result<(), StoreError> {
         self.s3
             .put_object()
             .bucket(&self.bucket)
-            .key(self.pending_key())
+            .key(layout::pending_segment_key(&self.key, seg.start, seg.lease))
             .content_length(data.len() as i64)
             .body(ByteStream::from(data))
             .send()
@@ -136,23 +133,34 @@ impl PartStore {
         Ok(())
     }
 
-    /// The pending bytes; exactly `expected` of them, or an error (the row and the store disagree).
-    pub async fn get_pending(&self, expected: usize) -> Result<Vec<u8>, StoreError> {
-        let out = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.pending_key())
-            .send()
-            .await
-            .map_err(err)?;
-        let data = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError(format!("reading the pending part: {e}")))?
-            .into_bytes()
-            .to_vec();
+    /// Appends the bytes of `segs` to `out`, in order; each exactly as long as recorded, or an
+    /// error (the row and the store disagree).
+    pub async fn read_segments(
+        &self,
+        segs: &[PendingSegment],
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        for seg in segs {
+            let key = layout::pending_segment_key(&self.key, seg.start, seg.lease);
+            let before = out.len();
+            self.read_into(&key, out).await?;
+            if (out.len() - before) as i64 != seg.len {
+                return Err(StoreError(format!(
+                    "the pending segment at {} has {} bytes, the upload recorded {}",
+                    seg.start,
+                    out.len() - before,
+                    seg.len
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The pending bytes of an upload recorded before segments: exactly `expected` of them.
+    pub async fn get_legacy_pending(&self, expected: usize) -> Result<Vec<u8>, StoreError> {
+        let mut data = Vec::with_capacity(expected);
+        self.read_into(&layout::legacy_pending_key(&self.key), &mut data)
+            .await?;
         if data.len() != expected {
             return Err(StoreError(format!(
                 "the pending part has {} bytes, the upload recorded {expected}",
@@ -162,14 +170,52 @@ impl PartStore {
         Ok(data)
     }
 
-    pub async fn delete_pending(&self) -> Result<(), StoreError> {
-        self.s3
-            .delete_object()
+    async fn read_into(&self, key: &str, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        let mut body = self
+            .s3
+            .get_object()
             .bucket(&self.bucket)
-            .key(self.pending_key())
+            .key(key)
             .send()
             .await
-            .map_err(err)?;
+            .map_err(err)?
+            .body;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| StoreError(format!("reading {key}: {e}")))?
+        {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+
+    /// Removes segments whose bytes are now in stored parts (best effort: whatever stays is
+    /// removed with the rest when the upload ends).
+    pub async fn delete_segments(&self, segs: &[PendingSegment]) {
+        for seg in segs {
+            let key = layout::pending_segment_key(&self.key, seg.start, seg.lease);
+            if let Err(e) = self
+                .s3
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .send()
+                .await
+            {
+                tracing::warn!(%key, error = %err(e), "could not remove a pending segment");
+            }
+        }
+    }
+
+    /// Removes every pending byte of the upload (segments, and the single object of older ones).
+    pub async fn delete_pending(&self) -> Result<(), StoreError> {
+        vodflow_core::storage::delete_prefix(
+            &self.s3,
+            &self.bucket,
+            &layout::pending_prefix(&self.key),
+        )
+        .await?;
         Ok(())
     }
 }

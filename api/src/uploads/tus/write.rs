@@ -1,7 +1,10 @@
 //! The write path of a resumable upload: a request body appended at the upload's offset, cut into
 //! S3 parts as it arrives. At most four parts are in memory (one arriving, three being stored); bytes
-//! past the last whole part are kept in the store as a pending object, so the next request (on any replica) continues
-//! from exactly the offset the client was told. Nothing touches local disk.
+//! past the last whole part are kept in the store, one segment object per request, so the next
+//! request (on any replica) continues from exactly the offset the client was told. A segment is
+//! written once and read once, when the segments and the new bytes fill a part: store traffic is
+//! proportional to the bytes uploaded, however small the requests (a single pending object read and
+//! rewritten whole by every request cost a part's size per request). Nothing touches local disk.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -13,7 +16,7 @@ use uuid::Uuid;
 use vodflow_core::container;
 use vodflow_core::multipart_sink::PARTS_IN_FLIGHT;
 use vodflow_core::part_buffers;
-use vodflow_core::uploads::{self, Part, Progress, UploadRow, UploadState};
+use vodflow_core::uploads::{self, Part, PendingSegment, Progress, UploadRow, UploadState};
 
 use super::protocol::{Checksum, TusError};
 use crate::problem::ApiError;
@@ -35,8 +38,15 @@ pub(crate) struct Writer<'a> {
     /// Parts being stored while the next one arrives, oldest first; they count as durable in
     /// this order.
     in_flight: VecDeque<InFlight>,
-    /// The bytes after `flushed` and the parts in flight: the stored pending bytes, then this
-    /// request's. Never more than a part.
+    /// Durable pending bytes after `flushed` (earlier requests', in the store), in order; they come
+    /// before `buf`'s.
+    segments: Vec<PendingSegment>,
+    /// Their total length.
+    pending: i64,
+    /// Segments whose bytes went into a part: removed from the store once that part is recorded.
+    retired: Vec<PendingSegment>,
+    /// This request's bytes after the segments (and the parts in flight). With the segments,
+    /// never more than a part.
     buf: Vec<u8>,
     /// When the stored parts were last recorded (see [`RECORD_EVERY`]).
     recorded_at: std::time::Instant,
@@ -104,8 +114,23 @@ impl<'a> Writer<'a> {
             key: vodflow_core::layout::source_key(row.video_id()),
         };
         let mut buf = part_buffers::take(state.cfg.upload_part_bytes);
-        if row.pending > 0 {
-            buf.extend_from_slice(&store.get_pending(row.pending as usize).await?);
+        let segments = row.pending_segments.0.clone();
+        let pending = segments.iter().map(|s| s.len).sum::<i64>();
+        if row.pending > 0 && segments.is_empty() {
+            // Recorded before segments: the one pending object becomes this request's bytes, and
+            // is written as a segment at its end.
+            let data = store.get_legacy_pending(row.pending as usize).await?;
+            state
+                .metrics
+                .upload_pending_read_bytes
+                .inc_by(data.len() as u64);
+            buf.extend_from_slice(&data);
+        } else if pending != row.pending {
+            return Err(ApiError::Internal(format!(
+                "upload {}: {pending} pending bytes in segments, {} recorded",
+                row.id, row.pending
+            ))
+            .into());
         }
         Ok(Writer {
             state,
@@ -119,13 +144,45 @@ impl<'a> Writer<'a> {
             content_type: row.content_type.clone(),
             upload_id: row.s3_upload_id.clone(),
             in_flight: VecDeque::new(),
+            segments,
+            pending,
+            retired: Vec::new(),
             buf,
             recorded_at: std::time::Instant::now(),
         })
     }
 
     pub(crate) fn offset(&self) -> i64 {
-        self.flushed + self.in_flight.iter().map(|f| f.size).sum::<i64>() + self.buf.len() as i64
+        self.flushed
+            + self.in_flight.iter().map(|f| f.size).sum::<i64>()
+            + self.pending
+            + self.buf.len() as i64
+    }
+
+    /// Bytes not yet in a part: the segments' and this request's.
+    fn unparted(&self) -> usize {
+        self.pending as usize + self.buf.len()
+    }
+
+    /// Reads the segments back in front of this request's bytes: done once they and the new bytes
+    /// fill a part (or the file's first bytes must be sniffed, or the upload ends), so each
+    /// segment is read once.
+    async fn gather(&mut self) -> Result<(), TusError> {
+        if self.segments.is_empty() {
+            return Ok(());
+        }
+        let mut data = part_buffers::take(self.state.cfg.upload_part_bytes);
+        self.store.read_segments(&self.segments, &mut data).await?;
+        self.state
+            .metrics
+            .upload_pending_read_bytes
+            .inc_by(data.len() as u64);
+        data.extend_from_slice(&self.buf);
+        let old = std::mem::replace(&mut self.buf, data);
+        part_buffers::give_back(old);
+        self.retired.append(&mut self.segments);
+        self.pending = 0;
+        Ok(())
     }
 
     pub(crate) fn set_length(&mut self, length: i64) {
@@ -187,15 +244,16 @@ impl<'a> Writer<'a> {
             let mut rest = &chunk[..];
             while !rest.is_empty() {
                 // Pending bytes kept under a larger part size (changed since) can exceed `part`.
-                let take = rest.len().min(part.saturating_sub(self.buf.len()));
+                let take = rest.len().min(part.saturating_sub(self.unparted()));
                 self.buf.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
                 self.sniff_if_ready(false).await?;
                 // The upload's last part is stored by `finish`, after the last byte.
-                while self.buf.len() >= part && self.length.is_none_or(|len| self.offset() < len) {
+                while self.unparted() >= part && self.length.is_none_or(|len| self.offset() < len) {
+                    self.gather().await?;
                     self.flush_part(verified).await?;
                 }
-                if take == 0 && self.buf.len() >= part {
+                if take == 0 && self.unparted() >= part {
                     // Unreachable: bytes past Upload-Length were refused above.
                     return Err(ApiError::Internal(format!(
                         "upload {}: a full part that cannot be stored",
@@ -205,10 +263,11 @@ impl<'a> Writer<'a> {
                 }
             }
         }
-        if self.length.is_some_and(|len| self.offset() == len) && !self.buf.is_empty() {
+        if self.length.is_some_and(|len| self.offset() == len) && self.unparted() > 0 {
             // The last byte is here: the last part joins the ones in flight (after the file's
             // first bytes are checked, which a file shorter than the sniffing window needs now).
             self.sniff_if_ready(true).await?;
+            self.gather().await?;
             while !self.buf.is_empty() {
                 self.flush_part(verified).await?;
             }
@@ -234,9 +293,12 @@ impl<'a> Writer<'a> {
         if self.content_type.is_some() || self.flushed > 0 {
             return Ok(());
         }
-        if !complete && self.buf.len() < container::SNIFF_BYTES {
+        if !complete && self.unparted() < container::SNIFF_BYTES {
             return Ok(());
         }
+        // The file's first bytes may be in earlier requests' segments (at most the sniffing
+        // window and a request: this happens once per upload).
+        self.gather().await?;
         let head = &self.buf[..self.buf.len().min(container::SNIFF_BYTES)];
         match container::sniff(head, complete) {
             Ok(kind) => {
@@ -304,7 +366,7 @@ impl<'a> Writer<'a> {
             uploads::patiently(|| uploads::renew(&self.state.pool, self.id, self.lease)).await?
         } else if self.recorded_at.elapsed() >= RECORD_EVERY {
             self.recorded_at = std::time::Instant::now();
-            self.save(0).await?
+            self.save().await?
         } else {
             true
         };
@@ -345,27 +407,53 @@ impl<'a> Writer<'a> {
         Ok(id)
     }
 
-    /// Makes the bytes past the last part durable and records the offset.
+    /// Makes this request's bytes past the last part durable (one segment) and records the offset.
     async fn keep_pending(&mut self) -> Result<(), TusError> {
         if !self.buf.is_empty() {
+            let seg = PendingSegment {
+                start: self.flushed + self.pending,
+                len: self.buf.len() as i64,
+                lease: self.lease,
+            };
+            let data = std::mem::replace(
+                &mut self.buf,
+                part_buffers::take(self.state.cfg.upload_part_bytes),
+            );
             self.store
-                .put_pending(Bytes::from(self.buf.clone()))
+                .put_segment(&seg, part_buffers::freeze(data))
                 .await?;
+            self.segments.push(seg);
+            self.pending += seg.len;
         }
-        if !self.save(self.buf.len() as i64).await? {
+        if !self.save().await? {
             return Err(TusError::Locked(
                 "another request took over this upload".into(),
             ));
         }
+        self.drop_retired().await;
         Ok(())
     }
 
-    async fn save(&self, pending: i64) -> Result<bool, TusError> {
+    /// Removes the segments whose bytes are in recorded parts now.
+    async fn drop_retired(&mut self) {
+        let flushed = self.flushed;
+        let (done, keep): (Vec<_>, Vec<_>) = self
+            .retired
+            .iter()
+            .partition(|s| s.start + s.len <= flushed);
+        self.retired = keep;
+        self.store.delete_segments(&done).await;
+    }
+
+    /// Records the durable progress: the stored parts and the segments (not this request's bytes
+    /// still in memory).
+    async fn save(&self) -> Result<bool, TusError> {
         let progress = Progress {
             length: self.length,
-            upload_offset: self.flushed + pending,
+            upload_offset: self.flushed + self.pending,
             flushed: self.flushed,
-            pending,
+            pending: self.pending,
+            pending_segments: &self.segments,
             s3_upload_id: self.upload_id.as_deref(),
             parts: &self.parts,
             content_type: self.content_type.as_deref(),
@@ -387,6 +475,7 @@ impl<'a> Writer<'a> {
         }
         self.sniff_if_ready(true).await?;
         let upload_id = self.multipart().await?;
+        self.gather().await?;
         let in_parts: i64 = self.parts.iter().map(|p| p.size).sum();
         if in_parts < length {
             // Resumed from a record whose last bytes are still the pending object (a HEAD
@@ -403,7 +492,7 @@ impl<'a> Writer<'a> {
         // the store has forgotten.
         self.flushed = length;
         self.buf.clear();
-        if !self.save(0).await? {
+        if !self.save().await? {
             return Err(TusError::Locked(
                 "another request took over this upload".into(),
             ));

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::media::{Spec, make_video, sha256_file};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// A tiny HTTP/1.1 file server: `/clip.mp4` (with `Range`), `/old` redirects to it, anything else
 /// is 404. The first full GET of the file is cut off halfway (a dropped connection). Counts ranged
@@ -27,14 +27,9 @@ async fn file_server(data: Vec<u8>) -> (String, Arc<AtomicUsize>) {
         while let Ok((mut sock, _)) = listener.accept().await {
             let (data, counter, cut) = (data.clone(), counter.clone(), cut.clone());
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
+                let Some(req) = common::read_request_head(&mut sock).await else {
+                    return;
+                };
                 let text = String::from_utf8_lossy(&req).to_string();
                 let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 let range = text

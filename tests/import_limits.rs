@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::media::{Spec, make_video};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// Serves `/slow.mp4`: `head` at once, then one byte every `every`, never reaching its declared
 /// length. Once the returned flag is set, open bodies are cut and every request is 404, so the
@@ -27,13 +27,8 @@ async fn dripping_server(head: Vec<u8>, every: Duration) -> (String, Arc<AtomicB
         while let Ok((mut sock, _)) = listener.accept().await {
             let (head, stop) = (head.clone(), stopped.clone());
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
+                if common::read_request_head(&mut sock).await.is_none() {
+                    return;
                 }
                 if stop.load(Ordering::SeqCst) {
                     let _ = sock

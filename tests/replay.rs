@@ -179,7 +179,7 @@ async fn a_failed_encode_is_replayed_under_the_same_workflow_id_without_redoing_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
+async fn a_video_cancelled_once_playable_withdraws_its_playlists_and_can_be_replayed() {
     let id = unique("");
     let mut o = processing_overrides(&id);
     o.push(("VODFLOW_CHUNK_SECONDS".into(), "4".into()));
@@ -192,7 +192,7 @@ async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
         &Spec {
             width: 1280,
             height: 720,
-            seconds: 24.0,
+            seconds: 40.0,
             fps: 30,
             audio: false,
         },
@@ -216,9 +216,22 @@ async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
         .await;
         assert_eq!(
             progress["progress"]["chunks"].as_array().unwrap().len(),
-            6,
+            10,
             "{progress}"
         );
+        // Cancelled once it is playable: its growing playlists are in the store by then.
+        let hls = format!("videos/{vid}/hls/");
+        common::eventually(
+            "playable, its master in the store",
+            Duration::from_secs(120),
+            || async {
+                let (_, v) = get(&base, &token, &format!("/v1/videos/{vid}")).await;
+                let keys = env.object_keys_all(&hls).await;
+                (v["status"] == "playable" && keys.contains(&format!("{hls}master.m3u8")))
+                    .then_some(())
+            },
+        )
+        .await;
         let (s, v) = post(&base, &token, &format!("/v1/videos/{vid}/cancel")).await;
         assert_eq!(s, 202, "{v}");
         let row = wait_for_status(
@@ -229,17 +242,17 @@ async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
         )
         .await;
         assert_eq!(row.status, "cancelled");
-        let master = env
-            .s3
-            .head_object()
-            .bucket(&env.cfg.s3.bucket)
-            .key(format!("videos/{vid}/hls/master.m3u8"))
-            .send()
-            .await;
+        // Its growing master and media playlists are withdrawn; the finished segments stay for a
+        // replay to reuse.
+        let keys = env.object_keys_all(&hls).await;
+        let playlists: Vec<&String> = keys.iter().filter(|k| k.ends_with(".m3u8")).collect();
         assert!(
-            master.is_err(),
-            "a cancelled video must not publish a master playlist"
+            playlists.is_empty(),
+            "a cancelled video must not leave playlists: {playlists:?}"
         );
+        assert!(keys.iter().any(|k| k.ends_with(".m4s")), "{keys:?}");
+        let (_, v) = get(&base, &token, &format!("/v1/videos/{vid}")).await;
+        assert!(v["playback"].is_null(), "{v}");
         let (s, _) = post(&base, &token, &format!("/v1/videos/{vid}/cancel")).await;
         assert_eq!(s, 409, "nothing left to cancel");
         // The operator's bulk replay: admins only, filtered by status.
@@ -334,7 +347,8 @@ async fn a_cancelled_video_publishes_no_playlist_and_can_be_replayed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_forced_reencode_writes_a_new_generation_and_never_changes_an_immutable_segment() {
+async fn a_forced_reencode_writes_a_new_generation_never_changes_an_immutable_object_and_keeps_the_old_one_playing()
+ {
     let id = unique("");
     let o = processing_overrides(&id);
     let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -370,6 +384,18 @@ async fn a_forced_reencode_writes_a_new_generation_and_never_changes_an_immutabl
             bytes_before.push(env.object_bytes(k).await);
         }
 
+        let poster0 = env
+            .object_bytes(&format!("videos/{vid}/thumbs/poster.jpg"))
+            .await;
+        let (_, ready) = get(&base, &token, &format!("/v1/videos/{vid}")).await;
+        let master0 = ready["playback"]["master"].as_str().unwrap().to_owned();
+        assert!(
+            ready["playback"]["poster"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(&format!("/play/{vid}/poster.jpg"))),
+            "{ready}"
+        );
+
         let (s, v) = post(
             &base,
             &token,
@@ -377,6 +403,29 @@ async fn a_forced_reencode_writes_a_new_generation_and_never_changes_an_immutabl
         )
         .await;
         assert_eq!(s, 202, "{v}");
+        // While the new generation encodes, the finished one is what plays: `playback` is there,
+        // with the published generation's poster.
+        let during = common::eventually(
+            "the forced run to be processing",
+            Duration::from_secs(60),
+            || async {
+                let (_, v) = get(&base, &token, &format!("/v1/videos/{vid}")).await;
+                (v["status"] == "processing").then_some(v)
+            },
+        )
+        .await;
+        assert_eq!(during["playback"]["master"], master0.as_str(), "{during}");
+        assert_eq!(
+            during["playback"]["poster"], ready["playback"]["poster"],
+            "{during}"
+        );
+        assert!(
+            !during["playback"]["renditions"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{during}"
+        );
         let row = common::eventually(
             "the forced run to finish",
             Duration::from_secs(180),
@@ -420,6 +469,67 @@ async fn a_forced_reencode_writes_a_new_generation_and_never_changes_an_immutabl
         let url = format!("{base}/play/{vid}/{}", rel.replace("index.m3u8", seg));
         let r = client.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 200, "{url}");
+
+        // The poster is served as immutable: the new generation's is a new object, shown from
+        // `ready` on, and the old one is untouched.
+        assert_eq!(
+            env.object_bytes(&format!("videos/{vid}/thumbs/poster.jpg"))
+                .await,
+            poster0,
+            "the published poster changed under its URL"
+        );
+        let (_, v) = get(&base, &token, &format!("/v1/videos/{vid}")).await;
+        let poster1 = v["playback"]["poster"].as_str().unwrap().to_owned();
+        assert!(
+            poster1.ends_with(&format!("/play/{vid}/g1/poster.jpg")),
+            "{v}"
+        );
+        let r = client.get(&poster1).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{poster1}");
+        assert_eq!(
+            r.bytes().await.unwrap().as_ref(),
+            env.object_bytes(&format!("videos/{vid}/thumbs/g1/poster.jpg"))
+                .await
+                .as_slice()
+        );
+
+        // A forced run that ends without a video (cancelled at once here) leaves the published
+        // generation playing, for good.
+        let master1 = env.object_bytes(&format!("{hls}master.m3u8")).await;
+        let (s, v) = post(
+            &base,
+            &token,
+            &format!("/v1/videos/{vid}/reprocess?force=true"),
+        )
+        .await;
+        assert_eq!(s, 202, "{v}");
+        let (s, v) = post(&base, &token, &format!("/v1/videos/{vid}/cancel")).await;
+        assert_eq!(s, 202, "{v}");
+        let row = common::eventually(
+            "the second forced run to end",
+            Duration::from_secs(180),
+            || async {
+                let row = vodflow_core::repo::get_video(&env.pool, vid.parse().unwrap(), None)
+                    .await
+                    .unwrap()?;
+                (row.attempt == 3
+                    && ["ready", "failed", "cancelled"].contains(&row.status.as_str()))
+                .then_some(row)
+            },
+        )
+        .await;
+        assert_eq!(row.status, "cancelled");
+        assert_eq!(row.published_generation, Some(1));
+        let (_, v) = get(&base, &token, &format!("/v1/videos/{vid}")).await;
+        assert_eq!(v["playback"]["poster"], poster1.as_str(), "{v}");
+        assert_eq!(v["playback"]["master"], master0.as_str(), "{v}");
+        assert_eq!(
+            env.object_bytes(&format!("{hls}master.m3u8")).await,
+            master1,
+            "the published master must stay"
+        );
+        let r = client.get(&master0).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{master0}");
     })
     .await;
     owned.cleanup().await;

@@ -1,12 +1,20 @@
-//! Postgres updates of the processing run, through core's repository.
+//! What the processing run publishes: its status in Postgres (through core's repository), and,
+//! when a run ends without a video, the withdrawal of the growing playlists it had published.
 
-use sqlx::PgPool;
+use std::time::Duration;
+
 use vodflow_core::repo::{self, ReadyRendition};
 use vodflow_core::workflow_types::{MetadataUpdate, UpdateMetadata};
 
+use crate::Deps;
 use crate::error::Result;
 
-pub(crate) async fn apply(pool: &PgPool, u: &UpdateMetadata) -> Result<()> {
+/// How long the run's history may take to read for the failing activity; past it the failure is
+/// recorded without it (the step and the reason are what matter).
+const HISTORY_READ_WITHIN: Duration = Duration::from_secs(10);
+
+pub(crate) async fn apply(deps: &Deps, u: &UpdateMetadata) -> Result<()> {
+    let pool = &deps.pool;
     match &u.update {
         MetadataUpdate::Processing { attempt } => {
             repo::set_processing(pool, u.video_id, *attempt).await?
@@ -15,10 +23,28 @@ pub(crate) async fn apply(pool: &PgPool, u: &UpdateMetadata) -> Result<()> {
             repo::set_playable(pool, u.video_id, *attempt).await?
         }
         MetadataUpdate::Failed { step, reason } => {
-            repo::set_failed(pool, u.video_id, step, reason).await?
+            let failed = tokio::time::timeout(
+                HISTORY_READ_WITHIN,
+                vodflow_workflows::video_processing::failed_activity(&deps.temporal, u.video_id),
+            )
+            .await
+            .ok()
+            .flatten();
+            let activity = failed
+                .as_ref()
+                .map(|(id, attempts)| (id.as_str(), *attempts));
+            repo::set_failed(pool, u.video_id, step, reason, activity).await?;
+            crate::withdraw::growing_playlists(deps, u.video_id).await?;
         }
-        MetadataUpdate::Cancelled => repo::set_cancelled(pool, u.video_id).await?,
-        MetadataUpdate::Ready { info, renditions } => {
+        MetadataUpdate::Cancelled => {
+            repo::set_cancelled(pool, u.video_id).await?;
+            crate::withdraw::growing_playlists(deps, u.video_id).await?;
+        }
+        MetadataUpdate::Ready {
+            info,
+            renditions,
+            generation,
+        } => {
             let rows: Vec<ReadyRendition<'_>> = renditions
                 .iter()
                 .map(|r| ReadyRendition {
@@ -35,6 +61,7 @@ pub(crate) async fn apply(pool: &PgPool, u: &UpdateMetadata) -> Result<()> {
             repo::set_ready(
                 pool,
                 u.video_id,
+                *generation as i32,
                 info.duration_ms as i64,
                 info.width as i32,
                 info.height as i32,

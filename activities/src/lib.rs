@@ -21,6 +21,7 @@ mod source_digest;
 pub mod storage;
 mod transcode;
 mod webhook;
+mod withdraw;
 pub mod worker;
 
 use std::sync::Arc;

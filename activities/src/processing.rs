@@ -115,6 +115,11 @@ impl ProcessingActivities {
                 cache,
             );
             attempt_deadline::before(deadline, &master_key, put).await?;
+            if job.growing {
+                // The run may have stopped while this was writing: if it ended without a video,
+                // what was just written goes too.
+                crate::withdraw::growing_playlists(&self.0, job.video_id).await?;
+            }
             Ok(Packaged {
                 master_key,
                 renditions: lists.renditions,
@@ -156,7 +161,7 @@ impl ProcessingActivities {
                     "no frame of the video could be decoded for the poster".into(),
                 ));
             }
-            let key = layout::poster_key(job.source.video_id);
+            let key = layout::poster_key(job.source.video_id, job.generation);
             self.0
                 .storage
                 .put_file(&job.source.bucket, &key, &out, "image/jpeg", CACHE_PLAYLIST)
@@ -174,7 +179,7 @@ impl ProcessingActivities {
         u: UpdateMetadata,
     ) -> Result<(), ActivityError> {
         async move {
-            catalog::apply(&self.0.pool, &u).await?;
+            catalog::apply(&self.0, &u).await?;
             let finished = match &u.update {
                 MetadataUpdate::Processing { .. } | MetadataUpdate::Playable { .. } => None,
                 MetadataUpdate::Failed { step, .. } => Some(("failed", step.as_str())),

@@ -115,7 +115,7 @@ async fn examine(
                 "the processing run ended {} without recording a result; reprocess the video to try again",
                 format!("{end:?}").to_lowercase()
             );
-            repo::set_failed(pool, id, STEP, &reason).await?;
+            repo::set_failed(pool, id, STEP, &reason, None).await?;
             tracing::warn!(video_id = %id, ?end, "reconciler recorded a failure");
             return Ok(Examined::Failed);
         }

@@ -212,9 +212,6 @@ pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
         progress_answers: std::sync::Arc::new(progress::SharedAnswers::new(
             progress::PROGRESS_FRESH_FOR,
         )),
-        failure_answers: std::sync::Arc::new(progress::SharedAnswers::new(
-            progress::FAILURE_FRESH_FOR,
-        )),
         temporal: Default::default(),
     })
 }

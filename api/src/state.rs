@@ -27,8 +27,6 @@ pub struct AppState {
     pub temporal_breaker: Arc<crate::progress::Breaker>,
     /// Progress answers shared by concurrent and repeated status reads of a video.
     pub progress_answers: Arc<crate::progress::SharedAnswers<Option<crate::progress::Progress>>>,
-    /// The failing activity and attempts of failed runs, shared likewise.
-    pub failure_answers: Arc<crate::progress::SharedAnswers<Option<(String, i32)>>>,
     /// Per-owner limits on uploads, event streams and reprocess calls.
     pub limits: Arc<crate::limits::Limits>,
 }

@@ -102,8 +102,13 @@ pub fn segment_key(id: VideoId, generation: u32, rendition: &str, number: u32) -
     )
 }
 
-pub fn poster_key(id: VideoId) -> String {
-    format!("videos/{id}/thumbs/poster.jpg")
+/// A generation's poster: posters are served as immutable, so a forced re-encode writes its own
+/// (`thumbs/g<N>/poster.jpg`) and viewers are shown it only once that generation is published.
+pub fn poster_key(id: VideoId, generation: u32) -> String {
+    format!(
+        "videos/{id}/thumbs/{}poster.jpg",
+        generation_dir(generation)
+    )
 }
 
 #[cfg(test)]
@@ -129,6 +134,13 @@ mod tests {
             chunk_manifest_key(id, 3, 2),
             "videos/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/hls/.chunks/g3/00002.json"
         );
-        assert!(poster_key(id).starts_with(&video_prefix(id)));
+        assert_eq!(
+            poster_key(id, 0),
+            "videos/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/thumbs/poster.jpg"
+        );
+        assert_eq!(
+            poster_key(id, 3),
+            "videos/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/thumbs/g3/poster.jpg"
+        );
     }
 }

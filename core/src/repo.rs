@@ -60,6 +60,11 @@ pub struct VideoRow {
     /// The set of renditions the next run writes (`layout::generation_dir`).
     pub generation: i32,
     pub source_url: Option<String>,
+    /// The generation viewers are shown (the last that became ready); `None` until one did.
+    pub published_generation: Option<i32>,
+    /// The activity that failed the last run, and its attempts, when the run could tell.
+    pub failure_activity_id: Option<String>,
+    pub failure_attempts: Option<i32>,
 }
 
 impl VideoRow {
@@ -481,7 +486,7 @@ pub async fn touch(pool: &PgPool, id: VideoId) -> Result<()> {
 pub async fn set_processing(pool: &PgPool, id: VideoId, attempt: i32) -> Result<()> {
     sqlx::query(
         "UPDATE videos SET status = 'processing', attempt = GREATEST(attempt, $2), failure_reason = NULL,
-                failure_step = NULL, updated_at = now()
+                failure_step = NULL, failure_activity_id = NULL, failure_attempts = NULL, updated_at = now()
          WHERE id = $1 AND status <> 'deleted' AND (attempt < $2 OR status = 'uploaded')",
     )
     .bind(id.as_uuid())
@@ -564,10 +569,13 @@ pub struct ReadyRendition<'a> {
     pub bytes: i64,
 }
 
-/// Records the renditions (replacing any from an earlier run) and marks the video ready, atomically.
+/// Records the renditions of `generation` (replacing any from an earlier run), publishes that
+/// generation and marks the video ready, atomically.
+#[allow(clippy::too_many_arguments)]
 pub async fn set_ready(
     pool: &PgPool,
     id: VideoId,
+    generation: i32,
     duration_ms: i64,
     width: i32,
     height: i32,
@@ -597,27 +605,39 @@ pub async fn set_ready(
     }
     sqlx::query(
         "UPDATE videos SET status = 'ready', duration_ms = $2, width = $3, height = $4, failure_reason = NULL,
-                failure_step = NULL, updated_at = now()
+                failure_step = NULL, failure_activity_id = NULL, failure_attempts = NULL,
+                published_generation = $5, updated_at = now()
          WHERE id = $1 AND status <> 'deleted'",
     )
     .bind(id.as_uuid())
     .bind(duration_ms)
     .bind(width)
     .bind(height)
+    .bind(generation)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(())
 }
 
-pub async fn set_failed(pool: &PgPool, id: VideoId, step: &str, reason: &str) -> Result<()> {
+/// Marks the video failed at `step`; `activity` is the failing activity and its attempts, when known.
+pub async fn set_failed(
+    pool: &PgPool,
+    id: VideoId,
+    step: &str,
+    reason: &str,
+    activity: Option<(&str, i32)>,
+) -> Result<()> {
     sqlx::query(
-        "UPDATE videos SET status = 'failed', failure_step = $2, failure_reason = $3, updated_at = now()
+        "UPDATE videos SET status = 'failed', failure_step = $2, failure_reason = $3,
+                failure_activity_id = $4, failure_attempts = $5, updated_at = now()
          WHERE id = $1 AND status <> 'deleted'",
     )
     .bind(id.as_uuid())
     .bind(step)
     .bind(reason)
+    .bind(activity.map(|a| a.0))
+    .bind(activity.map(|a| a.1))
     .execute(pool)
     .await?;
     Ok(())

@@ -239,6 +239,9 @@ pub struct Packaged {
 pub struct CreatePoster {
     pub source: SourceRef,
     pub info: SourceInfo,
+    /// The generation the poster belongs to: a forced re-encode's never replaces the one shown.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// A status change recorded by `update_metadata`.
@@ -254,6 +257,9 @@ pub enum MetadataUpdate {
     Ready {
         info: SourceInfo,
         renditions: Vec<PackagedRendition>,
+        /// The generation these renditions are, published by this update.
+        #[serde(default)]
+        generation: u32,
     },
     Failed {
         step: String,

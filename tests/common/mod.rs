@@ -576,6 +576,21 @@ pub async fn upload_with(
     body["id"].as_str().expect("id").to_owned()
 }
 
+/// The head of the request arriving on `sock` (through its blank line), or `None` when the client
+/// went away first. For the tests' own little HTTP servers.
+pub async fn read_request_head(sock: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut req = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(req)
+}
+
 /// `POST /v1/videos` importing `url`: the status and the JSON answer.
 pub async fn import_url(base: &str, token: &str, url: &str) -> (u16, serde_json::Value) {
     let r = reqwest::Client::new()
@@ -1003,7 +1018,7 @@ pub async fn finished_chunks(env: &TestEnv, video_id: &str, at_least: usize) -> 
 pub async fn json_server(
     body: std::sync::Arc<std::sync::Mutex<serde_json::Value>>,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -1018,13 +1033,8 @@ pub async fn json_server(
             let body = body.clone();
             let counter = counter.clone();
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
+                if read_request_head(&mut sock).await.is_none() {
+                    return;
                 }
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let json = body.lock().expect("lock").to_string();

@@ -107,10 +107,10 @@ async fn serve(
             .finish());
     }
     // The growing playlists of a first encode that then failed or was cancelled are not a video:
-    // nothing finished exists to play. (A forced re-encode's failure leaves the finished master
-    // of the generation before it, which plays on.)
+    // nothing finished exists to play (the run withdraws them; this covers the moment before).
+    // A forced re-encode's failure leaves the published generation's master, which plays on.
     if !target.immutable
-        && video.generation == 0
+        && video.published_generation.is_none()
         && matches!(
             video.status(),
             vodflow_core::VideoStatus::Failed | vodflow_core::VideoStatus::Cancelled

@@ -23,14 +23,15 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
     let hls = layout::hls_prefix(id);
     let playlist = "application/vnd.apple.mpegurl";
     let parts = file.split('/').collect::<Vec<_>>();
-    // `g<N>/` in front of a rendition names a later generation (a forced re-encode's).
+    // `g<N>/` in front of a rendition or the poster names a later generation (a forced
+    // re-encode's).
     let (generation, parts) = match parts.as_slice() {
-        [g, rest @ ..] if rest.len() == 2 => (generation(g)?, rest),
+        [g, rest @ ..] if rest.len() == 2 || rest == ["poster.jpg"] => (generation(g)?, rest),
         all => (0, all),
     };
     let (key, content_type, immutable) = match parts {
         ["master.m3u8"] => (layout::master_playlist_key(id), playlist, false),
-        ["poster.jpg"] => (layout::poster_key(id), "image/jpeg", true),
+        ["poster.jpg"] => (layout::poster_key(id, generation), "image/jpeg", true),
         [rendition, name] if is_rendition(rendition) => {
             let content_type = match *name {
                 "index.m3u8" => playlist,
@@ -113,8 +114,14 @@ mod tests {
         assert!(!p.immutable);
         assert_eq!(
             parse(id(), "poster.jpg").unwrap().key,
-            layout::poster_key(id())
+            layout::poster_key(id(), 0)
         );
+        assert_eq!(
+            parse(id(), "g2/poster.jpg").unwrap().key,
+            layout::poster_key(id(), 2)
+        );
+        assert_eq!(parse(id(), "g0/poster.jpg"), None);
+        assert_eq!(parse(id(), "720p/poster.jpg"), None);
         assert_eq!(
             parse(id(), "audio/init.mp4").unwrap().key,
             layout::init_key(id(), 0, "audio")

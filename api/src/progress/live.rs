@@ -11,43 +11,6 @@ use vodflow_workflows::contract::activity_id;
 
 use super::{ChunkState, PendingActivity, Progress, RenditionProgress};
 
-/// The activity that failed the video's last run and how many attempts it made, read from the
-/// run's history (the `ActivityTaskStarted` event of the final attempt carries its number).
-pub(crate) async fn failed_attempts(client: &Client, id: VideoId) -> Option<(String, i32)> {
-    use std::collections::HashMap;
-    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
-    let h = client.get_workflow_handle::<VideoProcessingWorkflow>(id.workflow_id());
-    let events = tokio::time::timeout(
-        TEMPORAL_WAIT * 4,
-        h.fetch_history(Default::default()).into_events(),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    let mut scheduled: HashMap<i64, String> = HashMap::new();
-    let mut started: HashMap<i64, i32> = HashMap::new();
-    let mut last = None;
-    for e in &events {
-        match &e.attributes {
-            Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
-                scheduled.insert(e.event_id, a.activity_id.clone());
-            }
-            Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
-                started.insert(e.event_id, a.attempt);
-            }
-            Some(Attributes::ActivityTaskFailedEventAttributes(a)) => {
-                last = Some((a.scheduled_event_id, a.started_event_id));
-            }
-            Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => {
-                last = Some((a.scheduled_event_id, a.started_event_id));
-            }
-            _ => {}
-        }
-    }
-    let (sched, start) = last?;
-    Some((scheduled.get(&sched)?.clone(), *started.get(&start)?))
-}
-
 /// How long a status read waits for Temporal. A query needs a workflow worker: while every
 /// processing worker is down or restarting it would block for ~10 s, and the row in Postgres is
 /// the status anyway, so progress is left out rather than waited for.

@@ -6,14 +6,12 @@ mod live;
 mod shared_answers;
 mod status;
 
-pub(crate) use live::{failed_attempts, live_progress, run_is_open};
+pub(crate) use live::{live_progress, run_is_open};
 pub(crate) use shared_answers::SharedAnswers;
-pub(crate) use status::{Breaker, progress_for_status, temporal_reachable};
+pub(crate) use status::{Breaker, progress_for_status};
 
 /// How long one progress answer from Temporal serves every read of a video's status.
 pub(crate) const PROGRESS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
-/// How long the failing activity of a failed run (read from its history) is remembered.
-pub(crate) const FAILURE_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;

@@ -104,6 +104,18 @@ impl<V: Clone + Send + Sync + 'static> SharedAnswers<V> {
         asking.await
     }
 
+    /// Like [`Self::get_or_ask`], but a read waits at most `wait` for an answer that is not there
+    /// yet: past it, `None`, while the asking goes on in the background and serves the next read.
+    pub async fn get_or_ask_within<F, Fut>(&self, id: VideoId, wait: Duration, ask: F) -> Option<V>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        tokio::time::timeout(wait, self.get_or_ask(id, ask))
+            .await
+            .ok()
+    }
+
     /// Drops what is known of `id`: its answers describe a run that is over (a replay has just
     /// started the next), and serving them stale would show the old run's figures.
     pub fn forget(&self, id: VideoId) {
@@ -202,6 +214,35 @@ mod tests {
             2,
             "the new answer, waited for"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_read_waits_no_longer_than_its_bound_and_the_answer_serves_the_next() {
+        let answers = SharedAnswers::new(Duration::from_secs(1));
+        let asked = Arc::new(AtomicUsize::new(0));
+        let id = VideoId::new();
+        let slow = Duration::from_secs(5);
+        let wait = Duration::from_millis(100);
+        let started = tokio::time::Instant::now();
+        assert_eq!(
+            answers
+                .get_or_ask_within(id, wait, || counter(&asked, slow))
+                .await,
+            None,
+            "a slow first answer is not waited for"
+        );
+        assert_eq!(started.elapsed(), wait);
+        tokio::time::sleep(slow).await;
+        let again = tokio::time::Instant::now();
+        assert_eq!(
+            answers
+                .get_or_ask_within(id, wait, || counter(&asked, slow))
+                .await,
+            Some(1),
+            "the answer asked for in the background serves the next read"
+        );
+        assert_eq!(again.elapsed(), Duration::ZERO);
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

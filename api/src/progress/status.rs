@@ -12,8 +12,12 @@ use vodflow_core::VideoId;
 use super::{Progress, live_progress};
 use crate::state::AppState;
 
-/// The longest a status read waits for Temporal.
+/// The longest one question to Temporal may take (in the background: reads do not wait for it).
 const STATUS_WAIT: Duration = Duration::from_millis(800);
+/// The longest a status read waits for progress it has no answer for yet (the first read of a
+/// video): a healthy Temporal answers in a few milliseconds; a slow one is not waited for, and its
+/// answer, when it comes, serves the next read.
+const FIRST_ANSWER_WAIT: Duration = Duration::from_millis(100);
 /// A read slower than this counts as Temporal (or its workers) being unavailable.
 const SLOW: Duration = Duration::from_millis(400);
 /// How long status reads leave Temporal alone after a slow or failed read.
@@ -45,8 +49,11 @@ pub(crate) async fn progress_for_status(state: &AppState, id: VideoId) -> Option
     let asking = state.clone();
     state
         .progress_answers
-        .get_or_ask(id, move || async move { ask_temporal(&asking, id).await })
+        .get_or_ask_within(id, FIRST_ANSWER_WAIT, move || async move {
+            ask_temporal(&asking, id).await
+        })
         .await
+        .flatten()
 }
 
 async fn ask_temporal(state: &AppState, id: VideoId) -> Option<Progress> {
@@ -70,11 +77,6 @@ async fn ask_temporal(state: &AppState, id: VideoId) -> Option<Progress> {
             None
         }
     }
-}
-
-/// Whether status reads may ask Temporal for more (the failing activity of a failed run).
-pub(crate) fn temporal_reachable(state: &AppState) -> bool {
-    !state.temporal_breaker.is_open()
 }
 
 #[cfg(test)]

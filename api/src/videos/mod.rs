@@ -24,7 +24,7 @@ use crate::auth::{BearerAuth, Caller, SCOPE_READ, SCOPE_WRITE};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 use cursor::{decode_cursor, encode_cursor};
-use model::playback_urls;
+use model::{playback_urls, shown_generation};
 
 #[derive(ApiResponse)]
 pub enum GetVideoResponse {
@@ -102,37 +102,21 @@ impl VideosApi {
         auth.0.require(SCOPE_READ)?;
         let row = visible(&state, &auth.0, &id.0).await?;
         let id = row.video_id();
-        let renditions = if row.status() == VideoStatus::Ready {
+        // What plays: the growing master of a playable run, the ready generation, or, while a
+        // forced re-encode runs (and if it fails), the generation published before it.
+        let shown = shown_generation(&row);
+        let renditions = if shown.is_some() && row.status() != VideoStatus::Playable {
             repo::renditions(&state.pool, id).await?
         } else {
             Vec::new()
         };
-        // A playable video is watched through its growing master; its renditions are recorded
-        // (and listed) once it is ready.
-        let playback = row
-            .status()
-            .is_playable()
-            .then(|| playback_urls(&state.cfg, &row, &renditions));
+        let playback = shown.map(|g| playback_urls(&state.cfg, &row, &renditions, g));
         let processing = row.status().is_processing();
         let mut video = Video::from_row(row, &state.cfg);
         video.playback = playback;
         if processing {
             // Best effort: the row stays the source of truth when Temporal cannot be asked.
             video.progress = crate::progress::progress_for_status(&state, id).await;
-        }
-        if let Some(failure) = video.failure.as_mut()
-            && crate::progress::temporal_reachable(&state)
-            && let Ok(Ok(client)) =
-                tokio::time::timeout(std::time::Duration::from_millis(500), state.temporal()).await
-            && let Some((activity, attempts)) = state
-                .failure_answers
-                .get_or_ask(id, move || async move {
-                    crate::progress::failed_attempts(&client, id).await
-                })
-                .await
-        {
-            failure.activity_id = Some(activity);
-            failure.attempts = Some(attempts);
         }
         Ok(GetVideoResponse::Ok(Json(video)))
     }

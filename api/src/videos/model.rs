@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use vodflow_core::playback::{self, Visibility};
 use vodflow_core::repo::{self, VideoRow};
-use vodflow_core::{Config, VideoId, layout};
+use vodflow_core::{Config, VideoId, VideoStatus, layout};
 
 use crate::progress::Progress;
 
@@ -99,7 +99,8 @@ pub struct Video {
     /// While processing: per-chunk state, pending activities with attempts and heartbeats, percent, ETA.
     #[oai(skip_serializing_if_is_none)]
     pub progress: Option<Progress>,
-    /// Once ready: master, per-rendition and poster URLs.
+    /// What plays: once playable or ready, and while a forced re-encode runs (or after it failed),
+    /// the generation published before it. Master, per-rendition and poster URLs.
     #[oai(skip_serializing_if_is_none)]
     pub playback: Option<Playback>,
     /// Only in the upload's answer, when a `callback_url` was given: the key of the HMAC in the
@@ -119,10 +120,24 @@ fn links(cfg: &Config, id: VideoId, visibility: Visibility) -> Links {
 }
 
 /// The playback URLs of a ready video, from its recorded renditions.
+/// The generation a viewer is shown, if any: a playable run's growing one, the ready one, or,
+/// while a forced re-encode runs (and after it failed or was cancelled), the one published before.
+pub(super) fn shown_generation(row: &VideoRow) -> Option<u32> {
+    let published = row.published_generation.and_then(|g| u32::try_from(g).ok());
+    let current = u32::try_from(row.generation).unwrap_or(0);
+    match row.status() {
+        VideoStatus::Playable => Some(current),
+        VideoStatus::Ready => Some(published.unwrap_or(current)),
+        VideoStatus::Deleted => None,
+        _ => published,
+    }
+}
+
 pub(super) fn playback_urls(
     cfg: &Config,
     row: &VideoRow,
     renditions: &[repo::RenditionRow],
+    generation: u32,
 ) -> Playback {
     let id = row.video_id();
     let (base, expires) =
@@ -145,7 +160,7 @@ pub(super) fn playback_urls(
                 })
             })
             .collect(),
-        poster: format!("{base}poster.jpg"),
+        poster: format!("{base}{}poster.jpg", layout::generation_dir(generation)),
         expires_at: expires.and_then(|e| DateTime::from_timestamp(e as i64, 0)),
     }
 }
@@ -161,8 +176,8 @@ impl Video {
             failure: row.failure_reason.clone().map(|reason| Failure {
                 reason,
                 step: row.failure_step.clone(),
-                activity_id: None,
-                attempts: None,
+                activity_id: row.failure_activity_id.clone(),
+                attempts: row.failure_attempts,
             }),
             owner: row.owner,
             title: row.title,

@@ -8,8 +8,10 @@
 
 use std::time::Duration;
 
+mod failed_activity;
 mod start;
 
+pub use failed_activity::failed_activity;
 pub use start::{Run, run_status, start_run};
 
 use temporalio_common::error::IncomingError;
@@ -500,6 +502,7 @@ impl VideoProcessingWorkflow {
                     CreatePoster {
                         source: source.clone(),
                         info: info.clone(),
+                        generation: input.generation,
                     },
                     heavy(aid::POSTER.into(), None, input),
                 )
@@ -588,6 +591,7 @@ impl VideoProcessingWorkflow {
                 CreatePoster {
                     source: source.clone(),
                     info: info.clone(),
+                    generation: input.generation,
                 },
                 heavy(aid::POSTER.into(), None, input),
             )
@@ -604,6 +608,7 @@ impl VideoProcessingWorkflow {
                 update: MetadataUpdate::Ready {
                     info: info.clone(),
                     renditions: packaged.renditions.clone(),
+                    generation: input.generation,
                 },
             },
             db(aid::METADATA_READY),

@@ -135,7 +135,7 @@ impl Containment {
     /// ffmpeg's) and lowers that session's weight too; where autogroup is off or absent the write
     /// fails quietly and `nice` does the work.
     ///
-    /// Before the session, where [`network_isolated`], `unshare --net --map-root-user` (which
+    /// Inside the session, where [`network_isolated`], `unshare --net --map-root-user` (which
     /// does not fork either).
     pub fn prlimit_args(&self) -> Vec<String> {
         let mut args = vec![
@@ -143,15 +143,19 @@ impl Containment {
             format!("--cpu={}", self.cpu_seconds),
             "--".to_owned(),
         ];
-        if network_isolated() {
-            args.extend(["unshare", "--net", "--map-root-user"].map(str::to_owned));
-        }
+        // The session's weight is set before the namespace: inside a user namespace the
+        // session's autogroup file belongs to a user the child no longer is.
+        let isolate = if network_isolated() {
+            "unshare --net --map-root-user "
+        } else {
+            ""
+        };
         args.extend([
             "setsid".to_owned(),
             "sh".to_owned(),
             "-c".to_owned(),
             format!(
-                "{{ echo {ENCODE_NICENESS} >/proc/self/autogroup; }} 2>/dev/null; exec nice -n {ENCODE_NICENESS} \"$@\""
+                "{{ echo {ENCODE_NICENESS} >/proc/self/autogroup; }} 2>/dev/null; exec {isolate}nice -n {ENCODE_NICENESS} \"$@\""
             ),
             // $0 of the script: what `ps` and the shell's own messages call it.
             "vodflow-contained".to_owned(),

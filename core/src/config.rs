@@ -77,6 +77,11 @@ pub const VARS: &[Var] = &[
         help: "Prefix for every topic name (isolates tests and tenants)",
     },
     Var {
+        name: "VODFLOW_KAFKA_IDEMPOTENCE",
+        default: "false",
+        help: "Idempotent producer (a retried send is never written twice); turn on with Apache Kafka or Redpanda. The local broker (tansu 0.6) loses its storage on an idempotent producer's first send after a restart. Delivery is at-least-once with the event id as key either way",
+    },
+    Var {
         name: "VODFLOW_S3_ENDPOINT",
         default: "http://127.0.0.1:3900",
         help: "S3 endpoint URL (empty = AWS default endpoint)",
@@ -452,6 +457,8 @@ pub struct Config {
     pub temporal_ui_url: String,
     pub kafka_brokers: String,
     pub kafka_topic_prefix: String,
+    /// `enable.idempotence` for the producer.
+    pub kafka_idempotence: bool,
     pub task_queue_prefix: String,
     pub s3: S3Config,
     pub api_listen: String,
@@ -683,6 +690,10 @@ impl Config {
                 .to_owned(),
             kafka_brokers: get("VODFLOW_KAFKA_BROKERS"),
             kafka_topic_prefix: get("VODFLOW_KAFKA_TOPIC_PREFIX"),
+            kafka_idempotence: parse(
+                "VODFLOW_KAFKA_IDEMPOTENCE",
+                &get("VODFLOW_KAFKA_IDEMPOTENCE"),
+            )?,
             task_queue_prefix: get("VODFLOW_TASK_QUEUE_PREFIX"),
             s3: S3Config {
                 endpoint: optional("VODFLOW_S3_ENDPOINT"),

@@ -42,10 +42,20 @@ fn base(cfg: &Config) -> ClientConfig {
     c
 }
 
-/// An idempotent producer: a retried send never writes an event twice.
+/// The producer: every event acknowledged by all in-sync replicas. With
+/// `VODFLOW_KAFKA_IDEMPOTENCE` a retried send is never written twice; without it a retry may
+/// write an event again, which consumers already tolerate (delivery is at-least-once, with the
+/// event id as key).
 pub fn producer(cfg: &Config) -> Result<FutureProducer, KafkaError> {
     base(cfg)
-        .set("enable.idempotence", "true")
+        .set(
+            "enable.idempotence",
+            if cfg.kafka_idempotence {
+                "true"
+            } else {
+                "false"
+            },
+        )
         .set("acks", "all")
         .set("message.timeout.ms", "15000")
         .create()

@@ -123,6 +123,23 @@ pub fn plan_chunks_short_first(duration_ms: u64, chunk_seconds: u32) -> Vec<Chun
     plan(duration_ms, SEGMENT_SECONDS, chunk_seconds)
 }
 
+/// Most chunks one run encodes. Every chunk costs its run's Temporal history about six events
+/// (its activity scheduled, started and completed, and the workflow task that handles it);
+/// Temporal warns past 10,240 events, and the longest source the limits allow (12 h) at the
+/// smallest chunk (4 s) would be 10,800 chunks. Longer sources get longer chunks instead: 1,000
+/// chunks is still far more parallelism than any deployment has transcode slots.
+pub const MAX_CHUNKS: u64 = 1_000;
+
+/// The chunk length a run uses for a source of `duration_ms`: `chunk_seconds`, or, for a source
+/// that would need more than [`MAX_CHUNKS`] chunks of it, the shortest whole number of segments
+/// that keeps it within them.
+pub fn chunk_seconds_for(duration_ms: u64, chunk_seconds: u32) -> u32 {
+    let segment_ms = u64::from(SEGMENT_SECONDS) * 1000;
+    let needed_ms = duration_ms.div_ceil(MAX_CHUNKS);
+    let needed = (needed_ms.div_ceil(segment_ms) * u64::from(SEGMENT_SECONDS)) as u32;
+    chunk_seconds.max(needed)
+}
+
 /// A last chunk shorter than this joins the one before it.
 pub const MIN_TAIL_MS: u64 = 1_000;
 
@@ -175,6 +192,22 @@ fn plan(duration_ms: u64, first_seconds: u32, chunk_seconds: u32) -> Vec<Chunk> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_source_at_the_smallest_chunk_stays_within_the_chunk_cap() {
+        let twelve_hours = 12 * 3600 * 1000;
+        let seconds = chunk_seconds_for(twelve_hours, 4);
+        assert_eq!(seconds % SEGMENT_SECONDS, 0);
+        let chunks = plan_chunks_short_first_whole_tail(twelve_hours, seconds);
+        assert!(chunks.len() as u64 <= MAX_CHUNKS + 1, "{}", chunks.len());
+        assert!(chunks.len() > 900, "{}: no longer than needed", chunks.len());
+        assert_eq!(chunks.last().unwrap().end_ms, twelve_hours);
+        // Sources that fit keep the configured length.
+        assert_eq!(chunk_seconds_for(3_600_000, 16), 16);
+        assert_eq!(chunk_seconds_for(20_000, 4), 4);
+        assert_eq!(chunk_seconds_for(16_000 * MAX_CHUNKS, 16), 16);
+        assert_eq!(chunk_seconds_for(16_000 * MAX_CHUNKS + 1, 16), 20);
+    }
 
     #[test]
     fn ladder_never_upscales_and_keeps_aspect() {

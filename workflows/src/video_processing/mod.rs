@@ -23,7 +23,8 @@ use temporalio_sdk::{
 };
 use vodflow_core::VideoStatus;
 use vodflow_core::ladder::{
-    plan_chunks, plan_chunks_short_first, plan_chunks_short_first_whole_tail, plan_renditions,
+    chunk_seconds_for, plan_chunks, plan_chunks_short_first, plan_chunks_short_first_whole_tail,
+    plan_renditions,
 };
 use vodflow_core::workflow_types::*;
 
@@ -46,6 +47,14 @@ const PATCH_WHOLE_TAIL: &str = "whole-tail-v1";
 /// transcode slots, so the head start only left a slot idle for a second (a 20 s source was ready
 /// 1.25x slower than one ffmpeg process).
 const PATCH_SHORT_TOGETHER: &str = "short-together-v1";
+/// The change that keeps a long source's history under Temporal's warning line: at most
+/// `ladder::MAX_CHUNKS` chunks (longer chunks for longer sources) and at most
+/// [`GROWING_PACKAGES`] growing packages per run.
+const PATCH_HISTORY_BOUND: &str = "history-bound-v1";
+/// Growing packages a run makes at most (after the first, which makes it playable); each costs
+/// the history about six events, and a viewer of a long source gains nothing from a playlist
+/// rewritten after every one of its hundreds of chunks.
+const GROWING_PACKAGES: u32 = 50;
 /// How long the first chunk and the audio are alone in the transcode queue.
 const HEAD_START: Duration = Duration::from_secs(1);
 /// Attempts of one import at most: a source that failed three times is not going to work, and
@@ -330,12 +339,19 @@ impl VideoProcessingWorkflow {
 
         let renditions = plan_renditions(info.width, info.height);
         let early = ctx.patched(PATCH_PLAYABLE_EARLY);
-        let chunks = if early && ctx.patched(PATCH_WHOLE_TAIL) {
-            plan_chunks_short_first_whole_tail(info.duration_ms, input.chunk_seconds)
-        } else if early {
-            plan_chunks_short_first(info.duration_ms, input.chunk_seconds)
+        // Asked only of sources long enough to need it, so other runs' histories are unchanged.
+        let capped = chunk_seconds_for(info.duration_ms, input.chunk_seconds);
+        let chunk_seconds = if capped != input.chunk_seconds && ctx.patched(PATCH_HISTORY_BOUND) {
+            capped
         } else {
-            plan_chunks(info.duration_ms, input.chunk_seconds)
+            input.chunk_seconds
+        };
+        let chunks = if early && ctx.patched(PATCH_WHOLE_TAIL) {
+            plan_chunks_short_first_whole_tail(info.duration_ms, chunk_seconds)
+        } else if early {
+            plan_chunks_short_first(info.duration_ms, chunk_seconds)
+        } else {
+            plan_chunks(info.duration_ms, chunk_seconds)
         };
         // Only a run of more than two chunks holds the rest back while the first and the audio
         // start (`patched` is asked only then, so older two-chunk runs replay with their timer).
@@ -642,8 +658,19 @@ impl VideoProcessingWorkflow {
         renditions: &[vodflow_core::ladder::Rendition],
         total: u32,
     ) {
+        // A long run republishes every `step` chunks rather than after each (asked only of runs
+        // with more chunks than packages, so shorter runs' histories are unchanged).
+        let step = if total > GROWING_PACKAGES && ctx.patched(PATCH_HISTORY_BOUND) {
+            total.div_ceil(GROWING_PACKAGES)
+        } else {
+            1
+        };
         loop {
-            let wait = ctx.wait_condition(|s| s.encodes_over || s.playable_prefix() > s.published);
+            let wait = ctx.wait_condition(move |s| {
+                let prefix = s.playable_prefix();
+                s.encodes_over
+                    || prefix > s.published && (s.published == 0 || prefix >= s.published + step)
+            });
             if wait.await.is_err() || ctx.state(|s| s.encodes_over) {
                 return;
             }

@@ -42,6 +42,7 @@ enum ApiTags {
 /// Every API of the service; the OpenAPI document is built from exactly this list.
 type Apis = (
     videos::VideosApi,
+    videos::ChaptersApi,
     uploads::UploadsApi,
     uploads::s3_multipart::S3MultipartApi,
     workflow::WorkflowApi,

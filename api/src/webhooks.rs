@@ -17,9 +17,9 @@ use crate::state::AppState;
 pub(crate) struct NewWebhook {
     /// http(s) endpoint that receives the events (POST, JSON, signed).
     pub url: String,
-    /// Events to receive: some of `video.ready`, `video.failed`, `video.deleted` and
-    /// `video.playable` (the first seconds can be watched while the rest is encoded); the first
-    /// three when omitted.
+    /// Events to receive: some of `video.ready`, `video.failed`, `video.deleted`,
+    /// `video.playable` (the first seconds can be watched while the rest is encoded) and
+    /// `video.updated` (its chapters changed); the first three when omitted.
     pub events: Option<Vec<String>>,
 }
 
@@ -185,7 +185,7 @@ pub struct WebhooksApi;
 #[OpenApi(prefix_path = "/v1/webhooks", tag = "ApiTags::Videos")]
 impl WebhooksApi {
     /// Register an endpoint for `video.ready`, `video.failed`, `video.deleted` (and, when asked
-    /// for, `video.playable`) events of your videos. URLs resolving to private, loopback or link-local addresses are refused.
+    /// for, `video.playable` and `video.updated`) events of your videos. URLs resolving to private, loopback or link-local addresses are refused.
     #[oai(path = "/", method = "post", operation_id = "createWebhook")]
     async fn create(
         &self,

@@ -22,6 +22,8 @@ pub const TOPIC_VIDEO_UPLOADED_DLQ: &str = "video_uploaded.dlq";
 pub const TOPIC_VIDEO_PROCESSED: &str = "video_processed";
 /// Videos whose first seconds can be watched while the rest is encoded (one per run).
 pub const TOPIC_VIDEO_PLAYABLE: &str = "video_playable";
+/// What viewers see of a video changed (its chapters): `video_updated`.
+pub const TOPIC_VIDEO_UPDATED: &str = "video_updated";
 /// The bridge's consumer group.
 pub const BRIDGE_CONSUMER_GROUP: &str = "vodflow-bridge";
 /// The consumer group remembering how far `vodflow dlq replay` got.
@@ -86,6 +88,7 @@ pub async fn ensure_topics(cfg: &Config) -> Result<(), KafkaError> {
         (cfg.topic(TOPIC_VIDEO_UPLOADED_DLQ), 1),
         (cfg.topic(TOPIC_VIDEO_PROCESSED), 3),
         (cfg.topic(TOPIC_VIDEO_PLAYABLE), 3),
+        (cfg.topic(TOPIC_VIDEO_UPDATED), 3),
     ];
     let topics: Vec<NewTopic<'_>> = names
         .iter()

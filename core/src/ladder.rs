@@ -200,7 +200,11 @@ mod tests {
         assert_eq!(seconds % SEGMENT_SECONDS, 0);
         let chunks = plan_chunks_short_first_whole_tail(twelve_hours, seconds);
         assert!(chunks.len() as u64 <= MAX_CHUNKS + 1, "{}", chunks.len());
-        assert!(chunks.len() > 900, "{}: no longer than needed", chunks.len());
+        assert!(
+            chunks.len() > 900,
+            "{}: no longer than needed",
+            chunks.len()
+        );
         assert_eq!(chunks.last().unwrap().end_ms, twelve_hours);
         // Sources that fit keep the configured length.
         assert_eq!(chunk_seconds_for(3_600_000, 16), 16);

@@ -6,6 +6,7 @@
 //! the broker's settings and the topic names live in one place.
 
 pub mod cdn;
+pub mod chapters;
 pub mod config;
 pub mod container;
 pub mod error;

@@ -65,6 +65,8 @@ pub struct VideoRow {
     /// The activity that failed the last run, and its attempts, when the run could tell.
     pub failure_activity_id: Option<String>,
     pub failure_attempts: Option<i32>,
+    /// `[{start, title}]`, as the owner last set them (`None`: never set).
+    pub chapters: Option<sqlx::types::Json<Vec<crate::chapters::Chapter>>>,
 }
 
 impl VideoRow {
@@ -169,6 +171,35 @@ pub async fn insert_uploaded(
     enqueue(&mut tx, topic, &video.id.to_string(), event).await?;
     tx.commit().await?;
     Ok(Some(row))
+}
+
+/// Replaces the chapters of the owner's video and queues `event` on `topic`, in one transaction;
+/// false when the owner has no such video.
+pub async fn set_chapters(
+    pool: &PgPool,
+    id: VideoId,
+    owner: &str,
+    chapters: &[crate::chapters::Chapter],
+    topic: &str,
+    event: &serde_json::Value,
+) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE videos SET chapters = $3, updated_at = now()
+         WHERE id = $1 AND owner = $2 AND status <> 'deleted'",
+    )
+    .bind(id.as_uuid())
+    .bind(owner)
+    .bind(sqlx::types::Json(chapters))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    enqueue(&mut tx, topic, &id.to_string(), event).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 pub async fn enqueue(

@@ -13,8 +13,16 @@ pub const EVENT_FAILED: &str = "video.failed";
 pub const EVENT_DELETED: &str = "video.deleted";
 /// The first seconds can be watched while the rest is encoded. Only for endpoints that ask for it.
 pub const EVENT_PLAYABLE: &str = "video.playable";
+/// What viewers see of the video changed (its chapters). Only for endpoints that ask for it.
+pub const EVENT_UPDATED: &str = "video.updated";
 /// Every event an endpoint may subscribe to.
-pub const EVENTS: [&str; 4] = [EVENT_READY, EVENT_FAILED, EVENT_DELETED, EVENT_PLAYABLE];
+pub const EVENTS: [&str; 5] = [
+    EVENT_READY,
+    EVENT_FAILED,
+    EVENT_DELETED,
+    EVENT_PLAYABLE,
+    EVENT_UPDATED,
+];
 /// What an endpoint registered without a list receives: a video's outcomes (an integration written
 /// before `video.playable` existed is not sent an event it does not know).
 pub const DEFAULT_EVENTS: [&str; 3] = [EVENT_READY, EVENT_FAILED, EVENT_DELETED];

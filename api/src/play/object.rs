@@ -12,7 +12,7 @@ const IMMUTABLE_MAX_AGE: u64 = 31_536_000;
 /// Playlists change only when a video is re-encoded; a minute keeps a CDN's copy fresh enough.
 const PLAYLIST_MAX_AGE: u64 = 60;
 
-fn cache_control(immutable: bool, cap: Option<u64>) -> String {
+pub(super) fn cache_control(immutable: bool, cap: Option<u64>) -> String {
     let base = if immutable {
         IMMUTABLE_MAX_AGE
     } else {

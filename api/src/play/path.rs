@@ -13,6 +13,8 @@ pub(super) struct PlayPath<'a> {
     /// Segments, init segments and posters never change under the same URL; playlists may
     /// (a forced re-encode rewrites them), so they are cached briefly.
     pub(super) immutable: bool,
+    /// Not an object: the video's chapters, written from its row (`key` is empty).
+    pub(super) chapters: bool,
 }
 
 pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
@@ -29,6 +31,15 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
         [g, rest @ ..] if rest.len() == 2 || rest == ["poster.jpg"] => (generation(g)?, rest),
         all => (0, all),
     };
+    if parts == ["chapters.vtt"] {
+        return Some(PlayPath {
+            signature,
+            key: String::new(),
+            content_type: "text/vtt; charset=utf-8",
+            immutable: false,
+            chapters: true,
+        });
+    }
     let (key, content_type, immutable) = match parts {
         ["master.m3u8"] => (layout::master_playlist_key(id), playlist, false),
         ["poster.jpg"] => (layout::poster_key(id, generation), "image/jpeg", true),
@@ -55,6 +66,7 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
         key,
         content_type,
         immutable,
+        chapters: false,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The video resource: upload, read one, list one's own, delete.
 
+mod chapters;
 pub(crate) mod commit;
 mod cursor;
 mod delete;
@@ -12,6 +13,7 @@ use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Jso
 use vodflow_core::repo::{self, Cursor, VideoRow};
 use vodflow_core::{VideoId, VideoStatus};
 
+pub(crate) use chapters::ChaptersApi;
 pub(crate) use model::Video;
 use model::VideoPage;
 pub(crate) use upload::{

@@ -44,6 +44,9 @@ pub struct Playback {
     pub renditions: Vec<RenditionUrl>,
     /// Poster image (JPEG).
     pub poster: String,
+    /// The chapters as WebVTT (`PUT /v1/videos/{id}/chapters`), when the video has any.
+    #[oai(skip_serializing_if_is_none)]
+    pub chapters: Option<String>,
     /// When these URLs stop working (signed videos only); fetch the video again for fresh ones.
     #[oai(skip_serializing_if_is_none)]
     pub expires_at: Option<DateTime<Utc>>,
@@ -161,6 +164,11 @@ pub(super) fn playback_urls(
             })
             .collect(),
         poster: format!("{base}{}poster.jpg", layout::generation_dir(generation)),
+        chapters: row
+            .chapters
+            .as_ref()
+            .filter(|c| !c.0.is_empty())
+            .map(|_| format!("{base}chapters.vtt")),
         expires_at: expires.and_then(|e| DateTime::from_timestamp(e as i64, 0)),
     }
 }

@@ -42,6 +42,20 @@ async fn an_owner_sets_chapters_that_players_read_as_webvtt_and_integrations_hea
         let row = wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
         let url = format!("{base}/v1/videos/{id}/chapters");
+        let fetch_video = || {
+            let request = client
+                .get(format!("{base}/v1/videos/{id}"))
+                .bearer_auth(&token);
+            async move {
+                request
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
         let put = |token: String, body: serde_json::Value| {
             let (client, url) = (client.clone(), url.clone());
             async move {
@@ -85,15 +99,7 @@ async fn an_owner_sets_chapters_that_players_read_as_webvtt_and_integrations_hea
         assert_eq!(r.status(), 404);
 
         // Players find them next to the master, as WebVTT cues that cover the whole video.
-        let video: serde_json::Value = client
-            .get(format!("{base}/v1/videos/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let video = fetch_video().await;
         let vtt_url = video["playback"]["chapters"].as_str().unwrap().to_owned();
         let master = video["playback"]["master"].as_str().unwrap();
         assert_eq!(
@@ -140,15 +146,7 @@ async fn an_owner_sets_chapters_that_players_read_as_webvtt_and_integrations_hea
         // Removed: gone from the resource and the origin.
         let (s, v) = put(token.clone(), serde_json::json!([])).await;
         assert_eq!(s, 200, "{v}");
-        let video: serde_json::Value = client
-            .get(format!("{base}/v1/videos/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let video = fetch_video().await;
         assert!(video["playback"]["chapters"].is_null(), "{video}");
         assert_eq!(client.get(&vtt_url).send().await.unwrap().status(), 404);
     })

@@ -18,6 +18,12 @@ async fn post(base: &str, token: &str, path: &str) -> (u16, serde_json::Value) {
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+/// `POST /v1/videos/{id}/reprocess?force=true`, which must be accepted.
+async fn force(base: &str, token: &str, vid: &str) {
+    let (s, v) = post(base, token, &format!("/v1/videos/{vid}/reprocess?force=true")).await;
+    assert_eq!(s, 202, "{v}");
+}
+
 async fn get(base: &str, token: &str, path: &str) -> (u16, serde_json::Value) {
     let r = reqwest::Client::new()
         .get(format!("{base}{path}"))
@@ -396,13 +402,7 @@ async fn a_forced_reencode_writes_a_new_generation_never_changes_an_immutable_ob
             "{ready}"
         );
 
-        let (s, v) = post(
-            &base,
-            &token,
-            &format!("/v1/videos/{vid}/reprocess?force=true"),
-        )
-        .await;
-        assert_eq!(s, 202, "{v}");
+        force(&base, &token, &vid).await;
         // While the new generation encodes, the finished one is what plays: `playback` is there,
         // with the published generation's poster.
         let during = common::eventually(
@@ -496,13 +496,7 @@ async fn a_forced_reencode_writes_a_new_generation_never_changes_an_immutable_ob
         // A forced run that ends without a video (cancelled at once here) leaves the published
         // generation playing, for good.
         let master1 = env.object_bytes(&format!("{hls}master.m3u8")).await;
-        let (s, v) = post(
-            &base,
-            &token,
-            &format!("/v1/videos/{vid}/reprocess?force=true"),
-        )
-        .await;
-        assert_eq!(s, 202, "{v}");
+        force(&base, &token, &vid).await;
         let (s, v) = post(&base, &token, &format!("/v1/videos/{vid}/cancel")).await;
         assert_eq!(s, 202, "{v}");
         let row = common::eventually(

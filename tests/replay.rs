@@ -20,7 +20,12 @@ async fn post(base: &str, token: &str, path: &str) -> (u16, serde_json::Value) {
 
 /// `POST /v1/videos/{id}/reprocess?force=true`, which must be accepted.
 async fn force(base: &str, token: &str, vid: &str) {
-    let (s, v) = post(base, token, &format!("/v1/videos/{vid}/reprocess?force=true")).await;
+    let (s, v) = post(
+        base,
+        token,
+        &format!("/v1/videos/{vid}/reprocess?force=true"),
+    )
+    .await;
     assert_eq!(s, 202, "{v}");
 }
 

@@ -180,7 +180,8 @@ async fn ten_dripping_imports_do_not_hold_back_another_owners_upload() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_source_below_the_minimum_throughput_fails_the_import_and_frees_the_owners_slot() {
+async fn a_source_below_the_minimum_throughput_fails_the_import_and_frees_the_owners_slot_which_a_replay_needs_too()
+ {
     let owned = common::processing_env(&[
         ("VODFLOW_IMPORT_ALLOW_PRIVATE", "true"),
         ("VODFLOW_MAX_IMPORTS_PER_OWNER", "1"),
@@ -212,7 +213,22 @@ async fn a_source_below_the_minimum_throughput_fails_the_import_and_frees_the_ow
         let (s, v) = common::import_url(&base, &alice, &url).await;
         assert_eq!(s, 202, "the failed import freed its place: {v}");
         let again = v["id"].as_str().unwrap().to_owned();
+        // Replaying the failed import needs a place too: none while `again` holds it.
+        let reprocess = || {
+            let request = reqwest::Client::new()
+                .post(format!("{base}/v1/videos/{id}/reprocess"))
+                .bearer_auth(&alice);
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(
+            reprocess().await,
+            429,
+            "a replayed import counts against the cap"
+        );
         failure(env, &again).await;
+        assert_eq!(reprocess().await, 202, "the place is free again");
+        let (step, _) = failure(env, &id).await;
+        assert_eq!(step, "import_source");
         stop.store(true, Ordering::SeqCst);
     })
     .await;

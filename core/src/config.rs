@@ -374,7 +374,7 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_MAX_IMPORTS_PER_OWNER",
         default: "3",
-        help: "Imports one owner may have in flight (created and not yet fetched); more are refused with 429",
+        help: "Imports one owner may have in flight (created and not yet fetched); more are refused with 429, and so is a reprocess of a failed import that would go past it",
     },
     Var {
         name: "VODFLOW_IMPORT_DEADLINE",

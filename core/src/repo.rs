@@ -111,6 +111,42 @@ const IMPORTS_IN_FLIGHT: &str = "SELECT count(*) FROM videos
      WHERE owner = $1 AND source_url IS NOT NULL AND size_bytes = 0
        AND status IN ('uploaded', 'processing')";
 
+/// Takes one of `owner`'s import places for a replay of an import whose source was never fetched:
+/// counted under the same per-owner lock as new imports, and marked `processing` for run `attempt`
+/// in the same transaction, so replays cannot carry an owner past `cap` either. Refused with
+/// [`crate::Error::ImportsInFlight`] when the owner has no place left.
+pub async fn claim_import_replay(
+    pool: &PgPool,
+    id: VideoId,
+    owner: &str,
+    attempt: i32,
+    cap: i64,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('imports:' || $1, 0))")
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+    let n: i64 = sqlx::query_scalar(IMPORTS_IN_FLIGHT)
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await?;
+    if n >= cap {
+        return Err(crate::Error::ImportsInFlight { cap });
+    }
+    sqlx::query(
+        "UPDATE videos SET status = 'processing', attempt = GREATEST(attempt, $2), failure_reason = NULL,
+                failure_step = NULL, failure_activity_id = NULL, failure_attempts = NULL, updated_at = now()
+         WHERE id = $1 AND status <> 'deleted' AND attempt < $2",
+    )
+    .bind(id.as_uuid())
+    .bind(attempt)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Records an accepted upload and its event in one transaction: either both exist or neither.
 /// Inserts the video and its `video_uploaded` event in one transaction. With `completing`, the
 /// same transaction marks that resumable upload complete, and nothing is inserted unless it was

@@ -40,6 +40,18 @@ pub(crate) async fn replay(
     }
     let client = state.temporal().await?;
     let mut run = Run::of_row(&row, &state.cfg.s3.bucket, row.attempt + 1);
+    // An import whose source was never fetched takes an import place again, like a new import:
+    // replaying failed imports must not carry an owner past VODFLOW_MAX_IMPORTS_PER_OWNER.
+    if row.source_url.is_some() && row.size_bytes == 0 {
+        repo::claim_import_replay(
+            &state.pool,
+            vid,
+            &row.owner,
+            run.attempt,
+            state.cfg.imports.per_owner,
+        )
+        .await?;
+    }
     if force && row.status() == VideoStatus::Ready {
         // Everything is encoded again into a new generation of keys: the segments players have
         // cached as immutable stay as they are until the new master replaces the old one.

@@ -3,7 +3,6 @@
 //! cancelled, those `EVENT` playlists would stay in the store, naming a video that never finished.
 //! The segments stay (a replay reuses its finished chunks); the playlists that list them go.
 
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use vodflow_core::{VideoId, VideoStatus, layout, repo};
 
 use crate::Deps;
@@ -48,42 +47,15 @@ pub(crate) async fn growing_playlists(deps: &Deps, id: VideoId) -> Result<u64> {
         };
         let rendition = rendition.trim_end_matches('/');
         // Skip the chunk manifests (`.chunks/`) and later generations (`g1/`…).
-        if rendition.starts_with('.') || is_generation_dir(rendition) {
+        if rendition.starts_with('.') || layout::generation_of_dir(rendition).is_some() {
             continue;
         }
         keys.push(layout::playlist_key(id, generation, rendition));
     }
-    let objects = keys
-        .iter()
-        .map(|k| ObjectIdentifier::builder().key(k).build())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Storage(e.to_string()))?;
-    let delete = Delete::builder()
-        .set_objects(Some(objects))
-        .quiet(true)
-        .build()
-        .map_err(|e| Error::Storage(e.to_string()))?;
-    let out = deps
-        .storage
-        .s3
-        .delete_objects()
-        .bucket(bucket)
-        .delete(delete)
-        .send()
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    vodflow_core::storage::delete_keys(&deps.storage.s3, bucket, &keys)
         .await
-        .map_err(s3_err)?;
-    if let Some(e) = out.errors().first() {
-        return Err(Error::Storage(format!(
-            "could not withdraw {:?}: {:?}",
-            e.key(),
-            e.message()
-        )));
-    }
+        .map_err(|e| Error::Storage(e.to_string()))?;
     tracing::info!(video_id = %id, playlists = keys.len(), "growing playlists withdrawn");
     Ok(keys.len() as u64)
-}
-
-fn is_generation_dir(s: &str) -> bool {
-    s.strip_prefix('g')
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }

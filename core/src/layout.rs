@@ -43,6 +43,16 @@ pub fn generation_dir(generation: u32) -> String {
     }
 }
 
+/// The generation a directory name `g1`, `g2`… stands for, exactly as [`generation_dir`] writes it
+/// (never `g0`, no zero padding); `None` for any other name.
+pub fn generation_of_dir(name: &str) -> Option<u32> {
+    let n = name.strip_prefix('g')?;
+    if n.is_empty() || n.len() > 9 || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
 /// Where finished chunks' manifests live: what a replay of the same generation reuses.
 pub fn chunk_manifests_prefix(id: VideoId, generation: u32) -> String {
     format!("{}.chunks/{}", hls_prefix(id), generation_dir(generation))

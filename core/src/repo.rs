@@ -111,6 +111,28 @@ const IMPORTS_IN_FLIGHT: &str = "SELECT count(*) FROM videos
      WHERE owner = $1 AND source_url IS NOT NULL AND size_bytes = 0
        AND status IN ('uploaded', 'processing')";
 
+/// Refuses ([`crate::Error::ImportsInFlight`]) when `owner` has `cap` imports in flight. Counted
+/// under a per-owner lock held to the end of `tx`, so concurrent callers that then record an
+/// import in flight in `tx` cannot all see room for one more.
+async fn take_import_place(
+    tx: &mut Transaction<'_, Postgres>,
+    owner: &str,
+    cap: i64,
+) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('imports:' || $1, 0))")
+        .bind(owner)
+        .execute(&mut **tx)
+        .await?;
+    let n: i64 = sqlx::query_scalar(IMPORTS_IN_FLIGHT)
+        .bind(owner)
+        .fetch_one(&mut **tx)
+        .await?;
+    if n >= cap {
+        return Err(crate::Error::ImportsInFlight { cap });
+    }
+    Ok(())
+}
+
 /// Takes one of `owner`'s import places for a replay of an import whose source was never fetched:
 /// counted under the same per-owner lock as new imports, and marked `processing` for run `attempt`
 /// in the same transaction, so replays cannot carry an owner past `cap` either. Refused with
@@ -123,26 +145,8 @@ pub async fn claim_import_replay(
     cap: i64,
 ) -> Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('imports:' || $1, 0))")
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-    let n: i64 = sqlx::query_scalar(IMPORTS_IN_FLIGHT)
-        .bind(owner)
-        .fetch_one(&mut *tx)
-        .await?;
-    if n >= cap {
-        return Err(crate::Error::ImportsInFlight { cap });
-    }
-    sqlx::query(
-        "UPDATE videos SET status = 'processing', attempt = GREATEST(attempt, $2), failure_reason = NULL,
-                failure_step = NULL, failure_activity_id = NULL, failure_attempts = NULL, updated_at = now()
-         WHERE id = $1 AND status <> 'deleted' AND attempt < $2",
-    )
-    .bind(id.as_uuid())
-    .bind(attempt)
-    .execute(&mut *tx)
-    .await?;
+    take_import_place(&mut tx, owner, cap).await?;
+    set_processing(&mut *tx, id, attempt).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -160,19 +164,7 @@ pub async fn insert_uploaded(
 ) -> Result<Option<VideoRow>> {
     let mut tx = pool.begin().await?;
     if let (Some(_), Some(cap)) = (video.source_url, video.import_cap) {
-        // Counted and inserted under a per-owner transaction lock: concurrent imports cannot all
-        // see room for one more.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('imports:' || $1, 0))")
-            .bind(video.owner)
-            .execute(&mut *tx)
-            .await?;
-        let n: i64 = sqlx::query_scalar(IMPORTS_IN_FLIGHT)
-            .bind(video.owner)
-            .fetch_one(&mut *tx)
-            .await?;
-        if n >= cap {
-            return Err(crate::Error::ImportsInFlight { cap });
-        }
+        take_import_place(&mut tx, video.owner, cap).await?;
     }
     if let Some(upload) = completing {
         let done = sqlx::query(
@@ -550,7 +542,11 @@ pub async fn touch(pool: &PgPool, id: VideoId) -> Result<()> {
 /// Marks run `attempt` as processing, fenced by run: a write for a run the row has already seen
 /// (the reprocess call's own, arriving after its run finished, or a retried activity) changes
 /// nothing, so a finished `ready` is never turned back into `processing`.
-pub async fn set_processing(pool: &PgPool, id: VideoId, attempt: i32) -> Result<()> {
+pub async fn set_processing(
+    db: impl sqlx::PgExecutor<'_>,
+    id: VideoId,
+    attempt: i32,
+) -> Result<()> {
     sqlx::query(
         "UPDATE videos SET status = 'processing', attempt = GREATEST(attempt, $2), failure_reason = NULL,
                 failure_step = NULL, failure_activity_id = NULL, failure_attempts = NULL, updated_at = now()
@@ -558,7 +554,7 @@ pub async fn set_processing(pool: &PgPool, id: VideoId, attempt: i32) -> Result<
     )
     .bind(id.as_uuid())
     .bind(attempt)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -71,38 +71,47 @@ pub async fn delete_prefix(
     let mut deleted = 0;
     while let Some(page) = pages.next().await {
         let page = page.map_err(sdk_error)?;
-        let ids = page
-            .contents()
-            .iter()
-            .filter_map(|o| o.key())
-            .map(|k| ObjectIdentifier::builder().key(k).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError(e.to_string()))?;
-        if ids.is_empty() {
-            continue;
-        }
-        deleted += ids.len() as u64;
-        let delete = Delete::builder()
-            .set_objects(Some(ids))
-            .quiet(true)
-            .build()
-            .map_err(|e| StoreError(e.to_string()))?;
-        let out = s3
-            .delete_objects()
-            .bucket(bucket)
-            .delete(delete)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        if let Some(e) = out.errors().first() {
-            return Err(StoreError(format!(
-                "could not delete {:?}: {:?}",
-                e.key(),
-                e.message()
-            )));
-        }
+        let keys: Vec<&str> = page.contents().iter().filter_map(|o| o.key()).collect();
+        deleted += delete_keys(s3, bucket, &keys).await?;
     }
     Ok(deleted)
+}
+
+/// Removes `keys` (at most 1,000, the store's limit for one request) in one request; keys that do
+/// not exist are not an error. Returns how many were asked for.
+pub async fn delete_keys(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &[&str],
+) -> Result<u64, StoreError> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let ids = keys
+        .iter()
+        .map(|k| ObjectIdentifier::builder().key(*k).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError(e.to_string()))?;
+    let delete = Delete::builder()
+        .set_objects(Some(ids))
+        .quiet(true)
+        .build()
+        .map_err(|e| StoreError(e.to_string()))?;
+    let out = s3
+        .delete_objects()
+        .bucket(bucket)
+        .delete(delete)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    if let Some(e) = out.errors().first() {
+        return Err(StoreError(format!(
+            "could not delete {:?}: {:?}",
+            e.key(),
+            e.message()
+        )));
+    }
+    Ok(keys.len() as u64)
 }
 
 /// Aborts the multipart uploads under `prefix` (only those started before `started_before`, when

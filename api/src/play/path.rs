@@ -28,7 +28,9 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
     // `g<N>/` in front of a rendition or the poster names a later generation (a forced
     // re-encode's).
     let (generation, parts) = match parts.as_slice() {
-        [g, rest @ ..] if rest.len() == 2 || rest == ["poster.jpg"] => (generation(g)?, rest),
+        [g, rest @ ..] if rest.len() == 2 || rest == ["poster.jpg"] => {
+            (layout::generation_of_dir(g)?, rest)
+        }
         all => (0, all),
     };
     if parts == ["chapters.vtt"] {
@@ -68,15 +70,6 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
         immutable,
         chapters: false,
     })
-}
-
-/// `g1` … : a generation number as `layout::generation_dir` writes it (never `g0`, no zero padding).
-fn generation(s: &str) -> Option<u32> {
-    let n = s.strip_prefix('g')?;
-    if n.is_empty() || n.len() > 9 || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    n.parse().ok()
 }
 
 /// `144p` … `2160p`, or `audio`.

@@ -135,9 +135,9 @@ impl ChaptersApi {
 }
 
 fn view(state: &AppState, row: &repo::VideoRow, list: Vec<Chapter>) -> Chapters {
-    let url = (!list.is_empty())
-        .then(|| super::model::shown_generation(row).map(|_| chapters_url(state, row)))
-        .flatten();
+    let url = super::model::shown_generation(row)
+        .filter(|_| !list.is_empty())
+        .map(|_| chapters_url(state, row));
     Chapters {
         chapters: list
             .into_iter()
@@ -151,7 +151,7 @@ fn view(state: &AppState, row: &repo::VideoRow, list: Vec<Chapter>) -> Chapters 
 }
 
 /// `…/chapters.vtt` under the video's playback base (signed like the master for `signed` videos).
-pub(super) fn chapters_url(state: &AppState, row: &repo::VideoRow) -> String {
+fn chapters_url(state: &AppState, row: &repo::VideoRow) -> String {
     let (base, _) = vodflow_core::playback::configured_base_url(
         &state.cfg,
         row.video_id(),

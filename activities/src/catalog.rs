@@ -8,6 +8,7 @@ use vodflow_core::workflow_types::{MetadataUpdate, UpdateMetadata};
 
 use crate::Deps;
 use crate::error::Result;
+use crate::withdraw::{self, Ending};
 
 /// How long the run's history may take to read for the failing activity; past it the failure is
 /// recorded without it (the step and the reason are what matter).
@@ -15,6 +16,7 @@ const HISTORY_READ_WITHIN: Duration = Duration::from_secs(10);
 
 pub(crate) async fn apply(deps: &Deps, u: &UpdateMetadata) -> Result<()> {
     let pool = &deps.pool;
+    let (s3, bucket) = (&deps.storage.s3, &deps.cfg.s3.bucket);
     match &u.update {
         MetadataUpdate::Processing { attempt } => {
             repo::set_processing(pool, u.video_id, *attempt).await?
@@ -33,12 +35,15 @@ pub(crate) async fn apply(deps: &Deps, u: &UpdateMetadata) -> Result<()> {
             let activity = failed
                 .as_ref()
                 .map(|(id, attempts)| (id.as_str(), *attempts));
-            repo::set_failed(pool, u.video_id, step, reason, activity).await?;
-            crate::withdraw::growing_playlists(deps, u.video_id).await?;
+            let ending = Ending::Failed {
+                step,
+                reason,
+                activity,
+            };
+            withdraw::record_ending(pool, s3, bucket, u.video_id, ending).await?;
         }
         MetadataUpdate::Cancelled => {
-            repo::set_cancelled(pool, u.video_id).await?;
-            crate::withdraw::growing_playlists(deps, u.video_id).await?;
+            withdraw::record_ending(pool, s3, bucket, u.video_id, Ending::Cancelled).await?;
         }
         MetadataUpdate::Ready {
             info,

@@ -88,6 +88,22 @@ impl ProcessingActivities {
                 audio.segments = serde_json::from_slice(&bytes)?;
             }
             let lists = package::build(&job).map_err(Error::Package)?;
+            // A growing package writes under the playlist lock, and not at all once the run has
+            // ended without a video: the ending withdraws what was written before it.
+            let _writing = if job.growing {
+                match crate::withdraw::growing_writer(&self.0.pool, job.video_id).await? {
+                    Some(lock) => Some(lock),
+                    None => {
+                        tracing::info!(video_id = %job.video_id, "run ended: growing playlists not written");
+                        return Ok(Packaged {
+                            master_key: layout::master_playlist_key(job.video_id),
+                            renditions: lists.renditions,
+                        });
+                    }
+                }
+            } else {
+                None
+            };
             let store = &self.0.storage;
             let cache = if job.growing {
                 CACHE_PLAYLIST_GROWING
@@ -115,11 +131,6 @@ impl ProcessingActivities {
                 cache,
             );
             attempt_deadline::before(deadline, &master_key, put).await?;
-            if job.growing {
-                // The run may have stopped while this was writing: if it ended without a video,
-                // what was just written goes too.
-                crate::withdraw::growing_playlists(&self.0, job.video_id).await?;
-            }
             Ok(Packaged {
                 master_key,
                 renditions: lists.renditions,

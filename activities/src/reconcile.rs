@@ -52,7 +52,7 @@ pub(crate) async fn pass(
         after = rows.last().map(|r| (r.updated_at, r.id));
         // Most rows are open runs that need one look: ask Temporal about several at a time.
         let mut looks = futures::stream::iter(rows)
-            .map(|row| examine(cfg, pool, client, row))
+            .map(|row| examine(cfg, pool, client, s3, row))
             .buffer_unordered(EXAMINED_AT_ONCE);
         while let Some(seen) = looks.next().await {
             out.checked += 1;
@@ -90,6 +90,7 @@ async fn examine(
     cfg: &Config,
     pool: &sqlx::PgPool,
     client: &Client,
+    s3: &aws_sdk_s3::Client,
     row: repo::VideoRow,
 ) -> Result<Examined> {
     let id = row.video_id();
@@ -115,7 +116,12 @@ async fn examine(
                 "the processing run ended {} without recording a result; reprocess the video to try again",
                 format!("{end:?}").to_lowercase()
             );
-            repo::set_failed(pool, id, STEP, &reason, None).await?;
+            let ending = crate::withdraw::Ending::Failed {
+                step: STEP,
+                reason: &reason,
+                activity: None,
+            };
+            crate::withdraw::record_ending(pool, s3, &cfg.s3.bucket, id, ending).await?;
             tracing::warn!(video_id = %id, ?end, "reconciler recorded a failure");
             return Ok(Examined::Failed);
         }

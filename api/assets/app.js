@@ -164,6 +164,8 @@ async function watch(id) {
   video.poster = v.playback.poster;
   const quality = $("#quality");
   quality.replaceChildren(el("option", { value: "-1" }, "Auto"));
+  const captions = $("#captions");
+  captions.replaceChildren(el("option", { value: "-1" }, "Off"));
   if (hls) hls.destroy();
   if (window.Hls && Hls.isSupported()) {
     // From the start, also while the playlists are still growing (EVENT), not from their end.
@@ -174,6 +176,19 @@ async function watch(id) {
         quality.append(el("option", { value: String(i) }, `${level.height}p`));
       });
     });
+    // The master's SUBTITLES group (the video's text tracks); the default one shows at once.
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => {
+      captions.replaceChildren(el("option", { value: "-1" }, "Off"));
+      data.subtitleTracks.forEach((t, i) => {
+        captions.append(el("option", { value: String(i) }, `${t.name} (${t.lang})`));
+      });
+      captions.value = String(hls.subtitleTrack);
+    });
+    hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, (_, data) => { captions.value = String(data.id); });
+    captions.onchange = () => {
+      hls.subtitleDisplay = true;
+      hls.subtitleTrack = Number(captions.value);
+    };
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
       const level = hls.levels[data.level];
       $("#level").textContent = level ? `playing ${level.height}p` : "";

@@ -43,6 +43,7 @@ enum ApiTags {
 type Apis = (
     videos::VideosApi,
     videos::ChaptersApi,
+    videos::TextTracksApi,
     uploads::UploadsApi,
     uploads::s3_multipart::S3MultipartApi,
     workflow::WorkflowApi,
@@ -132,20 +133,30 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .with(poem::middleware::SetHeader::new().overriding("X-Content-Type-Options", "nosniff"))
 }
 
-/// Reads every body of the OpenAPI routes up to `max` bytes before any extractor (the bearer
-/// check included) parses it: a larger one is 413 without being held in memory. Whatever the
-/// Content-Type says: the extractors match media types case-insensitively and would read a body
-/// this check let through by its spelling. The one exception is the multipart upload of
-/// `POST /v1/videos`, which streams to the store under its own limits.
-async fn limit_json_body(req: &mut poem::Request, max: usize) -> Result<(), poem::Response> {
+/// Reads every body of the OpenAPI routes up to `max_json` bytes (a caption file's form: its own
+/// limit) before any extractor (the bearer check included) parses it: a larger one is 413 without
+/// being held in memory. Whatever the Content-Type says: the extractors match media types
+/// case-insensitively and would read a body this check let through by its spelling. The one
+/// exception is the multipart upload of `POST /v1/videos`, which streams to the store under its
+/// own limits.
+async fn limit_json_body(req: &mut poem::Request, max_json: usize) -> Result<(), poem::Response> {
     if streams_its_body(req) {
         return Ok(());
     }
     let path = req.uri().path().to_owned();
+    let (max, what) = if is_text_track_upload(req) {
+        (
+            TEXT_TRACK_FORM_BYTES,
+            "text track forms are limited to {max} bytes (a caption file of at most 1 MiB)",
+        )
+    } else {
+        (
+            max_json,
+            "JSON bodies are limited to {max} bytes (VODFLOW_MAX_JSON_BYTES)",
+        )
+    };
     let too_large = || {
-        let err = problem::ApiError::PayloadTooLarge(format!(
-            "JSON bodies are limited to {max} bytes (VODFLOW_MAX_JSON_BYTES)"
-        ));
+        let err = problem::ApiError::PayloadTooLarge(what.replace("{max}", &max.to_string()));
         problem::problem_response_for(&err, &path)
     };
     if req
@@ -178,6 +189,21 @@ async fn limit_json_body(req: &mut poem::Request, max: usize) -> Result<(), poem
 
 /// Longest a request body the api holds (at most `VODFLOW_MAX_JSON_BYTES`) may take to arrive.
 const JSON_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A caption file's form: the file's own limit and room for the other fields and the boundaries.
+const TEXT_TRACK_FORM_BYTES: usize = vodflow_core::text_tracks::MAX_FILE_BYTES + 16 * 1024;
+
+/// `POST /v1/videos/{id}/text-tracks`: a caption file, larger than a JSON body may be.
+fn is_text_track_upload(req: &poem::Request) -> bool {
+    req.method() == poem::http::Method::POST
+        && req
+            .uri()
+            .path()
+            .trim_end_matches('/')
+            .strip_prefix("/v1/videos/")
+            .and_then(|rest| rest.strip_suffix("/text-tracks"))
+            .is_some_and(|id| !id.contains('/'))
+}
 
 /// `POST /v1/videos` with a multipart body: the upload, streamed under the upload limits.
 fn streams_its_body(req: &poem::Request) -> bool {

@@ -19,7 +19,7 @@ pub(crate) struct NewWebhook {
     pub url: String,
     /// Events to receive: some of `video.ready`, `video.failed`, `video.deleted`,
     /// `video.playable` (the first seconds can be watched while the rest is encoded) and
-    /// `video.updated` (its chapters changed); the first three when omitted.
+    /// `video.updated` (its chapters or text tracks changed); the first three when omitted.
     pub events: Option<Vec<String>>,
 }
 

@@ -92,7 +92,8 @@ pub fn webvtt(chapters: &[Chapter], duration_ms: u64) -> String {
     out
 }
 
-fn timestamp(ms: u64) -> String {
+/// A WebVTT timestamp, `hh:mm:ss.ttt`.
+pub(crate) fn timestamp(ms: u64) -> String {
     format!(
         "{:02}:{:02}:{:02}.{:03}",
         ms / 3_600_000,

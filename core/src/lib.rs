@@ -27,6 +27,7 @@ pub mod source_writer;
 pub mod status;
 pub mod storage;
 pub mod temporal;
+pub mod text_tracks;
 pub mod uploads;
 pub mod webhooks;
 pub mod workflow_types;

@@ -13,7 +13,8 @@ pub const EVENT_FAILED: &str = "video.failed";
 pub const EVENT_DELETED: &str = "video.deleted";
 /// The first seconds can be watched while the rest is encoded. Only for endpoints that ask for it.
 pub const EVENT_PLAYABLE: &str = "video.playable";
-/// What viewers see of the video changed (its chapters). Only for endpoints that ask for it.
+/// What viewers see of the video changed (its chapters or text tracks). Only for endpoints that ask
+/// for it.
 pub const EVENT_UPDATED: &str = "video.updated";
 /// Every event an endpoint may subscribe to.
 pub const EVENTS: [&str; 5] = [

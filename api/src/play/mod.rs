@@ -2,6 +2,7 @@
 //! playback needs no bearer token; a `signed` video's paths carry an expiring signature instead.
 //! Objects are streamed from the store, never buffered whole.
 
+mod generated;
 mod object;
 mod path;
 
@@ -106,10 +107,6 @@ async fn serve(
             .header(header::CACHE_CONTROL, "no-store")
             .finish());
     }
-    if target.chapters {
-        return chapters_vtt(&video, max_age_cap, req.method() == Method::HEAD)
-            .ok_or_else(not_found);
-    }
     // The growing playlists of a first encode that then failed or was cancelled are not a video:
     // nothing finished exists to play (the run withdraws them; this covers the moment before).
     // A forced re-encode's failure leaves the published generation's master, which plays on.
@@ -129,9 +126,21 @@ async fn serve(
     }
     let conditional = object::Conditional::from_request(req);
     let head = req.method() == Method::HEAD;
-    let resp = object::fetch(state, &target, &conditional, max_age_cap, head)
-        .await?
-        .ok_or_else(not_found)?;
+    let answer = generated::Answer {
+        max_age_cap,
+        head,
+        cond: &conditional,
+    };
+    let resp = if let Some(what) = target.generated {
+        generated::serve(state, &video, what, &target, &answer).await?
+    } else if target.key == vodflow_core::layout::master_playlist_key(id)
+        && !video.text_tracks.0.is_empty()
+    {
+        generated::master_with_tracks(state, &video, &target, &answer).await?
+    } else {
+        object::fetch(state, &target, &conditional, max_age_cap, head).await?
+    }
+    .ok_or_else(not_found)?;
     count(state, &target, &resp, head);
     Ok(resp)
 }
@@ -150,6 +159,7 @@ fn count(state: &AppState, target: &path::PlayPath<'_>, resp: &Response, head: b
         "application/vnd.apple.mpegurl" => "playlist",
         "video/iso.segment" | "audio/iso.segment" => "segment",
         "image/jpeg" => "poster",
+        "text/vtt; charset=utf-8" => "text",
         _ => "init",
     };
     let bytes = resp
@@ -161,25 +171,4 @@ fn count(state: &AppState, target: &path::PlayPath<'_>, resp: &Response, head: b
     if !head && matches!(result, "full" | "partial") {
         m.playback_bytes.with_label_values(&[kind]).inc_by(bytes);
     }
-}
-
-/// The video's chapters as WebVTT, written from its row; `None` when it has none or nothing of it
-/// plays yet.
-fn chapters_vtt(video: &repo::VideoRow, max_age_cap: Option<u64>, head: bool) -> Option<Response> {
-    let list = video
-        .chapters
-        .as_ref()
-        .map(|c| &c.0)
-        .filter(|c| !c.is_empty())?;
-    let duration_ms = video.duration_ms.and_then(|d| u64::try_from(d).ok())?;
-    let vtt = vodflow_core::chapters::webvtt(list, duration_ms);
-    let resp = Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/vtt; charset=utf-8")
-        .header(
-            header::CACHE_CONTROL,
-            object::cache_control(false, max_age_cap),
-        )
-        .header(header::CONTENT_LENGTH, vtt.len());
-    Some(if head { resp.finish() } else { resp.body(vtt) })
 }

@@ -33,6 +33,15 @@ pub(super) struct Conditional {
 }
 
 impl Conditional {
+    /// Whether `If-None-Match` names `etag` (or is `*`).
+    pub(super) fn matches(&self, etag: &str) -> bool {
+        self.if_none_match.as_deref().is_some_and(|h| {
+            h.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == "*" || t == etag)
+        })
+    }
+
     pub(super) fn from_request(req: &Request) -> Self {
         let get = |h: header::HeaderName| {
             req.headers()

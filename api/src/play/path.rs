@@ -1,6 +1,7 @@
 //! What a `/play/{id}/...` path may name. Anything else is a 404 before the store is asked, so the
 //! origin cannot be used to read arbitrary keys (sources, manifests of unfinished chunks).
 
+use uuid::Uuid;
 use vodflow_core::{VideoId, layout, playback};
 
 /// One playable object, with how it may be cached.
@@ -13,8 +14,21 @@ pub(super) struct PlayPath<'a> {
     /// Segments, init segments and posters never change under the same URL; playlists may
     /// (a forced re-encode rewrites them), so they are cached briefly.
     pub(super) immutable: bool,
-    /// Not an object: the video's chapters, written from its row (`key` is empty).
-    pub(super) chapters: bool,
+    /// Not an object: written from the database (`key` is empty).
+    pub(super) generated: Option<Generated>,
+}
+
+/// What the origin writes from the database rather than reads from the store.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(super) enum Generated {
+    /// `chapters.vtt`.
+    Chapters,
+    /// `text/{track}.vtt`: the whole track.
+    Track(Uuid),
+    /// `text/{track}/index.m3u8`: its HLS playlist.
+    TrackPlaylist(Uuid),
+    /// `text/{track}/seg_NNNNN.vtt`: one segment of it.
+    TrackSegment(Uuid, u64),
 }
 
 pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
@@ -25,6 +39,15 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
     let hls = layout::hls_prefix(id);
     let playlist = "application/vnd.apple.mpegurl";
     let parts = file.split('/').collect::<Vec<_>>();
+    if let Some((generated, content_type)) = generated(&parts) {
+        return Some(PlayPath {
+            signature,
+            key: String::new(),
+            content_type,
+            immutable: false,
+            generated: Some(generated),
+        });
+    }
     // `g<N>/` in front of a rendition or the poster names a later generation (a forced
     // re-encode's).
     let (generation, parts) = match parts.as_slice() {
@@ -33,15 +56,6 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
         }
         all => (0, all),
     };
-    if parts == ["chapters.vtt"] {
-        return Some(PlayPath {
-            signature,
-            key: String::new(),
-            content_type: "text/vtt; charset=utf-8",
-            immutable: false,
-            chapters: true,
-        });
-    }
     let (key, content_type, immutable) = match parts {
         ["master.m3u8"] => (layout::master_playlist_key(id), playlist, false),
         ["poster.jpg"] => (layout::poster_key(id, generation), "image/jpeg", true),
@@ -68,7 +82,29 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
         key,
         content_type,
         immutable,
-        chapters: false,
+        generated: None,
+    })
+}
+
+fn generated(parts: &[&str]) -> Option<(Generated, &'static str)> {
+    const VTT: &str = "text/vtt; charset=utf-8";
+    // One spelling per track: the UUID as the API lists it (hyphenated, lowercase).
+    let track = |s: &str| Uuid::parse_str(s).ok().filter(|u| u.to_string() == s);
+    Some(match parts {
+        ["chapters.vtt"] => (Generated::Chapters, VTT),
+        ["text", file] => (Generated::Track(track(file.strip_suffix(".vtt")?)?), VTT),
+        ["text", t, "index.m3u8"] => (
+            Generated::TrackPlaylist(track(t)?),
+            "application/vnd.apple.mpegurl",
+        ),
+        ["text", t, seg] => {
+            let n = seg.strip_prefix("seg_")?.strip_suffix(".vtt")?;
+            if n.len() != 5 || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (Generated::TrackSegment(track(t)?, n.parse().ok()?), VTT)
+        }
+        _ => return None,
     })
 }
 
@@ -134,6 +170,22 @@ mod tests {
     }
 
     #[test]
+    fn text_tracks_have_one_url_each() {
+        let t: Uuid = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".parse().unwrap();
+        let g = |p: &str| parse(id(), p).and_then(|p| p.generated);
+        assert_eq!(g(&format!("text/{t}.vtt")), Some(Generated::Track(t)));
+        assert_eq!(
+            g(&format!("text/{t}/index.m3u8")),
+            Some(Generated::TrackPlaylist(t))
+        );
+        assert_eq!(
+            g(&format!("sig-1-a/text/{t}/seg_00012.vtt")),
+            Some(Generated::TrackSegment(t, 12))
+        );
+        assert_eq!(g("chapters.vtt"), Some(Generated::Chapters));
+    }
+
+    #[test]
     fn nothing_else_is_reachable() {
         for bad in [
             "",
@@ -145,6 +197,11 @@ mod tests {
             "720p/index.m3u8/x",
             "huge/index.m3u8",
             "sig-1-a/sig-1-a/master.m3u8",
+            "text/0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B.vtt",
+            "text/0190a1b2c3d47e5f8a9b0c1d2e3f4a5b.vtt",
+            "text/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/seg_1.vtt",
+            "text/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/x.m3u8",
+            "text/x.vtt",
         ] {
             assert_eq!(parse(id(), bad), None, "{bad}");
         }

@@ -5,9 +5,9 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use vodflow_core::chapters::{self, Chapter};
-use vodflow_core::{kafka, repo, webhooks};
-use vodflow_workflows::webhook_delivery;
+use vodflow_core::repo;
 
+use super::updated::Update;
 use super::visible;
 use crate::ApiTags;
 use crate::auth::{BearerAuth, SCOPE_READ, SCOPE_WRITE};
@@ -77,41 +77,21 @@ impl ChaptersApi {
             })
             .collect();
         chapters::validate(&list, duration_ms).map_err(ApiError::BadRequest)?;
-        let event_id = uuid::Uuid::now_v7();
-        let data = serde_json::json!({
-            "video_id": vid,
-            "owner": row.owner,
-            "change": "chapters",
-            "chapters": list,
-        });
-        let mut kafka_event = data.clone();
-        kafka_event["event_id"] = serde_json::json!(event_id);
-        kafka_event["updated_at"] = serde_json::json!(chrono::Utc::now());
-        let topic = state.cfg.topic(kafka::TOPIC_VIDEO_UPDATED);
-        if !repo::set_chapters(&state.pool, vid, &row.owner, &list, &topic, &kafka_event).await? {
+        let update = Update::new(&row, "chapters", serde_json::json!({ "chapters": list }));
+        let topic = Update::topic(&state);
+        if !repo::set_chapters(
+            &state.pool,
+            vid,
+            &row.owner,
+            &list,
+            &topic,
+            &update.kafka_event(),
+        )
+        .await?
+        {
             return Err(ApiError::NotFound(format!("no video {vid}")).into());
         }
-        // Webhooks: recorded deliveries are retried until done; a crash between the commit above
-        // and this call loses the webhook (Kafka has the event either way).
-        match state.temporal().await {
-            Ok(client) => {
-                let event = webhook_delivery::Event {
-                    owner: &row.owner,
-                    kind: webhooks::EVENT_UPDATED,
-                    key: format!("{}:{vid}:{event_id}", webhooks::EVENT_UPDATED),
-                    video_id: Some(vid),
-                    data,
-                };
-                if let Err(e) =
-                    webhook_delivery::dispatch(&state.cfg, &client, &state.pool, event).await
-                {
-                    tracing::warn!(video_id = %vid, error = %e, "video.updated: webhooks not dispatched");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(video_id = %vid, error = %e, "video.updated: Temporal unreachable, webhooks not dispatched")
-            }
-        }
+        update.dispatch_webhooks(&state, &row).await;
         Ok(ChaptersResponse::Ok(Json(view(&state, &row, list))))
     }
 

@@ -6,6 +6,8 @@ mod cursor;
 mod delete;
 mod import;
 mod model;
+mod text_tracks;
+mod updated;
 mod upload;
 
 use poem::web::Data;
@@ -16,6 +18,7 @@ use vodflow_core::{VideoId, VideoStatus};
 pub(crate) use chapters::ChaptersApi;
 pub(crate) use model::Video;
 use model::VideoPage;
+pub(crate) use text_tracks::TextTracksApi;
 pub(crate) use upload::{
     idle_error as upload_idle_error, validate_description as upload_validate_description,
     validate_title as upload_validate_title,

@@ -47,6 +47,9 @@ pub struct Playback {
     /// The chapters as WebVTT (`PUT /v1/videos/{id}/chapters`), when the video has any.
     #[oai(skip_serializing_if_is_none)]
     pub chapters: Option<String>,
+    /// Subtitles and captions (`POST /v1/videos/{id}/text-tracks`), each as WebVTT; also in the
+    /// master as a `SUBTITLES` group.
+    pub text_tracks: Vec<super::text_tracks::TextTrackView>,
     /// When these URLs stop working (signed videos only); fetch the video again for fresh ones.
     #[oai(skip_serializing_if_is_none)]
     pub expires_at: Option<DateTime<Utc>>,
@@ -169,6 +172,12 @@ pub(super) fn playback_urls(
             .as_ref()
             .filter(|c| !c.0.is_empty())
             .map(|_| format!("{base}chapters.vtt")),
+        text_tracks: row
+            .text_tracks
+            .0
+            .iter()
+            .map(|t| super::text_tracks::text_track_view(&base, t))
+            .collect(),
         expires_at: expires.and_then(|e| DateTime::from_timestamp(e as i64, 0)),
     }
 }

@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 use crate::{Config, Result, VideoId, VideoStatus};
 
+pub mod text_tracks;
+
 pub async fn connect(cfg: &Config) -> Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(cfg.database_max_connections)
@@ -67,6 +69,8 @@ pub struct VideoRow {
     pub failure_attempts: Option<i32>,
     /// `[{start, title}]`, as the owner last set them (`None`: never set).
     pub chapters: Option<sqlx::types::Json<Vec<crate::chapters::Chapter>>>,
+    /// Its subtitles and captions, in the order they were added.
+    pub text_tracks: sqlx::types::Json<Vec<crate::text_tracks::TextTrack>>,
 }
 
 impl VideoRow {
@@ -245,9 +249,42 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Who holds a video's playlist lock: a growing package writing its playlists shares it; the end
+/// of a run that leaves no video (failed, cancelled) takes it alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaylistLock {
+    Writer,
+    Ender,
+}
+
+/// A transaction holding the video's playlist lock until it ends. The end of a run records its
+/// status and withdraws the growing playlists under [`PlaylistLock::Ender`]; a growing package
+/// checks the status and writes under [`PlaylistLock::Writer`]. So once `failed` or `cancelled`
+/// is visible, no growing playlist is in the store and none is written after.
+pub async fn playlist_lock(
+    pool: &PgPool,
+    id: VideoId,
+    lock: PlaylistLock,
+) -> Result<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    let sql = match lock {
+        PlaylistLock::Writer => {
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended('playlists:' || $1::text, 0))"
+        }
+        PlaylistLock::Ender => {
+            "SELECT pg_advisory_xact_lock(hashtextextended('playlists:' || $1::text, 0))"
+        }
+    };
+    sqlx::query(sql)
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// `owner = None` is an operator's view (any owner).
 pub async fn get_video(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     id: VideoId,
     owner: Option<&str>,
 ) -> Result<Option<VideoRow>> {
@@ -256,7 +293,7 @@ pub async fn get_video(
     )
     .bind(id.as_uuid())
     .bind(owner)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?)
 }
 
@@ -685,7 +722,7 @@ pub async fn set_ready(
 
 /// Marks the video failed at `step`; `activity` is the failing activity and its attempts, when known.
 pub async fn set_failed(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     id: VideoId,
     step: &str,
     reason: &str,
@@ -701,15 +738,15 @@ pub async fn set_failed(
     .bind(reason)
     .bind(activity.map(|a| a.0))
     .bind(activity.map(|a| a.1))
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }
 
-pub async fn set_cancelled(pool: &PgPool, id: VideoId) -> Result<()> {
+pub async fn set_cancelled(db: impl sqlx::PgExecutor<'_>, id: VideoId) -> Result<()> {
     sqlx::query("UPDATE videos SET status = 'cancelled', updated_at = now() WHERE id = $1 AND status <> 'deleted'")
         .bind(id.as_uuid())
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::heartbeat::{heartbeat_every, silent, source_file};
 use crate::media::contain::Containment;
 use crate::media::source::SourceMedia;
-use crate::media::{ffmpeg_cli, package, poster, probe};
+use crate::media::{ffmpeg_cli, package, poster, probe, storyboard};
 
 /// CPU and wall-clock budget of a probe or a poster: a few frames' work, with room for 8K.
 const PROBE_SECONDS: u64 = 120;
@@ -178,6 +178,22 @@ impl ProcessingActivities {
                 .put_file(&job.source.bucket, &key, &out, "image/jpeg", CACHE_PLAYLIST)
                 .await?;
             Ok(key)
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::CREATE_STORYBOARD)]
+    pub async fn create_storyboard(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        job: CreateStoryboard,
+    ) -> Result<StoryboardMade, ActivityError> {
+        async move {
+            let made = storyboard_made(&self.0, &ctx, &job).await?;
+            vodflow_core::repo::set_storyboard(&self.0.pool, job.video_id, job.generation).await?;
+            tracing::info!(video_id = %job.video_id, ?made, "storyboard made");
+            Ok(made)
         }
         .await
         .map_err(Error::into_activity)
@@ -348,4 +364,77 @@ async fn chunk_manifests(
         .await?;
     chunks.sort_by_key(|c| c.index);
     Ok(chunks)
+}
+
+/// Reads the chosen rendition back into one file, decodes it into sheets and stores them with the
+/// WebVTT that points into them (the WebVTT last: once it exists, every sheet it names does).
+async fn storyboard_made(
+    deps: &crate::Deps,
+    ctx: &ActivityContext,
+    job: &CreateStoryboard,
+) -> crate::error::Result<StoryboardMade> {
+    use vodflow_core::storyboard::{Plan, TILE_BOX};
+    let rung = storyboard::source_rendition(&job.renditions, 2 * TILE_BOX)
+        .ok_or_else(|| Error::InvalidMedia("no rendition to make a storyboard from".into()))?;
+    let plan = Plan::new(job.duration_ms, rung.width, rung.height);
+    let scratch = deps.storage.scratch("storyboard")?;
+    let input = scratch.0.join("rendition.mp4");
+    let prefix = format!(
+        "{}{}",
+        layout::hls_prefix(job.video_id),
+        layout::rendition_dir(job.generation, &rung.name)
+    );
+    deps.storage
+        .concat_objects(&job.bucket, &prefix, &input, |key| {
+            key.ends_with("/init.mp4") || key.ends_with(".m4s")
+        })
+        .await?;
+    let sheets = scratch.0.join("sheets");
+    tokio::fs::create_dir_all(&sheets).await?;
+    let contain = Containment::for_media(&deps.cfg.ffmpeg, job.duration_ms as f64 / 1000.0);
+    ffmpeg_cli::run(
+        "storyboard",
+        &storyboard::storyboard_args(&input, &plan, &sheets),
+        &contain,
+        heartbeat_every(ctx),
+        silent,
+        || ctx.is_cancelled(),
+    )
+    .await?;
+    for n in 0..plan.sheets() {
+        let file = sheets.join(vodflow_core::storyboard::sheet_name(n));
+        if !tokio::fs::metadata(&file).await.is_ok_and(|m| m.len() > 0) {
+            return Err(Error::EncodeUnusable(format!(
+                "the storyboard has no sheet {n} of {}",
+                plan.sheets()
+            )));
+        }
+        let key = layout::storyboard_sheet_key(job.video_id, job.generation, n);
+        deps.storage
+            .put_file(
+                &job.bucket,
+                &key,
+                &file,
+                "image/jpeg",
+                crate::storage::CACHE_IMMUTABLE,
+            )
+            .await?;
+    }
+    let vtt = plan.webvtt(vodflow_core::storyboard::sheet_name);
+    let vtt_key = layout::storyboard_vtt_key(job.video_id, job.generation);
+    deps.storage
+        .put_bytes(
+            &job.bucket,
+            &vtt_key,
+            vtt.into_bytes(),
+            "text/vtt; charset=utf-8",
+            CACHE_PLAYLIST,
+        )
+        .await?;
+    Ok(StoryboardMade {
+        vtt_key,
+        tiles: plan.tiles,
+        sheets: plan.sheets(),
+        rendition: rung.name.clone(),
+    })
 }

@@ -84,6 +84,53 @@ impl Storage {
         }
     }
 
+    /// Writes the objects under `prefix` that `keep` accepts into `out`, one after the other in
+    /// key order (`init.mp4` first, then the segments as numbered), streamed.
+    pub async fn concat_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        out: &Path,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<u64> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(s3_err)?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter(|k| keep(k))
+                    .map(str::to_owned),
+            );
+        }
+        // The init segment first, whatever the names; then the segments, numbered to sort.
+        keys.sort_by_key(|k| (!k.ends_with("/init.mp4"), k.clone()));
+        let mut file = tokio::fs::File::create(out).await?;
+        let mut written = 0;
+        for key in keys {
+            let obj = self
+                .s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(s3_err)?;
+            let mut body = obj.body.into_async_read();
+            written += tokio::io::copy(&mut body, &mut file).await?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut file).await?;
+        Ok(written)
+    }
+
     /// A scratch directory for one activity attempt, removed when dropped.
     pub fn scratch(&self, name: &str) -> Result<Scratch> {
         let dir = self

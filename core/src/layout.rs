@@ -114,6 +114,23 @@ pub fn segment_key(id: VideoId, generation: u32, rendition: &str, number: u32) -
 
 /// A generation's poster: posters are served as immutable, so a forced re-encode writes its own
 /// (`thumbs/g<N>/poster.jpg`) and viewers are shown it only once that generation is published.
+/// Sheet `n` of the generation's storyboard, beside its poster.
+pub fn storyboard_sheet_key(id: VideoId, generation: u32, n: u32) -> String {
+    format!(
+        "videos/{id}/thumbs/{}{}",
+        generation_dir(generation),
+        crate::storyboard::sheet_name(n)
+    )
+}
+
+/// The generation's storyboard WebVTT (its sheets' URLs are relative: they sit beside it).
+pub fn storyboard_vtt_key(id: VideoId, generation: u32) -> String {
+    format!(
+        "videos/{id}/thumbs/{}storyboard.vtt",
+        generation_dir(generation)
+    )
+}
+
 pub fn poster_key(id: VideoId, generation: u32) -> String {
     format!(
         "videos/{id}/thumbs/{}poster.jpg",

@@ -26,6 +26,7 @@ pub mod source_digest;
 pub mod source_writer;
 pub mod status;
 pub mod storage;
+pub mod storyboard;
 pub mod temporal;
 pub mod text_tracks;
 pub mod uploads;

@@ -21,6 +21,7 @@ pub const COUNTED_ACTIVITIES: &[&str] = &[
     "encode_audio",
     "package",
     "create_poster",
+    "create_storyboard",
 ];
 
 #[derive(Clone)]

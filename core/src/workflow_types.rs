@@ -16,6 +16,7 @@ pub mod step {
     pub const ENCODE_AUDIO: &str = "encode_audio";
     pub const PACKAGE: &str = "package";
     pub const CREATE_POSTER: &str = "create_poster";
+    pub const CREATE_STORYBOARD: &str = "create_storyboard";
     pub const UPDATE_METADATA: &str = "update_metadata";
     pub const INVALIDATE_CDN: &str = "invalidate_cdn";
     pub const NOTIFY: &str = "notify";
@@ -242,6 +243,27 @@ pub struct CreatePoster {
     /// The generation the poster belongs to: a forced re-encode's never replaces the one shown.
     #[serde(default)]
     pub generation: u32,
+}
+
+/// Input of `create_storyboard`: the finished renditions of a generation, one of which (the
+/// smallest that is still sharp at tile size) is decoded into the storyboard's tiles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateStoryboard {
+    pub video_id: VideoId,
+    pub bucket: String,
+    pub generation: u32,
+    pub duration_ms: u64,
+    pub renditions: Vec<Rendition>,
+}
+
+/// What `create_storyboard` made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryboardMade {
+    pub vtt_key: String,
+    pub tiles: u32,
+    pub sheets: u32,
+    /// The rendition its tiles were decoded from.
+    pub rendition: String,
 }
 
 /// A status change recorded by `update_metadata`.

@@ -14,6 +14,7 @@ pub const ENCODE_CHUNK: &str = "encode_chunk";
 pub const ENCODE_AUDIO: &str = "encode_audio";
 pub const PACKAGE: &str = "package";
 pub const CREATE_POSTER: &str = "create_poster";
+pub const CREATE_STORYBOARD: &str = "create_storyboard";
 pub const UPDATE_METADATA: &str = "update_metadata";
 pub const INVALIDATE_CDN: &str = "invalidate_cdn";
 pub const NOTIFY: &str = "notify";
@@ -32,6 +33,7 @@ pub mod activity_id {
     pub const ENCODE_AUDIO: &str = "encode-audio";
     pub const PACKAGE: &str = "package";
     pub const POSTER: &str = "poster";
+    pub const STORYBOARD: &str = "storyboard";
     pub const METADATA_PROCESSING: &str = "metadata-processing";
     pub const METADATA_READY: &str = "metadata-ready";
     pub const METADATA_PLAYABLE: &str = "metadata-playable";
@@ -119,6 +121,12 @@ impl ProcessingActivities {
 
     #[activity(name = CREATE_POSTER)]
     pub fn create_poster(_: CreatePoster) -> Result<String, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Decodes one finished rendition into the storyboard's sprite sheets and WebVTT.
+    #[activity(name = CREATE_STORYBOARD)]
+    pub fn create_storyboard(_: CreateStoryboard) -> Result<StoryboardMade, ActivityError> {
         unimplemented!()
     }
 

@@ -10,3 +10,4 @@ pub mod package;
 pub mod poster;
 pub mod probe;
 pub mod source;
+pub mod storyboard;

@@ -51,7 +51,7 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
     // `g<N>/` in front of a rendition or the poster names a later generation (a forced
     // re-encode's).
     let (generation, parts) = match parts.as_slice() {
-        [g, rest @ ..] if rest.len() == 2 || rest == ["poster.jpg"] => {
+        [g, rest @ ..] if rest.len() == 2 || matches!(rest, [file] if is_thumb_file(file)) => {
             (layout::generation_of_dir(g)?, rest)
         }
         all => (0, all),
@@ -59,6 +59,16 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
     let (key, content_type, immutable) = match parts {
         ["master.m3u8"] => (layout::master_playlist_key(id), playlist, false),
         ["poster.jpg"] => (layout::poster_key(id, generation), "image/jpeg", true),
+        ["storyboard.vtt"] => (
+            layout::storyboard_vtt_key(id, generation),
+            "text/vtt; charset=utf-8",
+            false,
+        ),
+        [sheet] if storyboard_sheet(sheet).is_some() => (
+            layout::storyboard_sheet_key(id, generation, storyboard_sheet(sheet)?),
+            "image/jpeg",
+            true,
+        ),
         [rendition, name] if is_rendition(rendition) => {
             let content_type = match *name {
                 "index.m3u8" => playlist,
@@ -106,6 +116,21 @@ fn generated(parts: &[&str]) -> Option<(Generated, &'static str)> {
         }
         _ => return None,
     })
+}
+
+/// What sits beside the poster, per generation: the poster, the storyboard and its sheets.
+fn is_thumb_file(name: &str) -> bool {
+    name == "poster.jpg" || name == "storyboard.vtt" || storyboard_sheet(name).is_some()
+}
+
+/// `storyboard-3.jpg` → 3, spelled exactly as `storyboard::sheet_name` writes it.
+fn storyboard_sheet(name: &str) -> Option<u32> {
+    let n: u32 = name
+        .strip_prefix("storyboard-")?
+        .strip_suffix(".jpg")?
+        .parse()
+        .ok()?;
+    (vodflow_core::storyboard::sheet_name(n) == name).then_some(n)
 }
 
 /// `144p` … `2160p`, or `audio`.
@@ -167,6 +192,33 @@ mod tests {
             parse(id(), "audio/init.mp4").unwrap().key,
             layout::init_key(id(), 0, "audio")
         );
+    }
+
+    #[test]
+    fn storyboards_sit_beside_the_poster_of_their_generation() {
+        let key = |p: &str| parse(id(), p).map(|p| p.key);
+        assert_eq!(
+            key("storyboard.vtt"),
+            Some(layout::storyboard_vtt_key(id(), 0))
+        );
+        assert_eq!(
+            key("g2/storyboard.vtt"),
+            Some(layout::storyboard_vtt_key(id(), 2))
+        );
+        assert_eq!(
+            key("g2/storyboard-1.jpg"),
+            Some(layout::storyboard_sheet_key(id(), 2, 1))
+        );
+        assert!(parse(id(), "storyboard-0.jpg").unwrap().immutable);
+        for bad in [
+            "storyboard-01.jpg",
+            "storyboard--1.jpg",
+            "storyboard-x.jpg",
+            "720p/storyboard.vtt",
+            "g0/storyboard.vtt",
+        ] {
+            assert_eq!(parse(id(), bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub struct Playback {
     /// The chapters as WebVTT (`PUT /v1/videos/{id}/chapters`), when the video has any.
     #[oai(skip_serializing_if_is_none)]
     pub chapters: Option<String>,
+    /// Storyboard: a WebVTT file whose cues cover the video, each pointing at a tile of a sprite
+    /// sheet (`storyboard-N.jpg#xywh=x,y,w,h`), for seek-bar previews. Absent for videos made
+    /// before storyboards existed, until they are re-encoded.
+    #[oai(skip_serializing_if_is_none)]
+    pub storyboard: Option<String>,
     /// Subtitles and captions (`POST /v1/videos/{id}/text-tracks`), each as WebVTT; also in the
     /// master as a `SUBTITLES` group.
     pub text_tracks: Vec<super::text_tracks::TextTrackView>,
@@ -172,6 +177,8 @@ pub(super) fn playback_urls(
             .as_ref()
             .filter(|c| !c.0.is_empty())
             .map(|_| format!("{base}chapters.vtt")),
+        storyboard: (row.storyboard_generation == i32::try_from(generation).ok())
+            .then(|| format!("{base}{}storyboard.vtt", layout::generation_dir(generation))),
         text_tracks: row
             .text_tracks
             .0

@@ -71,6 +71,8 @@ pub struct VideoRow {
     pub chapters: Option<sqlx::types::Json<Vec<crate::chapters::Chapter>>>,
     /// Its subtitles and captions, in the order they were added.
     pub text_tracks: sqlx::types::Json<Vec<crate::text_tracks::TextTrack>>,
+    /// The generation whose storyboard is in the store, if any.
+    pub storyboard_generation: Option<i32>,
 }
 
 impl VideoRow {
@@ -740,6 +742,16 @@ pub async fn set_failed(
     .bind(activity.map(|a| a.1))
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// Records that `generation`'s storyboard is in the store.
+pub async fn set_storyboard(pool: &PgPool, id: VideoId, generation: u32) -> Result<()> {
+    sqlx::query("UPDATE videos SET storyboard_generation = $2 WHERE id = $1")
+        .bind(id.as_uuid())
+        .bind(generation as i32)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

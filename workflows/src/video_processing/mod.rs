@@ -51,6 +51,8 @@ const PATCH_SHORT_TOGETHER: &str = "short-together-v1";
 /// `ladder::MAX_CHUNKS` chunks (longer chunks for longer sources) and at most
 /// [`GROWING_PACKAGES`] growing packages per run.
 const PATCH_HISTORY_BOUND: &str = "history-bound-v1";
+/// Runs make a storyboard once every chunk is encoded, before `ready`.
+const PATCH_STORYBOARD: &str = "storyboard-v1";
 /// Growing packages a run makes at most (after the first, which makes it playable); each costs
 /// the history about six events, and a viewer of a long source gains nothing from a playlist
 /// rewritten after every one of its hundreds of chunks.
@@ -613,6 +615,25 @@ impl VideoProcessingWorkflow {
             )
             .await
             .map_err(|e| Stop::Failed(reason(step::CREATE_POSTER, &e)))?;
+        }
+
+        if ctx.patched(PATCH_STORYBOARD) {
+            Self::step(ctx, step::CREATE_STORYBOARD)?;
+            Self::step_progress(ctx, step::CREATE_STORYBOARD, 93.0);
+            // A video without a storyboard still plays: a failure here is reported, not fatal.
+            let _ = ctx
+                .execute_activity(
+                    ProcessingActivities::create_storyboard,
+                    CreateStoryboard {
+                        video_id: id,
+                        bucket: input.bucket.clone(),
+                        generation: input.generation,
+                        duration_ms: info.duration_ms,
+                        renditions: renditions.clone(),
+                    },
+                    heavy(aid::STORYBOARD.into(), None, input),
+                )
+                .await;
         }
 
         Self::step(ctx, step::UPDATE_METADATA)?;

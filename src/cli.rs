@@ -66,6 +66,24 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// Print, one argument per line, the ffmpeg process `create_storyboard` runs on a rendition
+    /// (its init and media segments as one file): `make bench`'s storyboard cost.
+    #[command(name = "storyboard-command")]
+    StoryboardCommand {
+        /// The rendition as one fragmented MP4.
+        input: std::path::PathBuf,
+        /// Directory for the sheets.
+        out_dir: std::path::PathBuf,
+        /// The rendition's width.
+        #[arg(long)]
+        width: u32,
+        /// The rendition's height.
+        #[arg(long)]
+        height: u32,
+        /// The video's duration in seconds.
+        #[arg(long)]
+        seconds: f64,
+    },
     /// Mint bearer tokens for the local HS256 mode.
     Token {
         #[command(subcommand)]
@@ -482,6 +500,24 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             for arg in vodflow_activities::media::encode::one_process_args(
                 &info, &input, threads, &out_dir,
             ) {
+                println!("{arg}");
+            }
+        }
+        Command::StoryboardCommand {
+            input,
+            out_dir,
+            width,
+            height,
+            seconds,
+        } => {
+            let plan = vodflow_core::storyboard::Plan::new(
+                (seconds.max(0.0) * 1000.0).round() as u64,
+                width,
+                height,
+            );
+            for arg in
+                vodflow_activities::media::storyboard::storyboard_args(&input, &plan, &out_dir)
+            {
                 println!("{arg}");
             }
         }

@@ -5,50 +5,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use common::media::{Spec, make_video};
+use common::media::{Spec, ffmpeg, make_video, ssim};
 use common::wait_for_status;
-
-/// Luma SSIM of two images of the same size, as ffmpeg's `ssim` filter computes it (over RGB
-/// planes it would score JPEG's chroma at tile size, not the picture).
-fn ssim(a: &Path, b: &Path) -> f64 {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-i"])
-        .arg(a)
-        .arg("-i")
-        .arg(b)
-        .args([
-            "-lavfi",
-            "[0]format=gray[a];[1]format=gray[b];[a][b]ssim",
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    let log = String::from_utf8_lossy(&out.stderr);
-    log.split("All:")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no SSIM in {log}"))
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_tile_of_the_storyboard_is_the_frame_at_its_cue_start() {

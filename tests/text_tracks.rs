@@ -305,7 +305,7 @@ async fn an_srt_becomes_a_webvtt_track_in_the_master_that_chromium_shows_at_its_
             assert_eq!(client.get(&unsigned).send().await.unwrap().status(), 403);
         }
 
-        // Chromium: the page's caption menu lists it, and each cue shows inside its times.
+        // Chromium: the player's caption menu lists it, and each cue shows inside its times.
         let shot = common::cache_dir().join("artifacts/captions.png");
         std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
         let cues = serde_json::json!([
@@ -325,7 +325,14 @@ async fn an_srt_becomes_a_webvtt_track_in_the_master_that_chromium_shows_at_its_
             Duration::from_secs(120),
         )
         .await;
-        assert_eq!(seen["menu"][1], "English (CC) (en)", "{seen}");
+        assert!(
+            seen["menu"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m.as_str().unwrap().contains("English (CC)")),
+            "{seen}"
+        );
         for (shown, want) in seen["seen"]
             .as_array()
             .unwrap()

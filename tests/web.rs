@@ -31,7 +31,9 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
         ("/watch/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "text/html"),
         ("/assets/app.js", "text/javascript"),
         ("/assets/app.css", "text/css"),
-        ("/assets/vendor/hls.min.js", "text/javascript"),
+        ("/assets/vendor/media-chrome.min.js", "text/javascript"),
+        ("/assets/vendor/hls-video-element.min.js", "text/javascript"),
+        ("/assets/player.js", "text/javascript"),
         ("/assets/vendor/tus.min.js", "text/javascript"),
     ] {
         let r = http.get(api.url(path)).send().await.unwrap();

@@ -2,6 +2,15 @@ use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::ActivityError;
 use vodflow_workflows::contract::{ENCODE_UNUSABLE, INVALID_MEDIA, WEBHOOK_REFUSED};
 
+impl From<vodflow_core::contain::ChildError> for Error {
+    fn from(e: vodflow_core::contain::ChildError) -> Self {
+        match e {
+            vodflow_core::contain::ChildError::Permanent(m) => Error::InvalidMedia(m),
+            vodflow_core::contain::ChildError::Transient(m) => Error::Ffmpeg(m),
+        }
+    }
+}
+
 /// What can go wrong in an activity, split by whether a retry can help.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -147,12 +147,13 @@ function upload(event) {
 
 // ---------- watch ----------
 
-let hls = null;
+let mounted = null; // the video whose player is on the page
 
 async function watch(id) {
   show("#watch");
   const v = await api(`/v1/videos/${id}`);
   $("#watch-title").textContent = v.title;
+  $("#watch-description").textContent = v.description || "";
   if (!WATCHABLE.has(v.status) || !v.playback) {
     $("#watch-status").textContent = `This video is ${v.status}.`;
     setTimeout(() => watch(id).catch(console.error), 2000);
@@ -160,48 +161,15 @@ async function watch(id) {
   }
   $("#watch-status").textContent =
     v.status === "playable" ? "Still encoding: the rest appears as it is ready." : "";
-  const video = $("#player");
-  video.poster = v.playback.poster;
-  const quality = $("#quality");
-  quality.replaceChildren(el("option", { value: "-1" }, "Auto"));
-  const captions = $("#captions");
-  captions.replaceChildren(el("option", { value: "-1" }, "Off"));
-  if (hls) hls.destroy();
-  if (window.Hls && Hls.isSupported()) {
-    // From the start, also while the playlists are still growing (EVENT), not from their end.
-    hls = new Hls({ startPosition: 0 });
-    window.vodflowPlayer = hls;
-    hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
-      data.levels.forEach((level, i) => {
-        quality.append(el("option", { value: String(i) }, `${level.height}p`));
-      });
-    });
-    // The master's SUBTITLES group (the video's text tracks); the default one shows at once.
-    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => {
-      captions.replaceChildren(el("option", { value: "-1" }, "Off"));
-      data.subtitleTracks.forEach((t, i) => {
-        captions.append(el("option", { value: String(i) }, `${t.name} (${t.lang})`));
-      });
-      captions.value = String(hls.subtitleTrack);
-    });
-    hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, (_, data) => { captions.value = String(data.id); });
-    captions.onchange = () => {
-      hls.subtitleDisplay = true;
-      hls.subtitleTrack = Number(captions.value);
-    };
-    hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
-      const level = hls.levels[data.level];
-      $("#level").textContent = level ? `playing ${level.height}p` : "";
-    });
-    hls.loadSource(v.playback.master);
-    hls.attachMedia(video);
-    quality.onchange = () => { hls.currentLevel = Number(quality.value); };
-  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = v.playback.master; // Safari plays HLS natively and picks the quality itself.
-  } else {
-    $("#watch-status").textContent = "This browser cannot play HLS.";
-  }
-  $("#play").onclick = () => video.play();
+  if (mounted === `${id}/${v.playback.master}`) return;
+  mounted = `${id}/${v.playback.master}`;
+  window.vodflowMountPlayer($("#player-slot"), {
+    master: v.playback.master,
+    poster: v.playback.poster,
+    storyboard: v.playback.storyboard,
+    chapters: v.playback.chapters,
+    title: v.title,
+  });
 }
 
 // ---------- routing ----------

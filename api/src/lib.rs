@@ -7,6 +7,7 @@
 mod admin;
 pub mod auth;
 mod connections;
+mod embed;
 mod events;
 mod health;
 mod limits;
@@ -72,6 +73,9 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         .nest("/docs", docs)
         .at("/metrics", get(render_metrics))
         .at("/watch/:id", get(web::watch))
+        .at("/embed/:id", get(embed::public_embed))
+        .at("/embed/:id/:sig", get(embed::signed_embed))
+        .at("/oembed", get(embed::oembed_answer))
         .at("/assets/*name", get(web::asset))
         .at(
             "/play/:id/*rest",
@@ -229,6 +233,7 @@ pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
     Ok(AppState {
         auth: std::sync::Arc::new(auth::Verifier::new(&cfg.auth)),
         limits: std::sync::Arc::new(limits::Limits::new(&cfg.edge)),
+        images: std::sync::Arc::new(play::ImageMaker::new(cfg.playback.max_concurrent_images)),
         cfg: std::sync::Arc::new(cfg),
         pool,
         s3,

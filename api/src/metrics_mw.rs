@@ -33,7 +33,15 @@ pub(crate) struct RecordMetricsEndpoint<E> {
     metrics: Metrics,
 }
 
-const FIXED_ROUTES: &[&str] = &["/metrics", "/openapi.json", "/docs", "/play"];
+const FIXED_ROUTES: &[&str] = &[
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/play",
+    "/embed",
+    "/oembed",
+    "/watch",
+];
 
 /// The method as a label from a fixed set: HTTP lets a client send any token as a method, and
 /// each distinct label would be a series kept for the life of the process.

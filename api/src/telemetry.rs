@@ -23,6 +23,7 @@ pub struct Metrics {
     pub upload_pending_read_bytes: IntCounter,
     pub connections_open: prometheus::IntGauge,
     pub connections_refused: IntCounter,
+    pub images_made: HistogramVec,
     /// The worker's and bridge's metrics when they run in this process (`vodflow dev`).
     extra: std::sync::Arc<std::sync::OnceLock<Registry>>,
 }
@@ -120,7 +121,19 @@ impl Metrics {
             "Connections closed at once because their client already had VODFLOW_MAX_CONNECTIONS_PER_CLIENT open",
         )
         .expect("static metric definition");
-        for kind in ["playlist", "segment", "init", "poster"] {
+        let images_made = HistogramVec::new(
+            HistogramOpts::new(
+                "vodflow_images_made_seconds",
+                "On-demand thumbnails and animated previews made (not read from the store), by kind: time from the first store miss to the stored image",
+            )
+            .buckets(vec![0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]),
+            &["kind"],
+        )
+        .expect("static metric definition");
+        for kind in ["thumbnail", "animated"] {
+            images_made.with_label_values(&[kind]);
+        }
+        for kind in ["playlist", "segment", "init", "poster", "image", "text"] {
             playback_bytes.with_label_values(&[kind]);
         }
         for result in ["full", "partial", "not_modified", "other"] {
@@ -165,6 +178,7 @@ impl Metrics {
             Box::new(upload_pending_read_bytes.clone()),
             Box::new(connections_open.clone()),
             Box::new(connections_refused.clone()),
+            Box::new(images_made.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -185,6 +199,7 @@ impl Metrics {
             upload_pending_read_bytes,
             connections_open,
             connections_refused,
+            images_made,
             extra: Default::default(),
         }
     }

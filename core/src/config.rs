@@ -232,6 +232,11 @@ pub const VARS: &[Var] = &[
         help: "How long a signed playback URL stays valid",
     },
     Var {
+        name: "VODFLOW_MAX_CONCURRENT_IMAGES",
+        default: "2",
+        help: "On-demand thumbnails and animated previews one api process makes at once (each an ffmpeg child); a request that finds none free within 2 s is answered 429 with Retry-After (cached images are served without waiting)",
+    },
+    Var {
         name: "VODFLOW_OUTBOX_POLL",
         default: "500ms",
         help: "How often the outbox relay looks for unpublished events",
@@ -604,6 +609,7 @@ impl FfmpegLimits {
 pub struct PlaybackConfig {
     pub signing_secret: String,
     pub url_ttl: Duration,
+    pub max_concurrent_images: usize,
 }
 
 impl Config {
@@ -741,6 +747,11 @@ impl Config {
             playback: PlaybackConfig {
                 signing_secret: get("VODFLOW_PLAYBACK_SIGNING_SECRET"),
                 url_ttl: duration("VODFLOW_PLAYBACK_URL_TTL", &get("VODFLOW_PLAYBACK_URL_TTL"))?,
+                max_concurrent_images: parse::<usize>(
+                    "VODFLOW_MAX_CONCURRENT_IMAGES",
+                    &get("VODFLOW_MAX_CONCURRENT_IMAGES"),
+                )?
+                .max(1),
             },
             outbox_poll: duration("VODFLOW_OUTBOX_POLL", &get("VODFLOW_OUTBOX_POLL"))?,
             // Chunks must hold whole 4 s segments so segment numbering continues across chunks.

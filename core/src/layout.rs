@@ -112,8 +112,6 @@ pub fn segment_key(id: VideoId, generation: u32, rendition: &str, number: u32) -
     )
 }
 
-/// A generation's poster: posters are served as immutable, so a forced re-encode writes its own
-/// (`thumbs/g<N>/poster.jpg`) and viewers are shown it only once that generation is published.
 /// Sheet `n` of the generation's storyboard, beside its poster.
 pub fn storyboard_sheet_key(id: VideoId, generation: u32, n: u32) -> String {
     format!(
@@ -131,9 +129,20 @@ pub fn storyboard_vtt_key(id: VideoId, generation: u32) -> String {
     )
 }
 
+/// A generation's poster: posters are served as immutable, so a forced re-encode writes its own
+/// (`thumbs/g<N>/poster.jpg`) and viewers are shown it only once that generation is published.
 pub fn poster_key(id: VideoId, generation: u32) -> String {
     format!(
         "videos/{id}/thumbs/{}poster.jpg",
+        generation_dir(generation)
+    )
+}
+
+/// An on-demand image of the generation (`images::Still::file_name`), beside its poster: a
+/// re-encode's images are made afresh from its own segments, and the video's deletion takes them.
+pub fn image_key(id: VideoId, generation: u32, file_name: &str) -> String {
+    format!(
+        "videos/{id}/thumbs/{}on-demand/{file_name}",
         generation_dir(generation)
     )
 }

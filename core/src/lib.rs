@@ -8,10 +8,12 @@
 pub mod cdn;
 pub mod chapters;
 pub mod config;
+pub mod contain;
 pub mod container;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod images;
 pub mod kafka;
 pub mod ladder;
 pub mod layout;

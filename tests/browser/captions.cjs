@@ -1,5 +1,5 @@
 // Opens a ready video with a caption track on vodflow's watch page in headless Chromium, turns the
-// captions on from the page's caption menu and plays: each cue must be showing while the video's
+// captions on from the player's caption menu (settings, Captions) with the mouse and plays: each cue must be showing while the video's
 // time is inside it (hls.js reads the master's SUBTITLES group and the segmented WebVTT). Run by
 // tests/text_tracks.rs, which passes BASE, TOKEN, VIDEO, CUES (JSON: [{start, end, text}]),
 // SHOT (a screenshot path), PLAYWRIGHT_CORE and CHROMIUM.
@@ -15,9 +15,13 @@ const { BASE, TOKEN, VIDEO, CUES, SHOT } = process.env;
   await page.locator("#library").waitFor();
   await page.locator(`tr[data-id="${VIDEO}"] a.watch`).click();
   await page.waitForURL(/\/watch\//);
-  await page.waitForFunction(() => document.querySelectorAll("#captions option").length > 1, null, { timeout: 30000 });
-  const menu = await page.$$eval("#captions option", (os) => os.map((o) => o.textContent));
-  await page.selectOption("#captions", "0");
+  await page.locator("media-settings-menu-button").click();
+  await page.locator("media-settings-menu-item", { hasText: "Captions" }).click();
+  const items = page.locator("media-captions-menu media-chrome-menu-item");
+  await page.waitForFunction(
+    () => document.querySelectorAll("media-captions-menu media-chrome-menu-item").length > 1, null, { timeout: 30000 });
+  const menu = (await items.allTextContents()).map((t) => t.trim());
+  await items.filter({ hasText: "English" }).first().click();
   const seen = [];
   for (const cue of JSON.parse(CUES)) {
     const at = (cue.start + cue.end) / 2;

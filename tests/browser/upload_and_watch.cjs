@@ -49,17 +49,22 @@ const { BASE, TOKEN, CLIP, SCREENSHOT } = process.env;
   await row.locator("a.watch").click();
   await page.waitForURL(/\/watch\//);
 
-  // Auto plus at least two renditions in the quality menu.
-  await page.waitForFunction(() => document.querySelectorAll("#quality option").length >= 3, null, { timeout: 30000 });
   const poster = await page.getAttribute("#player", "poster");
   if (!poster || !poster.includes("/poster.jpg")) fail(`poster ${poster}`);
-  await page.click("#play");
+  await page.click("media-play-button");
   await page.waitForFunction(() => document.querySelector("#player").currentTime > 1, null, { timeout: 60000 });
 
-  const levels = await page.$$eval("#quality option", (os) => os.map((o) => o.value).filter((v) => v !== "-1"));
+  // The player's quality menu (settings, Quality): Auto plus at least two renditions; pick one
+  // that is not playing, with the mouse.
+  await page.locator("media-settings-menu-button").click();
+  await page.locator("media-settings-menu-item", { hasText: "Quality" }).click();
+  await page.waitForFunction(
+    () => document.querySelectorAll("media-rendition-menu media-chrome-menu-item").length >= 3, null, { timeout: 30000 });
+  const heights = await page.evaluate(() => window.vodflowPlayer.levels.map((l) => l.height));
+  const levels = heights.map((_, i) => String(i));
   const current = await page.evaluate(() => window.vodflowPlayer.currentLevel);
   const target = levels.find((v) => Number(v) !== current);
-  await page.selectOption("#quality", target);
+  await page.locator("media-rendition-menu media-chrome-menu-item", { hasText: `${heights[Number(target)]}p` }).first().click();
   await page.waitForFunction((t) => window.vodflowPlayer.currentLevel === Number(t), target, { timeout: 30000 });
   const before = await page.evaluate(() => document.querySelector("#player").currentTime);
   await page.waitForFunction((t) => document.querySelector("#player").currentTime > t + 0.5, before, { timeout: 30000 });
@@ -67,7 +72,6 @@ const { BASE, TOKEN, CLIP, SCREENSHOT } = process.env;
     time: document.querySelector("#player").currentTime,
     level: window.vodflowPlayer.currentLevel,
     height: window.vodflowPlayer.levels[window.vodflowPlayer.currentLevel].height,
-    label: document.querySelector("#level").textContent,
   }));
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   await browser.close();

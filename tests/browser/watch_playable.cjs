@@ -17,7 +17,7 @@ const { BASE, TOKEN, VIDEO } = process.env;
   await page.waitForURL(/\/watch\//);
   await page.waitForFunction(
     () => document.querySelector("#watch-status").textContent.startsWith("Still encoding"), null, { timeout: 30000 });
-  await page.click("#play");
+  await page.click("media-play-button");
   await page.waitForFunction(() => document.querySelector("#player").currentTime > 1.5, null, { timeout: 60000 });
   const seen = await page.evaluate(() => {
     const hls = window.vodflowPlayer;

@@ -77,6 +77,31 @@ pub fn sha256_file(path: &Path) -> String {
     hex::encode(h.finalize())
 }
 
+/// Luma SSIM of two images of the same size, as ffmpeg's `ssim` filter computes it (over RGB
+/// planes it would score JPEG's chroma at tile size, not the picture).
+pub fn ssim(a: &Path, b: &Path) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-i"])
+        .arg(a)
+        .arg("-i")
+        .arg(b)
+        .args([
+            "-lavfi",
+            "[0]format=gray[a];[1]format=gray[b];[a][b]ssim",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    log.split("All:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no SSIM in {log}"))
+}
+
 /// Runs the ffmpeg CLI quietly and asserts it succeeded.
 pub fn ffmpeg(args: &[&str]) {
     let status = Command::new("ffmpeg")

@@ -76,7 +76,7 @@ pub async fn run(
         }
         if started.elapsed() > contain.wall {
             let _ = child.kill().await;
-            return Err(contain.timed_out(what));
+            return Err(contain.timed_out(what).into());
         }
         if last.elapsed() >= every {
             if cancelled() {
@@ -92,7 +92,7 @@ pub async fn run(
     if status.success() {
         Ok(())
     } else {
-        Err(contain.classify(what, status, &stderr))
+        Err(contain.classify(what, status, &stderr).into())
     }
 }
 

@@ -2,7 +2,6 @@
 //! contained child process, reading fragmented MP4 and writing HLS playlists.
 
 pub mod audio;
-pub mod contain;
 pub mod encode;
 pub mod ffmpeg_cli;
 pub mod fmp4;
@@ -11,3 +10,5 @@ pub mod poster;
 pub mod probe;
 pub mod source;
 pub mod storyboard;
+
+pub use vodflow_core::contain;

@@ -279,7 +279,7 @@ async fn video_end(
         Ok::<_, std::io::Error>((end, status))
     };
     let (end, status) = match tokio::time::timeout(contain.wall, read).await {
-        Err(_) => return Err(contain.timed_out(what_failed)),
+        Err(_) => return Err(contain.timed_out(what_failed).into()),
         Ok(r) => r?,
     };
     let stderr = errors
@@ -287,10 +287,12 @@ async fn video_end(
         .unwrap_or_default()
         .replace(&super::source::file_url(&source.path), "the upload");
     if !status.success() {
-        return Err(match contain.classify(what_failed, status, &stderr) {
-            Error::InvalidMedia(m) => Error::InvalidMedia(format!("not a readable video: {m}")),
-            other => other,
-        });
+        return Err(
+            match Error::from(contain.classify(what_failed, status, &stderr)) {
+                Error::InvalidMedia(m) => Error::InvalidMedia(format!("not a readable video: {m}")),
+                other => other,
+            },
+        );
     }
     Ok(end.map(|e| e - start_s))
 }
@@ -333,7 +335,7 @@ async fn ffprobe(
         (json, stderr, child.wait().await)
     };
     let (json, stderr, status) = match tokio::time::timeout(contain.wall, run).await {
-        Err(_) => return Err(contain.timed_out(&what_failed)),
+        Err(_) => return Err(contain.timed_out(&what_failed).into()),
         Ok(r) => r,
     };
     let Some(json) = json else {
@@ -346,10 +348,12 @@ async fn ffprobe(
     // The worker's paths mean nothing to the uploader.
     let stderr = stderr.replace(&super::source::file_url(&source.path), "the upload");
     if !status.success() {
-        return Err(match contain.classify(&what_failed, status, &stderr) {
-            Error::InvalidMedia(m) => Error::InvalidMedia(format!("not a readable video: {m}")),
-            other => other,
-        });
+        return Err(
+            match Error::from(contain.classify(&what_failed, status, &stderr)) {
+                Error::InvalidMedia(m) => Error::InvalidMedia(format!("not a readable video: {m}")),
+                other => other,
+            },
+        );
     }
     serde_json::from_slice(&json)
         .map_err(|e| Error::InvalidMedia(format!("not a readable video ({step}: {e})")))

@@ -56,6 +56,8 @@ pub(super) async fn serve(
             }
             _ => None,
         },
+        // Served by `images`, never here.
+        Generated::Image(_) => None,
     };
     Ok(body.map(|b| respond(b, target.content_type, answer)))
 }

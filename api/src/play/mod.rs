@@ -3,8 +3,11 @@
 //! Objects are streamed from the store, never buffered whole.
 
 mod generated;
+mod images;
 mod object;
 mod path;
+
+pub(crate) use images::ImageMaker;
 
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::web::{Data, Path};
@@ -100,7 +103,10 @@ async fn serve(
             playback::unix_now(),
         )
         .map_err(|_| not_found())?;
-        let canonical = req.uri().path().replacen(&format!("/{sig}/"), "/", 1);
+        let mut canonical = req.uri().path().replacen(&format!("/{sig}/"), "/", 1);
+        if let Some(q) = req.uri().query() {
+            canonical = format!("{canonical}?{q}");
+        }
         return Ok(Response::builder()
             .status(StatusCode::FOUND)
             .header(header::LOCATION, canonical)
@@ -131,7 +137,16 @@ async fn serve(
         head,
         cond: &conditional,
     };
-    let resp = if let Some(what) = target.generated {
+    let resp = if let Some(path::Generated::Image(image)) = target.generated {
+        let asked = images::Asked {
+            image,
+            query: req.uri().query().unwrap_or_default(),
+            cond: &conditional,
+            max_age_cap,
+            head,
+        };
+        images::serve(state, &video, asked).await?
+    } else if let Some(what) = target.generated {
         generated::serve(state, &video, what, &target, &answer).await?
     } else if target.key == vodflow_core::layout::master_playlist_key(id)
         && !video.text_tracks.0.is_empty()
@@ -158,7 +173,8 @@ fn count(state: &AppState, target: &path::PlayPath<'_>, resp: &Response, head: b
     let kind = match target.content_type {
         "application/vnd.apple.mpegurl" => "playlist",
         "video/iso.segment" | "audio/iso.segment" => "segment",
-        "image/jpeg" => "poster",
+        "image/jpeg" if target.generated.is_none() => "poster",
+        "image/jpeg" | "image/png" | "image/webp" | "image/gif" => "image",
         "text/vtt; charset=utf-8" => "text",
         _ => "init",
     };

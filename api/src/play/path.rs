@@ -2,7 +2,7 @@
 //! origin cannot be used to read arbitrary keys (sources, manifests of unfinished chunks).
 
 use uuid::Uuid;
-use vodflow_core::{VideoId, layout, playback};
+use vodflow_core::{VideoId, images, layout, playback};
 
 /// One playable object, with how it may be cached.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,6 +29,14 @@ pub(super) enum Generated {
     TrackPlaylist(Uuid),
     /// `text/{track}/seg_NNNNN.vtt`: one segment of it.
     TrackSegment(Uuid, u64),
+    /// `thumbnail.*`, `animated.*`: made from the segments on first request, then stored.
+    Image(Image),
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(super) enum Image {
+    Still(images::StillFormat),
+    Animated(images::AnimatedFormat),
 }
 
 pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
@@ -102,6 +110,14 @@ fn generated(parts: &[&str]) -> Option<(Generated, &'static str)> {
     let track = |s: &str| Uuid::parse_str(s).ok().filter(|u| u.to_string() == s);
     Some(match parts {
         ["chapters.vtt"] => (Generated::Chapters, VTT),
+        [file] if images::StillFormat::from_file(file).is_some() => {
+            let f = images::StillFormat::from_file(file)?;
+            (Generated::Image(Image::Still(f)), f.content_type())
+        }
+        [file] if images::AnimatedFormat::from_file(file).is_some() => {
+            let f = images::AnimatedFormat::from_file(file)?;
+            (Generated::Image(Image::Animated(f)), f.content_type())
+        }
         ["text", file] => (Generated::Track(track(file.strip_suffix(".vtt")?)?), VTT),
         ["text", t, "index.m3u8"] => (
             Generated::TrackPlaylist(track(t)?),
@@ -235,6 +251,18 @@ mod tests {
             Some(Generated::TrackSegment(t, 12))
         );
         assert_eq!(g("chapters.vtt"), Some(Generated::Chapters));
+        assert_eq!(
+            g("sig-1-a/thumbnail.webp"),
+            Some(Generated::Image(Image::Still(images::StillFormat::Webp)))
+        );
+        assert_eq!(
+            g("animated.gif"),
+            Some(Generated::Image(Image::Animated(
+                images::AnimatedFormat::Gif
+            )))
+        );
+        assert_eq!(g("g2/thumbnail.jpg"), None);
+        assert_eq!(g("thumbnail.jpeg"), None);
     }
 
     #[test]

@@ -29,7 +29,8 @@ use crate::auth::{BearerAuth, Caller, SCOPE_READ, SCOPE_WRITE};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 use cursor::{decode_cursor, encode_cursor};
-use model::{playback_urls, shown_generation};
+use model::playback_urls;
+pub(crate) use model::shown_generation;
 
 #[derive(ApiResponse)]
 pub enum GetVideoResponse {

@@ -47,11 +47,21 @@ pub struct Playback {
     /// The chapters as WebVTT (`PUT /v1/videos/{id}/chapters`), when the video has any.
     #[oai(skip_serializing_if_is_none)]
     pub chapters: Option<String>,
+    /// A page with just the player, for an `<iframe>` on any site (signed and expiring like these
+    /// URLs for `signed` videos).
+    pub embed: String,
     /// Storyboard: a WebVTT file whose cues cover the video, each pointing at a tile of a sprite
     /// sheet (`storyboard-N.jpg#xywh=x,y,w,h`), for seek-bar previews. Absent for videos made
     /// before storyboards existed, until they are re-encoded.
     #[oai(skip_serializing_if_is_none)]
     pub storyboard: Option<String>,
+    /// One frame on demand (also `.png`, `.webp`): `?time=S&width=W&height=H&fit_mode=preserve|crop|pad`
+    /// (time to 1/60 s, default the poster's; sides 16–1920 px, default 1280 wide). Made on the
+    /// first request, then served from the store.
+    pub thumbnail: String,
+    /// An animated preview on demand (also `.gif`): `?start=&end=&width=&fps=` (at most 10 s,
+    /// 640 px wide, 30 fps; default the first 5 s, 320 wide, 15 fps).
+    pub animated: String,
     /// Subtitles and captions (`POST /v1/videos/{id}/text-tracks`), each as WebVTT; also in the
     /// master as a `SUBTITLES` group.
     pub text_tracks: Vec<super::text_tracks::TextTrackView>,
@@ -133,7 +143,7 @@ fn links(cfg: &Config, id: VideoId, visibility: Visibility) -> Links {
 /// The playback URLs of a ready video, from its recorded renditions.
 /// The generation a viewer is shown, if any: a playable run's growing one, the ready one, or,
 /// while a forced re-encode runs (and after it failed or was cancelled), the one published before.
-pub(super) fn shown_generation(row: &VideoRow) -> Option<u32> {
+pub(crate) fn shown_generation(row: &VideoRow) -> Option<u32> {
     let published = row.published_generation.and_then(|g| u32::try_from(g).ok());
     let current = u32::try_from(row.generation).unwrap_or(0);
     match row.status() {
@@ -177,6 +187,9 @@ pub(super) fn playback_urls(
             .as_ref()
             .filter(|c| !c.0.is_empty())
             .map(|_| format!("{base}chapters.vtt")),
+        embed: crate::embed::embed_url(cfg, id, row.visibility()),
+        thumbnail: format!("{base}thumbnail.jpg"),
+        animated: format!("{base}animated.webp"),
         storyboard: (row.storyboard_generation == i32::try_from(generation).ok())
             .then(|| format!("{base}{}storyboard.vtt", layout::generation_dir(generation))),
         text_tracks: row

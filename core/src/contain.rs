@@ -9,9 +9,18 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use vodflow_core::config::FfmpegLimits;
+use crate::config::FfmpegLimits;
 
-use crate::error::Error;
+/// Why a contained child failed, split by whether another attempt can help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChildError {
+    /// A broken limit, or an error the same input will always give.
+    #[error("{0}")]
+    Permanent(String),
+    /// Out of disk, killed from outside: worth another attempt.
+    #[error("{0}")]
+    Transient(String),
+}
 
 /// Scheduling niceness of every ffmpeg child (`nice -n`).
 const ENCODE_NICENESS: &str = "10";
@@ -166,11 +175,11 @@ impl Containment {
     /// The error for a child that failed with `status` and `stderr`: a broken limit or an error
     /// that the same input will always give is permanent; running out of disk or being killed
     /// from outside is worth another attempt.
-    pub fn classify(&self, what: &str, status: ExitStatus, stderr: &str) -> Error {
+    pub fn classify(&self, what: &str, status: ExitStatus, stderr: &str) -> ChildError {
         let tail = tail(stderr);
         let low = stderr.to_ascii_lowercase();
         if status.signal() == Some(SIGXCPU) {
-            return Error::InvalidMedia(format!(
+            return ChildError::Permanent(format!(
                 "{what} needed more than {} s of CPU (VODFLOW_FFMPEG_CPU_FACTOR): the source is too expensive to decode",
                 self.cpu_seconds
             ));
@@ -179,7 +188,7 @@ impl Containment {
             || low.contains("out of memory")
             || low.contains("std::bad_alloc")
         {
-            return Error::InvalidMedia(format!(
+            return ChildError::Permanent(format!(
                 "{what} needed more than {} MiB of memory (VODFLOW_FFMPEG_MAX_MEMORY)",
                 self.memory_bytes / (1024 * 1024)
             ));
@@ -187,17 +196,17 @@ impl Containment {
         if low.contains("no space left on device")
             || low.contains("resource temporarily unavailable")
         {
-            return Error::Ffmpeg(format!("{what}: {tail}"));
+            return ChildError::Transient(format!("{what}: {tail}"));
         }
         match (status.code(), status.signal()) {
             // Killed from outside (the OOM killer, a shutdown): another worker may do better.
             (None, Some(sig)) if sig != libc_sigabrt() && sig != libc_sigsegv() => {
-                Error::Ffmpeg(format!("{what} was killed by signal {sig}"))
+                ChildError::Transient(format!("{what} was killed by signal {sig}"))
             }
-            (None, Some(sig)) => Error::InvalidMedia(format!(
+            (None, Some(sig)) => ChildError::Permanent(format!(
                 "{what} crashed (signal {sig}) on this source: {tail}"
             )),
-            (code, _) => Error::InvalidMedia(format!(
+            (code, _) => ChildError::Permanent(format!(
                 "{what} could not process the source (exit {}): {tail}",
                 code.unwrap_or(-1)
             )),
@@ -205,8 +214,8 @@ impl Containment {
     }
 
     /// The error for a child the watchdog stopped.
-    pub fn timed_out(&self, what: &str) -> Error {
-        Error::InvalidMedia(format!(
+    pub fn timed_out(&self, what: &str) -> ChildError {
+        ChildError::Permanent(format!(
             "{what} ran longer than {} s (VODFLOW_FFMPEG_CPU_FACTOR): the source is too expensive to process",
             self.wall.as_secs()
         ))
@@ -329,25 +338,25 @@ mod tests {
     fn limits_and_input_errors_are_permanent_disk_is_not() {
         let xcpu = ExitStatus::from_raw(SIGXCPU);
         assert!(
-            matches!(c().classify("encode", xcpu, ""), Error::InvalidMedia(m) if m.contains("CPU"))
+            matches!(c().classify("encode", xcpu, ""), ChildError::Permanent(m) if m.contains("CPU"))
         );
         let exit1 = ExitStatus::from_raw(1 << 8);
         assert!(matches!(
             c().classify("encode", exit1, "x\nCannot allocate memory\n"),
-            Error::InvalidMedia(m) if m.contains("memory")
+            ChildError::Permanent(m) if m.contains("memory")
         ));
         assert!(matches!(
             c().classify("encode", exit1, "Invalid data found when processing input"),
-            Error::InvalidMedia(_)
+            ChildError::Permanent(_)
         ));
         assert!(matches!(
             c().classify("encode", exit1, "No space left on device"),
-            Error::Ffmpeg(_)
+            ChildError::Transient(_)
         ));
         let killed = ExitStatus::from_raw(9);
         assert!(matches!(
             c().classify("encode", killed, ""),
-            Error::Ffmpeg(_)
+            ChildError::Transient(_)
         ));
     }
 

@@ -1,0 +1,397 @@
+//! `thumbnail.{jpg,png,webp}` and `animated.{webp,gif}`: made on the first request from the
+//! published segments of the shown generation (the smallest rendition that needs no upscaling,
+//! only the segments that hold the asked-for time), by a contained ffmpeg child, and stored beside
+//! the poster under a name made of the normalised parameters; every later request is a store read.
+//! Making is bounded: `VODFLOW_MAX_CONCURRENT_IMAGES` children per process, one per image at a
+//! time (concurrent requests for the same image wait for the first and read its copy).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use poem::Response;
+use vodflow_core::contain::{self, Containment};
+use vodflow_core::images::{self, Animated, Bounds, Still};
+use vodflow_core::{layout, repo};
+
+use super::object::{self, Conditional};
+use super::path::{Image, PlayPath};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// CPU seconds (and wall seconds) a still's child may use; an animation's.
+const STILL_SECONDS: u64 = 10;
+const ANIMATED_SECONDS: u64 = 60;
+/// How long a request waits for a free slot before it is told to come back.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+/// Largest image a child may write (a 1920×1920 PNG of noise is ~11 MiB).
+const MAX_IMAGE_BYTES: u64 = 24 << 20;
+/// Largest playlist read to find the segments.
+const MAX_PLAYLIST_BYTES: usize = 4 << 20;
+
+/// The children one process runs at once, and the images being made right now.
+pub(crate) struct ImageMaker {
+    slots: tokio::sync::Semaphore,
+    making: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl ImageMaker {
+    pub(crate) fn new(slots: usize) -> Self {
+        Self {
+            slots: tokio::sync::Semaphore::new(slots.max(1)),
+            making: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The lock of one image's making, shared by every request for it.
+    fn lock_of(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut making = self.making.lock().unwrap_or_else(|p| p.into_inner());
+        making.retain(|_, l| Arc::strong_count(l) > 1);
+        making.entry(key.to_owned()).or_default().clone()
+    }
+}
+
+/// What one request asks for, normalised.
+enum Request {
+    Still(Still),
+    Animated(Animated),
+}
+
+impl Request {
+    fn file_name(&self) -> String {
+        match self {
+            Self::Still(s) => s.file_name(),
+            Self::Animated(a) => a.file_name(),
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self {
+            Self::Still(s) => s.format.content_type(),
+            Self::Animated(a) => a.format.content_type(),
+        }
+    }
+
+    /// The span of the timeline read, in ms.
+    fn span_ms(&self) -> (u64, u64) {
+        match self {
+            Self::Still(s) => (images::ms_of(s.tick), images::ms_of(s.tick)),
+            Self::Animated(a) => (images::ms_of(a.start_tick), images::ms_of(a.end_tick)),
+        }
+    }
+
+    fn needs(&self, aspect: (u32, u32)) -> (u32, u32) {
+        match self {
+            Self::Still(s) => s.needs(aspect),
+            Self::Animated(a) => (
+                a.width,
+                (a.width as u64 * aspect.1 as u64 / aspect.0.max(1) as u64) as u32,
+            ),
+        }
+    }
+}
+
+pub(super) struct Asked<'a> {
+    pub(super) image: Image,
+    pub(super) query: &'a str,
+    pub(super) cond: &'a Conditional,
+    pub(super) max_age_cap: Option<u64>,
+    pub(super) head: bool,
+}
+
+/// `Ok(None)` when there is nothing to make it from (no published generation, not encoded that
+/// far yet).
+pub(super) async fn serve(
+    state: &AppState,
+    video: &repo::VideoRow,
+    asked: Asked<'_>,
+) -> Result<Option<Response>, ApiError> {
+    let (Some(generation), Some(duration_ms)) = (
+        crate::videos::shown_generation(video),
+        video.duration_ms.and_then(|d| u64::try_from(d).ok()),
+    ) else {
+        return Ok(None);
+    };
+    let bounds = Bounds {
+        duration_ms,
+        poster_ms: duration_ms / 10,
+        width: video
+            .width
+            .and_then(|w| u32::try_from(w).ok())
+            .unwrap_or(1280),
+    };
+    let bad = |e: images::BadRequest| ApiError::BadRequest(e.0);
+    let request = match asked.image {
+        Image::Still(f) => Request::Still(Still::parse(asked.query, f, &bounds).map_err(bad)?),
+        Image::Animated(f) => {
+            Request::Animated(Animated::parse(asked.query, f, &bounds).map_err(bad)?)
+        }
+    };
+    let id = video.video_id();
+    let stored = PlayPath {
+        signature: None,
+        key: layout::image_key(id, generation, &request.file_name()),
+        content_type: request.content_type(),
+        immutable: false,
+        generated: None,
+    };
+    let read = || object::fetch(state, &stored, asked.cond, asked.max_age_cap, asked.head);
+    if let Some(resp) = read().await? {
+        return Ok(Some(resp));
+    }
+    let lock = state.images.lock_of(&stored.key);
+    let _making = lock.lock().await;
+    // Made by the request this one waited for.
+    if let Some(resp) = read().await? {
+        return Ok(Some(resp));
+    }
+    let _slot = tokio::time::timeout(SLOT_WAIT, state.images.slots.acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::TooManyRequests {
+            detail: "every image maker is busy; try again in a second".into(),
+            retry_after: 1,
+        })?;
+    let started = std::time::Instant::now();
+    if !make(state, video, &request, &stored.key).await? {
+        return Ok(None);
+    }
+    state
+        .metrics
+        .images_made
+        .with_label_values(&[match request {
+            Request::Still(_) => "thumbnail",
+            Request::Animated(_) => "animated",
+        }])
+        .observe(started.elapsed().as_secs_f64());
+    read().await
+}
+
+/// Makes the image and stores it at `key`; `false` when the published segments do not reach it.
+async fn make(
+    state: &AppState,
+    video: &repo::VideoRow,
+    request: &Request,
+    key: &str,
+) -> Result<bool, ApiError> {
+    let id = video.video_id();
+    // The master viewers play (a playable run's growing one, or the published one while a forced
+    // re-encode runs): its variants name the playlists, and so the segments, of what is shown.
+    let Some(master) = get_text(state, &layout::master_playlist_key(id)).await? else {
+        return Ok(false);
+    };
+    let variants = images::read_master(&master);
+    let Some(largest) = variants.iter().max_by_key(|v| v.width * v.height) else {
+        return Ok(false);
+    };
+    let (need_w, need_h) = request.needs((largest.width, largest.height));
+    let variant = variants
+        .iter()
+        .filter(|v| v.width >= need_w && v.height >= need_h)
+        .min_by_key(|v| v.width * v.height)
+        .unwrap_or(largest);
+    // Resolved like a player's request, so only a playlist the origin would serve is read.
+    let Some(playlist_key) = super::path::parse(id, &variant.uri)
+        .filter(|p| p.content_type == "application/vnd.apple.mpegurl" && p.generated.is_none())
+        .map(|p| p.key)
+    else {
+        return Ok(false);
+    };
+    let playlist = get_text(state, &playlist_key).await?;
+    let Some((init, segments)) = playlist.as_deref().and_then(images::read_playlist) else {
+        return Ok(false);
+    };
+    let (from_ms, to_ms) = request.span_ms();
+    let Some((needed, offset_ms)) = images::covering(&segments, from_ms, to_ms) else {
+        return Ok(false);
+    };
+    let dir_key = playlist_key.trim_end_matches("index.m3u8");
+    let names = std::iter::once(init.as_str()).chain(needed.iter().map(|s| s.name.as_str()));
+    let work = WorkDir::new(&state.cfg.work_dir)?;
+    let input = work.path.join("in.mp4");
+    let mut file = tokio::fs::File::create(&input).await.map_err(internal)?;
+    for name in names {
+        // The packager writes plain names; anything else is not read.
+        if name.contains('/') || name.contains("..") {
+            return Err(ApiError::Internal(format!(
+                "playlist {playlist_key} names {name}"
+            )));
+        }
+        append_object(state, &format!("{dir_key}{name}"), &mut file).await?;
+    }
+    drop(file);
+    let out = work.path.join(format!("out.{}", request.file_name()));
+    let (args, seconds) = match request {
+        Request::Still(s) => (
+            s.ffmpeg_args(&file_url(&input), offset_ms, &file_url(&out)),
+            STILL_SECONDS,
+        ),
+        Request::Animated(a) => (
+            a.ffmpeg_args(&file_url(&input), offset_ms, &file_url(&out)),
+            ANIMATED_SECONDS,
+        ),
+    };
+    run_ffmpeg(state, &args, seconds).await?;
+    let bytes = tokio::fs::read(&out).await.map_err(internal)?;
+    if bytes.is_empty() || bytes.len() as u64 > MAX_IMAGE_BYTES {
+        return Err(ApiError::Internal(format!(
+            "ffmpeg wrote {} bytes for {key}",
+            bytes.len()
+        )));
+    }
+    state
+        .s3
+        .put_object()
+        .bucket(&state.cfg.s3.bucket)
+        .key(key)
+        .content_type(request.content_type())
+        .body(bytes.into())
+        .send()
+        .await
+        .map_err(|e| {
+            ApiError::Unavailable(format!(
+                "the object store did not take the image: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    Ok(true)
+}
+
+async fn run_ffmpeg(state: &AppState, args: &[String], seconds: u64) -> Result<(), ApiError> {
+    let contain = Containment {
+        threads: 1,
+        ..Containment::fixed(&state.cfg.ffmpeg, seconds)
+    };
+    let mut child = contain
+        .command("ffmpeg")
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-threads",
+            "1",
+            "-filter_threads",
+            "1",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| ApiError::Internal(format!("cannot start ffmpeg: {e}")))?;
+    let stderr = child.stderr.take();
+    let errors = tokio::spawn(async move {
+        match stderr {
+            Some(s) => contain::keep_tail(s, contain::STDERR_KEPT).await,
+            None => String::new(),
+        }
+    });
+    let status = match tokio::time::timeout(contain.wall, child.wait()).await {
+        Ok(status) => status.map_err(internal)?,
+        Err(_) => {
+            let _ = child.kill().await;
+            return Err(ApiError::Unavailable(
+                contain.timed_out("the image").to_string(),
+            ));
+        }
+    };
+    if !status.success() {
+        let stderr = errors.await.unwrap_or_default();
+        return Err(ApiError::Internal(
+            contain.classify("the image", status, &stderr).to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// A small object of the store as text (`None` when absent).
+async fn get_text(state: &AppState, key: &str) -> Result<Option<String>, ApiError> {
+    let got = state
+        .s3
+        .get_object()
+        .bucket(&state.cfg.s3.bucket)
+        .key(key)
+        .send()
+        .await;
+    let out = match got {
+        Ok(o) => o,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(store_error(&e)),
+    };
+    if out.content_length().unwrap_or(0) as usize > MAX_PLAYLIST_BYTES {
+        return Err(ApiError::Internal(format!(
+            "{key} is too large to be a playlist"
+        )));
+    }
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reading {key} from the store: {e}")))?
+        .into_bytes();
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Streams one object onto the end of `file`.
+async fn append_object(
+    state: &AppState,
+    key: &str,
+    file: &mut tokio::fs::File,
+) -> Result<(), ApiError> {
+    let out = state
+        .s3
+        .get_object()
+        .bucket(&state.cfg.s3.bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| store_error(&e))?;
+    let mut body = out.body.into_async_read();
+    tokio::io::copy(&mut body, file).await.map_err(internal)?;
+    Ok(())
+}
+
+fn is_not_found<E>(e: &aws_sdk_s3::error::SdkError<E>) -> bool {
+    matches!(e, aws_sdk_s3::error::SdkError::ServiceError(se) if se.raw().status().as_u16() == 404)
+}
+
+fn store_error<E: std::error::Error + 'static>(e: &aws_sdk_s3::error::SdkError<E>) -> ApiError {
+    ApiError::Unavailable(format!(
+        "the object store did not answer: {}",
+        aws_sdk_s3::error::DisplayErrorContext(e)
+    ))
+}
+
+fn internal(e: std::io::Error) -> ApiError {
+    ApiError::Internal(format!("making an image: {e}"))
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file:{}", path.display())
+}
+
+/// A scratch directory of one image, removed when dropped.
+struct WorkDir {
+    path: PathBuf,
+}
+
+impl WorkDir {
+    fn new(root: &str) -> Result<Self, ApiError> {
+        let path = Path::new(root)
+            .join("images")
+            .join(uuid::Uuid::new_v4().to_string());
+        std::fs::create_dir_all(&path).map_err(internal)?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

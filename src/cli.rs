@@ -69,7 +69,7 @@ enum Command {
     /// Print, one argument per line, the ffmpeg process `create_storyboard` runs on a rendition
     /// (its init and media segments as one file): `make bench`'s storyboard cost.
     #[command(name = "storyboard-command")]
-    StoryboardCommand {
+    StoryboardArgs {
         /// The rendition as one fragmented MP4.
         input: std::path::PathBuf,
         /// Directory for the sheets.
@@ -503,7 +503,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{arg}");
             }
         }
-        Command::StoryboardCommand {
+        Command::StoryboardArgs {
             input,
             out_dir,
             width,

@@ -128,7 +128,7 @@ fn embed_page(v: &Shared) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title}</title>\n\
          <style>html,body{{margin:0;height:100%;background:#000}}#player-slot,.vodflow-player{{display:block;width:100%;height:100%}}\
-         hls-video{{width:100%;height:100%}}media-settings-menu{{position:absolute}}.vodflow-player .spacer{{flex-grow:1}}</style>\n\
+         hls-video{{display:block;width:100%;height:100%}}media-settings-menu{{position:absolute}}.vodflow-player .spacer{{flex-grow:1}}</style>\n\
          </head>\n<body>\n\
          <div id=\"player-slot\" data-master=\"{master}\" data-poster=\"{poster}\" data-title=\"{title}\"{storyboard}{chapters}></div>\n\
          <script src=\"/assets/vendor/media-chrome.min.js\"></script>\n\

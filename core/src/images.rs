@@ -545,14 +545,15 @@ pub fn read_master(text: &str) -> Vec<Variant> {
                 .find_map(|kv| kv.strip_prefix("RESOLUTION="))
                 .and_then(|r| r.split_once('x'))
                 .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
-        } else if !line.is_empty() && !line.starts_with('#') {
-            if let Some((width, height)) = size.take() {
-                out.push(Variant {
-                    width,
-                    height,
-                    uri: line.to_owned(),
-                });
-            }
+        } else if !line.is_empty()
+            && !line.starts_with('#')
+            && let Some((width, height)) = size.take()
+        {
+            out.push(Variant {
+                width,
+                height,
+                uri: line.to_owned(),
+            });
         }
     }
     out

@@ -18,8 +18,8 @@ const { BASE, TOKEN, VIDEO, CUES, SHOT } = process.env;
   await page.locator("media-settings-menu-button").click();
   await page.locator("media-settings-menu-item", { hasText: "Captions" }).click();
   const items = page.locator("media-captions-menu media-chrome-menu-item");
-  await page.waitForFunction(
-    () => document.querySelectorAll("media-captions-menu media-chrome-menu-item").length > 1, null, { timeout: 30000 });
+  // The menu's items live in its shadow tree: Playwright's locators reach them, querySelector not.
+  await items.nth(1).waitFor({ timeout: 30000 });
   const menu = (await items.allTextContents()).map((t) => t.trim());
   await items.filter({ hasText: "English" }).first().click();
   const seen = [];

@@ -58,8 +58,8 @@ const { BASE, TOKEN, CLIP, SCREENSHOT } = process.env;
   // that is not playing, with the mouse.
   await page.locator("media-settings-menu-button").click();
   await page.locator("media-settings-menu-item", { hasText: "Quality" }).click();
-  await page.waitForFunction(
-    () => document.querySelectorAll("media-rendition-menu media-chrome-menu-item").length >= 3, null, { timeout: 30000 });
+  // The menu's items live in its shadow tree: Playwright's locators reach them, querySelector not.
+  await page.locator("media-rendition-menu media-chrome-menu-item").nth(2).waitFor({ timeout: 30000 });
   const heights = await page.evaluate(() => window.vodflowPlayer.levels.map((l) => l.height));
   const levels = heights.map((_, i) => String(i));
   const current = await page.evaluate(() => window.vodflowPlayer.currentLevel);

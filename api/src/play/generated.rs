@@ -2,7 +2,6 @@
 //! the segments of their HLS playlists), and the master with the tracks' `SUBTITLES` group. Each
 //! answer carries an ETag of its bytes, so players and a CDN revalidate instead of reloading.
 
-use aws_sdk_s3::error::SdkError;
 use poem::Response;
 use poem::http::{StatusCode, header};
 use sha2::{Digest, Sha256};
@@ -70,30 +69,9 @@ pub(super) async fn master_with_tracks(
     target: &PlayPath<'_>,
     answer: &Answer<'_>,
 ) -> Result<Option<Response>, ApiError> {
-    let got = state
-        .s3
-        .get_object()
-        .bucket(&state.cfg.s3.bucket)
-        .key(&target.key)
-        .send()
-        .await;
-    let out = match got {
-        Ok(o) => o,
-        Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 404 => return Ok(None),
-        Err(e) => {
-            return Err(ApiError::Unavailable(format!(
-                "the object store did not answer: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            )));
-        }
+    let Some(master) = super::object::playlist_text(state, &target.key).await? else {
+        return Ok(None);
     };
-    let bytes = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("reading the master from the store: {e}")))?
-        .into_bytes();
-    let master = String::from_utf8_lossy(&bytes);
     let body = text_tracks::master_with_tracks(&master, &video.text_tracks.0);
     Ok(Some(respond(body, target.content_type, answer)))
 }

@@ -28,8 +28,6 @@ const ANIMATED_SECONDS: u64 = 60;
 const SLOT_WAIT: Duration = Duration::from_secs(2);
 /// Largest image a child may write (a 1920×1920 PNG of noise is ~11 MiB).
 const MAX_IMAGE_BYTES: u64 = 24 << 20;
-/// Largest playlist read to find the segments.
-const MAX_PLAYLIST_BYTES: usize = 4 << 20;
 
 /// The children one process runs at once, and the images being made right now.
 pub(crate) struct ImageMaker {
@@ -180,7 +178,7 @@ async fn make(
     let id = video.video_id();
     // The master viewers play (a playable run's growing one, or the published one while a forced
     // re-encode runs): its variants name the playlists, and so the segments, of what is shown.
-    let Some(master) = get_text(state, &layout::master_playlist_key(id)).await? else {
+    let Some(master) = object::playlist_text(state, &layout::master_playlist_key(id)).await? else {
         return Ok(false);
     };
     let variants = images::read_master(&master);
@@ -200,7 +198,7 @@ async fn make(
     else {
         return Ok(false);
     };
-    let playlist = get_text(state, &playlist_key).await?;
+    let playlist = object::playlist_text(state, &playlist_key).await?;
     let Some((init, segments)) = playlist.as_deref().and_then(images::read_playlist) else {
         return Ok(false);
     };
@@ -309,34 +307,6 @@ async fn run_ffmpeg(state: &AppState, args: &[String], seconds: u64) -> Result<(
     Ok(())
 }
 
-/// A small object of the store as text (`None` when absent).
-async fn get_text(state: &AppState, key: &str) -> Result<Option<String>, ApiError> {
-    let got = state
-        .s3
-        .get_object()
-        .bucket(&state.cfg.s3.bucket)
-        .key(key)
-        .send()
-        .await;
-    let out = match got {
-        Ok(o) => o,
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(store_error(&e)),
-    };
-    if out.content_length().unwrap_or(0) as usize > MAX_PLAYLIST_BYTES {
-        return Err(ApiError::Internal(format!(
-            "{key} is too large to be a playlist"
-        )));
-    }
-    let bytes = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("reading {key} from the store: {e}")))?
-        .into_bytes();
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-}
-
 /// Streams one object onto the end of `file`.
 async fn append_object(
     state: &AppState,
@@ -350,21 +320,10 @@ async fn append_object(
         .key(key)
         .send()
         .await
-        .map_err(|e| store_error(&e))?;
+        .map_err(|e| object::store_error(&e))?;
     let mut body = out.body.into_async_read();
     tokio::io::copy(&mut body, file).await.map_err(internal)?;
     Ok(())
-}
-
-fn is_not_found<E>(e: &aws_sdk_s3::error::SdkError<E>) -> bool {
-    matches!(e, aws_sdk_s3::error::SdkError::ServiceError(se) if se.raw().status().as_u16() == 404)
-}
-
-fn store_error<E: std::error::Error + 'static>(e: &aws_sdk_s3::error::SdkError<E>) -> ApiError {
-    ApiError::Unavailable(format!(
-        "the object store did not answer: {}",
-        aws_sdk_s3::error::DisplayErrorContext(e)
-    ))
 }
 
 fn internal(e: std::io::Error) -> ApiError {

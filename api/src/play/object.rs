@@ -136,3 +136,44 @@ pub(super) async fn fetch(
         b.body(Body::from_async_read(out.body.into_async_read())),
     ))
 }
+
+/// Largest playlist read whole (the master, a rendition's).
+const MAX_PLAYLIST_BYTES: usize = 4 << 20;
+
+/// A playlist from the store as text (`None` when absent); one larger than any vodflow writes is
+/// an error, never read whole.
+pub(super) async fn playlist_text(state: &AppState, key: &str) -> Result<Option<String>, ApiError> {
+    let got = state
+        .s3
+        .get_object()
+        .bucket(&state.cfg.s3.bucket)
+        .key(key)
+        .send()
+        .await;
+    let out = match got {
+        Ok(o) => o,
+        Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 404 => return Ok(None),
+        Err(e) => return Err(store_error(&e)),
+    };
+    if out.content_length().unwrap_or(0) as usize > MAX_PLAYLIST_BYTES {
+        return Err(ApiError::Internal(format!(
+            "{key} is too large to be a playlist"
+        )));
+    }
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reading {key} from the store: {e}")))?
+        .into_bytes();
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+pub(super) fn store_error<E: std::error::Error + 'static>(
+    e: &aws_sdk_s3::error::SdkError<E>,
+) -> ApiError {
+    ApiError::Unavailable(format!(
+        "the object store did not answer: {}",
+        aws_sdk_s3::error::DisplayErrorContext(e)
+    ))
+}

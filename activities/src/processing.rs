@@ -121,6 +121,20 @@ impl ProcessingActivities {
                 );
                 attempt_deadline::before(deadline, &key, put).await?;
             }
+            // The DASH manifest names the same segments: written before the master, recorded
+            // after it, so it is listed only once what it names is published.
+            if let Some(mpd) = &lists.dash {
+                let key = layout::dash_manifest_key(job.video_id);
+                store
+                    .put_bytes(
+                        &job.bucket,
+                        &key,
+                        mpd.clone().into_bytes(),
+                        vodflow_core::dash::CONTENT_TYPE,
+                        cache,
+                    )
+                    .await?;
+            }
             // The master goes last: once it exists, everything it names exists.
             let master_key = layout::master_playlist_key(job.video_id);
             let put = store.put_bytes(
@@ -131,6 +145,9 @@ impl ProcessingActivities {
                 cache,
             );
             attempt_deadline::before(deadline, &master_key, put).await?;
+            if lists.dash.is_some() {
+                vodflow_core::repo::set_dash(&self.0.pool, job.video_id, job.generation).await?;
+            }
             Ok(Packaged {
                 master_key,
                 renditions: lists.renditions,

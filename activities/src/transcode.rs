@@ -161,6 +161,11 @@ impl TranscodeActivities {
                 .map(|(i, s)| Segment {
                     number: i as u32 + 1,
                     duration_s: s.duration as f64 / f64::from(f.timescale.max(1)),
+                    timing: Some(SegmentTiming {
+                        timescale: f.timescale,
+                        start: s.decode_time,
+                        ticks: s.duration,
+                    }),
                     bytes: (s.end - s.start) as u64,
                 })
                 .collect();

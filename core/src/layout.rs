@@ -76,6 +76,11 @@ pub fn master_playlist_key(id: VideoId) -> String {
     format!("videos/{id}/hls/master.m3u8")
 }
 
+/// The DASH manifest of the published generation, beside the master (and replaced with it).
+pub fn dash_manifest_key(id: VideoId) -> String {
+    format!("videos/{id}/hls/manifest.mpd")
+}
+
 /// A rendition's directory relative to the master playlist (what the master's URIs start with).
 pub fn rendition_dir(generation: u32, rendition: &str) -> String {
     format!("{}{rendition}/", generation_dir(generation))

@@ -10,6 +10,7 @@ pub mod chapters;
 pub mod config;
 pub mod contain;
 pub mod container;
+pub mod dash;
 pub mod error;
 pub mod events;
 pub mod ids;

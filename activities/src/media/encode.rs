@@ -9,7 +9,7 @@ use super::source::SourceMedia;
 use vodflow_core::config::FfmpegLimits;
 use vodflow_core::ladder::{GOP_SECONDS, Rendition, SEGMENT_SECONDS};
 use vodflow_core::layout;
-use vodflow_core::workflow_types::{EncodeChunk, Segment, SourceInfo};
+use vodflow_core::workflow_types::{EncodeChunk, Segment, SegmentTiming, SourceInfo};
 
 use super::ffmpeg_cli::secs;
 use super::fmp4;
@@ -295,6 +295,11 @@ pub fn cut(
             let seg = Segment {
                 number,
                 duration_s: s.duration as f64 / f64::from(f.timescale.max(1)),
+                timing: Some(SegmentTiming {
+                    timescale: f.timescale,
+                    start: s.decode_time,
+                    ticks: s.duration,
+                }),
                 bytes: bytes.len() as u64,
             };
             (number, bytes, seg)

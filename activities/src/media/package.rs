@@ -5,8 +5,8 @@
 
 use std::fmt::Write;
 
-use vodflow_core::layout;
 use vodflow_core::workflow_types::{Package, PackagedRendition, Segment};
+use vodflow_core::{dash, layout};
 
 use super::audio::AUDIO_KBPS;
 
@@ -69,6 +69,8 @@ pub struct Playlists {
     pub media: Vec<(String, String)>,
     pub master: String,
     pub renditions: Vec<PackagedRendition>,
+    /// The DASH manifest over the same segments: finished generations only (`dash`).
+    pub dash: Option<String>,
 }
 
 /// The audio segments a playlist lists: all of them, or while growing those that end by the end
@@ -99,6 +101,8 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
     let id = job.video_id;
     let mut media = Vec::new();
     let mut renditions = Vec::new();
+    // (rung, its segments, peak video bits per second, codecs) for the DASH manifest.
+    let mut rungs: Vec<(&vodflow_core::ladder::Rendition, Vec<Segment>, u64, String)> = Vec::new();
     let mut master = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     let (audio_codecs, audio_bw) = match &job.audio {
         Some(a) => {
@@ -176,17 +180,46 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
             width: r.width,
             height: r.height,
             bandwidth: (peak + audio_bw.0) as u32,
-            codecs: video_codecs,
+            codecs: video_codecs.clone(),
             playlist_key: layout::playlist_key(id, job.generation, &r.name),
             segment_count: segments.len() as u32,
             bytes: segments.iter().map(|s| s.bytes).sum(),
         });
         media.push((r.name.clone(), media_playlist(&segments, job.growing)));
+        rungs.push((r, segments, peak, video_codecs));
     }
+    let dash = if job.growing {
+        None
+    } else {
+        dash::manifest(&dash::Presentation {
+            generation: job.generation,
+            frame_rate: (job.info.fps_num, job.info.fps_den),
+            video: rungs
+                .iter()
+                .map(|(r, segments, peak, codecs)| dash::Representation {
+                    name: &r.name,
+                    width: r.width,
+                    height: r.height,
+                    bandwidth: *peak,
+                    codecs,
+                    segments,
+                })
+                .collect(),
+            audio: job.audio.as_ref().map(|a| dash::Representation {
+                name: "audio",
+                width: 0,
+                height: 0,
+                bandwidth: bandwidths(&a.segments).0.max(u64::from(AUDIO_KBPS) * 1000),
+                codecs: &a.codecs,
+                segments: &a.segments,
+            }),
+        })
+    };
     Ok(Playlists {
         media,
         master,
         renditions,
+        dash,
     })
 }
 
@@ -201,11 +234,13 @@ mod tests {
                 number: 1,
                 duration_s: 4.0,
                 bytes: 1000,
+                timing: None,
             },
             Segment {
                 number: 2,
                 duration_s: 1.5,
                 bytes: 500,
+                timing: None,
             },
         ];
         let p = media_playlist(&segs, false);
@@ -224,6 +259,7 @@ mod tests {
             number: 1,
             duration_s: 4.0,
             bytes: 1000,
+            timing: None,
         }];
         let p = media_playlist(&segs, true);
         assert!(p.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "{p}");

@@ -1,5 +1,6 @@
 //! What the origin writes from the database: the chapters, the text tracks (whole, and cut into
-//! the segments of their HLS playlists), and the master with the tracks' `SUBTITLES` group. Each
+//! the segments of their HLS playlists), the master with the tracks' `SUBTITLES` group and the
+//! DASH manifest with their text adaptation sets. Each
 //! answer carries an ETag of its bytes, so players and a CDN revalidate instead of reloading.
 
 use poem::Response;
@@ -73,6 +74,21 @@ pub(super) async fn master_with_tracks(
         return Ok(None);
     };
     let body = text_tracks::master_with_tracks(&master, &video.text_tracks.0);
+    Ok(Some(respond(body, target.content_type, answer)))
+}
+
+/// The stored DASH manifest with the video's text tracks as text adaptation sets. `Ok(None)`
+/// when the store has none.
+pub(super) async fn dash_with_tracks(
+    state: &AppState,
+    video: &repo::VideoRow,
+    target: &PlayPath<'_>,
+    answer: &Answer<'_>,
+) -> Result<Option<Response>, ApiError> {
+    let Some(mpd) = super::object::playlist_text(state, &target.key).await? else {
+        return Ok(None);
+    };
+    let body = vodflow_core::dash::with_text_tracks(&mpd, &video.text_tracks.0);
     Ok(Some(respond(body, target.content_type, answer)))
 }
 

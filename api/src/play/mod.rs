@@ -148,6 +148,18 @@ async fn serve(
         images::serve(state, &video, asked).await?
     } else if let Some(what) = target.generated {
         generated::serve(state, &video, what, &target, &answer).await?
+    } else if target.key == vodflow_core::layout::dash_manifest_key(id) {
+        // The stored manifest is the last finished generation's: listed, and served, only while
+        // that is the generation shown (a forced re-encode's manifest waits for its publication).
+        let shown = crate::videos::shown_generation(&video).and_then(|g| i32::try_from(g).ok());
+        if shown.is_none() || video.dash_generation != shown {
+            return Err(not_found());
+        }
+        if video.text_tracks.0.is_empty() {
+            object::fetch(state, &target, &conditional, max_age_cap, head).await?
+        } else {
+            generated::dash_with_tracks(state, &video, &target, &answer).await?
+        }
     } else if target.key == vodflow_core::layout::master_playlist_key(id)
         && !video.text_tracks.0.is_empty()
     {
@@ -171,7 +183,7 @@ fn count(state: &AppState, target: &path::PlayPath<'_>, resp: &Response, head: b
     };
     m.playback_responses.with_label_values(&[result]).inc();
     let kind = match target.content_type {
-        "application/vnd.apple.mpegurl" => "playlist",
+        "application/vnd.apple.mpegurl" | "application/dash+xml" => "playlist",
         "video/iso.segment" | "audio/iso.segment" => "segment",
         "image/jpeg" if target.generated.is_none() => "poster",
         "image/jpeg" | "image/png" | "image/webp" | "image/gif" => "image",

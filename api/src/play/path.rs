@@ -66,6 +66,11 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
     };
     let (key, content_type, immutable) = match parts {
         ["master.m3u8"] => (layout::master_playlist_key(id), playlist, false),
+        ["manifest.mpd"] => (
+            layout::dash_manifest_key(id),
+            vodflow_core::dash::CONTENT_TYPE,
+            false,
+        ),
         ["poster.jpg"] => (layout::poster_key(id, generation), "image/jpeg", true),
         ["storyboard.vtt"] => (
             layout::storyboard_vtt_key(id, generation),

@@ -40,6 +40,11 @@ pub struct RenditionUrl {
 pub struct Playback {
     /// HLS master playlist (all renditions, adaptive).
     pub master: String,
+    /// DASH manifest (`manifest.mpd`) over the same CMAF segments as `master`, with exact segment
+    /// times; text tracks are its text adaptation sets. Published at `ready` (a `playable` video
+    /// plays through `master`); absent for videos packaged before DASH existed.
+    #[oai(skip_serializing_if_is_none)]
+    pub dash: Option<String>,
     /// Each rendition's own media playlist.
     pub renditions: Vec<RenditionUrl>,
     /// Poster image (JPEG).
@@ -165,6 +170,8 @@ pub(super) fn playback_urls(
         playback::configured_base_url(cfg, id, row.visibility(), playback::unix_now());
     Playback {
         master: format!("{base}master.m3u8"),
+        dash: (row.dash_generation == i32::try_from(generation).ok())
+            .then(|| format!("{base}manifest.mpd")),
         renditions: renditions
             .iter()
             .filter_map(|r| {

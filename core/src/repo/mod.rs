@@ -73,6 +73,8 @@ pub struct VideoRow {
     pub text_tracks: sqlx::types::Json<Vec<crate::text_tracks::TextTrack>>,
     /// The generation whose storyboard is in the store, if any.
     pub storyboard_generation: Option<i32>,
+    /// The generation the stored DASH manifest describes, if any.
+    pub dash_generation: Option<i32>,
 }
 
 impl VideoRow {
@@ -742,6 +744,16 @@ pub async fn set_failed(
     .bind(activity.map(|a| a.1))
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// Records that the stored DASH manifest is `generation`'s.
+pub async fn set_dash(pool: &PgPool, id: VideoId, generation: u32) -> Result<()> {
+    sqlx::query("UPDATE videos SET dash_generation = $2 WHERE id = $1")
+        .bind(id.as_uuid())
+        .bind(generation as i32)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod attempt_deadline;
 mod catalog;
 mod deletion;
 pub mod disk_gate;
+mod downloads;
 pub mod error;
 mod heartbeat;
 mod import;

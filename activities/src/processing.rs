@@ -216,6 +216,22 @@ impl ProcessingActivities {
         .map_err(Error::into_activity)
     }
 
+    #[activity(name = names::CREATE_DOWNLOADS)]
+    pub async fn create_downloads(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        job: CreateDownloads,
+    ) -> Result<Vec<vodflow_core::downloads::Download>, ActivityError> {
+        async move {
+            crate::heartbeat::count_attempt(&self.0, &ctx, names::CREATE_DOWNLOADS);
+            let made = crate::downloads::make(&self.0, &ctx, &job).await?;
+            tracing::info!(video_id = %job.video_id, count = made.len(), "downloads made");
+            Ok(made)
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+
     #[activity(name = names::UPDATE_METADATA)]
     pub async fn update_metadata(
         self: Arc<Self>,

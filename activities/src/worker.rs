@@ -7,7 +7,8 @@ use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use vodflow_core::{Config, names};
 use vodflow_workflows::{
-    DeleteVideoWorkflow, ReconcileWorkflow, VideoProcessingWorkflow, WebhookDeliveryWorkflow,
+    DeleteVideoWorkflow, ReconcileWorkflow, VideoDownloadsWorkflow, VideoProcessingWorkflow,
+    WebhookDeliveryWorkflow,
 };
 
 use crate::disk_gate::DiskGate;
@@ -78,6 +79,8 @@ pub async fn run_with(
             .register_workflow::<ReconcileWorkflow>()
             .map_err(|e| setup(&e))?
             .register_workflow::<DeleteVideoWorkflow>()
+            .map_err(|e| setup(&e))?
+            .register_workflow::<VideoDownloadsWorkflow>()
             .map_err(|e| setup(&e))?
             .register_activities(ProcessingActivities(deps.clone()))
             // Runs started before imports had their own queue schedule them here.

@@ -44,6 +44,7 @@ enum ApiTags {
 type Apis = (
     videos::VideosApi,
     videos::ChaptersApi,
+    videos::DownloadsApi,
     videos::TextTracksApi,
     uploads::UploadsApi,
     uploads::s3_multipart::S3MultipartApi,

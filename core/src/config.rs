@@ -237,6 +237,11 @@ pub const VARS: &[Var] = &[
         help: "On-demand thumbnails and animated previews one api process makes at once (each an ffmpeg child); a request that finds none free within 2 s is answered 429 with Retry-After (cached images are served without waiting)",
     },
     Var {
+        name: "VODFLOW_DEFAULT_DOWNLOADS",
+        default: "none",
+        help: "Downloads a video gets when its upload does not say (`downloads`): none, audio (audio.m4a), highest (highest.mp4) or all (every rung, highest.mp4 and audio.m4a); remuxed from the segments after the encode",
+    },
+    Var {
         name: "VODFLOW_OUTBOX_POLL",
         default: "500ms",
         help: "How often the outbox relay looks for unpublished events",
@@ -610,6 +615,8 @@ pub struct PlaybackConfig {
     pub signing_secret: String,
     pub url_ttl: Duration,
     pub max_concurrent_images: usize,
+    /// What a video whose upload did not choose gets (`VODFLOW_DEFAULT_DOWNLOADS`).
+    pub default_downloads: crate::downloads::Choice,
 }
 
 impl Config {
@@ -752,6 +759,10 @@ impl Config {
                     &get("VODFLOW_MAX_CONCURRENT_IMAGES"),
                 )?
                 .max(1),
+                default_downloads: parse(
+                    "VODFLOW_DEFAULT_DOWNLOADS",
+                    &get("VODFLOW_DEFAULT_DOWNLOADS"),
+                )?,
             },
             outbox_poll: duration("VODFLOW_OUTBOX_POLL", &get("VODFLOW_OUTBOX_POLL"))?,
             // Chunks must hold whole 4 s segments so segment numbering continues across chunks.

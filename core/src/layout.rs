@@ -81,6 +81,15 @@ pub fn dash_manifest_key(id: VideoId) -> String {
     format!("videos/{id}/hls/manifest.mpd")
 }
 
+/// A download of the generation (`downloads::Download::object`), beside its renditions.
+pub fn download_key(id: VideoId, generation: u32, object: &str) -> String {
+    format!(
+        "{}{}download/{object}",
+        hls_prefix(id),
+        generation_dir(generation)
+    )
+}
+
 /// A rendition's directory relative to the master playlist (what the master's URIs start with).
 pub fn rendition_dir(generation: u32, rendition: &str) -> String {
     format!("{}{rendition}/", generation_dir(generation))

@@ -11,6 +11,7 @@ pub mod config;
 pub mod contain;
 pub mod container;
 pub mod dash;
+pub mod downloads;
 pub mod error;
 pub mod events;
 pub mod ids;

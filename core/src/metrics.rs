@@ -22,6 +22,7 @@ pub const COUNTED_ACTIVITIES: &[&str] = &[
     "package",
     "create_poster",
     "create_storyboard",
+    "create_downloads",
 ];
 
 #[derive(Clone)]

@@ -17,6 +17,7 @@ pub mod step {
     pub const PACKAGE: &str = "package";
     pub const CREATE_POSTER: &str = "create_poster";
     pub const CREATE_STORYBOARD: &str = "create_storyboard";
+    pub const CREATE_DOWNLOADS: &str = "create_downloads";
     pub const UPDATE_METADATA: &str = "update_metadata";
     pub const INVALIDATE_CDN: &str = "invalidate_cdn";
     pub const NOTIFY: &str = "notify";
@@ -261,6 +262,17 @@ pub struct CreatePoster {
 /// smallest that is still sharp at tile size) is decoded into the storyboard's tiles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateStoryboard {
+    pub video_id: VideoId,
+    pub bucket: String,
+    pub generation: u32,
+    pub duration_ms: u64,
+    pub renditions: Vec<Rendition>,
+}
+
+/// Input of `create_downloads`: the finished renditions of a generation, remuxed into the
+/// downloads the video's row asks for (`downloads`) when the activity runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateDownloads {
     pub video_id: VideoId,
     pub bucket: String,
     pub generation: u32,

@@ -1182,6 +1182,7 @@ pub async fn insert_stranded_row(
         owner_email: None,
         source_url: None,
         import_cap: None,
+        downloads: vodflow_core::downloads::Choice::None,
     };
     vodflow_core::repo::insert_uploaded(
         &env.pool,

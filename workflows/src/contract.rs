@@ -15,6 +15,7 @@ pub const ENCODE_AUDIO: &str = "encode_audio";
 pub const PACKAGE: &str = "package";
 pub const CREATE_POSTER: &str = "create_poster";
 pub const CREATE_STORYBOARD: &str = "create_storyboard";
+pub const CREATE_DOWNLOADS: &str = "create_downloads";
 pub const UPDATE_METADATA: &str = "update_metadata";
 pub const INVALIDATE_CDN: &str = "invalidate_cdn";
 pub const NOTIFY: &str = "notify";
@@ -34,6 +35,7 @@ pub mod activity_id {
     pub const PACKAGE: &str = "package";
     pub const POSTER: &str = "poster";
     pub const STORYBOARD: &str = "storyboard";
+    pub const DOWNLOADS: &str = "downloads";
     pub const METADATA_PROCESSING: &str = "metadata-processing";
     pub const METADATA_READY: &str = "metadata-ready";
     pub const METADATA_PLAYABLE: &str = "metadata-playable";
@@ -127,6 +129,14 @@ impl ProcessingActivities {
     /// Decodes one finished rendition into the storyboard's sprite sheets and WebVTT.
     #[activity(name = CREATE_STORYBOARD)]
     pub fn create_storyboard(_: CreateStoryboard) -> Result<StoryboardMade, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Remuxes finished renditions into the downloads the video asks for (none: nothing).
+    #[activity(name = CREATE_DOWNLOADS)]
+    pub fn create_downloads(
+        _: CreateDownloads,
+    ) -> Result<Vec<vodflow_core::downloads::Download>, ActivityError> {
         unimplemented!()
     }
 

@@ -10,10 +10,12 @@ pub mod contract;
 pub mod delete_video;
 pub mod reconcile;
 pub mod search_attributes;
+pub mod video_downloads;
 pub mod video_processing;
 pub mod webhook_delivery;
 
 pub use delete_video::DeleteVideoWorkflow;
 pub use reconcile::ReconcileWorkflow;
+pub use video_downloads::VideoDownloadsWorkflow;
 pub use video_processing::VideoProcessingWorkflow;
 pub use webhook_delivery::WebhookDeliveryWorkflow;

@@ -134,6 +134,7 @@ pub(super) async fn serve(
         content_type: request.content_type(),
         immutable: false,
         generated: None,
+        download: None,
     };
     let read = || object::fetch(state, &stored, asked.cond, asked.max_age_cap, asked.head);
     if let Some(resp) = read().await? {

@@ -2,6 +2,7 @@
 //! playback needs no bearer token; a `signed` video's paths carry an expiring signature instead.
 //! Objects are streamed from the store, never buffered whole.
 
+mod download;
 mod generated;
 mod images;
 mod object;
@@ -137,7 +138,18 @@ async fn serve(
         head,
         cond: &conditional,
     };
-    let resp = if let Some(path::Generated::Image(image)) = target.generated {
+    let resp = if let Some(file) = target.download {
+        download::serve(
+            state,
+            &video,
+            &target,
+            file,
+            &conditional,
+            max_age_cap,
+            head,
+        )
+        .await?
+    } else if let Some(path::Generated::Image(image)) = target.generated {
         let asked = images::Asked {
             image,
             query: req.uri().query().unwrap_or_default(),
@@ -183,6 +195,7 @@ fn count(state: &AppState, target: &path::PlayPath<'_>, resp: &Response, head: b
     };
     m.playback_responses.with_label_values(&[result]).inc();
     let kind = match target.content_type {
+        _ if target.download.is_some() => "download",
         "application/vnd.apple.mpegurl" | "application/dash+xml" => "playlist",
         "video/iso.segment" | "audio/iso.segment" => "segment",
         "image/jpeg" if target.generated.is_none() => "poster",

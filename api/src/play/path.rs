@@ -16,6 +16,9 @@ pub(super) struct PlayPath<'a> {
     pub(super) immutable: bool,
     /// Not an object: written from the database (`key` is empty).
     pub(super) generated: Option<Generated>,
+    /// `download/{file}`: a download, found by its file name among those the video lists (`key`
+    /// is empty until then).
+    pub(super) download: Option<&'a str>,
 }
 
 /// What the origin writes from the database rather than reads from the store.
@@ -54,6 +57,25 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
             content_type,
             immutable: false,
             generated: Some(generated),
+            download: None,
+        });
+    }
+    if let ["download", name] = parts.as_slice() {
+        let content_type = if *name == "audio.m4a" {
+            "audio/mp4"
+        } else if is_rendition(name.strip_suffix(".mp4")?) || *name == "highest.mp4" {
+            "video/mp4"
+        } else {
+            return None;
+        };
+        return Some(PlayPath {
+            signature,
+            key: String::new(),
+            content_type,
+            // The same URL names the next generation's download after a forced re-encode.
+            immutable: false,
+            generated: None,
+            download: Some(name),
         });
     }
     // `g<N>/` in front of a rendition or the poster names a later generation (a forced
@@ -106,6 +128,7 @@ pub(super) fn parse(id: VideoId, rest: &str) -> Option<PlayPath<'_>> {
         content_type,
         immutable,
         generated: None,
+        download: None,
     })
 }
 

@@ -120,6 +120,8 @@ pub(crate) async fn commit_upload(
         content_type,
         completing: Some(row.id),
         source_url: None,
+        // Validated when the upload was created.
+        downloads: meta.downloads.as_deref().and_then(|d| d.parse().ok()),
     };
     let committed = crate::videos::commit::commit(state, accepted)
         .await?

@@ -25,6 +25,8 @@ pub(crate) struct Accepted<'a> {
     pub(crate) completing: Option<uuid::Uuid>,
     /// An import: nothing is stored yet; the workflow fetches this URL first.
     pub(crate) source_url: Option<String>,
+    /// What downloads it gets; the configured default when the uploader did not say.
+    pub(crate) downloads: Option<vodflow_core::downloads::Choice>,
 }
 
 /// Records the video; `None` when `completing` was already complete (a second finisher lost).
@@ -63,6 +65,7 @@ pub(crate) async fn commit(state: &AppState, a: Accepted<'_>) -> Result<Option<V
         owner_email: a.owner_email,
         source_url: a.source_url.as_deref(),
         import_cap: Some(state.cfg.imports.per_owner),
+        downloads: a.downloads.unwrap_or(state.cfg.playback.default_downloads),
     };
     let topic = state.cfg.topic(kafka::TOPIC_VIDEO_UPLOADED);
     let Some(row) =

@@ -24,6 +24,8 @@ pub(crate) struct ImportRequest {
     pub(crate) visibility: Option<String>,
     #[serde(default)]
     pub(crate) callback_url: Option<String>,
+    #[serde(default)]
+    pub(crate) downloads: Option<String>,
 }
 
 pub(crate) async fn import(
@@ -65,6 +67,12 @@ pub(crate) async fn import(
         content_type: "application/octet-stream",
         completing: None,
         source_url: Some(checked.url.to_string()),
+        downloads: req
+            .downloads
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(ApiError::BadRequest)?,
     };
     commit(state, accepted)
         .await?

@@ -4,6 +4,7 @@ mod chapters;
 pub(crate) mod commit;
 mod cursor;
 mod delete;
+mod downloads;
 mod import;
 mod model;
 mod text_tracks;
@@ -16,6 +17,7 @@ use vodflow_core::repo::{self, Cursor, VideoRow};
 use vodflow_core::{VideoId, VideoStatus};
 
 pub(crate) use chapters::ChaptersApi;
+pub(crate) use downloads::DownloadsApi;
 pub(crate) use model::Video;
 use model::VideoPage;
 pub(crate) use text_tracks::TextTracksApi;

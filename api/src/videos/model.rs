@@ -35,6 +35,18 @@ pub struct RenditionUrl {
     pub codecs: String,
 }
 
+/// A progressive file to download (remuxed from the segments, `moov` first).
+#[derive(Object, Debug, Clone)]
+pub struct DownloadUrl {
+    /// A rung (`720p`), `highest` or `audio`.
+    pub name: String,
+    pub url: String,
+    pub bytes: i64,
+    /// 0 for `audio`.
+    pub width: i32,
+    pub height: i32,
+}
+
 /// Where to play a ready video from.
 #[derive(Object, Debug, Clone)]
 pub struct Playback {
@@ -70,6 +82,9 @@ pub struct Playback {
     /// Subtitles and captions (`POST /v1/videos/{id}/text-tracks`), each as WebVTT; also in the
     /// master as a `SUBTITLES` group.
     pub text_tracks: Vec<super::text_tracks::TextTrackView>,
+    /// Downloads (`download/720p.mp4`, `download/highest.mp4`, `download/audio.m4a`), as chosen at
+    /// upload (`downloads`) or later (`POST /v1/videos/{id}/downloads`); empty while none are made.
+    pub downloads: Vec<DownloadUrl>,
     /// When these URLs stop working (signed videos only); fetch the video again for fresh ones.
     #[oai(skip_serializing_if_is_none)]
     pub expires_at: Option<DateTime<Utc>>,
@@ -205,6 +220,21 @@ pub(super) fn playback_urls(
             .iter()
             .map(|t| super::text_tracks::text_track_view(&base, t))
             .collect(),
+        downloads: if row.downloads_generation == i32::try_from(generation).ok() {
+            row.downloads_made
+                .0
+                .iter()
+                .map(|d| DownloadUrl {
+                    url: format!("{base}download/{}", d.file_name()),
+                    name: d.name.clone(),
+                    bytes: i64::try_from(d.bytes).unwrap_or(i64::MAX),
+                    width: i32::try_from(d.width).unwrap_or(0),
+                    height: i32::try_from(d.height).unwrap_or(0),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         expires_at: expires.and_then(|e| DateTime::from_timestamp(e as i64, 0)),
     }
 }

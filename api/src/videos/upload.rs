@@ -59,6 +59,16 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
             "`signed` (default): playback URLs carry an expiring signature. `public`: plain URLs.",
         );
         visibility.enum_items = vec!["signed".into(), "public".into()];
+        let mut downloads = MetaSchema::new("string");
+        downloads.description = Some(
+            "Downloads to make after the encode (remuxed, never re-encoded): `none`, `audio` (audio.m4a), `highest` (highest.mp4) or `all` (every rung, highest.mp4, audio.m4a). Default: the server's VODFLOW_DEFAULT_DOWNLOADS.",
+        );
+        downloads.enum_items = vec![
+            "none".into(),
+            "audio".into(),
+            "highest".into(),
+            "all".into(),
+        ];
         let mut import = MetaSchema::new("object");
         import.required = vec!["title", "source_url"];
         let mut source_url = MetaSchema::new_with_format("string", "uri");
@@ -81,6 +91,10 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
                 "visibility",
                 MetaSchemaRef::Inline(Box::new(visibility.clone())),
             ),
+            (
+                "downloads",
+                MetaSchemaRef::Inline(Box::new(downloads.clone())),
+            ),
         ];
         schema.properties = vec![
             ("file", MetaSchemaRef::Inline(Box::new(file))),
@@ -88,6 +102,7 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
             ("description", MetaSchemaRef::Inline(Box::new(description))),
             ("callback_url", MetaSchemaRef::Inline(Box::new(callback))),
             ("visibility", MetaSchemaRef::Inline(Box::new(visibility))),
+            ("downloads", MetaSchemaRef::Inline(Box::new(downloads))),
         ];
         Some(MetaRequest {
             description: Some(
@@ -214,6 +229,7 @@ struct Fields {
     description: String,
     callback_url: Option<String>,
     visibility: Visibility,
+    downloads: Option<vodflow_core::downloads::Choice>,
     file: Option<StoredSource>,
 }
 
@@ -230,6 +246,7 @@ async fn receive(
         description: String::new(),
         callback_url: None,
         visibility: Visibility::Signed,
+        downloads: None,
         file: None,
     };
     // Held until the row is committed: if anything below fails, the stored object is removed.
@@ -251,6 +268,10 @@ async fn receive(
                     let text = read_text(field, &name, idle).await?;
                     fields.visibility = text.trim().parse().map_err(ApiError::BadRequest)?;
                 }
+                "downloads" => {
+                    let text = read_text(field, &name, idle).await?;
+                    fields.downloads = Some(text.trim().parse().map_err(ApiError::BadRequest)?);
+                }
                 "title" | "description" => {
                     let text = read_text(field, &name, idle).await?;
                     if name == "title" {
@@ -270,7 +291,7 @@ async fn receive(
                 }
                 other => {
                     return Err(ApiError::BadRequest(format!(
-                        "unknown multipart field {other:?}; expected `file`, `title` and optional `description`, `callback_url`, `visibility`"
+                        "unknown multipart field {other:?}; expected `file`, `title` and optional `description`, `callback_url`, `visibility`, `downloads`"
                     )));
                 }
             }
@@ -289,6 +310,7 @@ async fn receive(
             content_type: file.content_type,
             completing: None,
             source_url: None,
+            downloads: fields.downloads,
         };
         commit(state, accepted).await?.ok_or_else(|| ApiError::Internal("the upload was committed twice".into()))
     }

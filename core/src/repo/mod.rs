@@ -75,6 +75,11 @@ pub struct VideoRow {
     pub storyboard_generation: Option<i32>,
     /// The generation the stored DASH manifest describes, if any.
     pub dash_generation: Option<i32>,
+    /// `none`, `audio`, `highest` or `all`: what downloads it is to have.
+    pub downloads: String,
+    /// The downloads made for `downloads_generation`.
+    pub downloads_made: sqlx::types::Json<Vec<crate::downloads::Download>>,
+    pub downloads_generation: Option<i32>,
 }
 
 impl VideoRow {
@@ -112,6 +117,7 @@ pub struct NewVideo<'a> {
     /// Imports only: refused ([`crate::Error::ImportsInFlight`]) when the owner already has this
     /// many imports whose source is not yet fetched.
     pub import_cap: Option<i64>,
+    pub downloads: crate::downloads::Choice,
 }
 
 /// An owner's imports in flight: created, source not fetched yet, not ended.
@@ -187,8 +193,8 @@ pub async fn insert_uploaded(
         }
     }
     let row = sqlx::query_as::<_, VideoRow>(
-        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, content_type, callback_url, visibility, owner_email, callback_secret, source_url)
-         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
+        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, content_type, callback_url, visibility, owner_email, callback_secret, source_url, downloads)
+         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
     )
     .bind(video.id.as_uuid())
     .bind(video.owner)
@@ -202,6 +208,7 @@ pub async fn insert_uploaded(
     .bind(video.owner_email)
     .bind(video.callback_secret)
     .bind(video.source_url)
+    .bind(video.downloads.as_str())
     .fetch_one(&mut *tx)
     .await?;
     enqueue(&mut tx, topic, &video.id.to_string(), event).await?;
@@ -752,6 +759,36 @@ pub async fn set_dash(pool: &PgPool, id: VideoId, generation: u32) -> Result<()>
     sqlx::query("UPDATE videos SET dash_generation = $2 WHERE id = $1")
         .bind(id.as_uuid())
         .bind(generation as i32)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Records the downloads made for `generation` (replacing any earlier generation's list).
+pub async fn record_downloads(
+    pool: &PgPool,
+    id: VideoId,
+    generation: u32,
+    made: &[crate::downloads::Download],
+) -> Result<()> {
+    sqlx::query("UPDATE videos SET downloads_made = $3, downloads_generation = $2 WHERE id = $1")
+        .bind(id.as_uuid())
+        .bind(generation as i32)
+        .bind(sqlx::types::Json(made))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Sets what downloads a video is to have.
+pub async fn set_downloads_choice(
+    pool: &PgPool,
+    id: VideoId,
+    choice: crate::downloads::Choice,
+) -> Result<()> {
+    sqlx::query("UPDATE videos SET downloads = $2, updated_at = now() WHERE id = $1")
+        .bind(id.as_uuid())
+        .bind(choice.as_str())
         .execute(pool)
         .await?;
     Ok(())

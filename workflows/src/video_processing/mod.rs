@@ -53,6 +53,8 @@ const PATCH_SHORT_TOGETHER: &str = "short-together-v1";
 const PATCH_HISTORY_BOUND: &str = "history-bound-v1";
 /// Runs make a storyboard once every chunk is encoded, before `ready`.
 const PATCH_STORYBOARD: &str = "storyboard-v1";
+/// Runs since then remux the downloads their video asks for before `ready`.
+const PATCH_DOWNLOADS: &str = "downloads-v1";
 /// Growing packages a run makes at most (after the first, which makes it playable); each costs
 /// the history about six events, and a viewer of a long source gains nothing from a playlist
 /// rewritten after every one of its hundreds of chunks.
@@ -632,6 +634,26 @@ impl VideoProcessingWorkflow {
                         renditions: renditions.clone(),
                     },
                     heavy(aid::STORYBOARD.into(), None, input),
+                )
+                .await;
+        }
+
+        if ctx.patched(PATCH_DOWNLOADS) {
+            Self::step(ctx, step::CREATE_DOWNLOADS)?;
+            Self::step_progress(ctx, step::CREATE_DOWNLOADS, 94.0);
+            // The video plays without them: a failure is reported (and the downloads can be
+            // asked for again with POST /v1/videos/{id}/downloads), not fatal.
+            let _ = ctx
+                .execute_activity(
+                    ProcessingActivities::create_downloads,
+                    CreateDownloads {
+                        video_id: id,
+                        bucket: input.bucket.clone(),
+                        generation: input.generation,
+                        duration_ms: info.duration_ms,
+                        renditions: renditions.clone(),
+                    },
+                    heavy(aid::DOWNLOADS.into(), None, input),
                 )
                 .await;
         }

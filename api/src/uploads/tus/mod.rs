@@ -150,6 +150,8 @@ fn direct_meta(given: &UploadMeta, said: UploadMeta) -> UploadMeta {
         filetype: said.filetype.or_else(|| given.filetype.clone()),
         visibility: pick("visibility", &given.visibility, said.visibility),
         description: pick("description", &given.description, said.description),
+        // Never the browser's: what is stored and served is the creator's choice.
+        downloads: given.downloads.clone(),
         browser_may_set: Vec::new(),
     }
 }
@@ -526,6 +528,10 @@ pub(crate) fn validated(mut meta: UploadMeta) -> Result<UploadMeta, ApiError> {
     if let Some(d) = &meta.description {
         crate::videos::upload_validate_description(d)?;
     }
+    if let Some(d) = &meta.downloads {
+        d.parse::<vodflow_core::downloads::Choice>()
+            .map_err(ApiError::BadRequest)?;
+    }
     // Names and types are one line of text; no text Postgres stores may hold NUL.
     for (field, value) in [("filename", &meta.filename), ("type", &meta.filetype)] {
         if let Some(v) = value {
@@ -607,6 +613,7 @@ mod tests {
             visibility: Some("public".into()),
             description: Some("page text".into()),
             filename: Some("clip.mp4".into()),
+            downloads: Some("all".into()),
             ..UploadMeta::default()
         };
         let creator = UploadMeta {
@@ -618,6 +625,7 @@ mod tests {
             (m.title, m.visibility, m.description, m.filename.as_deref()),
             (None, None, Some("server text".into()), Some("clip.mp4"))
         );
+        assert_eq!(m.downloads, None, "stored files are the creator's choice, never the page's");
         let allowing = UploadMeta {
             browser_may_set: vec!["visibility".into()],
             ..creator
@@ -636,6 +644,7 @@ mod tests {
             filetype: Some(filetype.into()),
             visibility: None,
             description: Some(description.into()),
+            downloads: None,
             browser_may_set: Vec::new(),
         };
         assert!(validated(meta("clip.mp4", "video/mp4", "two\nlines")).is_ok());

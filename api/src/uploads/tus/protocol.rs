@@ -154,6 +154,7 @@ pub(crate) fn metadata(headers: &HeaderMap) -> Result<UploadMeta, TusError> {
             "filetype" | "type" => meta.filetype = Some(text),
             "visibility" => meta.visibility = Some(text),
             "description" => meta.description = Some(text),
+            "downloads" => meta.downloads = Some(text),
             _ => {}
         }
     }

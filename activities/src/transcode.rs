@@ -127,9 +127,17 @@ impl TranscodeActivities {
             // Audio costs a small fraction of video: a tenth of the video budget per second.
             let mut contain = Containment::for_media(&self.0.cfg.ffmpeg, total / 10.0);
             contain.threads = 1;
+            let normalize = vodflow_core::repo::get_video(&self.0.pool, job.source.video_id, None)
+                .await?
+                .is_some_and(|row| row.normalize_audio);
+            let loudness = if normalize {
+                Some(measure_loudness(&self.0, &ctx, &src, &scratch.0, &contain, total).await?)
+            } else {
+                None
+            };
             ffmpeg_cli::run(
                 "audio encode",
-                &audio::audio_args(&src, &out),
+                &audio::audio_args(&src, &out, loudness.map(|l| l.gain_db)),
                 &contain,
                 heartbeat_every(&ctx),
                 beater(&ctx, "encode", move |t| {
@@ -210,6 +218,10 @@ impl TranscodeActivities {
                     "no-store",
                 )
                 .await?;
+            if let Some(l) = &loudness {
+                vodflow_core::repo::set_loudness(&self.0.pool, id, l).await?;
+                tracing::info!(video_id = %id, ?l, "loudness normalized");
+            }
             Ok(Some(AudioEncoded {
                 segments: Vec::new(),
                 codecs: f.codecs.unwrap_or_else(|| "mp4a.40.2".into()),
@@ -219,6 +231,62 @@ impl TranscodeActivities {
         .await
         .map_err(Error::into_activity)
     }
+}
+
+/// The programme's integrated loudness and true peak, and the gain that evens it out.
+async fn measure_loudness(
+    deps: &Deps,
+    ctx: &ActivityContext,
+    src: &SourceMedia,
+    dir: &std::path::Path,
+    contain: &Containment,
+    total: f64,
+) -> Result<vodflow_core::loudness::Loudness, Error> {
+    use vodflow_core::loudness;
+    let (integrated, peak) = (dir.join("loudness-i.txt"), dir.join("loudness-tp.txt"));
+    let filter = loudness::measure_filter(
+        &integrated.display().to_string(),
+        &peak.display().to_string(),
+    )
+    .ok_or_else(|| {
+        Error::Io(std::io::Error::other(format!(
+            "the work directory {} has characters an ffmpeg filter cannot take (:,;=[]' or spaces)",
+            dir.display()
+        )))
+    })?;
+    ffmpeg_cli::run(
+        "loudness measurement",
+        &audio::measure_args(src, &filter),
+        contain,
+        heartbeat_every(ctx),
+        beater(ctx, "measure", move |t| {
+            (t / total * 100.0).clamp(0.0, 100.0)
+        }),
+        || ctx.is_cancelled(),
+    )
+    .await?;
+    let tail = format!(
+        "{}\n{}",
+        file_tail(&integrated).await?,
+        file_tail(&peak).await?
+    );
+    let measured = loudness::parse_measurement(&tail).ok_or_else(|| {
+        Error::EncodeUnusable("the loudness measurement found no audio to measure".into())
+    })?;
+    Ok(loudness::plan(measured, deps.cfg.playback.loudness_target))
+}
+
+/// The last few kilobytes of a file (the measurement prints a line per 100 ms of audio).
+async fn file_tail(path: &std::path::Path) -> Result<String, Error> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(path).await.map_err(Error::Io)?;
+    let len = f.metadata().await.map_err(Error::Io)?.len();
+    f.seek(std::io::SeekFrom::Start(len.saturating_sub(4096)))
+        .await
+        .map_err(Error::Io)?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).await.map_err(Error::Io)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// A copy of an index-less source (MPEG-TS/PS) in Matroska, streams copied, made once per worker

@@ -242,6 +242,16 @@ pub const VARS: &[Var] = &[
         help: "Downloads a video gets when its upload does not say (`downloads`): none, audio (audio.m4a), highest (highest.mp4) or all (every rung, highest.mp4 and audio.m4a); remuxed from the segments after the encode",
     },
     Var {
+        name: "VODFLOW_NORMALIZE_AUDIO",
+        default: "false",
+        help: "Whether a video whose upload does not say (`normalize_audio`) has its loudness measured and evened out with one linear gain to VODFLOW_LOUDNESS_TARGET (true peak kept under -1 dBTP)",
+    },
+    Var {
+        name: "VODFLOW_LOUDNESS_TARGET",
+        default: "-16",
+        help: "Integrated loudness normalized audio is brought to, LUFS (-40 to -5; -16 is the streaming recommendation of Apple and AES TD1008)",
+    },
+    Var {
         name: "VODFLOW_OUTBOX_POLL",
         default: "500ms",
         help: "How often the outbox relay looks for unpublished events",
@@ -617,6 +627,10 @@ pub struct PlaybackConfig {
     pub max_concurrent_images: usize,
     /// What a video whose upload did not choose gets (`VODFLOW_DEFAULT_DOWNLOADS`).
     pub default_downloads: crate::downloads::Choice,
+    /// Whether a video whose upload did not say is normalized (`VODFLOW_NORMALIZE_AUDIO`).
+    pub default_normalize_audio: bool,
+    /// `VODFLOW_LOUDNESS_TARGET`, LUFS.
+    pub loudness_target: f64,
 }
 
 impl Config {
@@ -763,6 +777,20 @@ impl Config {
                     "VODFLOW_DEFAULT_DOWNLOADS",
                     &get("VODFLOW_DEFAULT_DOWNLOADS"),
                 )?,
+                default_normalize_audio: parse(
+                    "VODFLOW_NORMALIZE_AUDIO",
+                    &get("VODFLOW_NORMALIZE_AUDIO"),
+                )?,
+                loudness_target: {
+                    let t: f64 = parse("VODFLOW_LOUDNESS_TARGET", &get("VODFLOW_LOUDNESS_TARGET"))?;
+                    if !(-40.0..=-5.0).contains(&t) {
+                        return Err(Error::Config {
+                            name: "VODFLOW_LOUDNESS_TARGET",
+                            reason: format!("{t} LUFS is outside -40 to -5"),
+                        });
+                    }
+                    t
+                },
             },
             outbox_poll: duration("VODFLOW_OUTBOX_POLL", &get("VODFLOW_OUTBOX_POLL"))?,
             // Chunks must hold whole 4 s segments so segment numbering continues across chunks.

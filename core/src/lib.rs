@@ -19,6 +19,7 @@ pub mod images;
 pub mod kafka;
 pub mod ladder;
 pub mod layout;
+pub mod loudness;
 pub mod metrics;
 pub mod multipart_sink;
 pub mod names;

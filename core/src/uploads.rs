@@ -75,6 +75,9 @@ pub struct UploadMeta {
     /// `none`, `audio`, `highest` or `all` (`downloads::Choice`); the configured default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downloads: Option<String>,
+    /// `true` or `false`; the configured default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize_audio: Option<String>,
     /// On a direct upload: the fields (`title`, `description`, `visibility`) its creator lets
     /// the token-less browser set. Everything else is the creator's, or the default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1183,6 +1183,7 @@ pub async fn insert_stranded_row(
         source_url: None,
         import_cap: None,
         downloads: vodflow_core::downloads::Choice::None,
+        normalize_audio: false,
     };
     vodflow_core::repo::insert_uploaded(
         &env.pool,

@@ -8,9 +8,27 @@ use vodflow_core::ladder::SEGMENT_SECONDS;
 
 pub const AUDIO_KBPS: u32 = 128;
 
-pub fn audio_args(source: &SourceMedia, out: &Path) -> Vec<String> {
+/// `gain_db`: the loudness normalization's one gain (`loudness::plan`), applied to the stereo
+/// 48 kHz signal the encoder is fed, the same signal that was measured.
+pub fn audio_args(source: &SourceMedia, out: &Path, gain_db: Option<f64>) -> Vec<String> {
     let mut args = source.input_args(&[]);
+    if let Some(gain) = gain_db {
+        args.extend(["-af".to_owned(), vodflow_core::loudness::gain_filter(gain)]);
+    }
     args.extend(audio_output_args(out));
+    args
+}
+
+/// Measures the programme's loudness and true peak (`loudness::measure_filter`), decoding only
+/// its audio.
+pub fn measure_args(source: &SourceMedia, filter: &str) -> Vec<String> {
+    let mut args = source.input_args(&[]);
+    args.extend(
+        [
+            "-map", "0:a:0", "-vn", "-sn", "-dn", "-af", filter, "-f", "null", "-",
+        ]
+        .map(str::to_owned),
+    );
     args
 }
 

@@ -122,6 +122,10 @@ pub(crate) async fn commit_upload(
         source_url: None,
         // Validated when the upload was created.
         downloads: meta.downloads.as_deref().and_then(|d| d.parse().ok()),
+        normalize_audio: meta
+            .normalize_audio
+            .as_deref()
+            .and_then(|n| crate::videos::parse_normalize_audio(n).ok()),
     };
     let committed = crate::videos::commit::commit(state, accepted)
         .await?

@@ -27,6 +27,8 @@ pub(crate) struct Accepted<'a> {
     pub(crate) source_url: Option<String>,
     /// What downloads it gets; the configured default when the uploader did not say.
     pub(crate) downloads: Option<vodflow_core::downloads::Choice>,
+    /// Whether its loudness is evened out; the configured default when the uploader did not say.
+    pub(crate) normalize_audio: Option<bool>,
 }
 
 /// Records the video; `None` when `completing` was already complete (a second finisher lost).
@@ -66,6 +68,9 @@ pub(crate) async fn commit(state: &AppState, a: Accepted<'_>) -> Result<Option<V
         source_url: a.source_url.as_deref(),
         import_cap: Some(state.cfg.imports.per_owner),
         downloads: a.downloads.unwrap_or(state.cfg.playback.default_downloads),
+        normalize_audio: a
+            .normalize_audio
+            .unwrap_or(state.cfg.playback.default_normalize_audio),
     };
     let topic = state.cfg.topic(kafka::TOPIC_VIDEO_UPLOADED);
     let Some(row) =

@@ -26,6 +26,8 @@ pub(crate) struct ImportRequest {
     pub(crate) callback_url: Option<String>,
     #[serde(default)]
     pub(crate) downloads: Option<String>,
+    #[serde(default)]
+    pub(crate) normalize_audio: Option<bool>,
 }
 
 pub(crate) async fn import(
@@ -73,6 +75,7 @@ pub(crate) async fn import(
             .map(str::parse)
             .transpose()
             .map_err(ApiError::BadRequest)?,
+        normalize_audio: req.normalize_audio,
     };
     commit(state, accepted)
         .await?

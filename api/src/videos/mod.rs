@@ -22,8 +22,8 @@ pub(crate) use model::Video;
 use model::VideoPage;
 pub(crate) use text_tracks::TextTracksApi;
 pub(crate) use upload::{
-    idle_error as upload_idle_error, validate_description as upload_validate_description,
-    validate_title as upload_validate_title,
+    idle_error as upload_idle_error, parse_normalize_audio,
+    validate_description as upload_validate_description, validate_title as upload_validate_title,
 };
 
 use crate::ApiTags;

@@ -90,6 +90,22 @@ pub struct Playback {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// What the loudness measurement found (EBU R128) and the one gain applied to the audio.
+#[derive(Object, Debug, Clone)]
+pub struct LoudnessView {
+    /// Integrated loudness of the source's programme, LUFS.
+    pub input_lufs: f64,
+    /// Its true peak, dBTP.
+    pub input_true_peak_dbtp: f64,
+    /// The linear gain applied, dB.
+    pub gain_db: f64,
+    /// The loudness aimed at, LUFS.
+    pub target_lufs: f64,
+    /// The gain was held back to keep the true peak under -1 dBTP (or by the +30 dB cap): the
+    /// audio is quieter than the target rather than clipped or compressed.
+    pub limited: bool,
+}
+
 #[derive(Object, Debug, Clone)]
 pub struct Failure {
     /// Why processing failed, in words a person can act on.
@@ -134,6 +150,12 @@ pub struct Video {
     pub attempt: i32,
     /// `signed` (playback URLs carry an expiring signature) or `public`.
     pub visibility: String,
+    /// `none`, `audio`, `highest` or `all`: the downloads it is to have (`playback.downloads`).
+    pub downloads: String,
+    /// Whether its loudness is evened out to the server's target (`loudness` once measured).
+    pub normalize_audio: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub loudness: Option<LoudnessView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub links: Links,
@@ -245,6 +267,15 @@ impl Video {
         Self {
             links: links(cfg, id, row.visibility()),
             visibility: row.visibility.clone(),
+            downloads: row.downloads.clone(),
+            normalize_audio: row.normalize_audio,
+            loudness: row.loudness.as_ref().map(|l| LoudnessView {
+                input_lufs: l.0.input_lufs,
+                input_true_peak_dbtp: l.0.input_true_peak_dbtp,
+                gain_db: l.0.gain_db,
+                target_lufs: l.0.target_lufs,
+                limited: l.0.limited,
+            }),
             playback: None,
             id: id.to_string(),
             failure: row.failure_reason.clone().map(|reason| Failure {

@@ -69,6 +69,11 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
             "highest".into(),
             "all".into(),
         ];
+        let mut normalize = MetaSchema::new("string");
+        normalize.description = Some(
+            "`true`: measure the programme's loudness (EBU R128) and even it out with one linear gain to the server's VODFLOW_LOUDNESS_TARGET, true peak under -1 dBTP. Default: VODFLOW_NORMALIZE_AUDIO.",
+        );
+        normalize.enum_items = vec!["true".into(), "false".into()];
         let mut import = MetaSchema::new("object");
         import.required = vec!["title", "source_url"];
         let mut source_url = MetaSchema::new_with_format("string", "uri");
@@ -95,6 +100,10 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
                 "downloads",
                 MetaSchemaRef::Inline(Box::new(downloads.clone())),
             ),
+            (
+                "normalize_audio",
+                MetaSchemaRef::Inline(Box::new(MetaSchema::new("boolean"))),
+            ),
         ];
         schema.properties = vec![
             ("file", MetaSchemaRef::Inline(Box::new(file))),
@@ -103,6 +112,10 @@ impl<'a> ApiExtractor<'a> for VideoUploadForm {
             ("callback_url", MetaSchemaRef::Inline(Box::new(callback))),
             ("visibility", MetaSchemaRef::Inline(Box::new(visibility))),
             ("downloads", MetaSchemaRef::Inline(Box::new(downloads))),
+            (
+                "normalize_audio",
+                MetaSchemaRef::Inline(Box::new(normalize)),
+            ),
         ];
         Some(MetaRequest {
             description: Some(
@@ -230,6 +243,7 @@ struct Fields {
     callback_url: Option<String>,
     visibility: Visibility,
     downloads: Option<vodflow_core::downloads::Choice>,
+    normalize_audio: Option<bool>,
     file: Option<StoredSource>,
 }
 
@@ -247,6 +261,7 @@ async fn receive(
         callback_url: None,
         visibility: Visibility::Signed,
         downloads: None,
+        normalize_audio: None,
         file: None,
     };
     // Held until the row is committed: if anything below fails, the stored object is removed.
@@ -272,6 +287,10 @@ async fn receive(
                     let text = read_text(field, &name, idle).await?;
                     fields.downloads = Some(text.trim().parse().map_err(ApiError::BadRequest)?);
                 }
+                "normalize_audio" => {
+                    let text = read_text(field, &name, idle).await?;
+                    fields.normalize_audio = Some(parse_normalize_audio(&text)?);
+                }
                 "title" | "description" => {
                     let text = read_text(field, &name, idle).await?;
                     if name == "title" {
@@ -291,7 +310,7 @@ async fn receive(
                 }
                 other => {
                     return Err(ApiError::BadRequest(format!(
-                        "unknown multipart field {other:?}; expected `file`, `title` and optional `description`, `callback_url`, `visibility`, `downloads`"
+                        "unknown multipart field {other:?}; expected `file`, `title` and optional `description`, `callback_url`, `visibility`, `downloads`, `normalize_audio`"
                     )));
                 }
             }
@@ -311,6 +330,7 @@ async fn receive(
             completing: None,
             source_url: None,
             downloads: fields.downloads,
+            normalize_audio: fields.normalize_audio,
         };
         commit(state, accepted).await?.ok_or_else(|| ApiError::Internal("the upload was committed twice".into()))
     }
@@ -342,6 +362,17 @@ pub(crate) async fn validate_callback(text: &str, allow_private: bool) -> Result
         .await
         .map_err(|e| ApiError::BadRequest(format!("callback_url refused: {e}")))?;
     Ok(text.trim().to_owned())
+}
+
+/// `true` or `false`, exactly (a form field, or tus metadata).
+pub(crate) fn parse_normalize_audio(text: &str) -> Result<bool, ApiError> {
+    match text.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::BadRequest(
+            "normalize_audio must be `true` or `false`".into(),
+        )),
+    }
 }
 
 pub(crate) fn validate_title(text: &str) -> Result<String, ApiError> {

@@ -80,6 +80,9 @@ pub struct VideoRow {
     /// The downloads made for `downloads_generation`.
     pub downloads_made: sqlx::types::Json<Vec<crate::downloads::Download>>,
     pub downloads_generation: Option<i32>,
+    /// Whether its audio is normalized, and what the measurement found.
+    pub normalize_audio: bool,
+    pub loudness: Option<sqlx::types::Json<crate::loudness::Loudness>>,
 }
 
 impl VideoRow {
@@ -118,6 +121,7 @@ pub struct NewVideo<'a> {
     /// many imports whose source is not yet fetched.
     pub import_cap: Option<i64>,
     pub downloads: crate::downloads::Choice,
+    pub normalize_audio: bool,
 }
 
 /// An owner's imports in flight: created, source not fetched yet, not ended.
@@ -193,8 +197,8 @@ pub async fn insert_uploaded(
         }
     }
     let row = sqlx::query_as::<_, VideoRow>(
-        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, content_type, callback_url, visibility, owner_email, callback_secret, source_url, downloads)
-         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
+        "INSERT INTO videos (id, owner, title, description, status, source_key, size_bytes, content_type, callback_url, visibility, owner_email, callback_secret, source_url, downloads, normalize_audio)
+         VALUES ($1, $2, $3, $4, 'uploaded', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *",
     )
     .bind(video.id.as_uuid())
     .bind(video.owner)
@@ -209,6 +213,7 @@ pub async fn insert_uploaded(
     .bind(video.callback_secret)
     .bind(video.source_url)
     .bind(video.downloads.as_str())
+    .bind(video.normalize_audio)
     .fetch_one(&mut *tx)
     .await?;
     enqueue(&mut tx, topic, &video.id.to_string(), event).await?;
@@ -775,6 +780,20 @@ pub async fn record_downloads(
         .bind(id.as_uuid())
         .bind(generation as i32)
         .bind(sqlx::types::Json(made))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Records the loudness measured and the gain applied to the video's audio.
+pub async fn set_loudness(
+    pool: &PgPool,
+    id: VideoId,
+    loudness: &crate::loudness::Loudness,
+) -> Result<()> {
+    sqlx::query("UPDATE videos SET loudness = $2 WHERE id = $1")
+        .bind(id.as_uuid())
+        .bind(sqlx::types::Json(loudness))
         .execute(pool)
         .await?;
     Ok(())

@@ -152,6 +152,7 @@ fn direct_meta(given: &UploadMeta, said: UploadMeta) -> UploadMeta {
         description: pick("description", &given.description, said.description),
         // Never the browser's: what is stored and served is the creator's choice.
         downloads: given.downloads.clone(),
+        normalize_audio: given.normalize_audio.clone(),
         browser_may_set: Vec::new(),
     }
 }
@@ -532,6 +533,9 @@ pub(crate) fn validated(mut meta: UploadMeta) -> Result<UploadMeta, ApiError> {
         d.parse::<vodflow_core::downloads::Choice>()
             .map_err(ApiError::BadRequest)?;
     }
+    if let Some(n) = &meta.normalize_audio {
+        crate::videos::parse_normalize_audio(n)?;
+    }
     // Names and types are one line of text; no text Postgres stores may hold NUL.
     for (field, value) in [("filename", &meta.filename), ("type", &meta.filetype)] {
         if let Some(v) = value {
@@ -625,7 +629,10 @@ mod tests {
             (m.title, m.visibility, m.description, m.filename.as_deref()),
             (None, None, Some("server text".into()), Some("clip.mp4"))
         );
-        assert_eq!(m.downloads, None, "stored files are the creator's choice, never the page's");
+        assert_eq!(
+            m.downloads, None,
+            "stored files are the creator's choice, never the page's"
+        );
         let allowing = UploadMeta {
             browser_may_set: vec!["visibility".into()],
             ..creator
@@ -645,6 +652,7 @@ mod tests {
             visibility: None,
             description: Some(description.into()),
             downloads: None,
+            normalize_audio: None,
             browser_may_set: Vec::new(),
         };
         assert!(validated(meta("clip.mp4", "video/mp4", "two\nlines")).is_ok());

@@ -155,6 +155,7 @@ pub(crate) fn metadata(headers: &HeaderMap) -> Result<UploadMeta, TusError> {
             "visibility" => meta.visibility = Some(text),
             "description" => meta.description = Some(text),
             "downloads" => meta.downloads = Some(text),
+            "normalize_audio" => meta.normalize_audio = Some(text),
             _ => {}
         }
     }

@@ -496,6 +496,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 container: "mov".into(),
                 interlaced: false,
                 hdr_transfer: None,
+                audio_tracks: Vec::new(),
             };
             for arg in vodflow_activities::media::encode::one_process_args(
                 &info, &input, threads, &out_dir,

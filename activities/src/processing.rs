@@ -87,6 +87,16 @@ impl ProcessingActivities {
                     })?;
                 audio.segments = serde_json::from_slice(&bytes)?;
             }
+            // Every further audio track's list, from the store alike.
+            if let Some(audio) = job.audio.as_mut() {
+                for t in audio.tracks.iter_mut().filter(|t| t.track.index > 0 && t.segments.is_empty()) {
+                    let key = layout::audio_track_manifest_key(job.video_id, job.generation, &t.track.rendition());
+                    let bytes = self.0.storage.get_bytes(&job.bucket, &key).await?.ok_or_else(|| {
+                        Error::Package(format!("audio track {} has no segment list ({key})", t.track.index))
+                    })?;
+                    t.segments = serde_json::from_slice(&bytes)?;
+                }
+            }
             let lists = package::build(&job).map_err(Error::Package)?;
             // A growing package writes under the playlist lock, and not at all once the run has
             // ended without a video: the ending withdraws what was written before it.

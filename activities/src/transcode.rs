@@ -122,7 +122,6 @@ impl TranscodeActivities {
             }
             let src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
             let scratch = self.0.storage.scratch("audio")?;
-            let out = scratch.0.join("audio.mp4");
             let total = job.info.duration_ms.max(1) as f64 / 1000.0;
             // Audio costs a small fraction of video: a tenth of the video budget per second.
             let mut contain = Containment::for_media(&self.0.cfg.ffmpeg, total / 10.0);
@@ -130,102 +129,40 @@ impl TranscodeActivities {
             let normalize = vodflow_core::repo::get_video(&self.0.pool, job.source.video_id, None)
                 .await?
                 .is_some_and(|row| row.normalize_audio);
-            let loudness = if normalize {
-                Some(measure_loudness(&self.0, &ctx, &src, &scratch.0, &contain, total).await?)
+            // Runs probed before every stream was read publish the first one.
+            let tracks = if job.info.audio_tracks.is_empty() {
+                vodflow_core::audio_tracks::tracks(&[Default::default()])
             } else {
-                None
+                job.info.audio_tracks.clone()
             };
-            ffmpeg_cli::run(
-                "audio encode",
-                &audio::audio_args(&src, &out, loudness.map(|l| l.gain_db)),
-                &contain,
-                heartbeat_every(&ctx),
-                beater(&ctx, "encode", move |t| {
-                    (t / total * 100.0).clamp(0.0, 100.0)
-                }),
-                || ctx.is_cancelled(),
-            )
-            .await?;
-            // Twelve hours of audio is ~700 MB: index the file and read one segment at a time.
-            let index_of = out.clone();
-            let f = tokio::task::spawn_blocking(move || fmp4::split_file(&index_of))
-                .await?
-                .map_err(|e| Error::EncodedOutput(format!("audio: {e}")))?;
-            let (id, bucket) = (job.source.video_id, &job.source.bucket);
-            let store = &self.0.storage;
-            store
-                .put_bytes(
-                    bucket,
-                    &layout::init_key(id, job.generation, "audio"),
-                    read_range(&out, 0, f.init_end).await?,
-                    "audio/mp4",
-                    CACHE_IMMUTABLE,
-                )
-                .await?;
-            let segments: Vec<Segment> = f
-                .segments
-                .iter()
-                .enumerate()
-                .map(|(i, s)| Segment {
-                    number: i as u32 + 1,
-                    duration_s: s.duration as f64 / f64::from(f.timescale.max(1)),
-                    timing: Some(SegmentTiming {
-                        timescale: f.timescale,
-                        start: s.decode_time,
-                        ticks: s.duration,
-                    }),
-                    bytes: (s.end - s.start) as u64,
-                })
-                .collect();
-            // A long source has thousands of audio segments: upload several at a time and keep
-            // heartbeating, so a real store's latency never looks like a dead worker.
-            let count = f.segments.len().max(1) as f64;
-            let ranges: Vec<(u32, usize, usize)> = f
-                .segments
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (i as u32 + 1, s.start, s.end))
-                .collect();
-            let (out, generation) = (&out, job.generation);
-            let mut uploads = futures::stream::iter(ranges.into_iter().map(|(number, a, b)| {
-                let key = layout::segment_key(id, generation, "audio", number);
-                let bucket = bucket.clone();
-                let store = store.clone();
-                async move {
-                    let bytes = read_range(out, a, b).await?;
-                    store
-                        .put_bytes(&bucket, &key, bytes, "audio/iso.segment", CACHE_IMMUTABLE)
-                        .await
+            let mut encoded = Vec::with_capacity(tracks.len());
+            for track in tracks {
+                let one = Track {
+                    job: &job,
+                    src: &src,
+                    dir: &scratch.0,
+                    contain: &contain,
+                    total,
+                };
+                let (codecs, loudness) =
+                    encode_track(&self.0, &ctx, &one, &track, normalize).await?;
+                if track.index == 0
+                    && let Some(l) = &loudness
+                {
+                    vodflow_core::repo::set_loudness(&self.0.pool, job.source.video_id, l).await?;
+                    tracing::info!(video_id = %job.source.video_id, ?l, "loudness normalized");
                 }
-            }))
-            .buffer_unordered(AUDIO_UPLOADS_IN_FLIGHT);
-            let (mut done, mut last_beat) = (0usize, std::time::Instant::now());
-            while let Some(r) = uploads.next().await {
-                r?;
-                done += 1;
-                if last_beat.elapsed() >= heartbeat_every(&ctx) {
-                    beat(&ctx, "upload", total, done as f64 * 100.0 / count).await;
-                    last_beat = std::time::Instant::now();
-                }
-            }
-            let manifest = serde_json::to_vec(&segments)?;
-            store
-                .put_bytes(
-                    bucket,
-                    &layout::audio_manifest_key(id, job.generation),
-                    manifest,
-                    "application/json",
-                    "no-store",
-                )
-                .await?;
-            if let Some(l) = &loudness {
-                vodflow_core::repo::set_loudness(&self.0.pool, id, l).await?;
-                tracing::info!(video_id = %id, ?l, "loudness normalized");
+                encoded.push(AudioTrackEncoded {
+                    track,
+                    codecs,
+                    segments: Vec::new(),
+                });
             }
             Ok(Some(AudioEncoded {
                 segments: Vec::new(),
-                codecs: f.codecs.unwrap_or_else(|| "mp4a.40.2".into()),
+                codecs: encoded[0].codecs.clone(),
                 bitrate_kbps: audio::AUDIO_KBPS,
+                tracks: encoded,
             }))
         }
         .await
@@ -233,17 +170,135 @@ impl TranscodeActivities {
     }
 }
 
+/// What every track of one `encode_audio` shares.
+struct Track<'a> {
+    job: &'a EncodeAudio,
+    src: &'a SourceMedia,
+    dir: &'a std::path::Path,
+    contain: &'a Containment,
+    total: f64,
+}
+
+/// Encodes one audio stream (measured and evened out first when `normalize`) into its rendition's
+/// init segment, media segments and segment list. Returns its codecs and loudness.
+async fn encode_track(
+    deps: &Deps,
+    ctx: &ActivityContext,
+    t: &Track<'_>,
+    track: &vodflow_core::audio_tracks::AudioTrack,
+    normalize: bool,
+) -> Result<(String, Option<vodflow_core::loudness::Loudness>), Error> {
+    let (job, total) = (t.job, t.total);
+    let rendition = track.rendition();
+    let loudness = if normalize {
+        Some(measure_loudness(deps, ctx, t.src, track.index, t.dir, t.contain, total).await?)
+    } else {
+        None
+    };
+    let out = t.dir.join(format!("{rendition}.mp4"));
+    ffmpeg_cli::run(
+        "audio encode",
+        &audio::audio_args(t.src, track.index, &out, loudness.map(|l| l.gain_db)),
+        t.contain,
+        heartbeat_every(ctx),
+        beater(ctx, "encode", move |t| {
+            (t / total * 100.0).clamp(0.0, 100.0)
+        }),
+        || ctx.is_cancelled(),
+    )
+    .await?;
+    // Twelve hours of audio is ~700 MB: index the file and read one segment at a time.
+    let index_of = out.clone();
+    let f = tokio::task::spawn_blocking(move || fmp4::split_file(&index_of))
+        .await?
+        .map_err(|e| Error::EncodedOutput(format!("{rendition}: {e}")))?;
+    let (id, bucket) = (job.source.video_id, &job.source.bucket);
+    let store = &deps.storage;
+    store
+        .put_bytes(
+            bucket,
+            &layout::init_key(id, job.generation, &rendition),
+            read_range(&out, 0, f.init_end).await?,
+            "audio/mp4",
+            CACHE_IMMUTABLE,
+        )
+        .await?;
+    let segments: Vec<Segment> = f
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Segment {
+            number: i as u32 + 1,
+            duration_s: s.duration as f64 / f64::from(f.timescale.max(1)),
+            timing: Some(SegmentTiming {
+                timescale: f.timescale,
+                start: s.decode_time,
+                ticks: s.duration,
+            }),
+            bytes: (s.end - s.start) as u64,
+        })
+        .collect();
+    // A long source has thousands of audio segments: upload several at a time and keep
+    // heartbeating, so a real store's latency never looks like a dead worker.
+    let count = f.segments.len().max(1) as f64;
+    let ranges: Vec<(u32, usize, usize)> = f
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i as u32 + 1, s.start, s.end))
+        .collect();
+    let (out, generation) = (&out, job.generation);
+    let mut uploads = futures::stream::iter(ranges.into_iter().map(|(number, a, b)| {
+        let key = layout::segment_key(id, generation, &rendition, number);
+        let bucket = bucket.clone();
+        let store = store.clone();
+        async move {
+            let bytes = read_range(out, a, b).await?;
+            store
+                .put_bytes(&bucket, &key, bytes, "audio/iso.segment", CACHE_IMMUTABLE)
+                .await
+        }
+    }))
+    .buffer_unordered(AUDIO_UPLOADS_IN_FLIGHT);
+    let (mut done, mut last_beat) = (0usize, std::time::Instant::now());
+    while let Some(r) = uploads.next().await {
+        r?;
+        done += 1;
+        if last_beat.elapsed() >= heartbeat_every(ctx) {
+            beat(ctx, "upload", total, done as f64 * 100.0 / count).await;
+            last_beat = std::time::Instant::now();
+        }
+    }
+    drop(uploads);
+    tokio::fs::remove_file(out).await.ok();
+    let manifest = serde_json::to_vec(&segments)?;
+    store
+        .put_bytes(
+            bucket,
+            &layout::audio_track_manifest_key(id, job.generation, &rendition),
+            manifest,
+            "application/json",
+            "no-store",
+        )
+        .await?;
+    Ok((f.codecs.unwrap_or_else(|| "mp4a.40.2".into()), loudness))
+}
+
 /// The programme's integrated loudness and true peak, and the gain that evens it out.
 async fn measure_loudness(
     deps: &Deps,
     ctx: &ActivityContext,
     src: &SourceMedia,
+    stream: u32,
     dir: &std::path::Path,
     contain: &Containment,
     total: f64,
 ) -> Result<vodflow_core::loudness::Loudness, Error> {
     use vodflow_core::loudness;
-    let (integrated, peak) = (dir.join("loudness-i.txt"), dir.join("loudness-tp.txt"));
+    let (integrated, peak) = (
+        dir.join(format!("loudness-{stream}-i.txt")),
+        dir.join(format!("loudness-{stream}-tp.txt")),
+    );
     let filter = loudness::measure_filter(
         &integrated.display().to_string(),
         &peak.display().to_string(),
@@ -256,7 +311,7 @@ async fn measure_loudness(
     })?;
     ffmpeg_cli::run(
         "loudness measurement",
-        &audio::measure_args(src, &filter),
+        &audio::measure_args(src, stream, &filter),
         contain,
         heartbeat_every(ctx),
         beater(ctx, "measure", move |t| {

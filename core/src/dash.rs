@@ -11,6 +11,7 @@
 
 use std::fmt::Write;
 
+use crate::audio_tracks::AudioTrack;
 use crate::layout;
 use crate::text_tracks::{Kind, TextTrack, whole_path};
 use crate::workflow_types::Segment;
@@ -28,29 +29,49 @@ pub struct Representation<'a> {
     pub segments: &'a [Segment],
 }
 
+/// One audio track: its own adaptation set (language, role), as HLS has one rendition per track.
+pub struct AudioSet<'a> {
+    /// `audio`, `audio-2`…
+    pub rendition: String,
+    pub track: &'a AudioTrack,
+    pub bandwidth: u64,
+    pub codecs: &'a str,
+    pub segments: &'a [Segment],
+}
+
 pub struct Presentation<'a> {
     pub generation: u32,
     /// Frames per second as a fraction.
     pub frame_rate: (u32, u32),
     pub video: Vec<Representation<'a>>,
-    pub audio: Option<Representation<'a>>,
+    pub audio: Vec<AudioSet<'a>>,
 }
 
 /// The manifest, or `None` when a segment's exact times are not known (segments recorded by
 /// older workers): a manifest of rounded durations would drift from the media.
 pub fn manifest(p: &Presentation<'_>) -> Option<String> {
-    let timelines = p
+    let video = p
         .video
         .iter()
-        .chain(p.audio.iter())
         .map(|r| timeline(r.segments).map(|t| (r, t)))
         .collect::<Option<Vec<_>>>()?;
-    let duration = timelines
+    let audio = p
+        .audio
         .iter()
-        .filter(|(r, _)| p.video.is_empty() || r.width > 0)
-        .map(|(_, t)| t.seconds())
-        .fold(0.0_f64, f64::max);
-    if timelines.is_empty() || duration <= 0.0 {
+        .map(|a| timeline(a.segments).map(|t| (a, t)))
+        .collect::<Option<Vec<_>>>()?;
+    let duration = if video.is_empty() {
+        audio
+            .iter()
+            .map(|(_, t)| t.seconds())
+            .fold(0.0_f64, f64::max)
+    } else {
+        video
+            .iter()
+            .map(|(_, t)| t.seconds())
+            .fold(0.0_f64, f64::max)
+    };
+    if duration <= 0.0 {
         return None;
     }
     let mut m = String::new();
@@ -62,7 +83,6 @@ pub fn manifest(p: &Presentation<'_>) -> Option<String> {
     );
     m.push_str("  <Period id=\"0\" start=\"PT0S\">\n");
     let (mut next_id, gen_dir) = (0, layout::generation_dir(p.generation));
-    let video: Vec<_> = timelines.iter().filter(|(r, _)| r.width > 0).collect();
     if !video.is_empty() {
         let (w, h) = video
             .iter()
@@ -93,23 +113,37 @@ pub fn manifest(p: &Presentation<'_>) -> Option<String> {
         }
         m.push_str("    </AdaptationSet>\n");
     }
-    for (r, t) in timelines.iter().filter(|(r, _)| r.width == 0) {
+    for (a, t) in &audio {
         let _ = writeln!(
             m,
-            r#"    <AdaptationSet id="{next_id}" contentType="audio" mimeType="audio/mp4" lang="und" segmentAlignment="true" startWithSAP="1">"#
+            r#"    <AdaptationSet id="{next_id}" contentType="audio" mimeType="audio/mp4" lang="{}" segmentAlignment="true" startWithSAP="1">"#,
+            xml(&a.track.language)
         );
         next_id += 1;
-        m.push_str("      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"main\"/>\n");
+        let role = if a.track.commentary {
+            "commentary"
+        } else if a.track.descriptive {
+            "description"
+        } else if a.track.default {
+            "main"
+        } else {
+            "alternate"
+        };
+        let _ = writeln!(
+            m,
+            "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>"
+        );
+        let _ = writeln!(m, "      <Label>{}</Label>", xml(&a.track.name));
         let _ = writeln!(
             m,
             r#"      <Representation id="{}" bandwidth="{}" codecs="{}" audioSamplingRate="{}">"#,
-            xml(r.name),
-            r.bandwidth.max(1),
-            xml(r.codecs),
+            xml(&a.rendition),
+            a.bandwidth.max(1),
+            xml(a.codecs),
             t.timescale
         );
         m.push_str("        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"2\"/>\n");
-        template(&mut m, &gen_dir, r.name, t);
+        template(&mut m, &gen_dir, &a.rendition, t);
         m.push_str("      </Representation>\n    </AdaptationSet>\n");
     }
     m.push_str("  </Period>\n</MPD>\n");
@@ -258,6 +292,18 @@ mod tests {
         }
     }
 
+    fn main_track() -> &'static AudioTrack {
+        static T: std::sync::OnceLock<AudioTrack> = std::sync::OnceLock::new();
+        T.get_or_init(|| AudioTrack {
+            index: 0,
+            language: "en".into(),
+            name: "English".into(),
+            default: true,
+            commentary: false,
+            descriptive: false,
+        })
+    }
+
     fn presentation<'a>(v: &'a [Segment], a: &'a [Segment], generation: u32) -> Presentation<'a> {
         Presentation {
             generation,
@@ -270,14 +316,13 @@ mod tests {
                 codecs: "avc1.64001f",
                 segments: v,
             }],
-            audio: Some(Representation {
-                name: "audio",
-                width: 0,
-                height: 0,
+            audio: vec![AudioSet {
+                rendition: "audio".into(),
+                track: main_track(),
                 bandwidth: 128_000,
                 codecs: "mp4a.40.2",
                 segments: a,
-            }),
+            }],
         }
     }
 
@@ -305,6 +350,39 @@ mod tests {
         );
         assert!(m.contains(r#"type="static""#));
         assert!(m.contains(r#"audioSamplingRate="48000""#));
+    }
+
+    #[test]
+    fn each_audio_track_is_a_set_with_its_language_and_role() {
+        let v = [seg(1, 0, 90_000, 90_000)];
+        let commentary = AudioTrack {
+            index: 1,
+            language: "fr".into(),
+            name: "Commentaire".into(),
+            default: false,
+            commentary: true,
+            descriptive: false,
+        };
+        let mut p = presentation(&v, &v, 0);
+        p.audio.push(AudioSet {
+            rendition: "audio-2".into(),
+            track: &commentary,
+            bandwidth: 128_000,
+            codecs: "mp4a.40.2",
+            segments: &v,
+        });
+        let m = manifest(&p).unwrap();
+        assert!(
+            m.contains(r#"contentType="audio" mimeType="audio/mp4" lang="en""#),
+            "{m}"
+        );
+        assert!(
+            m.contains(r#"contentType="audio" mimeType="audio/mp4" lang="fr""#),
+            "{m}"
+        );
+        assert!(m.contains(r#"value="main"/>"#) && m.contains(r#"value="commentary"/>"#));
+        assert!(m.contains(r#"<Representation id="audio-2""#));
+        assert!(m.contains(r#"media="audio-2/seg_$Number%05d$.m4s""#), "{m}");
     }
 
     #[test]

@@ -63,9 +63,14 @@ pub fn chunk_manifest_key(id: VideoId, generation: u32, index: u32) -> String {
     format!("{}{index:05}.json", chunk_manifests_prefix(id, generation))
 }
 
-/// The audio rendition's segment list, written by `encode_audio` and read by `package`.
+/// The first audio rendition's segment list, written by `encode_audio` and read by `package`.
 pub fn audio_manifest_key(id: VideoId, generation: u32) -> String {
-    format!("{}audio.json", chunk_manifests_prefix(id, generation))
+    audio_track_manifest_key(id, generation, "audio")
+}
+
+/// An audio rendition's segment list (`audio`, `audio-2`…).
+pub fn audio_track_manifest_key(id: VideoId, generation: u32, rendition: &str) -> String {
+    format!("{}{rendition}.json", chunk_manifests_prefix(id, generation))
 }
 
 pub fn hls_prefix(id: VideoId) -> String {

@@ -5,6 +5,7 @@
 //! side effects. Kafka is the exception by design: every role builds its clients from [`kafka`], so
 //! the broker's settings and the topic names live in one place.
 
+pub mod audio_tracks;
 pub mod cdn;
 pub mod chapters;
 pub mod config;

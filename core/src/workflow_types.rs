@@ -110,6 +110,10 @@ pub struct SourceInfo {
     /// BT.709, so it is not washed out on the players the ladder targets.
     #[serde(default)]
     pub hdr_transfer: Option<String>,
+    /// Every audio stream, as published (empty in runs probed before: then the first stream only,
+    /// as `audio`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audio_tracks: Vec<crate::audio_tracks::AudioTrack>,
 }
 
 impl SourceInfo {
@@ -207,6 +211,20 @@ pub struct AudioEncoded {
     pub segments: Vec<Segment>,
     pub codecs: String,
     pub bitrate_kbps: u32,
+    /// Every audio track (the first is `audio`, the one the fields above describe); empty in
+    /// results of workers that encoded the first stream only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tracks: Vec<AudioTrackEncoded>,
+}
+
+/// One encoded audio track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioTrackEncoded {
+    pub track: crate::audio_tracks::AudioTrack,
+    pub codecs: String,
+    /// Read by `package` from the track's segment list in the store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Segment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,35 +10,40 @@ pub const AUDIO_KBPS: u32 = 128;
 
 /// `gain_db`: the loudness normalization's one gain (`loudness::plan`), applied to the stereo
 /// 48 kHz signal the encoder is fed, the same signal that was measured.
-pub fn audio_args(source: &SourceMedia, out: &Path, gain_db: Option<f64>) -> Vec<String> {
+/// `stream`: which of the source's audio streams (`-map 0:a:N`).
+pub fn audio_args(
+    source: &SourceMedia,
+    stream: u32,
+    out: &Path,
+    gain_db: Option<f64>,
+) -> Vec<String> {
     let mut args = source.input_args(&[]);
     if let Some(gain) = gain_db {
         args.extend(["-af".to_owned(), vodflow_core::loudness::gain_filter(gain)]);
     }
-    args.extend(audio_output_args(out));
+    args.extend(stream_output_args(stream, out));
     args
 }
 
 /// Measures the programme's loudness and true peak (`loudness::measure_filter`), decoding only
 /// its audio.
-pub fn measure_args(source: &SourceMedia, filter: &str) -> Vec<String> {
+pub fn measure_args(source: &SourceMedia, stream: u32, filter: &str) -> Vec<String> {
     let mut args = source.input_args(&[]);
-    args.extend(
-        [
-            "-map", "0:a:0", "-vn", "-sn", "-dn", "-af", filter, "-f", "null", "-",
-        ]
-        .map(str::to_owned),
-    );
+    args.extend(["-map".to_owned(), format!("0:a:{stream}")]);
+    args.extend(["-vn", "-sn", "-dn", "-af", filter, "-f", "null", "-"].map(str::to_owned));
     args
 }
 
-/// The output half of [`audio_args`]: what the audio of any input becomes.
+/// The output half of [`audio_args`] for the first audio stream: what the audio of any input
+/// becomes.
 pub fn audio_output_args(out: &Path) -> Vec<String> {
-    let mut args = Vec::new();
+    stream_output_args(0, out)
+}
+
+fn stream_output_args(stream: u32, out: &Path) -> Vec<String> {
+    let mut args = vec!["-map".to_owned(), format!("0:a:{stream}")];
     args.extend(
         [
-            "-map",
-            "0:a:0",
             "-vn",
             "-c:a",
             "aac",

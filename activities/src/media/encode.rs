@@ -339,6 +339,7 @@ mod tests {
                 container: "mov".into(),
                 interlaced: false,
                 hdr_transfer: None,
+                audio_tracks: Vec::new(),
             },
             chunk: Chunk {
                 index: 1,

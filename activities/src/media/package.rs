@@ -5,7 +5,8 @@
 
 use std::fmt::Write;
 
-use vodflow_core::workflow_types::{Package, PackagedRendition, Segment};
+use vodflow_core::audio_tracks::AudioTrack;
+use vodflow_core::workflow_types::{AudioEncoded, Package, PackagedRendition, Segment};
 use vodflow_core::{dash, layout};
 
 use super::audio::AUDIO_KBPS;
@@ -97,6 +98,44 @@ fn audio_listed<'a>(job: &Package, segments: &'a [Segment]) -> &'a [Segment] {
     &segments[..n.max(1).min(segments.len())]
 }
 
+/// One audio track as the playlists see it.
+struct TrackView<'a> {
+    track: std::borrow::Cow<'a, AudioTrack>,
+    codecs: &'a str,
+    segments: &'a [Segment],
+}
+
+/// The encode's audio tracks; for results of workers that encoded the first stream only, that
+/// one, named as those runs named it.
+fn audio_tracks(a: &AudioEncoded) -> Vec<TrackView<'_>> {
+    if a.tracks.is_empty() {
+        return vec![TrackView {
+            track: std::borrow::Cow::Owned(AudioTrack {
+                index: 0,
+                language: "und".into(),
+                name: "default".into(),
+                default: true,
+                commentary: false,
+                descriptive: false,
+            }),
+            codecs: &a.codecs,
+            segments: &a.segments,
+        }];
+    }
+    a.tracks
+        .iter()
+        .map(|t| TrackView {
+            track: std::borrow::Cow::Borrowed(&t.track),
+            codecs: &t.codecs,
+            segments: if t.segments.is_empty() && t.track.index == 0 {
+                &a.segments
+            } else {
+                &t.segments
+            },
+        })
+        .collect()
+}
+
 pub fn build(job: &Package) -> Result<Playlists, String> {
     let id = job.video_id;
     let mut media = Vec::new();
@@ -104,34 +143,47 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
     // (rung, its segments, peak video bits per second, codecs) for the DASH manifest.
     let mut rungs: Vec<(&vodflow_core::ladder::Rendition, Vec<Segment>, u64, String)> = Vec::new();
     let mut master = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let (audio_codecs, audio_bw) = match &job.audio {
-        Some(a) => {
-            let (peak, avg) = bandwidths(&a.segments);
-            let _ = writeln!(
-                master,
-                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"default\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"{}index.m3u8\"",
-                layout::rendition_dir(job.generation, "audio")
-            );
-            let listed = audio_listed(job, &a.segments);
-            media.push(("audio".to_owned(), media_playlist(listed, job.growing)));
-            renditions.push(PackagedRendition {
-                name: "audio".into(),
-                kind: "audio".into(),
-                width: 0,
-                height: 0,
-                bandwidth: avg as u32,
-                codecs: a.codecs.clone(),
-                playlist_key: layout::playlist_key(id, job.generation, "audio"),
-                segment_count: a.segments.len() as u32,
-                bytes: a.segments.iter().map(|s| s.bytes).sum(),
-            });
-            (
-                Some(a.codecs.clone()),
-                (peak.max(u64::from(AUDIO_KBPS) * 1000), avg),
-            )
+    let tracks = job.audio.as_ref().map(audio_tracks).unwrap_or_default();
+    let mut audio_bw = (0, 0);
+    for t in &tracks {
+        let (peak, avg) = bandwidths(t.segments);
+        let mut line = format!(
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\",LANGUAGE=\"{}\",DEFAULT={},AUTOSELECT={},CHANNELS=\"2\"",
+            t.track.name,
+            t.track.language,
+            if t.track.default { "YES" } else { "NO" },
+            // A commentary is chosen by the viewer, never by the player.
+            if t.track.commentary { "NO" } else { "YES" },
+        );
+        if t.track.descriptive {
+            line.push_str(",CHARACTERISTICS=\"public.accessibility.describes-video\"");
         }
-        None => (None, (0, 0)),
-    };
+        let rendition = t.track.rendition();
+        let _ = writeln!(
+            master,
+            "{line},URI=\"{}index.m3u8\"",
+            layout::rendition_dir(job.generation, &rendition)
+        );
+        let listed = audio_listed(job, t.segments);
+        media.push((rendition.clone(), media_playlist(listed, job.growing)));
+        renditions.push(PackagedRendition {
+            name: rendition.clone(),
+            kind: "audio".into(),
+            width: 0,
+            height: 0,
+            bandwidth: avg as u32,
+            codecs: t.codecs.to_owned(),
+            playlist_key: layout::playlist_key(id, job.generation, &rendition),
+            segment_count: t.segments.len() as u32,
+            bytes: t.segments.iter().map(|s| s.bytes).sum(),
+        });
+        // Each variant's BANDWIDTH must cover whichever track plays with it.
+        audio_bw = (
+            audio_bw.0.max(peak.max(u64::from(AUDIO_KBPS) * 1000)),
+            audio_bw.1.max(avg),
+        );
+    }
+    let audio_codecs = tracks.first().map(|t| t.codecs.to_owned());
     for r in &job.renditions {
         let mut segments: Vec<Segment> = Vec::new();
         let mut codecs = None;
@@ -205,14 +257,16 @@ pub fn build(job: &Package) -> Result<Playlists, String> {
                     segments,
                 })
                 .collect(),
-            audio: job.audio.as_ref().map(|a| dash::Representation {
-                name: "audio",
-                width: 0,
-                height: 0,
-                bandwidth: bandwidths(&a.segments).0.max(u64::from(AUDIO_KBPS) * 1000),
-                codecs: &a.codecs,
-                segments: &a.segments,
-            }),
+            audio: tracks
+                .iter()
+                .map(|t| dash::AudioSet {
+                    rendition: t.track.rendition(),
+                    track: &t.track,
+                    bandwidth: bandwidths(t.segments).0.max(u64::from(AUDIO_KBPS) * 1000),
+                    codecs: t.codecs,
+                    segments: t.segments,
+                })
+                .collect(),
         })
     };
     Ok(Playlists {

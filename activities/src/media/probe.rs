@@ -122,6 +122,33 @@ pub async fn probe(
         .iter()
         .find(|s| s.codec_type.as_deref() == Some("audio"))
         .and_then(|s| s.codec_name.clone());
+    let audio_streams: Vec<&Stream> = head
+        .streams
+        .iter()
+        .filter(|s| s.codec_type.as_deref() == Some("audio"))
+        .collect();
+    if audio_streams.len() > vodflow_core::audio_tracks::MAX_AUDIO_TRACKS {
+        return Err(Error::InvalidMedia(format!(
+            "the source has {} audio streams; at most {} are published",
+            audio_streams.len(),
+            vodflow_core::audio_tracks::MAX_AUDIO_TRACKS
+        )));
+    }
+    let audio_tracks = vodflow_core::audio_tracks::tracks(
+        &audio_streams
+            .iter()
+            .map(|s| {
+                let flag = |k: &str| s.disposition.get(k).copied().unwrap_or(0) != 0;
+                vodflow_core::audio_tracks::StreamTags {
+                    language: s.tags.get("language").map(String::as_str),
+                    title: s.tags.get("title").map(String::as_str),
+                    default: flag("default"),
+                    comment: flag("comment"),
+                    visual_impaired: flag("visual_impaired") || flag("descriptions"),
+                }
+            })
+            .collect::<Vec<_>>(),
+    );
     let declared_s = seconds(head.format.as_ref().and_then(|f| f.duration.as_deref()))
         .or_else(|| seconds(video.duration.as_deref()));
     let start_s =
@@ -220,6 +247,7 @@ pub async fn probe(
         fps_den,
         video_codec,
         audio_codec,
+        audio_tracks,
         container: source.container.demuxer().to_owned(),
         interlaced: matches!(
             video.field_order.as_deref(),

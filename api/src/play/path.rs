@@ -177,9 +177,14 @@ fn storyboard_sheet(name: &str) -> Option<u32> {
     (vodflow_core::storyboard::sheet_name(n) == name).then_some(n)
 }
 
-/// `144p` … `2160p`, or `audio`.
+/// `144p` … `2160p`, or `audio`, `audio-2` … `audio-8` (spelled as `audio_tracks::rendition_name`).
 fn is_rendition(s: &str) -> bool {
     s == "audio"
+        || s.strip_prefix("audio-").is_some_and(|n| {
+            n.len() == 1
+                && n.parse::<usize>()
+                    .is_ok_and(|n| (2..=vodflow_core::audio_tracks::MAX_AUDIO_TRACKS).contains(&n))
+        })
         || s.strip_suffix('p')
             .is_some_and(|n| (3..=4).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
 }

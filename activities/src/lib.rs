@@ -5,7 +5,9 @@
 //! It must not orchestrate: ordering, parallelism and retries belong to the workflow.
 
 mod attempt_deadline;
+mod backfill;
 mod catalog;
+mod dash_from_store;
 mod deletion;
 pub mod disk_gate;
 mod downloads;

@@ -242,6 +242,32 @@ impl ProcessingActivities {
         .map_err(Error::into_activity)
     }
 
+    #[activity(name = names::BACKFILL_PAGE)]
+    pub async fn backfill_page(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        page: vodflow_core::backfill::Page,
+    ) -> Result<Vec<vodflow_core::backfill::After>, ActivityError> {
+        crate::backfill::page(&self.0, &page)
+            .await
+            .map_err(Error::into_activity)
+    }
+
+    #[activity(name = names::BACKFILL_VIDEO)]
+    pub async fn backfill_video(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        job: vodflow_core::backfill::VideoJob,
+    ) -> Result<vodflow_core::backfill::Outcome, ActivityError> {
+        async move {
+            let outcome = crate::backfill::video(&self.0, &ctx, &job).await?;
+            tracing::info!(video_id = %job.video_id, ?outcome, "backfilled");
+            Ok(outcome)
+        }
+        .await
+        .map_err(Error::into_activity)
+    }
+
     #[activity(name = names::UPDATE_METADATA)]
     pub async fn update_metadata(
         self: Arc<Self>,
@@ -411,7 +437,7 @@ async fn chunk_manifests(
 
 /// Reads the chosen rendition back into one file, decodes it into sheets and stores them with the
 /// WebVTT that points into them (the WebVTT last: once it exists, every sheet it names does).
-async fn storyboard_made(
+pub(crate) async fn storyboard_made(
     deps: &crate::Deps,
     ctx: &ActivityContext,
     job: &CreateStoryboard,

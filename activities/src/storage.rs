@@ -84,6 +84,30 @@ impl Storage {
         }
     }
 
+    /// The first `len` bytes of an object (all of it when shorter), or `None` when it is missing.
+    pub async fn get_prefix(&self, bucket: &str, key: &str, len: u64) -> Result<Option<Vec<u8>>> {
+        let range = format!("bytes=0-{}", len.saturating_sub(1));
+        match self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(
+                o.body
+                    .collect()
+                    .await
+                    .map_err(|e| Error::Storage(e.to_string()))?
+                    .to_vec(),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(s3_err(e)),
+        }
+    }
+
     /// Writes the objects under `prefix` that `keep` accepts into `out`, one after the other in
     /// key order (`init.mp4` first, then the segments as numbered), streamed.
     pub async fn concat_objects(

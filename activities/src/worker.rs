@@ -7,8 +7,8 @@ use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use vodflow_core::{Config, names};
 use vodflow_workflows::{
-    DeleteVideoWorkflow, ReconcileWorkflow, VideoDownloadsWorkflow, VideoProcessingWorkflow,
-    WebhookDeliveryWorkflow,
+    BackfillWorkflow, DeleteVideoWorkflow, ReconcileWorkflow, VideoDownloadsWorkflow,
+    VideoProcessingWorkflow, WebhookDeliveryWorkflow,
 };
 
 use crate::disk_gate::DiskGate;
@@ -81,6 +81,8 @@ pub async fn run_with(
             .register_workflow::<DeleteVideoWorkflow>()
             .map_err(|e| setup(&e))?
             .register_workflow::<VideoDownloadsWorkflow>()
+            .map_err(|e| setup(&e))?
+            .register_workflow::<BackfillWorkflow>()
             .map_err(|e| setup(&e))?
             .register_activities(ProcessingActivities(deps.clone()))
             // Runs started before imports had their own queue schedule them here.

@@ -6,6 +6,7 @@
 
 mod admin;
 pub mod auth;
+mod backfill;
 mod connections;
 mod embed;
 mod events;
@@ -51,6 +52,7 @@ type Apis = (
     workflow::WorkflowApi,
     events::EventsApi,
     admin::AdminApi,
+    backfill::BackfillApi,
     webhooks::WebhooksApi,
     health::HealthApi,
 );

@@ -6,6 +6,7 @@
 //! the broker's settings and the topic names live in one place.
 
 pub mod audio_tracks;
+pub mod backfill;
 pub mod cdn;
 pub mod chapters;
 pub mod config;

@@ -16,6 +16,8 @@ pub const PACKAGE: &str = "package";
 pub const CREATE_POSTER: &str = "create_poster";
 pub const CREATE_STORYBOARD: &str = "create_storyboard";
 pub const CREATE_DOWNLOADS: &str = "create_downloads";
+pub const BACKFILL_PAGE: &str = "backfill_page";
+pub const BACKFILL_VIDEO: &str = "backfill_video";
 pub const UPDATE_METADATA: &str = "update_metadata";
 pub const INVALIDATE_CDN: &str = "invalidate_cdn";
 pub const NOTIFY: &str = "notify";
@@ -36,6 +38,13 @@ pub mod activity_id {
     pub const POSTER: &str = "poster";
     pub const STORYBOARD: &str = "storyboard";
     pub const DOWNLOADS: &str = "downloads";
+    /// The backfill's page of videos.
+    pub const BACKFILL_PAGE: &str = "backfill-page";
+
+    /// `backfill-<video id>`: one video brought up to date.
+    pub fn backfill_video(id: vodflow_core::VideoId) -> String {
+        format!("backfill-{id}")
+    }
     pub const METADATA_PROCESSING: &str = "metadata-processing";
     pub const METADATA_READY: &str = "metadata-ready";
     pub const METADATA_PLAYABLE: &str = "metadata-playable";
@@ -137,6 +146,22 @@ impl ProcessingActivities {
     pub fn create_downloads(
         _: CreateDownloads,
     ) -> Result<Vec<vodflow_core::downloads::Download>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// The next ready videos of a backfill, oldest first.
+    #[activity(name = BACKFILL_PAGE)]
+    pub fn backfill_page(
+        _: vodflow_core::backfill::Page,
+    ) -> Result<Vec<vodflow_core::backfill::After>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// One video brought up to date with the backfill's outputs.
+    #[activity(name = BACKFILL_VIDEO)]
+    pub fn backfill_video(
+        _: vodflow_core::backfill::VideoJob,
+    ) -> Result<vodflow_core::backfill::Outcome, ActivityError> {
         unimplemented!()
     }
 

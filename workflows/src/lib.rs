@@ -6,6 +6,7 @@
 //! starters beside each workflow run in clients (the bridge, the API, the activities that dispatch
 //! webhooks), never inside a workflow.
 
+pub mod backfill;
 pub mod contract;
 pub mod delete_video;
 pub mod reconcile;
@@ -14,6 +15,7 @@ pub mod video_downloads;
 pub mod video_processing;
 pub mod webhook_delivery;
 
+pub use backfill::BackfillWorkflow;
 pub use delete_video::DeleteVideoWorkflow;
 pub use reconcile::ReconcileWorkflow;
 pub use video_downloads::VideoDownloadsWorkflow;

@@ -151,6 +151,28 @@ fn split_reader<R: Read + Seek>(r: &mut R, len: u64) -> Result<Fragmented, Strin
     })
 }
 
+/// The timescale of an init segment (`ftyp`+`moov`).
+pub fn init_timescale(init: &[u8]) -> Result<u32, String> {
+    split(init).map(|f| f.timescale)
+}
+
+/// The decode time and length (in the track's timescale) of a media segment, from its first bytes:
+/// only its `moof` needs to be there, not its media data.
+pub fn fragment_times(prefix: &[u8]) -> Result<(u64, u64), String> {
+    let mut r = std::io::Cursor::new(prefix);
+    let len = prefix.len() as u64;
+    let mut pos = 0u64;
+    while pos + 8 <= len {
+        let (kind, size, header) = box_header(&mut r, pos, len)?;
+        if &kind == b"moof" {
+            let (data, b) = read_box(&mut r, pos, kind, size, header)?;
+            return traf_times(&data, &b);
+        }
+        pos += size;
+    }
+    Err("no moof in the segment's first bytes".into())
+}
+
 /// The type, total size and header length of the box at `pos`.
 fn box_header<R: Read + Seek>(
     r: &mut R,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::{Config, Result, VideoId, VideoStatus};
 
+pub mod backfill;
 pub mod text_tracks;
 
 pub async fn connect(cfg: &Config) -> Result<PgPool> {

@@ -71,7 +71,7 @@ pub(crate) async fn video(deps: &Deps, ctx: &ActivityContext, job: &VideoJob) ->
             }
             Output::Dash if row.dash_generation != shown => {
                 if let Some(mpd) =
-                    crate::dash_from_store::manifest(deps, &job.bucket, id, generation).await?
+                    crate::dash_from_store::manifest(deps, ctx, &job.bucket, id, generation).await?
                 {
                     deps.storage
                         .put_bytes(

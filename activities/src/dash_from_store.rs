@@ -8,8 +8,11 @@ use vodflow_core::audio_tracks::AudioTrack;
 use vodflow_core::workflow_types::{Segment, SegmentTiming};
 use vodflow_core::{VideoId, dash, layout};
 
+use temporalio_sdk::activities::ActivityContext;
+
 use crate::Deps;
 use crate::error::{Error, Result};
+use crate::heartbeat::{beat, heartbeat_every};
 use crate::media::fmp4;
 
 /// A `moof` of a 4 s segment is a few kilobytes; this leaves room for hundreds of frames.
@@ -18,6 +21,7 @@ const MOOF_BYTES: u64 = 256 << 10;
 /// `Ok(None)` when the generation has no master in the store.
 pub(crate) async fn manifest(
     deps: &Deps,
+    ctx: &ActivityContext,
     bucket: &str,
     id: VideoId,
     generation: u32,
@@ -88,7 +92,7 @@ pub(crate) async fn manifest(
     for name in video.iter().map(|v| &v.0).chain(audio.iter().map(|a| &a.0)) {
         segments.insert(
             name.clone(),
-            timed_segments(deps, bucket, id, generation, name).await?,
+            timed_segments(deps, ctx, bucket, id, generation, name).await?,
         );
     }
     let audio_codecs = "mp4a.40.2";
@@ -122,6 +126,7 @@ pub(crate) async fn manifest(
 /// A rendition's segments with their exact times, read from the store.
 async fn timed_segments(
     deps: &Deps,
+    ctx: &ActivityContext,
     bucket: &str,
     id: VideoId,
     generation: u32,
@@ -142,7 +147,9 @@ async fn timed_segments(
         .lines()
         .filter_map(|l| l.strip_prefix("seg_")?.strip_suffix(".m4s")?.parse().ok())
         .collect();
-    futures::stream::iter(names.into_iter().map(|number| async move {
+    let total = names.len().max(1) as f64;
+    let mut last_beat = std::time::Instant::now();
+    let mut read = futures::stream::iter(names.into_iter().map(|number| async move {
         let key = layout::segment_key(id, generation, rendition, number);
         let head = store
             .get_prefix(bucket, &key, MOOF_BYTES)
@@ -161,9 +168,17 @@ async fn timed_segments(
             }),
         })
     }))
-    .buffered(16)
-    .try_collect()
-    .await
+    .buffered(16);
+    // Hours of video are tens of thousands of reads: the activity keeps heartbeating through them.
+    let mut out = Vec::new();
+    while let Some(segment) = read.try_next().await? {
+        out.push(segment);
+        if last_beat.elapsed() >= heartbeat_every(ctx) {
+            beat(ctx, "dash", 0.0, out.len() as f64 * 100.0 / total).await;
+            last_beat = std::time::Instant::now();
+        }
+    }
+    Ok(out)
 }
 
 /// `g2/720p/index.m3u8` → `720p` when it is of the generation `gen_dir`.

@@ -148,15 +148,61 @@ function upload(event) {
 // ---------- watch ----------
 
 let mounted = null; // the video whose player is on the page
+let watching = null; // the timer that reads the watched video again while it is processed
+
+/**
+ * The run as the workflow sees it (the video's `progress`, from its Temporal workflow): the step,
+ * each rung's share done, a square per chunk coloured by its state (with its attempt and the worker
+ * encoding it), and which worker encodes which chunks right now.
+ */
+function renderProcessing(progress) {
+  const box = $("#processing");
+  box.hidden = !progress;
+  if (!progress) return;
+  const eta = progress.eta_seconds != null ? `, about ${Math.ceil(progress.eta_seconds)} s left` : "";
+  $("#processing-step").textContent = `${progress.step.replaceAll("_", " ")}: ${progress.percent.toFixed(0)}%${eta}`;
+  $("#processing-rungs").replaceChildren(...progress.renditions.map((r) => {
+    const row = el("div", { class: `rung ${r.state}`, "data-rung": r.name });
+    row.append(el("span", { class: "rung-name" }, r.name));
+    row.append(el("progress", { max: "100", value: String(r.percent) }));
+    return row;
+  }));
+  $("#processing-chunks").setAttribute("aria-label",
+    `${progress.chunks.filter((c) => c.state === "done").length} of ${progress.chunks.length} chunks done`);
+  $("#processing-chunks").replaceChildren(...progress.chunks.map((c) => {
+    const where = c.worker ? ` on ${c.worker}` : "";
+    const attempt = c.attempt && c.attempt > 1 ? `, attempt ${c.attempt}` : "";
+    const square = el("span", {
+      class: `chunk ${c.state}`,
+      "data-index": String(c.index),
+      title: `chunk ${c.index}: ${c.state} ${c.percent.toFixed(0)}%${attempt}${where}`,
+    });
+    square.style.setProperty("--done", `${c.percent}%`);
+    return square;
+  }));
+  const byWorker = new Map();
+  for (const c of progress.chunks) {
+    if (c.worker && (c.state === "encoding" || c.state === "uploading")) {
+      byWorker.set(c.worker, [...(byWorker.get(c.worker) || []), c.index]);
+    }
+  }
+  $("#processing-workers").replaceChildren(...[...byWorker].map(([worker, chunks]) =>
+    el("li", { class: "worker", "data-worker": worker }, `${worker}: chunk ${chunks.join(", ")}`)));
+}
 
 async function watch(id) {
   show("#watch");
+  clearTimeout(watching);
   const v = await api(`/v1/videos/${id}`);
   $("#watch-title").textContent = v.title;
   $("#watch-description").textContent = v.description || "";
+  renderProcessing(ACTIVE.has(v.status) ? v.progress : null);
+  // Read again while it moves: the picture follows the run, and `playable` turns `ready`.
+  if (ACTIVE.has(v.status) && location.pathname === `/watch/${id}`) {
+    watching = setTimeout(() => watch(id).catch(console.error), 1000);
+  }
   if (!WATCHABLE.has(v.status) || !v.playback) {
     $("#watch-status").textContent = `This video is ${v.status}.`;
-    setTimeout(() => watch(id).catch(console.error), 2000);
     return;
   }
   $("#watch-status").textContent =

@@ -125,15 +125,7 @@ async fn each_audio_stream_is_a_track_in_hls_dash_and_the_player() {
 
         let row = wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
-        let video: serde_json::Value = client
-            .get(format!("{base}/v1/videos/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let video: serde_json::Value = common::video_json(&base, &token, &id).await;
         let master_url = video["playback"]["master"].as_str().unwrap();
         let master = client
             .get(master_url)

@@ -208,15 +208,7 @@ async fn a_backfill_brings_old_videos_up_to_date_through_a_kill_and_a_delete() {
     );
 
     for id in ids.iter().filter(|i| **i != doomed) {
-        let v: serde_json::Value = client
-            .get(format!("{base}/v1/videos/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: serde_json::Value = common::video_json(&base, &token, id).await;
         let pb = &v["playback"];
         assert!(pb["storyboard"].is_string(), "{v}");
         assert_eq!(pb["downloads"][0]["name"], "highest", "{v}");

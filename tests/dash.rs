@@ -100,15 +100,7 @@ async fn the_dash_manifest_names_the_hls_segments_and_plays_in_shaka_and_ffprobe
         let id = common::upload(&base, &token, &clip, "dashed").await;
         let row = wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
-        let video: serde_json::Value = client
-            .get(format!("{base}/v1/videos/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let video: serde_json::Value = common::video_json(&base, &token, &id).await;
         let master = video["playback"]["master"].as_str().unwrap().to_owned();
         let mpd_url = video["playback"]["dash"]
             .as_str()

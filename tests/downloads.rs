@@ -51,18 +51,6 @@ fn frame_hashes(input: &str) -> Vec<String> {
         .collect()
 }
 
-async fn video(client: &reqwest::Client, base: &str, token: &str, id: &str) -> serde_json::Value {
-    client
-        .get(format!("{base}/v1/videos/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn ask(
     client: &reqwest::Client,
     base: &str,
@@ -150,7 +138,7 @@ async fn downloads_are_remuxed_files_with_the_rungs_frames_moov_first() {
         }
 
         // Chosen at upload: audio.m4a only, audio alone, moov first.
-        let vb = video(&client, &base, &token, &b).await;
+        let vb = common::video_json(&base, &token, &b).await;
         let listed = vb["playback"]["downloads"].as_array().unwrap().clone();
         assert_eq!(listed.len(), 1, "{vb}");
         assert_eq!(listed[0]["name"], "audio");
@@ -192,7 +180,7 @@ async fn downloads_are_remuxed_files_with_the_rungs_frames_moov_first() {
         assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "audio");
 
         // None at upload (the default): nothing listed, nothing served.
-        let va = video(&client, &base, &token, &a).await;
+        let va = common::video_json(&base, &token, &a).await;
         assert_eq!(va["playback"]["downloads"], serde_json::json!([]), "{va}");
         let master = va["playback"]["master"].as_str().unwrap().to_owned();
         let highest = master.replace("master.m3u8", "download/highest.mp4");
@@ -211,9 +199,9 @@ async fn downloads_are_remuxed_files_with_the_rungs_frames_moov_first() {
             202
         );
         let va = common::eventually("the downloads are made", Duration::from_secs(120), || {
-            let (client, base, token, a) = (client.clone(), base.clone(), token.clone(), a.clone());
+            let (base, token, a) = (base.clone(), token.clone(), a.clone());
             async move {
-                let v = video(&client, &base, &token, &a).await;
+                let v = common::video_json(&base, &token, &a).await;
                 (!v["playback"]["downloads"].as_array()?.is_empty()).then_some(v)
             }
         })
@@ -320,9 +308,9 @@ async fn downloads_are_remuxed_files_with_the_rungs_frames_moov_first() {
             202
         );
         let va = common::eventually("only highest is listed", Duration::from_secs(120), || {
-            let (client, base, token, a) = (client.clone(), base.clone(), token.clone(), a.clone());
+            let (base, token, a) = (base.clone(), token.clone(), a.clone());
             async move {
-                let v = video(&client, &base, &token, &a).await;
+                let v = common::video_json(&base, &token, &a).await;
                 (v["playback"]["downloads"].as_array()?.len() == 1).then_some(v)
             }
         })

@@ -146,15 +146,7 @@ async fn quiet_and_loud_sources_come_out_at_the_target_with_their_peaks_under_th
             let row =
                 wait_for_status(env, id, &["ready", "failed"], Duration::from_secs(180)).await;
             assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
-            let video: serde_json::Value = client
-                .get(format!("{base}/v1/videos/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let video: serde_json::Value = common::video_json(&base, &token, id).await;
             let audio = video["playback"]["renditions"]
                 .as_array()
                 .unwrap()

@@ -31,15 +31,7 @@ async fn every_tile_of_the_storyboard_is_the_frame_at_its_cue_start() {
         let id = common::upload(&base, &token, &clip, "storyboarded").await;
         let row = wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
-        let video: serde_json::Value = client
-            .get(format!("{base}/v1/videos/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let video: serde_json::Value = common::video_json(&base, &token, &id).await;
         let master = video["playback"]["master"].as_str().unwrap();
         let vtt_url = video["playback"]["storyboard"]
             .as_str()

@@ -230,12 +230,7 @@ impl BackfillApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> ApiResult<BackfillResponse> {
-        require_admin(&auth)?;
-        let id = backfill_id(&id.0)?;
-        signal(&state, &id, true).await?;
-        Ok(BackfillResponse::Accepted(Json(
-            current(&state, &id).await?,
-        )))
+        signalled(&state, &auth, &id.0, true).await
     }
 
     /// Let a paused backfill go on. Needs `videos:admin`.
@@ -250,13 +245,21 @@ impl BackfillApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> ApiResult<BackfillResponse> {
-        require_admin(&auth)?;
-        let id = backfill_id(&id.0)?;
-        signal(&state, &id, false).await?;
-        Ok(BackfillResponse::Accepted(Json(
-            current(&state, &id).await?,
-        )))
+        signalled(&state, &auth, &id.0, false).await
     }
+}
+
+/// Sends `pause` (or `resume`) and answers with the backfill as it then is.
+async fn signalled(
+    state: &AppState,
+    auth: &BearerAuth,
+    raw_id: &str,
+    pause: bool,
+) -> ApiResult<BackfillResponse> {
+    require_admin(auth)?;
+    let id = backfill_id(raw_id)?;
+    signal(state, &id, pause).await?;
+    Ok(BackfillResponse::Accepted(Json(current(state, &id).await?)))
 }
 
 async fn signal(state: &AppState, id: &str, pause: bool) -> Result<(), ApiError> {

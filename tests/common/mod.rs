@@ -547,6 +547,22 @@ pub async fn upload(base: &str, token: &str, path: &std::path::Path, title: &str
     upload_with(base, token, path, title, &[]).await
 }
 
+/// The video resource as its owner reads it (`GET /v1/videos/{id}`), as JSON.
+pub async fn video_json(base: &str, token: &str, id: &str) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .get(format!("{base}/v1/videos/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get video");
+    assert!(
+        r.status().is_success(),
+        "GET /v1/videos/{id}: {}",
+        r.status()
+    );
+    r.json().await.expect("video JSON")
+}
+
 /// [`upload`] with extra form fields, e.g. `("visibility", "public")`.
 pub async fn upload_with(
     base: &str,

@@ -207,8 +207,12 @@ async function watch(id) {
   }
   $("#watch-status").textContent =
     v.status === "playable" ? "Still encoding: the rest appears as it is ready." : "";
-  if (mounted === `${id}/${v.playback.master}`) return;
-  mounted = `${id}/${v.playback.master}`;
+  // The page reads the video every second while it is processed, and a signed master's URL changes
+  // with every answer (its expiry moves on): the player is mounted once per video and master, not
+  // per signature, or it would start over each second.
+  const master = v.playback.master.replace(/\/sig-[^/]+\//, "/");
+  if (mounted === `${id}/${master}`) return;
+  mounted = `${id}/${master}`;
   window.vodflowMountPlayer($("#player-slot"), {
     master: v.playback.master,
     poster: v.playback.poster,

@@ -71,31 +71,24 @@ impl Storage {
     }
 
     pub async fn get_bytes(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        match self.s3.get_object().bucket(bucket).key(key).send().await {
-            Ok(o) => Ok(Some(
-                o.body
-                    .collect()
-                    .await
-                    .map_err(|e| Error::Storage(e.to_string()))?
-                    .to_vec(),
-            )),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(s3_err(e)),
-        }
+        self.get(bucket, key, None).await
     }
 
     /// The first `len` bytes of an object (all of it when shorter), or `None` when it is missing.
     pub async fn get_prefix(&self, bucket: &str, key: &str, len: u64) -> Result<Option<Vec<u8>>> {
         let range = format!("bytes=0-{}", len.saturating_sub(1));
-        match self
+        self.get(bucket, key, Some(range)).await
+    }
+
+    /// An object whole, or the `range` of it, read into memory; `None` when it is missing.
+    async fn get(&self, bucket: &str, key: &str, range: Option<String>) -> Result<Option<Vec<u8>>> {
+        let asked = self
             .s3
             .get_object()
             .bucket(bucket)
             .key(key)
-            .range(range)
-            .send()
-            .await
-        {
+            .set_range(range);
+        match asked.send().await {
             Ok(o) => Ok(Some(
                 o.body
                     .collect()

@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
             callback_url: None,
             generation: 0,
             source_url: None,
+            reuse_video_from: None,
         };
         let (cfg, client) = (&cfg, &client);
         async move { start_run(cfg, client, &run, WorkflowIdReusePolicy::RejectDuplicate).await }

@@ -114,10 +114,14 @@ async fn a_backfill_brings_old_videos_up_to_date_through_a_kill_and_a_delete() {
             .unwrap()
             .ends_with(&format!("/workflows/backfill-{bid}"))
     );
-    // Refused: an unknown output, loudness (not offered), a caller without videos:admin.
+    // Refused: an unknown output (beside a known one), a caller without videos:admin.
     for (body, who, want) in [
         (serde_json::json!({"outputs": ["posters"]}), &admin, 400),
-        (serde_json::json!({"outputs": ["loudness"]}), &admin, 400),
+        (
+            serde_json::json!({"outputs": ["loudness", "posters"]}),
+            &admin,
+            400,
+        ),
         (
             serde_json::json!({"outputs": ["dash"], "concurrency": 99}),
             &admin,

@@ -323,6 +323,59 @@ async fn downloads_are_remuxed_files_with_the_rungs_frames_moov_first() {
         assert_eq!(client.get(&rung_url).send().await.unwrap().status(), 404);
         assert_eq!(client.get(&highest).send().await.unwrap().status(), 200);
 
+        // Asked again while a run is remuxing: the last request is what the video keeps.
+        assert_eq!(
+            ask(
+                &client,
+                &base,
+                &token,
+                &a,
+                serde_json::json!({"downloads": "all"})
+            )
+            .await,
+            202
+        );
+        common::eventually("the remux under way", Duration::from_secs(60), || async {
+            common::pending_activities(&format!("downloads-{a}"))
+                .iter()
+                .any(|p| p["state"] == "PENDING_ACTIVITY_STATE_STARTED")
+                .then_some(())
+        })
+        .await;
+        assert_eq!(
+            ask(
+                &client,
+                &base,
+                &token,
+                &a,
+                serde_json::json!({"downloads": "audio"})
+            )
+            .await,
+            202
+        );
+        let va = common::eventually("only audio is listed", Duration::from_secs(120), || {
+            let (base, token, a) = (base.clone(), token.clone(), a.clone());
+            async move {
+                let v = common::video_json(&base, &token, &a).await;
+                let d = v["playback"]["downloads"].as_array()?;
+                (d.len() == 1 && d[0]["name"] == "audio").then_some(v)
+            }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let settled = common::video_json(&base, &token, &a).await;
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v["playback"]["downloads"]
+                .as_array()
+                .map(|d| d.iter().map(|x| x["name"].to_string()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            names(&settled),
+            names(&va),
+            "the replaced run did not record its list after the last one: {settled}"
+        );
+
         // Another owner cannot ask for a video's downloads.
         let other = env.token("someone-else", &["videos:read", "videos:write"]);
         assert_eq!(

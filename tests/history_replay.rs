@@ -17,12 +17,14 @@ use common::media::{Spec, make_video};
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use vodflow_workflows::{
-    DeleteVideoWorkflow, ReconcileWorkflow, VideoProcessingWorkflow, WebhookDeliveryWorkflow,
+    BackfillWorkflow, DeleteVideoWorkflow, ReconcileWorkflow, VideoDownloadsWorkflow,
+    VideoProcessingWorkflow, WebhookDeliveryWorkflow,
 };
 
 /// Bump when recording after a workflow change (v0: before `bounded-encodes-v1`; v1: before
-/// `notify-per-channel-v1`).
-const GENERATION: &str = "v3";
+/// `notify-per-channel-v1`; v3: before imports, forced re-encodes, cancels and failures with encodes
+/// in flight, downloads and backfills were recorded, and before `history-bound-v1`).
+const GENERATION: &str = "v4";
 
 fn histories_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories")
@@ -55,6 +57,10 @@ async fn recorded_histories_replay_against_the_current_workflows() {
         .register_workflow::<ReconcileWorkflow>()
         .unwrap()
         .register_workflow::<DeleteVideoWorkflow>()
+        .unwrap()
+        .register_workflow::<VideoDownloadsWorkflow>()
+        .unwrap()
+        .register_workflow::<BackfillWorkflow>()
         .unwrap()
         .build();
     let replayer = WorkflowReplayer::new(opts).expect("replayer");
@@ -112,10 +118,13 @@ async fn record_histories() {
         ("VODFLOW_RECONCILE_AFTER", "1s"),
         ("VODFLOW_RECONCILE_INTERVAL", "3s"),
         ("VODFLOW_CHUNK_SECONDS", "4"),
+        ("VODFLOW_IMPORT_ALLOW_PRIVATE", "true"),
+        ("VODFLOW_ACTIVITY_MAX_ATTEMPTS", "2"),
     ])
     .await;
     let env = &owned;
     let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let served = file_server(std::fs::read(&clip).unwrap()).await;
     let long = make_video(
         &env.scratch,
         "long.mp4",
@@ -126,6 +135,7 @@ async fn record_histories() {
     );
     let fake = env.scratch.join("fake.mp4");
     common::media::fake_mp4(&fake, b"not a video ");
+    let (served, long) = (&served, &long);
     common::with_platform(env, |base| async move {
         let token = env.token("recorder", &["videos:read", "videos:write"]);
         let hook = reqwest::Client::new()
@@ -137,9 +147,9 @@ async fn record_histories() {
             .unwrap();
         assert_eq!(hook.status(), 201);
         let ready = common::upload(&base, &token, &clip, "ready").await;
-        let deleted = common::upload(&base, &token, &long, "deleted mid-processing").await;
+        let deleted = common::upload(&base, &token, long, "deleted mid-processing").await;
         let failed = common::upload(&base, &token, &fake, "failed").await;
-        let cancelled = common::upload(&base, &token, &long, "cancelled").await;
+        let cancelled = common::upload(&base, &token, long, "cancelled").await;
         common::wait_for_status(env, &cancelled, &["processing"], Duration::from_secs(60)).await;
         assert_eq!(post(&base, &token, &format!("/v1/videos/{cancelled}/cancel")).await, 202);
         common::wait_for_status(env, &deleted, &["processing"], Duration::from_secs(60)).await;
@@ -195,7 +205,158 @@ async fn record_histories() {
         })
         .await;
         save(&client, &wid, "video-delete").await;
+        record_more_shapes(env, &base, &token, &client, served, long).await;
     })
     .await;
     owned.cleanup().await;
+}
+
+/// The shapes recorded since v4: an import, a forced re-encode, a cancel and a failure while
+/// encodes are in flight, a downloads run and a backfill.
+async fn record_more_shapes(
+    env: &common::TestEnv,
+    base: &str,
+    token: &str,
+    client: &temporalio_client::Client,
+    served: &str,
+    long: &Path,
+) {
+    let (status, v) = common::import_url(base, token, &format!("{served}/clip.mp4")).await;
+    assert_eq!(status, 202, "{v}");
+    let imported = v["id"].as_str().unwrap().to_owned();
+    common::wait_for_status(env, &imported, &["ready"], Duration::from_secs(120)).await;
+    // Downloads asked for later: their own workflow.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/videos/{imported}/downloads"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"downloads": "all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let downloads = format!("downloads-{imported}");
+    closed(client, &downloads).await;
+    save(client, &downloads, "video-downloads").await;
+    // A forced re-encode of it: a second run, a new generation.
+    assert_eq!(
+        post(
+            base,
+            token,
+            &format!("/v1/videos/{imported}/reprocess?force=true")
+        )
+        .await,
+        202
+    );
+    common::eventually(
+        "the forced run to end",
+        Duration::from_secs(120),
+        || async {
+            let row = vodflow_core::repo::get_video(&env.pool, imported.parse().unwrap(), None)
+                .await
+                .ok()??;
+            (row.attempt == 2 && row.status == "ready").then_some(())
+        },
+    )
+    .await;
+    closed(client, &format!("video-{imported}")).await;
+    save(
+        client,
+        &format!("video-{imported}"),
+        "video-imported-then-forced",
+    )
+    .await;
+    // Cancelled with encodes in flight: once a chunk is done and others run.
+    let cancelled = common::upload(base, token, long, "cancelled mid-encode").await;
+    common::finished_chunks(env, &cancelled, 1).await;
+    assert_eq!(
+        post(base, token, &format!("/v1/videos/{cancelled}/cancel")).await,
+        202
+    );
+    common::wait_for_status(env, &cancelled, &["cancelled"], Duration::from_secs(120)).await;
+    closed(client, &format!("video-{cancelled}")).await;
+    save(
+        client,
+        &format!("video-{cancelled}"),
+        "video-cancelled-mid-encode",
+    )
+    .await;
+    // Failed with encodes in flight: the source goes from the store and the worker's disk once
+    // a chunk is done, so the chunks still to start fail their attempts.
+    let failing = common::upload(base, token, long, "fails mid-encode").await;
+    common::finished_chunks(env, &failing, 1).await;
+    let id: vodflow_core::VideoId = failing.parse().unwrap();
+    env.s3
+        .delete_object()
+        .bucket(&env.cfg.s3.bucket)
+        .key(vodflow_core::layout::source_key(id))
+        .send()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(Path::new(&env.cfg.work_dir).join("sources").join(&failing));
+    let row = common::wait_for_status(
+        env,
+        &failing,
+        &["failed", "ready"],
+        Duration::from_secs(180),
+    )
+    .await;
+    assert_eq!(row.status, "failed", "the source was gone");
+    closed(client, &format!("video-{failing}")).await;
+    save(
+        client,
+        &format!("video-{failing}"),
+        "video-failed-mid-encode",
+    )
+    .await;
+    // A backfill over the library.
+    let admin = env.token("ops", &["videos:admin"]);
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/admin/backfill"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"outputs": ["storyboard", "dash", "downloads"], "page": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let b: serde_json::Value = r.json().await.unwrap();
+    let wid = format!("backfill-{}", b["id"].as_str().unwrap());
+    closed(client, &wid).await;
+    save(client, &wid, "backfill").await;
+}
+
+/// Waits until a workflow's latest run has closed.
+async fn closed(client: &temporalio_client::Client, workflow_id: &str) {
+    common::eventually("the run to close", Duration::from_secs(180), || async {
+        let h = client
+            .get_workflow_handle::<temporalio_client::UntypedWorkflow>(workflow_id.to_owned());
+        let d = h.describe(Default::default()).await.ok()?;
+        (d.status() != temporalio_client::WorkflowExecutionStatus::Running).then_some(())
+    })
+    .await;
+}
+
+/// Serves `data` at any path (the import's source).
+async fn file_server(data: Vec<u8>) -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let data = std::sync::Arc::new(data);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let data = data.clone();
+            tokio::spawn(async move {
+                if common::read_request_head(&mut sock).await.is_none() {
+                    return;
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {}\r\n\r\n",
+                    data.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&data).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    base
 }

@@ -142,22 +142,56 @@ async fn the_relay_and_the_bridge_killed_mid_publish_start_one_run_per_video() {
     let work = env.scratch.join("worker");
     let _worker = common::spawn_worker_process(env, &[], &work);
     let mut bridge = spawn_vodflow(env, &["bridge"], &[], &env.scratch.join("bridge-1.log"));
-    let mut api = spawn_api_process(env, port, "api-1.log");
+    // The first api's relay cannot publish (its broker address answers nothing): every event is
+    // committed and unpublished when it dies, so the kill lands between commit and publish for
+    // all of them.
+    let mut api = common::spawn_vodflow(
+        env,
+        &["api"],
+        &[
+            ("VODFLOW_API_LISTEN", &format!("127.0.0.1:{port}")),
+            ("VODFLOW_KAFKA_BROKERS", "127.0.0.1:9"),
+        ],
+        &env.scratch.join("api-1.log"),
+    );
     wait_healthy(&base).await;
 
     let mut ids = Vec::new();
     for i in 0..6 {
         ids.push(common::upload(&base, &token, &clip, &format!("v{i}")).await);
     }
-    // The relay polls every 100 ms: killed right after the last commit, it is publishing (or
-    // has published without marking) some of these events.
     api.kill().expect("SIGKILL the api");
     let unpublished: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             .fetch_one(&env.pool)
             .await
             .unwrap();
+    assert_eq!(unpublished, ids.len() as i64, "killed before any publish");
     let mut api = spawn_api_process(env, port, "api-2.log");
+    // Killed after a publish but before its mark, a relay publishes again: that state is made
+    // here for half of the events (published, then unmarked), so their `video_uploaded` reaches
+    // the bridge twice.
+    eventually(
+        "the restarted relay to publish",
+        Duration::from_secs(60),
+        || async {
+            let left: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    .fetch_one(&env.pool)
+                    .await
+                    .ok()?;
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+    let unmarked = sqlx::query(
+        "UPDATE outbox SET published_at = NULL WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT 3)",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(unmarked, 3);
     // The bridge dies once it has started some workflows but (likely) not all.
     eventually(
         "the bridge to start a workflow",
@@ -226,8 +260,25 @@ async fn a_transcode_worker_sent_sigterm_finishes_its_encodes_before_it_exits() 
         );
         let id = common::upload(&base, &token, &clip, "drained").await;
         common::finished_chunks(env, &id, 1).await;
-        // Mid-encode, not between two tasks: the next chunk (12 s of 720p) has just started.
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Mid-encode, not between two tasks: the SIGTERM lands while Temporal has the next chunk
+        // started on this worker (and heartbeating), not merely scheduled.
+        let in_flight = common::eventually(
+            "an encode started on the first worker",
+            Duration::from_secs(60),
+            || async {
+                common::pending_activities(&format!("video-{id}"))
+                    .into_iter()
+                    .find(|a| {
+                        a["activityId"]
+                            .as_str()
+                            .is_some_and(|s| s.starts_with("encode-chunk-"))
+                            && a["state"] == "PENDING_ACTIVITY_STATE_STARTED"
+                    })
+                    .and_then(|a| a["activityId"].as_str().map(str::to_owned))
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         // What Kubernetes does at a rollout: SIGTERM, then wait for the grace period.
         let pid = first.0.id().to_string();
         let t = Instant::now();
@@ -253,8 +304,14 @@ async fn a_transcode_worker_sent_sigterm_finishes_its_encodes_before_it_exits() 
         let row = wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(240)).await;
         second.kill().ok();
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
-        // Nothing the first worker had started was lost: every encode ran once.
+        // Nothing the first worker had started was lost: every encode ran once, the one in
+        // flight at the SIGTERM included (finished by the draining worker, not retried).
         let events = common::history(env, &id);
+        assert_eq!(
+            common::activity_attempts(&events, &in_flight),
+            vec![1],
+            "{in_flight} was in flight at the SIGTERM"
+        );
         for (activity, _) in common::completed_activities(&events) {
             if activity.starts_with("encode-chunk-") {
                 assert_eq!(

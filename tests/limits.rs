@@ -222,6 +222,58 @@ async fn json_bodies_are_capped_before_parsing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_less_route_refuses_an_unknown_url_before_reading_its_body() {
+    // The direct upload's presigned routes have no bearer token: their URL is the capability.
+    // An unknown one must be refused from the head alone; before, the body (up to 1 MiB, with no
+    // time limit) was read first, so anyone could hold a connection and a buffer open.
+    let env = common::TestEnv::new(&[]).await;
+    let api = env.spawn_api().await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let bogus = "d".repeat(43);
+    for path in [
+        format!("/v1/uploads/direct/{bogus}/s3/multipart"),
+        format!(
+            "/v1/uploads/direct/{bogus}/s3/multipart/not-an-upload/complete?key=videos/x/source"
+        ),
+    ] {
+        let mut conn = TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"parts\":[",
+            512 * 1024
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let (status, answer) = status_of(&mut conn, Duration::from_secs(10)).await;
+        assert_eq!(status, 404, "{path}: {answer}");
+    }
+    api.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_http2_prior_knowledge_client_gets_no_session_to_hold_open() {
+    // hyper's HTTP/2 has no head-read or idle limit: a client answering pings kept an idle h2c
+    // connection for ever. The api speaks HTTP/1.1 only.
+    let env = common::TestEnv::new(&[]).await;
+    let api = env.spawn_api().await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    // The connection preface, then an empty SETTINGS frame.
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the connection is closed, not held open");
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 4"),
+        "no HTTP/2 SETTINGS frame in answer: {:?}",
+        String::from_utf8_lossy(&got[..got.len().min(64)])
+    );
+    api.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_head_dripped_a_byte_at_a_time_is_cut_off() {
     let env = common::TestEnv::new(&[]).await;
     let api = env.spawn_api().await;

@@ -191,3 +191,143 @@ async fn quiet_and_loud_sources_come_out_at_the_target_with_their_peaks_under_th
     .await;
     owned.cleanup().await;
 }
+
+/// The playback URL of a video's first audio rendition, and the video resource.
+async fn audio_url(base: &str, token: &str, id: &str) -> (String, serde_json::Value) {
+    let video = common::video_json(base, token, id).await;
+    let url = video["playback"]["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "audio")
+        .unwrap_or_else(|| panic!("an audio rendition: {video}"))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (url, video)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backfill_evens_out_an_old_videos_loudness_copying_its_video_not_encoding_it() {
+    let owned = common::processing_env(&[("VODFLOW_CHUNK_SECONDS", "4")]).await;
+    let env = &owned;
+    let quiet = clip_at(&env.scratch, "quiet.mp4", -35.0);
+    let token = env.token("loudness-owner", &["videos:read", "videos:write"]);
+    let admin = env.token("ops", &["videos:admin"]);
+    common::with_platform(env, |base| async move {
+        let client = reqwest::Client::new();
+        // Made before: as uploaded, quiet.
+        let id = common::upload_with(
+            &base,
+            &token,
+            &quiet,
+            "old and quiet",
+            &[("normalize_audio", "false")],
+        )
+        .await;
+        let row = wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+        let (before_url, before) = audio_url(&base, &token, &id).await;
+        let (lufs, _) = measure(&before_url);
+        assert!((lufs - -35.0).abs() <= 1.0, "{lufs}");
+        let old_master = before["playback"]["master"].as_str().unwrap().to_owned();
+        let old_generation = row.published_generation.unwrap_or(row.generation);
+        let vid: vodflow_core::VideoId = id.parse().unwrap();
+        let segment_of = |g: i32| vodflow_core::layout::segment_key(vid, g as u32, "144p", 1);
+        let old_segment = env.object_bytes(&segment_of(old_generation)).await;
+
+        let r = client
+            .post(format!("{base}/v1/admin/backfill"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"outputs": ["loudness"], "owner": "loudness-owner"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let bid = r.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let progress =
+            common::eventually("the backfill to finish", Duration::from_secs(240), || {
+                let (client, base, admin, bid) =
+                    (client.clone(), base.clone(), admin.clone(), bid.clone());
+                async move {
+                    let b: serde_json::Value = client
+                        .get(format!("{base}/v1/admin/backfill/{bid}"))
+                        .bearer_auth(&admin)
+                        .send()
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()?;
+                    (b["status"] == "completed").then_some(b)
+                }
+            })
+            .await;
+        assert_eq!(progress["progress"]["updated"], 1, "{progress}");
+        assert_eq!(progress["progress"]["failed"], 0, "{progress}");
+
+        let row = wait_for_status(env, &id, &["ready"], Duration::from_secs(10)).await;
+        let new_generation = row.published_generation.unwrap_or(row.generation);
+        assert!(new_generation > old_generation, "a new generation is shown");
+        let (after_url, after) = audio_url(&base, &token, &id).await;
+        assert_eq!(after["normalize_audio"], true, "{after}");
+        let (lufs, peak) = measure(&after_url);
+        assert!(
+            (lufs - -16.0).abs() <= 1.0,
+            "evened out to {lufs} LUFS: {after}"
+        );
+        assert!(peak <= -1.0, "true peak {peak}");
+        assert!(
+            (after["loudness"]["input_lufs"].as_f64().unwrap() - -35.0).abs() < 0.5,
+            "{after}"
+        );
+        assert_ne!(after["playback"]["master"], old_master.as_str());
+        // The video was copied, not encoded: the same bytes under the new generation, and no
+        // chunk of the loudness run encoded anything.
+        assert_eq!(
+            env.object_bytes(&segment_of(new_generation)).await,
+            old_segment
+        );
+        let events = common::history(env, &id);
+        for (activity, result) in common::completed_activities(&events) {
+            if activity.starts_with("encode-chunk-") {
+                assert_eq!(result["encoded"], false, "{activity} encoded: {result}");
+            }
+        }
+        // Once even, a second backfill finds nothing to do.
+        let r = client
+            .post(format!("{base}/v1/admin/backfill"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"outputs": ["loudness"], "owner": "loudness-owner"}))
+            .send()
+            .await
+            .unwrap();
+        let bid = r.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let again = common::eventually("the second backfill", Duration::from_secs(120), || {
+            let (client, base, admin, bid) =
+                (client.clone(), base.clone(), admin.clone(), bid.clone());
+            async move {
+                let b: serde_json::Value = client
+                    .get(format!("{base}/v1/admin/backfill/{bid}"))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                (b["status"] == "completed").then_some(b)
+            }
+        })
+        .await;
+        assert_eq!(again["progress"]["up_to_date"], 1, "{again}");
+    })
+    .await;
+    owned.cleanup().await;
+}

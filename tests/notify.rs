@@ -57,9 +57,10 @@ async fn a_failing_callback_is_retried_alone_and_nothing_else_repeats() {
     owned.cleanup().await;
 }
 
-/// The crash case: the processing worker is killed after the callback and the mail reached their
-/// receivers (both left unanswered) and before it could record them. The retries, on a new
-/// worker, send each again with the same key and record it; nothing is sent a third time.
+/// The crash case: the processing worker is killed after the callback, the mail and a webhook
+/// delivery reached their receivers (all left unanswered) and before it could record them. The
+/// retries, on a new worker, send each again with the same key and record it; nothing is sent a
+/// third time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_killed_between_send_and_record_sends_again_with_the_same_key() {
     let scratch = std::env::temp_dir().join(common::unique("vodflow-resend-"));
@@ -75,6 +76,8 @@ async fn a_worker_killed_between_send_and_record_sends_again_with_the_same_key()
     let env = &owned;
     let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
     let (hook, mut calls) = common::scripted_receiver(vec![common::HOLD, 200]).await;
+    // The owner's webhook for `video.ready`: held the same way.
+    let (webhook, mut posts) = common::scripted_receiver(vec![common::HOLD, 200]).await;
     let token = vodflow_api::auth::issue(
         &env.cfg.auth,
         "dora",
@@ -94,6 +97,14 @@ async fn a_worker_killed_between_send_and_record_sends_again_with_the_same_key()
     };
     let smtp = &smtp;
     common::with_platform_roles(env, transcode_only, |base| async move {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/v1/webhooks"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"url": webhook, "events": ["video.ready"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
         let id =
             common::upload_with(&base, &token, &clip, "resend", &[("callback_url", &hook)]).await;
         let (head, _) = tokio::time::timeout(Duration::from_secs(240), calls.recv())
@@ -110,6 +121,13 @@ async fn a_worker_killed_between_send_and_record_sends_again_with_the_same_key()
             || async { (!smtp.messages().is_empty()).then_some(()) },
         )
         .await;
+        let (hook_head, _) = tokio::time::timeout(Duration::from_secs(60), posts.recv())
+            .await
+            .expect("the first webhook delivery")
+            .unwrap();
+        let hook_key = common::header(&hook_head, "vodflow-idempotency-key")
+            .expect("a webhook idempotency key")
+            .to_owned();
         first_worker.kill().expect("kill the processing worker");
         // Sent, not recorded: the intent is open.
         for channel in ["callback", "mail"] {
@@ -158,8 +176,18 @@ async fn a_worker_killed_between_send_and_record_sends_again_with_the_same_key()
             )
             .await;
         }
+        // The webhook's delivery, retried by the new worker, carries the same key.
+        let (again, _) = tokio::time::timeout(Duration::from_secs(180), posts.recv())
+            .await
+            .expect("the webhook delivered again")
+            .unwrap();
+        assert_eq!(
+            common::header(&again, "vodflow-idempotency-key"),
+            Some(hook_key.as_str())
+        );
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(calls.try_recv().is_err(), "a third callback");
+        assert!(posts.try_recv().is_err(), "a third webhook delivery");
         assert_eq!(smtp.messages().len(), 2, "a third mail");
     })
     .await;

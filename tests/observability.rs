@@ -139,33 +139,59 @@ async fn prometheus_scrapes_every_role_and_every_dashboard_query_has_data() {
     );
     let token = env.token("alice", &["videos:read", "videos:write"]);
     common::wait_healthy(&base).await;
-    let id = common::upload_with(
-        &base,
-        &token,
-        &clip,
-        "observed",
-        &[("visibility", "public")],
-    )
-    .await;
-    let row =
-        common::wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
-    assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
     let http = reqwest::Client::new();
-    let master = http
-        .get(format!("{base}/play/{id}/master.m3u8"))
-        .send()
-        .await
-        .unwrap();
-    let etag = master.headers()["etag"].to_str().unwrap().to_owned();
-    let again = http
-        .get(format!("{base}/play/{id}/master.m3u8"))
-        .header("If-None-Match", etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 304);
-
-    // Every role is up in Prometheus.
+    let text = env.scratch.join("notes.txt");
+    std::fs::write(&text, "these are notes, not a video\n".repeat(100)).unwrap();
+    // One round of what the panels show: an upload, its processing, playback and revalidation, a
+    // refused upload (a text file is not a video: 415, counted as `unsupported`).
+    let round = |n: u32| {
+        let (http, base, token, clip, text) = (&http, &base, &token, &clip, &text);
+        async move {
+            let id = common::upload_with(
+                base,
+                token,
+                clip,
+                &format!("observed {n}"),
+                &[("visibility", "public")],
+            )
+            .await;
+            let row =
+                common::wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180))
+                    .await;
+            assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+            let master = http
+                .get(format!("{base}/play/{id}/master.m3u8"))
+                .send()
+                .await
+                .unwrap();
+            let etag = master.headers()["etag"].to_str().unwrap().to_owned();
+            let again = http
+                .get(format!("{base}/play/{id}/master.m3u8"))
+                .header("If-None-Match", etag)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 304);
+            let form = reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(std::fs::read(text).unwrap())
+                    .file_name("notes.mp4")
+                    .mime_str("video/mp4")
+                    .unwrap(),
+            );
+            let refused = http
+                .post(format!("{base}/v1/videos"))
+                .bearer_auth(token)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), 415);
+        }
+    };
+    // A series made by its first event has no increase to show until its next one: a first
+    // round makes every labelled series, Prometheus scrapes them, a second round moves them.
+    round(1).await;
     eventually(
         "Prometheus to scrape every role",
         Duration::from_secs(60),
@@ -184,13 +210,30 @@ async fn prometheus_scrapes_every_role_and_every_dashboard_query_has_data() {
         },
     )
     .await;
-    // Every dashboard query has data (rates need a few scrapes).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    round(2).await;
+    // Every dashboard query has data (rates need a few scrapes), and data that shows what this
+    // run did: a series of zeros passes only where zero is the truth of a healthy run.
     let mut missing = Vec::new();
     for (title, expr) in dashboard_queries() {
-        let found = eventually_some(&prom, &expr).await;
-        if !found {
-            missing.push(format!("{title}: {expr}"));
+        let want = if ZERO_WHEN_HEALTHY.iter().any(|z| expr.contains(z)) {
+            Want::Series
+        } else {
+            Want::NonZero
+        };
+        if !eventually_some(&prom, &expr, want).await {
+            missing.push(format!("{title}: {expr} ({want:?})"));
         }
+    }
+    // The refused upload is on the uploads panel by its outcome.
+    if !eventually_some(
+        &prom,
+        "sum by (outcome) (rate(vodflow_uploads_total{outcome=\"unsupported\"}[5m]))",
+        Want::NonZero,
+    )
+    .await
+    {
+        missing.push("Uploads by outcome: no refused (unsupported) upload".into());
     }
     for p in [&mut api, &mut bridge, &mut worker] {
         p.kill().ok();
@@ -205,14 +248,41 @@ async fn prometheus_scrapes_every_role_and_every_dashboard_query_has_data() {
     owned.cleanup().await;
 }
 
-async fn eventually_some(prom: &str, expr: &str) -> bool {
+/// Series whose value is 0 in a run where nothing went wrong and nothing waits: their panel
+/// shows data, but not a number this run could make non-zero.
+const ZERO_WHEN_HEALTHY: &[&str] = &[
+    "vodflow_outbox_lag_seconds",
+    "vodflow_outbox_unpublished",
+    "vodflow_bridge_consumer_lag_messages",
+    "vodflow_videos_unsettled_oldest_seconds",
+    "vodflow_activity_retries_total",
+    "vodflow_activity_attempts_lost_total",
+    "vodflow_task_queue_backlog",
+    "vodflow_webhook_deliveries_total",
+    // The worker removes a finished video's source and scratch.
+    "vodflow_work_dir_used_bytes",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// At least one series.
+    Series,
+    /// At least one series with a value other than 0 (and not NaN).
+    NonZero,
+}
+
+async fn eventually_some(prom: &str, expr: &str, want: Want) -> bool {
     for _ in 0..30 {
         let v = query(prom, expr).await;
         assert_eq!(v["status"], "success", "{expr}: {v}");
-        if v["data"]["result"]
-            .as_array()
-            .is_some_and(|r| !r.is_empty())
-        {
+        let results = v["data"]["result"].as_array().cloned().unwrap_or_default();
+        let non_zero = results.iter().any(|r| {
+            r["value"][1]
+                .as_str()
+                .and_then(|x| x.parse::<f64>().ok())
+                .is_some_and(|x| x != 0.0 && !x.is_nan())
+        });
+        if !results.is_empty() && (want == Want::Series || non_zero) {
             return true;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

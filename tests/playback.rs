@@ -325,6 +325,36 @@ async fn signed_and_public_videos_play_over_http_with_ranges_etags_and_cors() {
             1.0,
             "the origin served the segment once"
         );
+        // An image is keyed by its query too: two times are two images, each cached once.
+        let thumb = |q: &str| format!("{}/play/{public}/thumbnail.jpg?{q}", edge.base);
+        let at1 = get(&thumb("time=1"), &[]).await;
+        assert_eq!(at1.status(), 200);
+        let at1 = at1.bytes().await.unwrap();
+        let at5 = get(&thumb("time=5"), &[]).await;
+        assert_eq!(header(&at5, "x-cache-status"), "MISS");
+        assert_ne!(
+            at5.bytes().await.unwrap(),
+            at1,
+            "time=5 is not time=1's image"
+        );
+        let again = get(&thumb("time=1"), &[]).await;
+        assert_eq!(header(&again, "x-cache-status"), "HIT");
+        assert_eq!(again.bytes().await.unwrap(), at1);
+        // One object, one URL: another spelling of the id is not served (a CDN would cache each).
+        let upper = public.to_uppercase();
+        assert_eq!(
+            get(&format!("{base}/play/{upper}/360p/seg_00001.m4s"), &[])
+                .await
+                .status(),
+            404
+        );
+        let bare = public.replace('-', "");
+        assert_eq!(
+            get(&format!("{base}/play/{bare}/master.m3u8"), &[])
+                .await
+                .status(),
+            404
+        );
         // A signed URL's max-age never outlives its signature.
         let short = playback::signature_segment(secret, vid, playback::unix_now() + 30);
         let r = get(

@@ -12,6 +12,10 @@ use common::{TestEnv, download_hls, unique, upload, wait_for_status, with_platfo
 
 const READY_WITHIN: Duration = Duration::from_secs(240);
 
+/// The disk tests move the machine's free space: one at a time, or one's filler opens or closes
+/// the other's gate.
+static DISK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn env_with(extra: &[(&str, &str)]) -> TestEnv {
     common::processing_env(extra).await
 }
@@ -971,10 +975,11 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_with_a_nearly_full_disk_downloads_and_encodes_nothing_until_space_is_freed() {
+    let _disk = DISK.lock().await;
     // The threshold sits 1 GiB below today's free space; a 2 GiB file (really allocated, not
     // sparse) on the same file system then puts the worker below it.
     let work = std::env::temp_dir();
-    let free = vodflow_activities::disk_gate::free_bytes(&work).expect("free space");
+    let free = vodflow_core::work_dir::free_bytes(&work).expect("free space");
     let min_free = free.saturating_sub(1 << 30);
     let owned = env_with(&[
         ("VODFLOW_CHUNK_SECONDS", "4"),
@@ -1049,6 +1054,122 @@ async fn a_worker_with_a_nearly_full_disk_downloads_and_encodes_nothing_until_sp
         );
         let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+    })
+    .await;
+    let _ = std::fs::remove_file(&filler);
+    owned.cleanup().await;
+}
+
+/// A pending activity's last failure in one of the video's workflows.
+fn pending_failure(workflow_id: &str, activity_type: &str) -> Option<String> {
+    common::pending_activities(workflow_id)
+        .iter()
+        .find(|a| a["activityType"]["name"] == activity_type)?["lastFailure"]["message"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disk_that_fills_under_a_running_platform_stops_images_and_downloads_until_space_is_freed()
+ {
+    let _disk = DISK.lock().await;
+    // The gate sits 1 GiB below today's free space (the clip's run writes far less); once the
+    // video is ready, a 2 GiB file (allocated, not sparse) takes the disk below it under the
+    // running platform, as another tenant of the disk would.
+    let work = std::env::temp_dir();
+    let free = vodflow_core::work_dir::free_bytes(&work).expect("free space");
+    let min_free = free.saturating_sub(1 << 30);
+    let owned = env_with(&[
+        ("VODFLOW_CHUNK_SECONDS", "4"),
+        ("VODFLOW_WORK_DIR_MIN_FREE_BYTES", &min_free.to_string()),
+    ])
+    .await;
+    let env = &owned;
+    let clip = make_video(
+        &env.scratch,
+        "clip.mp4",
+        &Spec {
+            width: 320,
+            height: 180,
+            seconds: 6.0,
+            ..Spec::default()
+        },
+    );
+    let token = env.token("alice", &["videos:read", "videos:write"]);
+    let filler = work.join(format!("vodflow-filler-{}", unique("")));
+    let client = reqwest::Client::new();
+    with_platform(env, |base| {
+        let filler = filler.clone();
+        let client = client.clone();
+        let token = token.clone();
+        async move {
+            let id = upload(&base, &token, &clip, "fills later").await;
+            wait_for_status(env, &id, &["ready"], READY_WITHIN).await;
+            let v = common::video_json(&base, &token, &id).await;
+            let thumb = v["playback"]["thumbnail"].as_str().unwrap().to_owned();
+            let out = Command::new("fallocate")
+                .args(["-l", "2GiB"])
+                .arg(&filler)
+                .output()
+                .expect("fallocate");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // An image not made yet needs scratch space: refused, saying so, retryable.
+            let r = client
+                .get(format!("{thumb}?time=2.5&width=160"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 503);
+            assert_eq!(
+                r.headers()["content-type"].to_str().unwrap(),
+                "application/problem+json"
+            );
+            let body = r.text().await.unwrap();
+            assert!(body.contains("disk room"), "{body}");
+            // Downloads asked for now: the remux's attempts fail for want of room and are retried.
+            let r = client
+                .post(format!("{base}/v1/videos/{id}/downloads"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"downloads": "audio"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+            let why = common::eventually(
+                "the remux refused for want of room",
+                Duration::from_secs(30),
+                || {
+                    let id = id.clone();
+                    async move { pending_failure(&format!("downloads-{id}"), "create_downloads") }
+                },
+            )
+            .await;
+            assert!(why.contains("work directory full"), "{why}");
+            assert!(why.contains("VODFLOW_WORK_DIR_MIN_FREE_BYTES"), "{why}");
+            let v = common::video_json(&base, &token, &id).await;
+            assert_eq!(v["playback"]["downloads"], serde_json::json!([]), "{v}");
+            std::fs::remove_file(&filler).expect("remove the filler");
+            // Room again: the same requests succeed, nothing else was needed.
+            let r = client
+                .get(format!("{thumb}?time=2.5&width=160"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let v = common::eventually("the downloads are made", Duration::from_secs(120), || {
+                let (base, token, id) = (base.clone(), token.clone(), id.clone());
+                async move {
+                    let v = common::video_json(&base, &token, &id).await;
+                    (!v["playback"]["downloads"].as_array()?.is_empty()).then_some(v)
+                }
+            })
+            .await;
+            assert_eq!(v["playback"]["downloads"][0]["name"], "audio", "{v}");
+        }
     })
     .await;
     let _ = std::fs::remove_file(&filler);

@@ -209,7 +209,19 @@ async fn a_video_cancelled_once_playable_withdraws_its_playlists_and_can_be_repl
         },
     );
     let token = env.token("alice", &["videos:read", "videos:write"]);
-    common::with_platform(env, |base| async move {
+    // Encodes run in a worker process of their own, killed once the video is playable: nothing
+    // can finish the run after that, so the cancel never races the last chunk.
+    let mut encoder = Some(common::spawn_worker_process(
+        env,
+        &["--queues", "transcode"],
+        &env.scratch.join("encoder-1"),
+    ));
+    let roles = vodflow_activities::worker::Roles {
+        processing: true,
+        transcode: false,
+    };
+    let encoder = &mut encoder;
+    common::with_platform_roles(env, roles, |base| async move {
         let vid = upload(&base, &token, &clip, "cancelled").await;
         // Progress is visible while it encodes.
         let progress = common::eventually(
@@ -243,6 +255,7 @@ async fn a_video_cancelled_once_playable_withdraws_its_playlists_and_can_be_repl
             },
         )
         .await;
+        encoder.take().expect("the first encoder").kill().unwrap();
         let (s, v) = post(&base, &token, &format!("/v1/videos/{vid}/cancel")).await;
         assert_eq!(s, 202, "{v}");
         let row = wait_for_status(
@@ -253,6 +266,12 @@ async fn a_video_cancelled_once_playable_withdraws_its_playlists_and_can_be_repl
         )
         .await;
         assert_eq!(row.status, "cancelled");
+        // The replays below need an encoder again.
+        *encoder = Some(common::spawn_worker_process(
+            env,
+            &["--queues", "transcode"],
+            &env.scratch.join("encoder-2"),
+        ));
         // Its growing master and media playlists are withdrawn; the finished segments stay for a
         // replay to reuse.
         let keys = env.object_keys_all(&hls).await;

@@ -9,6 +9,7 @@ use vodflow_core::workflow_types::{CreateDownloads, CreateStoryboard};
 use vodflow_core::{VideoStatus, layout, repo};
 
 use crate::Deps;
+use crate::backfill_loudness::Evened;
 use crate::error::Result;
 use crate::storage::CACHE_PLAYLIST;
 
@@ -18,6 +19,15 @@ pub(crate) async fn page(deps: &Deps, page: &Page) -> Result<Vec<After>> {
 
 pub(crate) async fn video(deps: &Deps, ctx: &ActivityContext, job: &VideoJob) -> Result<Outcome> {
     let id = job.video_id;
+    // Loudness makes a new generation, with every output of its own: nothing else is left to do
+    // for the video once it is done.
+    if job.outputs.contains(&Output::Loudness) {
+        match crate::backfill_loudness::even_out(deps, ctx, &job.bucket, id).await? {
+            Evened::Done => return Ok(Outcome::Updated(vec![Output::Loudness])),
+            Evened::Skipped(why) => return Ok(Outcome::Skipped(why)),
+            Evened::AlreadyEven => {}
+        }
+    }
     // Read again before each output: a deletion that lands meanwhile stops the rest.
     let ready = || async {
         Ok::<_, crate::error::Error>(

@@ -12,7 +12,7 @@ use vodflow_core::{layout, repo};
 
 use crate::Deps;
 use crate::error::{Error, Result};
-use crate::heartbeat::{heartbeat_every, silent};
+use crate::heartbeat::{heartbeat_every, heartbeating, silent};
 use crate::media::contain::Containment;
 use crate::media::ffmpeg_cli;
 use crate::media::source::file_url;
@@ -47,9 +47,15 @@ pub(crate) async fn make(
     if !wanted.rungs.is_empty() || wanted.audio {
         let scratch = store.scratch("downloads")?;
         let contain = Containment::for_media(&deps.cfg.ffmpeg, job.duration_ms as f64 / 1000.0);
-        let audio_in = scratch.0.join("audio.mp4");
+        let audio_in = scratch.join("audio.mp4");
         if has_audio {
-            concat_rendition(deps, job, "audio", &audio_in).await?;
+            scratch
+                .guard(heartbeating(
+                    ctx,
+                    "gather",
+                    concat_rendition(deps, job, "audio", &audio_in),
+                ))
+                .await?;
         }
         let audio = has_audio.then_some(audio_in.as_path());
         for name in &wanted.rungs {
@@ -58,11 +64,19 @@ pub(crate) async fn make(
                 .find(|(n, _, _)| n == name)
                 .cloned()
                 .unwrap_or_default();
-            let video_in = scratch.0.join("video.mp4");
-            concat_rendition(deps, job, name, &video_in).await?;
+            let video_in = scratch.join("video.mp4");
+            scratch
+                .guard(heartbeating(
+                    ctx,
+                    "gather",
+                    concat_rendition(deps, job, name, &video_in),
+                ))
+                .await?;
             let object = format!("{name}.mp4");
-            let out = scratch.0.join(&object);
-            remux(ctx, &contain, Some(&video_in), audio, &out).await?;
+            let out = scratch.join(&object);
+            scratch
+                .guard(remux(ctx, &contain, Some(&video_in), audio, &out))
+                .await?;
             let bytes = store_download(deps, job, &object, &out, "video/mp4").await?;
             tokio::fs::remove_file(&video_in).await.ok();
             tokio::fs::remove_file(&out).await.ok();
@@ -86,8 +100,10 @@ pub(crate) async fn make(
         }
         if wanted.audio {
             let object = "audio.m4a".to_owned();
-            let out = scratch.0.join(&object);
-            remux(ctx, &contain, None, audio, &out).await?;
+            let out = scratch.join(&object);
+            scratch
+                .guard(remux(ctx, &contain, None, audio, &out))
+                .await?;
             let bytes = store_download(deps, job, &object, &out, "audio/mp4").await?;
             made.push(Download {
                 name: "audio".into(),
@@ -97,6 +113,15 @@ pub(crate) async fn make(
                 height: 0,
             });
         }
+    }
+    // A newer request replaced this run (its workflow was terminated, but an activity learns of
+    // it only at its next heartbeat): the video's choice now is that request's, and so is the
+    // list to record.
+    let now = repo::get_video(&deps.pool, job.video_id, None)
+        .await?
+        .map(|r| r.downloads.parse::<Choice>().unwrap_or_default());
+    if now != Some(choice) {
+        return Err(Error::Cancelled);
     }
     repo::record_downloads(&deps.pool, job.video_id, job.generation, &made).await?;
     Ok(made)

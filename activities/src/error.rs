@@ -104,6 +104,21 @@ impl Error {
     }
 }
 
+impl From<vodflow_core::work_dir::WorkDirFull> for Error {
+    fn from(full: vodflow_core::work_dir::WorkDirFull) -> Self {
+        Error::WorkDirFull(full.to_string())
+    }
+}
+
+impl From<vodflow_core::work_dir::ScratchError> for Error {
+    fn from(e: vodflow_core::work_dir::ScratchError) -> Self {
+        match e {
+            vodflow_core::work_dir::ScratchError::Full(full) => full.into(),
+            vodflow_core::work_dir::ScratchError::Io(io) => Error::Io(io),
+        }
+    }
+}
+
 pub(crate) fn s3_err<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> Error {
     Error::Storage(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
 }

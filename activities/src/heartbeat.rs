@@ -67,6 +67,29 @@ pub(crate) fn beater(
     }
 }
 
+/// Runs `work` (store reads and writes with no progress of their own to report: a rendition's
+/// segments gathered for a remux or a storyboard) heartbeating `step` meanwhile, so hours of
+/// segments never look like a dead worker. Stops with [`Error::Cancelled`] once the activity is.
+pub(crate) async fn heartbeating<T>(
+    ctx: &ActivityContext,
+    step: &'static str,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let every = heartbeat_every(ctx);
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            () = tokio::time::sleep(every) => {
+                if ctx.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                beat(ctx, step, 0.0, 0.0).await;
+            }
+        }
+    }
+}
+
 pub(crate) fn silent(_: f64) -> BoxFuture<'static, ()> {
     Box::pin(async {})
 }

@@ -6,10 +6,10 @@
 
 mod attempt_deadline;
 mod backfill;
+mod backfill_loudness;
 mod catalog;
 mod dash_from_store;
 mod deletion;
-pub mod disk_gate;
 mod downloads;
 pub mod error;
 mod heartbeat;
@@ -66,6 +66,7 @@ impl Deps {
                 cfg.work_dir_max_bytes,
                 cfg.work_dir_min_free_bytes,
             ),
+            gate: vodflow_core::work_dir::Gate::new(&work_dir, cfg.work_dir_min_free_bytes),
             work_dir,
         };
         let producer =

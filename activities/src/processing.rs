@@ -176,20 +176,21 @@ impl ProcessingActivities {
         async move {
             let src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
             let scratch = self.0.storage.scratch("poster")?;
-            let out = scratch.0.join("poster.jpg");
+            let out = scratch.join("poster.jpg");
             let contain = Containment::fixed(&self.0.cfg.ffmpeg, PROBE_SECONDS);
             // A seek into a stream without an index (MPEG-TS) lands between keyframes and can
             // decode nothing before the end of a long GOP: then the first frame is the poster.
             for at_ms in [job.info.duration_ms / 10, 0] {
-                ffmpeg_cli::run(
-                    "poster",
-                    &poster::poster_args(&src, at_ms, &job.info.normalize_filters(), &out),
-                    &contain,
-                    heartbeat_every(&ctx),
-                    silent,
-                    || ctx.is_cancelled(),
-                )
-                .await?;
+                scratch
+                    .guard(ffmpeg_cli::run(
+                        "poster",
+                        &poster::poster_args(&src, at_ms, &job.info.normalize_filters(), &out),
+                        &contain,
+                        heartbeat_every(&ctx),
+                        silent,
+                        || ctx.is_cancelled(),
+                    ))
+                    .await?;
                 if tokio::fs::metadata(&out).await.is_ok_and(|m| m.len() > 0) {
                     break;
                 }
@@ -447,29 +448,35 @@ pub(crate) async fn storyboard_made(
         .ok_or_else(|| Error::InvalidMedia("no rendition to make a storyboard from".into()))?;
     let plan = Plan::new(job.duration_ms, rung.width, rung.height);
     let scratch = deps.storage.scratch("storyboard")?;
-    let input = scratch.0.join("rendition.mp4");
+    let input = scratch.join("rendition.mp4");
     let prefix = format!(
         "{}{}",
         layout::hls_prefix(job.video_id),
         layout::rendition_dir(job.generation, &rung.name)
     );
-    deps.storage
-        .concat_objects(&job.bucket, &prefix, &input, |key| {
-            key.ends_with("/init.mp4") || key.ends_with(".m4s")
-        })
+    scratch
+        .guard(crate::heartbeat::heartbeating(
+            ctx,
+            "gather",
+            deps.storage
+                .concat_objects(&job.bucket, &prefix, &input, |key| {
+                    key.ends_with("/init.mp4") || key.ends_with(".m4s")
+                }),
+        ))
         .await?;
-    let sheets = scratch.0.join("sheets");
+    let sheets = scratch.join("sheets");
     tokio::fs::create_dir_all(&sheets).await?;
     let contain = Containment::for_media(&deps.cfg.ffmpeg, job.duration_ms as f64 / 1000.0);
-    ffmpeg_cli::run(
-        "storyboard",
-        &storyboard::storyboard_args(&input, &plan, &sheets),
-        &contain,
-        heartbeat_every(ctx),
-        silent,
-        || ctx.is_cancelled(),
-    )
-    .await?;
+    scratch
+        .guard(ffmpeg_cli::run(
+            "storyboard",
+            &storyboard::storyboard_args(&input, &plan, &sheets),
+            &contain,
+            heartbeat_every(ctx),
+            silent,
+            || ctx.is_cancelled(),
+        ))
+        .await?;
     for n in 0..plan.sheets() {
         let file = sheets.join(vodflow_core::storyboard::sheet_name(n));
         if !tokio::fs::metadata(&file).await.is_ok_and(|m| m.len() > 0) {

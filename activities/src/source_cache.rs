@@ -19,12 +19,11 @@ use tokio::io::AsyncWriteExt;
 use vodflow_core::VideoId;
 use vodflow_core::workflow_types::SourceRef;
 
+use vodflow_core::work_dir::Gate;
+
 use crate::error::{Error, Result, s3_err};
 
 type Locks = Arc<Mutex<HashMap<VideoId, Arc<tokio::sync::RwLock<()>>>>>;
-
-/// Free bytes of the file system holding a directory (`None` when it cannot be measured).
-pub type FreeBytes = fn(&Path) -> Option<u64>;
 
 /// How often, in bytes written, a download looks at the disk again.
 const ROOM_CHECK_EVERY: u64 = 4 * 1024 * 1024;
@@ -33,9 +32,8 @@ const ROOM_CHECK_EVERY: u64 = 4 * 1024 * 1024;
 pub struct SourceCache {
     dir: PathBuf,
     max_bytes: u64,
-    /// Free bytes a download must leave on the disk (0 = no gate).
-    min_free: u64,
-    free_bytes: FreeBytes,
+    /// The work directory's free-space gate (a minimum of 0 never stops a download).
+    gate: Gate,
     locks: Locks,
 }
 
@@ -50,8 +48,7 @@ impl SourceCache {
         Self {
             dir: work_dir.join("sources"),
             max_bytes,
-            min_free,
-            free_bytes: crate::disk_gate::free_bytes,
+            gate: Gate::new(work_dir, min_free),
             locks: Arc::default(),
         }
     }
@@ -59,18 +56,9 @@ impl SourceCache {
     /// Refuses to go on when writing `remaining` more bytes would leave less than the minimum
     /// free. An unmeasurable disk does not stop a download: the write then reports the real error.
     fn room_for(&self, remaining: u64) -> Result<()> {
-        if self.min_free == 0 {
-            return Ok(());
-        }
-        match (self.free_bytes)(&self.dir) {
-            Some(free) if free < remaining.saturating_add(self.min_free) => {
-                Err(Error::WorkDirFull(format!(
-                    "the work directory has {free} bytes free; the source needs {remaining} more and {} must stay free (VODFLOW_WORK_DIR_MIN_FREE_BYTES)",
-                    self.min_free
-                )))
-            }
-            _ => Ok(()),
-        }
+        self.gate.room_for(remaining).map_err(|full| {
+            Error::WorkDirFull(format!("{full}; the source needs {remaining} more bytes"))
+        })
     }
 
     fn lock_of(&self, id: VideoId) -> Arc<tokio::sync::RwLock<()>> {
@@ -360,7 +348,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let mib = 1024 * 1024;
         let mut c = SourceCache::new(&dir, 0, 10 * mib);
-        c.free_bytes = test_free;
+        c.gate = Gate::new(&dir, 10 * mib).measured_by(test_free);
         let mut progress = |_: u64| -> BoxFuture<'static, ()> { Box::pin(async {}) };
         // 100 MiB free, a 40 MiB source, 10 MiB to keep: there is room at the start, but the
         // other writer fills the disk before this download can finish.
@@ -391,7 +379,7 @@ mod tests {
         FREE.store(45 * mib, std::sync::atomic::Ordering::SeqCst);
         assert!(matches!(c.room_for(40 * mib), Err(Error::WorkDirFull(_))));
         // A gate of 0 never stops a download.
-        c.min_free = 0;
+        c.gate = Gate::new(&dir, 0).measured_by(test_free);
         FREE.store(0, std::sync::atomic::Ordering::SeqCst);
         c.room_for(40 * mib).unwrap();
         let _ = std::fs::remove_dir_all(&dir);

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use vodflow_core::work_dir::{Gate, Scratch};
 
 use crate::error::{Error, Result, s3_err};
 
@@ -20,6 +21,8 @@ pub struct Storage {
     pub work_dir: PathBuf,
     /// Downloaded sources on this worker's disk.
     pub sources: crate::source_cache::SourceCache,
+    /// Free space every scratch directory's work must leave on the work directory's disk.
+    pub gate: Gate,
 }
 
 impl Storage {
@@ -148,21 +151,23 @@ impl Storage {
         Ok(written)
     }
 
-    /// A scratch directory for one activity attempt, removed when dropped.
-    pub fn scratch(&self, name: &str) -> Result<Scratch> {
-        let dir = self
-            .work_dir
-            .join("scratch")
-            .join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Scratch(dir))
+    /// Copies an object inside the store (no bytes through the worker), keeping its type and
+    /// caching.
+    pub async fn copy(&self, bucket: &str, from: &str, to: &str) -> Result<()> {
+        self.s3
+            .copy_object()
+            .bucket(bucket)
+            .copy_source(format!("{bucket}/{from}"))
+            .key(to)
+            .send()
+            .await
+            .map_err(s3_err)?;
+        Ok(())
     }
-}
 
-pub struct Scratch(pub PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    /// A scratch directory for one activity attempt, removed when dropped; refused when the disk
+    /// is below its minimum free. Run what writes there under [`Scratch::guard`].
+    pub fn scratch(&self, name: &str) -> Result<Scratch> {
+        Ok(self.gate.scratch("scratch", name)?)
     }
 }

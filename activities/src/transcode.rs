@@ -53,6 +53,9 @@ impl TranscodeActivities {
                 done.params.clear();
                 return Ok(done);
             }
+            if let Some(done) = copied_from_earlier(&self.0, &job, &params, &manifest_key).await? {
+                return Ok(done);
+            }
             let mut src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
             // Every chunk reads the same file (the copy), so all count time from the same start.
             if src.lacks_index() {
@@ -63,18 +66,18 @@ impl TranscodeActivities {
             let start_s = job.chunk.start_ms as f64 / 1000.0;
             let limits = &self.0.cfg.ffmpeg;
             let threads = encode::threads_for(&job, limits, self.0.cfg.max_concurrent_transcodes);
-            let args = encode::chunk_args(&job, &src, &scratch.0, threads);
+            let args = encode::chunk_args(&job, &src, scratch.path(), threads);
             let mut contain = Containment::for_media(limits, span_s);
             contain.threads = threads;
             let encode_started = std::time::Instant::now();
-            ffmpeg_cli::run(
+            scratch.guard(ffmpeg_cli::run(
                 "encode",
                 &args,
                 &contain,
                 heartbeat_every(&ctx),
                 beater(&ctx, "encode", move |t| ((t - start_s) / span_s * 100.0).clamp(0.0, 100.0)),
                 || ctx.is_cancelled(),
-            )
+            ))
             .await?;
             // The capacity model's input: wall seconds per second of output, by the top rung.
             let rung = job.renditions.iter().max_by_key(|r| r.height).map_or("none", |r| r.name.as_str());
@@ -85,7 +88,7 @@ impl TranscodeActivities {
             let mut renditions = Vec::new();
             for r in &job.renditions {
                 beat(&ctx, "upload", start_s + span_s, 100.0).await;
-                let data = tokio::fs::read(scratch.0.join(format!("{}.mp4", r.name))).await.map_err(Error::Io)?;
+                let data = tokio::fs::read(scratch.join(format!("{}.mp4", r.name))).await.map_err(Error::Io)?;
                 let (init, segments, codecs) = encode::cut(&job, r, &data)?;
                 if job.chunk.index == 0 {
                     store.put_bytes(&bucket, &layout::init_key(job.source.video_id, job.generation, &r.name), init, "video/mp4", CACHE_IMMUTABLE).await?;
@@ -140,12 +143,13 @@ impl TranscodeActivities {
                 let one = Track {
                     job: &job,
                     src: &src,
-                    dir: &scratch.0,
+                    dir: scratch.path(),
                     contain: &contain,
                     total,
                 };
-                let (codecs, loudness) =
-                    encode_track(&self.0, &ctx, &one, &track, normalize).await?;
+                let (codecs, loudness) = scratch
+                    .guard(encode_track(&self.0, &ctx, &one, &track, normalize))
+                    .await?;
                 if track.index == 0
                     && let Some(l) = &loudness
                 {
@@ -373,17 +377,23 @@ async fn seekable_copy(
         args.push(crate::media::source::file_url(&partial));
         // A copy costs a small fraction of an encode.
         let contain = Containment::for_media(&deps.cfg.ffmpeg, media_s / 10.0);
-        let copied = ffmpeg_cli::run(
-            "remux",
-            &args,
-            &contain,
-            heartbeat_every(ctx),
-            beater(ctx, "remux", move |t| {
-                (t / media_s.max(0.001) * 100.0).clamp(0.0, 100.0)
-            }),
-            || ctx.is_cancelled(),
-        )
-        .await;
+        // The copy is about the source's size, and shares the source cache's disk.
+        let room = std::fs::metadata(&src.path).map_or(0, |m| m.len());
+        deps.storage.gate.room_for(room)?;
+        let copied = deps
+            .storage
+            .gate
+            .guard(ffmpeg_cli::run(
+                "remux",
+                &args,
+                &contain,
+                heartbeat_every(ctx),
+                beater(ctx, "remux", move |t| {
+                    (t / media_s.max(0.001) * 100.0).clamp(0.0, 100.0)
+                }),
+                || ctx.is_cancelled(),
+            ))
+            .await;
         if let Err(e) = copied {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(e);
@@ -393,6 +403,70 @@ async fn seekable_copy(
             .map_err(Error::Io)?;
     }
     Ok(src.read_from(copy, vodflow_core::container::Container::Matroska))
+}
+
+/// The chunk copied in the store from the generation the run reuses, when that generation
+/// encoded it with the same parameters (same span, ladder, rates, preset, filters): the bytes
+/// would be the same, so a run that changes only the audio encodes no video. `None` when there
+/// is nothing to reuse.
+async fn copied_from_earlier(
+    deps: &Deps,
+    job: &EncodeChunk,
+    params: &str,
+    manifest_key: &str,
+) -> Result<Option<ChunkEncoded>, Error> {
+    let Some(from) = job.reuse_from.filter(|g| *g != job.generation) else {
+        return Ok(None);
+    };
+    let (id, bucket) = (job.source.video_id, &job.source.bucket);
+    let store = &deps.storage;
+    let earlier = layout::chunk_manifest_key(id, from, job.chunk.index);
+    let Some(bytes) = store.get_bytes(bucket, &earlier).await? else {
+        return Ok(None);
+    };
+    let Ok(mut done) = serde_json::from_slice::<ChunkEncoded>(&bytes) else {
+        return Ok(None);
+    };
+    if done.params != params
+        || !job
+            .renditions
+            .iter()
+            .all(|r| done.renditions.iter().any(|d| d.rendition == r.name))
+    {
+        return Ok(None);
+    }
+    let mut copies = Vec::new();
+    for r in &done.renditions {
+        if job.chunk.index == 0 {
+            copies.push((
+                layout::init_key(id, from, &r.rendition),
+                layout::init_key(id, job.generation, &r.rendition),
+            ));
+        }
+        for s in &r.segments {
+            copies.push((
+                layout::segment_key(id, from, &r.rendition, s.number),
+                layout::segment_key(id, job.generation, &r.rendition, s.number),
+            ));
+        }
+    }
+    let mut copying = futures::stream::iter(
+        copies
+            .into_iter()
+            .map(|(from, to)| async move { store.copy(bucket, &from, &to).await }),
+    )
+    .buffer_unordered(8);
+    while let Some(r) = copying.next().await {
+        r?;
+    }
+    // Recorded last, as an encode's: the chunk is complete in this generation now.
+    store
+        .put_bytes(bucket, manifest_key, bytes, "application/json", "no-store")
+        .await?;
+    tracing::info!(video_id = %id, chunk = job.chunk.index, from, "chunk copied from an earlier generation");
+    done.encoded = false;
+    done.params.clear();
+    Ok(Some(done))
 }
 
 /// Bytes `start..end` of a file (one segment: tens of kilobytes).

@@ -11,8 +11,8 @@ use vodflow_workflows::{
     VideoProcessingWorkflow, WebhookDeliveryWorkflow,
 };
 
-use crate::disk_gate::DiskGate;
 use crate::{Deps, ImportActivities, ProcessingActivities, TranscodeActivities};
+use vodflow_core::work_dir::Gate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
@@ -116,7 +116,7 @@ pub async fn run_with(
         if !roles.transcode {
             return Ok(());
         }
-        let gate = DiskGate::new(&cfg.work_dir, cfg.work_dir_min_free_bytes);
+        let gate = Gate::new(&cfg.work_dir, cfg.work_dir_min_free_bytes);
         transcode_while_disk_has_room(&runtime, &client, &deps, &gate, stop_rx.clone()).await
     };
     let gauges = measure(&deps, roles, stop_rx.clone());
@@ -196,7 +196,8 @@ async fn measure(deps: &Arc<Deps>, roles: Roles, stop: tokio::sync::watch::Recei
     let m = &deps.metrics;
     let cfg = &deps.cfg;
     loop {
-        if let Some(free) = crate::disk_gate::free_bytes(std::path::Path::new(&cfg.work_dir)) {
+        if let Some(free) = vodflow_core::work_dir::free_bytes(std::path::Path::new(&cfg.work_dir))
+        {
             m.work_dir_free_bytes.set(free.min(i64::MAX as u64) as i64);
         }
         m.work_dir_used_bytes
@@ -298,7 +299,7 @@ async fn transcode_while_disk_has_room(
     runtime: &Runtime,
     client: &temporalio_client::Client,
     deps: &Arc<Deps>,
-    gate: &DiskGate,
+    gate: &Gate,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), String> {
     let cfg = &deps.cfg;

@@ -21,8 +21,10 @@ use crate::state::AppState;
 #[derive(Object, Debug)]
 #[oai(deny_unknown_fields)]
 pub(crate) struct NewBackfill {
-    /// Any of `storyboard`, `downloads` (those each video asks for), `dash` and
-    /// `text_track_masters` (always up to date: made when served).
+    /// Any of `storyboard`, `downloads` (those each video asks for), `dash`,
+    /// `text_track_masters` (always up to date: made when served) and `loudness` (a video made
+    /// without `normalize_audio` gets it: its audio is encoded again in a new generation, its
+    /// video segments copied; the one output that encodes, so never implied).
     pub outputs: Vec<String>,
     /// Only this owner's videos.
     pub owner: Option<String>,
@@ -156,7 +158,7 @@ impl BackfillApi {
         let b = body.0;
         if b.outputs.is_empty() || b.outputs.len() > Output::ALL.len() {
             return Err(ApiError::BadRequest(
-                "outputs: name one to four of storyboard, downloads, dash, text_track_masters"
+                "outputs: name one to five of storyboard, downloads, dash, text_track_masters, loudness"
                     .into(),
             )
             .into());

@@ -142,6 +142,22 @@ impl From<vodflow_core::Error> for ApiError {
     }
 }
 
+impl From<vodflow_core::work_dir::WorkDirFull> for ApiError {
+    fn from(full: vodflow_core::work_dir::WorkDirFull) -> Self {
+        tracing::warn!(%full, "refused work: the work directory is full");
+        Self::Unavailable("the server has no disk room for this right now; retry later".into())
+    }
+}
+
+impl From<vodflow_core::work_dir::ScratchError> for ApiError {
+    fn from(e: vodflow_core::work_dir::ScratchError) -> Self {
+        match e {
+            vodflow_core::work_dir::ScratchError::Full(full) => full.into(),
+            io => Self::Internal(io.to_string()),
+        }
+    }
+}
+
 /// The documented error responses of an operation (`application/problem+json`).
 #[derive(ApiResponse, Debug)]
 pub enum ErrorResponse {

@@ -2,9 +2,12 @@
 //! connection forever by sending a request head one byte at a time (or never finishing it), and
 //! an idle keep-alive connection was never closed. Here every HTTP/1 connection must complete
 //! each request head within [`HEAD_READ_TIMEOUT`] of starting to wait for it (which also closes
-//! idle keep-alive connections), and HTTP/2 connections are pinged and dropped when they stop
-//! answering. Bodies are bounded by the routes that read them (JSON cap, tus idle timeout). How
-//! many connections are open at once, in all and per client, is [`crate::connections`]'s.
+//! idle keep-alive connections). HTTP/1.1 only: hyper's HTTP/2 has no head-read or idle limit (a
+//! client that answers pings holds an idle h2c connection for ever), and what stands in front of
+//! the api (a TLS-terminating proxy, a CDN) speaks HTTP/1.1 to its upstream; a client that opens
+//! with the HTTP/2 preface is answered 400 and closed. Bodies are bounded by the routes that read
+//! them (JSON cap, tus idle timeout). How many connections are open at once, in all and per
+//! client, is [`crate::connections`]'s.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,9 +24,6 @@ use crate::connections::Connections;
 /// Longest time from waiting for a request head to having all of it (nginx's
 /// `client_header_timeout` is 60 s; a request head is a few hundred bytes).
 pub const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(15);
-/// HTTP/2: a ping this often, and the connection dropped when one goes unanswered this long.
-const H2_PING_EVERY: Duration = Duration::from_secs(30);
-const H2_PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -41,17 +41,11 @@ where
     let ep = std::sync::Arc::new(ep.into_endpoint().map_to_response());
     let local = listener.local_addr()?;
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_READ_TIMEOUT);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(H2_PING_EVERY)
-        .keep_alive_timeout(H2_PING_TIMEOUT)
-        .max_concurrent_streams(256);
     let connections = Connections::new(limits);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -91,7 +85,9 @@ where
                     Ok::<_, Infallible>(hyper::Response::from(ep.get_response(req).await))
                 }
             });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
+        // Not `serve_connection_with_upgrades`: it would take the HTTP/2 preface whatever
+        // `http1_only` says (and no route upgrades a connection).
+        let conn = builder.serve_connection(TokioIo::new(socket), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             let _held = held;

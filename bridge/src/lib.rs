@@ -368,6 +368,7 @@ pub async fn start(
         callback_url: ev.callback_url.as_deref(),
         generation: 0,
         source_url: ev.source_url.as_deref(),
+        reuse_video_from: None,
     };
     // A duplicate event must never start a second run, even after the first one finished.
     match start_run(cfg, client, &run, WorkflowIdReusePolicy::RejectDuplicate).await {

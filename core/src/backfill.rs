@@ -1,6 +1,7 @@
 //! Backfill: one workflow brings ready videos made before an output existed up to date with it,
-//! from their published segments (nothing is encoded again), a few videos at a time, pausable,
-//! continuing as new after each page so its history stays small.
+//! from their published segments (no video is encoded again), a few videos at a time, pausable,
+//! continuing as new after each page so its history stays small. `loudness` is the one output
+//! that encodes: the audio, in a new generation whose video segments are copied in the store.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,14 +20,19 @@ pub enum Output {
     Dash,
     /// The masters with the text tracks: made when served, so always up to date.
     TextTrackMasters,
+    /// Even loudness (`normalize_audio`) for a video made without it: its audio is measured and
+    /// encoded again with one gain, in a new generation (the published segments are immutable in
+    /// players' caches); its video segments are copied, not encoded. Only when asked for.
+    Loudness,
 }
 
 impl Output {
-    pub const ALL: [Output; 4] = [
+    pub const ALL: [Output; 5] = [
         Output::Storyboard,
         Output::Downloads,
         Output::Dash,
         Output::TextTrackMasters,
+        Output::Loudness,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +41,7 @@ impl Output {
             Self::Downloads => "downloads",
             Self::Dash => "dash",
             Self::TextTrackMasters => "text_track_masters",
+            Self::Loudness => "loudness",
         }
     }
 }
@@ -47,13 +54,9 @@ impl std::str::FromStr for Output {
             .find(|o| o.as_str() == s)
             .ok_or_else(|| {
                 let shown: String = s.chars().take(40).collect();
-                if s == "loudness" {
-                    "loudness is not offered by backfill: evening out an old video's loudness re-encodes its audio into the segments players cache as immutable; reprocess it with force=true instead".to_owned()
-                } else {
-                    format!(
-                        "unknown output {shown:?} (expected storyboard, downloads, dash or text_track_masters)"
-                    )
-                }
+                format!(
+                    "unknown output {shown:?} (expected storyboard, downloads, dash, text_track_masters or loudness)"
+                )
             })
     }
 }
@@ -139,10 +142,10 @@ mod tests {
         }
         assert!("DASH".parse::<Output>().is_err());
         assert!(
-            "loudness"
+            "posters"
                 .parse::<Output>()
                 .unwrap_err()
-                .contains("force=true")
+                .contains("loudness")
         );
     }
 }

@@ -354,7 +354,7 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_WORK_DIR_MIN_FREE_BYTES",
         default: "2147483648",
-        help: "A transcode worker stops taking encode tasks while the work directory's file system has less free space than this (running ones finish), and takes them again once it has; a source download into the work directory (probe, poster, encode) that would leave less than this free fails its attempt, before it starts or as the disk fills, and is retried (0 = never stop)",
+        help: "A transcode worker stops taking encode tasks while the work directory's file system has less free space than this, and takes them again once it has; every write into the work directory (a source download, a chunk encode, the audio and its loudness measurement, a poster, a storyboard, a download's remux, an api's thumbnail or animated preview) is refused when it would start below this, and stopped if the disk falls below it while it runs, leaving nothing behind: an activity's attempt fails and is retried, an image request is a 503 (0 = never stop)",
     },
     Var {
         name: "VODFLOW_ACTIVITY_MAX_ATTEMPTS",

@@ -49,6 +49,47 @@ pub async fn keep_tail(mut r: impl tokio::io::AsyncRead + Unpin, keep: usize) ->
     String::from_utf8_lossy(kept.make_contiguous()).into_owned()
 }
 
+/// The longest line of a child's line-based output (ffmpeg's `-progress`, ffprobe's packet
+/// CSV) that is kept: theirs are under a hundred bytes, and a crafted file can make a field (a
+/// tag, a side data dump) as long as it likes.
+pub const LINE_KEPT: usize = 4096;
+
+/// Lines of a child's output, each cut to [`LINE_KEPT`] bytes: the rest of an overlong line is
+/// read and dropped, never held.
+pub struct BoundedLines<R> {
+    r: R,
+}
+
+impl<R: tokio::io::AsyncBufRead + Unpin> BoundedLines<R> {
+    pub fn new(r: R) -> Self {
+        Self { r }
+    }
+
+    /// The next line without its `\n` (lossy UTF-8), `None` at the end.
+    pub async fn next_line(&mut self) -> std::io::Result<Option<String>> {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = Vec::new();
+        let mut any = false;
+        loop {
+            let buf = self.r.fill_buf().await?;
+            if buf.is_empty() {
+                return Ok(any.then(|| String::from_utf8_lossy(&line).into_owned()));
+            }
+            any = true;
+            let (piece, used, ended) = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => (&buf[..i], i + 1, true),
+                None => (buf, buf.len(), false),
+            };
+            let room = LINE_KEPT.saturating_sub(line.len());
+            line.extend_from_slice(&piece[..piece.len().min(room)]);
+            self.r.consume(used);
+            if ended {
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+        }
+    }
+}
+
 /// Reads `r` to its end, or `None` past `max` bytes (the caller then kills the child).
 pub async fn read_capped(r: impl tokio::io::AsyncRead + Unpin, max: usize) -> Option<Vec<u8>> {
     use tokio::io::AsyncReadExt;
@@ -245,6 +286,20 @@ pub fn tail(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_endless_output_line_is_read_in_bounded_memory() {
+        let mut data = b"out_time_us=1\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+        data.extend(b"\nout_time_us=2\nlast");
+        let mut lines = BoundedLines::new(tokio::io::BufReader::new(&data[..]));
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "out_time_us=1");
+        let long = lines.next_line().await.unwrap().unwrap();
+        assert_eq!(long.len(), LINE_KEPT);
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "out_time_us=2");
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "last");
+        assert_eq!(lines.next_line().await.unwrap(), None);
+    }
 
     fn c() -> Containment {
         Containment {

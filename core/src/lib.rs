@@ -5,6 +5,7 @@
 //! side effects. Kafka is the exception by design: every role builds its clients from [`kafka`], so
 //! the broker's settings and the topic names live in one place.
 
+pub mod activity_names;
 pub mod audio_tracks;
 pub mod backfill;
 pub mod cdn;
@@ -38,6 +39,7 @@ pub mod temporal;
 pub mod text_tracks;
 pub mod uploads;
 pub mod webhooks;
+pub mod work_dir;
 pub mod workflow_types;
 
 pub use config::Config;

@@ -14,16 +14,7 @@ fn register<C: Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
 }
 
 /// Activities whose attempts are counted (bounded label set).
-pub const COUNTED_ACTIVITIES: &[&str] = &[
-    "import_source",
-    "probe_source",
-    "encode_chunk",
-    "encode_audio",
-    "package",
-    "create_poster",
-    "create_storyboard",
-    "create_downloads",
-];
+pub const COUNTED_ACTIVITIES: &[&str] = crate::activity_names::COUNTED;
 
 #[derive(Clone)]
 pub struct WorkerMetrics {

@@ -9,18 +9,12 @@ use crate::{VideoId, VideoStatus};
 /// The steps of a processing run, as the `progress` query, the failure record and the API name
 /// them.
 pub mod step {
-    pub const IMPORT_SOURCE: &str = "import_source";
-    pub const PROBE_SOURCE: &str = "probe_source";
+    pub use crate::activity_names::{
+        CREATE_DOWNLOADS, CREATE_POSTER, CREATE_STORYBOARD, ENCODE_AUDIO, ENCODE_CHUNK,
+        IMPORT_SOURCE, INVALIDATE_CDN, NOTIFY, PACKAGE, PROBE_SOURCE, UPDATE_METADATA,
+    };
+    /// The encode stage as a whole (its chunks and audio), as progress reports it.
     pub const ENCODE: &str = "encode";
-    pub const ENCODE_CHUNK: &str = "encode_chunk";
-    pub const ENCODE_AUDIO: &str = "encode_audio";
-    pub const PACKAGE: &str = "package";
-    pub const CREATE_POSTER: &str = "create_poster";
-    pub const CREATE_STORYBOARD: &str = "create_storyboard";
-    pub const CREATE_DOWNLOADS: &str = "create_downloads";
-    pub const UPDATE_METADATA: &str = "update_metadata";
-    pub const INVALIDATE_CDN: &str = "invalidate_cdn";
-    pub const NOTIFY: &str = "notify";
     pub const DONE: &str = "done";
 }
 
@@ -64,6 +58,10 @@ pub struct ProcessVideo {
     /// Every attempt of `import_source` together, in seconds.
     #[serde(default)]
     pub import_deadline_s: u64,
+    /// A forced run that only re-encodes the audio (a loudness backfill): chunks whose encode
+    /// would be the same as this generation's are copied from it in the store, not encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_video_from: Option<u32>,
 }
 
 /// Input of `import_source`.
@@ -153,6 +151,10 @@ pub struct EncodeChunk {
     /// a run in flight across a deploy never mixes the two under one init segment.
     #[serde(default)]
     pub bframes: bool,
+    /// An earlier generation whose same chunk, encoded with the same parameters, is copied
+    /// instead of encoded again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_from: Option<u32>,
 }
 
 /// One published media segment.

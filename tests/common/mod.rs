@@ -720,6 +720,29 @@ pub fn history(_env: &TestEnv, video_id: &str) -> Vec<serde_json::Value> {
     v["events"].as_array().cloned().unwrap_or_default()
 }
 
+/// A workflow's pending activities as `temporal workflow describe -o json` lists them (each with
+/// `activityId`, `activityType.name`, `state`, `attempt`, `lastFailure`); empty if it has none or
+/// cannot be described.
+pub fn pending_activities(workflow_id: &str) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(cache_dir().join("bin/temporal"))
+        .args([
+            "workflow",
+            "describe",
+            "--address",
+            "127.0.0.1:7233",
+            "-o",
+            "json",
+            "-w",
+        ])
+        .arg(workflow_id)
+        .output()
+        .expect("temporal CLI (installed by scripts/install)");
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .ok()
+        .and_then(|v| v["pendingActivities"].as_array().cloned())
+        .unwrap_or_default()
+}
+
 /// Attempt numbers with which an activity (by activity id) started, in history order.
 pub fn activity_attempts(events: &[serde_json::Value], activity_id: &str) -> Vec<u64> {
     let scheduled: Vec<&str> = events

@@ -8,25 +8,7 @@ use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
 use vodflow_core::workflow_types::*;
 
-pub const IMPORT_SOURCE: &str = "import_source";
-pub const PROBE_SOURCE: &str = "probe_source";
-pub const ENCODE_CHUNK: &str = "encode_chunk";
-pub const ENCODE_AUDIO: &str = "encode_audio";
-pub const PACKAGE: &str = "package";
-pub const CREATE_POSTER: &str = "create_poster";
-pub const CREATE_STORYBOARD: &str = "create_storyboard";
-pub const CREATE_DOWNLOADS: &str = "create_downloads";
-pub const BACKFILL_PAGE: &str = "backfill_page";
-pub const BACKFILL_VIDEO: &str = "backfill_video";
-pub const UPDATE_METADATA: &str = "update_metadata";
-pub const INVALIDATE_CDN: &str = "invalidate_cdn";
-pub const NOTIFY: &str = "notify";
-pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
-pub const FINISH_WEBHOOK: &str = "finish_webhook";
-pub const RECONCILE: &str = "reconcile";
-pub const STOP_PROCESSING: &str = "stop_processing";
-pub const REMOVE_OBJECTS: &str = "remove_objects";
-pub const ANNOUNCE_DELETED: &str = "announce_deleted";
+pub use vodflow_core::activity_names::*;
 
 /// The ids the video workflow gives its activities: readable in the Temporal UI and stable, so the
 /// API can find a chunk's encode among the pending activities.

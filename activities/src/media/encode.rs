@@ -350,6 +350,7 @@ mod tests {
             renditions: plan_renditions(height * 16 / 9, height),
             generation: 0,
             bframes: true,
+            reuse_from: None,
         }
     }
 

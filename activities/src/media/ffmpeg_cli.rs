@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::BufReader;
 
 use super::contain::Containment;
 use crate::error::{Error, Result};
@@ -56,7 +56,7 @@ pub async fn run(
     let errors = tokio::spawn(async move {
         super::contain::keep_tail(&mut stderr, super::contain::STDERR_KEPT).await
     });
-    let mut lines = BufReader::new(stdout).lines();
+    let mut lines = vodflow_core::contain::BoundedLines::new(BufReader::new(stdout));
     let mut last = Instant::now();
     let mut out_time = 0.0;
     loop {

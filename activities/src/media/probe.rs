@@ -271,7 +271,6 @@ async fn video_end(
     start_s: f64,
     declared_s: Option<f64>,
 ) -> Result<Option<f64>> {
-    use tokio::io::AsyncBufReadExt;
     let mut cmd = contain.command("ffprobe");
     cmd.args(["-v", "error", "-of", "csv=p=0", "-threads", "1"])
         .args(["-select_streams", "V:0", "-show_entries"])
@@ -296,7 +295,7 @@ async fn video_end(
         super::contain::keep_tail(&mut stderr, super::contain::STDERR_KEPT).await
     });
     let read = async {
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut lines = vodflow_core::contain::BoundedLines::new(tokio::io::BufReader::new(stdout));
         let mut end: Option<f64> = None;
         while let Some(line) = lines.next_line().await? {
             if let Some(e) = frame_end(&line) {

@@ -6,7 +6,7 @@
 //! time (concurrent requests for the same image wait for the first and read its copy).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,10 +14,12 @@ use std::time::Duration;
 use poem::Response;
 use vodflow_core::contain::{self, Containment};
 use vodflow_core::images::{self, Animated, Bounds, Still};
+use vodflow_core::work_dir::Gate;
 use vodflow_core::{layout, repo};
 
 use super::object::{self, Conditional};
 use super::path::{Image, PlayPath};
+use super::recent_images;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -33,6 +35,8 @@ const MAX_IMAGE_BYTES: u64 = 24 << 20;
 pub(crate) struct ImageMaker {
     slots: tokio::sync::Semaphore,
     making: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Images made or read lately, answered without the store.
+    recent: recent_images::RecentImages,
 }
 
 impl ImageMaker {
@@ -40,6 +44,7 @@ impl ImageMaker {
         Self {
             slots: tokio::sync::Semaphore::new(slots.max(1)),
             making: Mutex::new(HashMap::new()),
+            recent: recent_images::RecentImages::default(),
         }
     }
 
@@ -136,7 +141,26 @@ pub(super) async fn serve(
         generated: None,
         download: None,
     };
-    let read = || object::fetch(state, &stored, asked.cond, asked.max_age_cap, asked.head);
+    let cache_control = object::cache_control(false, asked.max_age_cap);
+    // A request for the whole image is answered from memory when it can be; a range, from the
+    // store, which answers ranges.
+    let whole = !asked.cond.has_range();
+    let respond = |img: &recent_images::Image| img.respond(asked.cond, &cache_control, asked.head);
+    let read = || async {
+        if whole {
+            if let Some(img) = state.images.recent.get(&stored.key) {
+                return Ok(Some(respond(&img)));
+            }
+            match read_small(state, &stored).await? {
+                Stored::Missing => return Ok(None),
+                Stored::Small(img) => {
+                    return Ok(Some(respond(&state.images.recent.keep(&stored.key, img))));
+                }
+                Stored::Large => {}
+            }
+        }
+        object::fetch(state, &stored, asked.cond, asked.max_age_cap, asked.head).await
+    };
     if let Some(resp) = read().await? {
         return Ok(Some(resp));
     }
@@ -155,9 +179,9 @@ pub(super) async fn serve(
             retry_after: 1,
         })?;
     let started = std::time::Instant::now();
-    if !make(state, video, &request, &stored.key).await? {
+    let Some(made) = make(state, video, &request, &stored.key).await? else {
         return Ok(None);
-    }
+    };
     state
         .metrics
         .images_made
@@ -166,7 +190,56 @@ pub(super) async fn serve(
             Request::Animated(_) => "animated",
         }])
         .observe(started.elapsed().as_secs_f64());
+    // Just made: answered from its bytes, not read back from the store.
+    let made = state.images.recent.keep(&stored.key, made);
+    if whole {
+        return Ok(Some(respond(&made)));
+    }
     read().await
+}
+
+enum Stored {
+    Missing,
+    /// Too large to keep in memory: streamed from the store.
+    Large,
+    Small(recent_images::Image),
+}
+
+/// The stored image whole, when it is small enough to keep.
+async fn read_small(state: &AppState, stored: &PlayPath<'_>) -> Result<Stored, ApiError> {
+    let got = state
+        .s3
+        .get_object()
+        .bucket(&state.cfg.s3.bucket)
+        .key(&stored.key)
+        .send()
+        .await;
+    let out = match got {
+        Ok(o) => o,
+        Err(aws_sdk_s3::error::SdkError::ServiceError(se)) if se.raw().status().as_u16() == 404 => {
+            return Ok(Stored::Missing);
+        }
+        Err(e) => return Err(object::store_error(&e)),
+    };
+    if out.content_length().unwrap_or(i64::MAX) as u64 > recent_images::MAX_KEPT_IMAGE as u64 {
+        return Ok(Stored::Large);
+    }
+    let etag = out.e_tag().map(str::to_owned);
+    let last_modified = out
+        .last_modified()
+        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::HttpDate).ok());
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reading {} from the store: {e}", stored.key)))?
+        .into_bytes();
+    Ok(Stored::Small(recent_images::Image {
+        bytes,
+        content_type: stored.content_type,
+        etag,
+        last_modified,
+    }))
 }
 
 /// Makes the image and stores it at `key`; `false` when the published segments do not reach it.
@@ -175,16 +248,16 @@ async fn make(
     video: &repo::VideoRow,
     request: &Request,
     key: &str,
-) -> Result<bool, ApiError> {
+) -> Result<Option<recent_images::Image>, ApiError> {
     let id = video.video_id();
     // The master viewers play (a playable run's growing one, or the published one while a forced
     // re-encode runs): its variants name the playlists, and so the segments, of what is shown.
     let Some(master) = object::playlist_text(state, &layout::master_playlist_key(id)).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let variants = images::read_master(&master);
     let Some(largest) = variants.iter().max_by_key(|v| v.width * v.height) else {
-        return Ok(false);
+        return Ok(None);
     };
     let (need_w, need_h) = request.needs((largest.width, largest.height));
     let variant = variants
@@ -197,21 +270,22 @@ async fn make(
         .filter(|p| p.content_type == "application/vnd.apple.mpegurl" && p.generated.is_none())
         .map(|p| p.key)
     else {
-        return Ok(false);
+        return Ok(None);
     };
     let playlist = object::playlist_text(state, &playlist_key).await?;
     let Some((init, segments)) = playlist.as_deref().and_then(images::read_playlist) else {
-        return Ok(false);
+        return Ok(None);
     };
     let (from_ms, to_ms) = request.span_ms();
     let Some((needed, offset_ms)) = images::covering(&segments, from_ms, to_ms) else {
-        return Ok(false);
+        return Ok(None);
     };
     let dir_key = playlist_key.trim_end_matches("index.m3u8");
     let names = std::iter::once(init.as_str()).chain(needed.iter().map(|s| s.name.as_str()));
-    let work = WorkDir::new(&state.cfg.work_dir)?;
-    let input = work.path.join("in.mp4");
-    let mut file = tokio::fs::File::create(&input).await.map_err(internal)?;
+    let gate = Gate::new(&state.cfg.work_dir, state.cfg.work_dir_min_free_bytes);
+    let work = gate.scratch("images", "image")?;
+    let input = work.join("in.mp4");
+    let mut keys = Vec::new();
     for name in names {
         // The packager writes plain names; anything else is not read.
         if name.contains('/') || name.contains("..") {
@@ -219,10 +293,10 @@ async fn make(
                 "playlist {playlist_key} names {name}"
             )));
         }
-        append_object(state, &format!("{dir_key}{name}"), &mut file).await?;
+        keys.push(format!("{dir_key}{name}"));
     }
-    drop(file);
-    let out = work.path.join(format!("out.{}", request.file_name()));
+    work.guard(concat_objects(state, &keys, &input)).await?;
+    let out = work.join(format!("out.{}", request.file_name()));
     let (args, seconds) = match request {
         Request::Still(s) => (
             s.ffmpeg_args(&file_url(&input), offset_ms, &file_url(&out)),
@@ -233,7 +307,7 @@ async fn make(
             ANIMATED_SECONDS,
         ),
     };
-    run_ffmpeg(state, &args, seconds).await?;
+    work.guard(run_ffmpeg(state, &args, seconds)).await?;
     let bytes = tokio::fs::read(&out).await.map_err(internal)?;
     if bytes.is_empty() || bytes.len() as u64 > MAX_IMAGE_BYTES {
         return Err(ApiError::Internal(format!(
@@ -241,13 +315,14 @@ async fn make(
             bytes.len()
         )));
     }
-    state
+    let bytes = bytes::Bytes::from(bytes);
+    let put = state
         .s3
         .put_object()
         .bucket(&state.cfg.s3.bucket)
         .key(key)
         .content_type(request.content_type())
-        .body(bytes.into())
+        .body(bytes.clone().into())
         .send()
         .await
         .map_err(|e| {
@@ -256,7 +331,15 @@ async fn make(
                 aws_sdk_s3::error::DisplayErrorContext(&e)
             ))
         })?;
-    Ok(true)
+    Ok(Some(recent_images::Image {
+        bytes,
+        content_type: request.content_type(),
+        // The store's own tag, so a revalidation matches whichever replica answers it.
+        etag: put.e_tag().map(str::to_owned),
+        last_modified: aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+            .fmt(aws_smithy_types::date_time::Format::HttpDate)
+            .ok(),
+    }))
 }
 
 async fn run_ffmpeg(state: &AppState, args: &[String], seconds: u64) -> Result<(), ApiError> {
@@ -309,21 +392,28 @@ async fn run_ffmpeg(state: &AppState, args: &[String], seconds: u64) -> Result<(
 }
 
 /// Streams one object onto the end of `file`.
-async fn append_object(
-    state: &AppState,
-    key: &str,
-    file: &mut tokio::fs::File,
-) -> Result<(), ApiError> {
-    let out = state
-        .s3
-        .get_object()
-        .bucket(&state.cfg.s3.bucket)
-        .key(key)
-        .send()
+/// The objects at `keys`, one after another, into the file at `path`. The requests go out at
+/// once (an image needs the init segment and one or two media segments: a first request's
+/// latency is mostly these round trips); the bodies are written in order.
+async fn concat_objects(state: &AppState, keys: &[String], path: &Path) -> Result<(), ApiError> {
+    let gets = keys.iter().map(|key| {
+        state
+            .s3
+            .get_object()
+            .bucket(&state.cfg.s3.bucket)
+            .key(key)
+            .send()
+    });
+    let objects = futures::future::try_join_all(gets)
         .await
         .map_err(|e| object::store_error(&e))?;
-    let mut body = out.body.into_async_read();
-    tokio::io::copy(&mut body, file).await.map_err(internal)?;
+    let mut file = tokio::fs::File::create(path).await.map_err(internal)?;
+    for out in objects {
+        let mut body = out.body.into_async_read();
+        tokio::io::copy(&mut body, &mut file)
+            .await
+            .map_err(internal)?;
+    }
     Ok(())
 }
 
@@ -333,25 +423,4 @@ fn internal(e: std::io::Error) -> ApiError {
 
 fn file_url(path: &Path) -> String {
     format!("file:{}", path.display())
-}
-
-/// A scratch directory of one image, removed when dropped.
-struct WorkDir {
-    path: PathBuf,
-}
-
-impl WorkDir {
-    fn new(root: &str) -> Result<Self, ApiError> {
-        let path = Path::new(root)
-            .join("images")
-            .join(uuid::Uuid::new_v4().to_string());
-        std::fs::create_dir_all(&path).map_err(internal)?;
-        Ok(Self { path })
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
 }

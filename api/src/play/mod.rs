@@ -7,6 +7,7 @@ mod generated;
 mod images;
 mod object;
 mod path;
+mod recent_images;
 
 pub(crate) use images::ImageMaker;
 
@@ -76,7 +77,13 @@ async fn serve(
     rest: &str,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("nothing to play at {}", req.uri().path()));
-    let id: VideoId = id.parse().map_err(|_| not_found())?;
+    // One URL per object: a UUID has other spellings (upper case, no hyphens, braces, `urn:`),
+    // and a CDN would cache each as another object. Only the one vodflow writes is served.
+    let id: VideoId = id
+        .parse()
+        .ok()
+        .filter(|parsed: &VideoId| parsed.to_string() == id)
+        .ok_or_else(not_found)?;
     let target = path::parse(id, rest).ok_or_else(not_found)?;
     let video = repo::get_video(&state.pool, id, None)
         .await?

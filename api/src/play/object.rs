@@ -42,6 +42,10 @@ impl Conditional {
         })
     }
 
+    pub(super) fn has_range(&self) -> bool {
+        self.range.is_some()
+    }
+
     pub(super) fn from_request(req: &Request) -> Self {
         let get = |h: header::HeaderName| {
             req.headers()

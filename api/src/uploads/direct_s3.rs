@@ -45,8 +45,9 @@ pub(crate) async fn create(
     body: Body,
 ) -> Response {
     let result = async {
-        let said: CreateMultipart = json_body(body).await?;
+        // The URL is the credential: an unknown or spent one is refused before a body is read.
         let waiting = waiting_direct(&state, &token).await?;
+        let said: CreateMultipart = json_body(body).await?;
         // The store's upload comes first: a store that refuses leaves the URL unspent for the
         // browser's retry.
         let created = s3::create_in_store(&state, waiting.video_id()).await?;
@@ -114,8 +115,8 @@ pub(crate) async fn complete(
 ) -> Response {
     let result = async {
         let key = q.key()?;
-        let claimed: CompleteMultipart = json_body(body).await?;
         let row = s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
+        let claimed: CompleteMultipart = json_body(body).await?;
         let done = s3::complete_upload(&state, &row, key, &upload_id, &claimed.parts).await?;
         Ok(json(&done))
     }
@@ -158,11 +159,18 @@ pub(crate) async fn preflight(req: &Request, state: Data<&AppState>) -> Response
 
 /// The largest JSON body these routes read: a complete of 10,000 parts is ~600 KiB.
 const MAX_JSON: usize = 1024 * 1024;
+/// A body of at most a mebibyte that has not arrived in this long is a client dripping it.
+const JSON_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, TusError> {
-    let bytes = body
-        .into_bytes_limit(MAX_JSON)
+    let bytes = tokio::time::timeout(JSON_READ_TIMEOUT, body.into_bytes_limit(MAX_JSON))
         .await
+        .map_err(|_| {
+            ApiError::Timeout(format!(
+                "the body did not arrive within {} s",
+                JSON_READ_TIMEOUT.as_secs()
+            ))
+        })?
         .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not the JSON expected: {e}")).into())

@@ -31,6 +31,12 @@ pub(crate) struct NewDirectUpload {
     /// values above are then defaults). None by default: the upload gets exactly the settings
     /// given here, and what the browser says of them is ignored.
     pub browser_may_set: Option<Vec<String>>,
+    /// Downloads the video gets: `none`, `audio`, `highest` or `all` (default from
+    /// `VODFLOW_DEFAULT_DOWNLOADS`). The creator's alone: a browser cannot set it.
+    pub downloads: Option<String>,
+    /// Even out the audio's loudness (default from `VODFLOW_NORMALIZE_AUDIO`). The creator's
+    /// alone: a browser cannot set it.
+    pub normalize_audio: Option<bool>,
 }
 
 #[derive(Object, Debug)]
@@ -201,6 +207,8 @@ impl UploadsApi {
             description: body.description.clone(),
             visibility: body.visibility.clone(),
             browser_may_set,
+            downloads: body.downloads.clone(),
+            normalize_audio: body.normalize_audio.map(|n| n.to_string()),
             ..UploadMeta::default()
         })?;
         let token = vodflow_core::webhooks::new_secret("du_");

@@ -212,9 +212,10 @@ pub(super) fn playback_urls(
         renditions: renditions
             .iter()
             .filter_map(|r| {
-                // playlist_key is videos/{id}/hls/{name}/index.m3u8; the URL mirrors it under base.
+                // playlist_key is videos/{id}/hls/[g{N}/]{name}/index.m3u8 (a forced re-encode's
+                // generation has its own directory); the URL mirrors it under base.
                 let rel = r.playlist_key.strip_prefix(&layout::hls_prefix(id))?;
-                let name = rel.split('/').next()?.to_owned();
+                let name = rel.rsplit('/').nth(1)?.to_owned();
                 Some(RenditionUrl {
                     url: format!("{base}{rel}"),
                     name,

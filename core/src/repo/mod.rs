@@ -786,6 +786,16 @@ pub async fn record_downloads(
     Ok(())
 }
 
+/// Whether the video's next runs even out its loudness (`normalize_audio`).
+pub async fn set_normalize_audio(pool: &PgPool, id: VideoId, normalize: bool) -> Result<()> {
+    sqlx::query("UPDATE videos SET normalize_audio = $2 WHERE id = $1")
+        .bind(id.as_uuid())
+        .bind(normalize)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Records the loudness measured and the gain applied to the video's audio.
 pub async fn set_loudness(
     pool: &PgPool,

@@ -1,7 +1,9 @@
 //! Starting a ready video's downloads (the API's `POST /v1/videos/{id}/downloads`).
 
 use temporalio_client::errors::WorkflowStartError;
-use temporalio_client::{Client, WorkflowIdReusePolicy, WorkflowStartOptions};
+use temporalio_client::{
+    Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
+};
 use vodflow_core::workflow_types::CreateDownloads;
 use vodflow_core::{Config, VideoId, names};
 
@@ -11,25 +13,24 @@ pub fn workflow_id(id: VideoId) -> String {
     format!("downloads-{id}")
 }
 
-/// Starts making `input`'s downloads; `Ok(false)` when a run for the video is still going (it
-/// reads the video's choice when its activity runs, so it may already make what was asked).
+/// Starts making `input`'s downloads. A run still going for the video is replaced (terminated,
+/// then started again): it may have read the video's earlier choice already, and the last request
+/// is the one the video keeps. Its objects are rewritten with the same bytes, and its record with
+/// the newer run's list.
 pub async fn start(
     cfg: &Config,
     client: &Client,
     input: CreateDownloads,
-) -> Result<bool, WorkflowStartError> {
+) -> Result<(), WorkflowStartError> {
     let opts = WorkflowStartOptions::new(
         cfg.task_queue(names::TASK_QUEUE_PROCESSING),
         workflow_id(input.video_id),
     )
     .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+    .id_conflict_policy(WorkflowIdConflictPolicy::TerminateExisting)
     .build();
-    match client
+    client
         .start_workflow(VideoDownloadsWorkflow::run, input, opts)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+        .await?;
+    Ok(())
 }

@@ -404,6 +404,7 @@ impl VideoProcessingWorkflow {
                 generation: input.generation,
                 // Every chunk of a run is encoded alike: chunk 0's init segment speaks for all.
                 bframes: early,
+                reuse_from: input.reuse_video_from,
             };
             let index = chunk.index as usize;
             async move {

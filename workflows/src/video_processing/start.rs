@@ -30,6 +30,8 @@ pub struct Run<'a> {
     /// The set of renditions this run writes (a forced re-encode starts a new one).
     pub generation: u32,
     pub source_url: Option<&'a str>,
+    /// The generation whose unchanged chunks this run copies instead of encoding.
+    pub reuse_video_from: Option<u32>,
 }
 
 impl<'a> Run<'a> {
@@ -47,6 +49,7 @@ impl<'a> Run<'a> {
             callback_url: row.callback_url.as_deref(),
             generation: u32::try_from(row.generation).unwrap_or(0),
             source_url: row.source_url.as_deref(),
+            reuse_video_from: None,
         }
     }
 }
@@ -78,6 +81,7 @@ pub async fn start_run(
         source_url: run.source_url.map(str::to_owned),
         import_queue: cfg.task_queue(names::TASK_QUEUE_IMPORT),
         import_deadline_s: cfg.imports.deadline.as_secs().max(1),
+        reuse_video_from: run.reuse_video_from,
     };
     let mut memo = MemoValues::new();
     memo.insert("title", run.title.to_owned());

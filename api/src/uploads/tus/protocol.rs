@@ -260,6 +260,41 @@ mod props {
 
     use super::{checksum, metadata, number};
 
+    mod mutate {
+        include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/mutate.rs"));
+    }
+
+    /// The seed corpus kept in the repo (`fuzz/corpus/tus_header`) and its mutations, as every
+    /// tus header a client sends.
+    #[test]
+    fn every_mutation_of_the_header_corpus_is_parsed_without_panicking() {
+        let mut parsed = 0;
+        for (name, seed) in mutate::seeds("tus_header") {
+            for (i, m) in mutate::mutations(&seed, 400).iter().enumerate() {
+                let r = std::panic::catch_unwind(|| {
+                    let mut n = 0;
+                    for header in ["upload-offset", "upload-length"] {
+                        if let Some(h) = with(header, m) {
+                            n += usize::from(number(&h, header).is_ok());
+                        }
+                    }
+                    if let Some(h) = with("upload-metadata", m) {
+                        n += usize::from(metadata(&h).is_ok());
+                    }
+                    if let Some(h) = with("upload-checksum", m) {
+                        n += usize::from(checksum(&h).is_ok());
+                    }
+                    n
+                });
+                match r {
+                    Ok(n) => parsed += n,
+                    Err(_) => panic!("a tus header parser panicked on {name} #{i}: {m:?}"),
+                }
+            }
+        }
+        assert!(parsed > 0, "some seeds are valid headers");
+    }
+
     fn with(name: &'static str, value: &[u8]) -> Option<HeaderMap> {
         let v = HeaderValue::from_bytes(value).ok()?;
         let mut h = HeaderMap::new();

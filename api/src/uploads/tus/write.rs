@@ -93,6 +93,9 @@ impl BodyDigest {
     }
 }
 
+/// Segments of pending bytes an upload's record may list before they are merged into one.
+pub(crate) const MAX_PENDING_SEGMENTS: usize = 256;
+
 /// How a write ended.
 pub(crate) enum Written {
     /// Bytes are durable up to this offset; more may follow.
@@ -409,6 +412,17 @@ impl<'a> Writer<'a> {
 
     /// Makes this request's bytes past the last part durable (one segment) and records the offset.
     async fn keep_pending(&mut self) -> Result<(), TusError> {
+        // A client sending tiny PATCHes would make a segment each: the row's list (rewritten on
+        // every record) and the reads of the next gather would grow without bound. Past
+        // MAX_PENDING_SEGMENTS the segments are read back and written again as one, with this
+        // request's bytes; that costs reads only for PATCHes under part/MAX_PENDING_SEGMENTS bytes.
+        let compacted = if self.segments.len() >= MAX_PENDING_SEGMENTS && !self.buf.is_empty() {
+            let before = self.retired.len();
+            self.gather().await?;
+            self.retired.split_off(before)
+        } else {
+            Vec::new()
+        };
         if !self.buf.is_empty() {
             let seg = PendingSegment {
                 start: self.flushed + self.pending,
@@ -430,6 +444,8 @@ impl<'a> Writer<'a> {
                 "another request took over this upload".into(),
             ));
         }
+        // The record names the one segment that holds their bytes now.
+        self.store.delete_segments(&compacted).await;
         self.drop_retired().await;
         Ok(())
     }

@@ -192,6 +192,29 @@ async fn quiet_and_loud_sources_come_out_at_the_target_with_their_peaks_under_th
     owned.cleanup().await;
 }
 
+/// A backfill's view once it has completed.
+async fn completed(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    bid: &str,
+    within: Duration,
+) -> serde_json::Value {
+    common::eventually("the backfill to complete", within, || async {
+        let b: serde_json::Value = client
+            .get(format!("{base}/v1/admin/backfill/{bid}"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (b["status"] == "completed").then_some(b)
+    })
+    .await
+}
+
 /// The playback URL of a video's first audio rendition, and the video resource.
 async fn audio_url(base: &str, token: &str, id: &str) -> (String, serde_json::Value) {
     let video = common::video_json(base, token, id).await;
@@ -248,24 +271,7 @@ async fn a_backfill_evens_out_an_old_videos_loudness_copying_its_video_not_encod
             .as_str()
             .unwrap()
             .to_owned();
-        let progress =
-            common::eventually("the backfill to finish", Duration::from_secs(240), || {
-                let (client, base, admin, bid) =
-                    (client.clone(), base.clone(), admin.clone(), bid.clone());
-                async move {
-                    let b: serde_json::Value = client
-                        .get(format!("{base}/v1/admin/backfill/{bid}"))
-                        .bearer_auth(&admin)
-                        .send()
-                        .await
-                        .ok()?
-                        .json()
-                        .await
-                        .ok()?;
-                    (b["status"] == "completed").then_some(b)
-                }
-            })
-            .await;
+        let progress = completed(&client, &base, &admin, &bid, Duration::from_secs(240)).await;
         assert_eq!(progress["progress"]["updated"], 1, "{progress}");
         assert_eq!(progress["progress"]["failed"], 0, "{progress}");
 
@@ -309,23 +315,7 @@ async fn a_backfill_evens_out_an_old_videos_loudness_copying_its_video_not_encod
             .as_str()
             .unwrap()
             .to_owned();
-        let again = common::eventually("the second backfill", Duration::from_secs(120), || {
-            let (client, base, admin, bid) =
-                (client.clone(), base.clone(), admin.clone(), bid.clone());
-            async move {
-                let b: serde_json::Value = client
-                    .get(format!("{base}/v1/admin/backfill/{bid}"))
-                    .bearer_auth(&admin)
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
-                (b["status"] == "completed").then_some(b)
-            }
-        })
-        .await;
+        let again = completed(&client, &base, &admin, &bid, Duration::from_secs(120)).await;
         assert_eq!(again["progress"]["up_to_date"], 1, "{again}");
     })
     .await;

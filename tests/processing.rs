@@ -16,6 +16,34 @@ const READY_WITHIN: Duration = Duration::from_secs(240);
 /// the other's gate.
 static DISK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A platform whose disk gate sits 1 GiB below today's free space (a clip's run writes far
+/// less), and the path of a 2 GiB filler that takes the disk below it.
+async fn disk_env() -> (TestEnv, std::path::PathBuf) {
+    let work = std::env::temp_dir();
+    let free = vodflow_core::work_dir::free_bytes(&work).expect("free space");
+    let min_free = free.saturating_sub(1 << 30);
+    let env = env_with(&[
+        ("VODFLOW_CHUNK_SECONDS", "4"),
+        ("VODFLOW_WORK_DIR_MIN_FREE_BYTES", &min_free.to_string()),
+    ])
+    .await;
+    (env, work.join(format!("vodflow-filler-{}", unique(""))))
+}
+
+/// Writes the filler: really allocated, not sparse.
+fn fill(filler: &Path) {
+    let out = Command::new("fallocate")
+        .args(["-l", "2GiB"])
+        .arg(filler)
+        .output()
+        .expect("fallocate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn env_with(extra: &[(&str, &str)]) -> TestEnv {
     common::processing_env(extra).await
 }
@@ -976,28 +1004,9 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_with_a_nearly_full_disk_downloads_and_encodes_nothing_until_space_is_freed() {
     let _disk = DISK.lock().await;
-    // The threshold sits 1 GiB below today's free space; a 2 GiB file (really allocated, not
-    // sparse) on the same file system then puts the worker below it.
-    let work = std::env::temp_dir();
-    let free = vodflow_core::work_dir::free_bytes(&work).expect("free space");
-    let min_free = free.saturating_sub(1 << 30);
-    let owned = env_with(&[
-        ("VODFLOW_CHUNK_SECONDS", "4"),
-        ("VODFLOW_WORK_DIR_MIN_FREE_BYTES", &min_free.to_string()),
-    ])
-    .await;
+    let (owned, filler) = disk_env().await;
     let env = &owned;
-    let filler = work.join(format!("vodflow-filler-{}", unique("")));
-    let out = Command::new("fallocate")
-        .args(["-l", "2GiB"])
-        .arg(&filler)
-        .output()
-        .expect("fallocate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    fill(&filler);
     let clip = make_video(
         &env.scratch,
         "clip.mp4",
@@ -1073,17 +1082,9 @@ fn pending_failure(workflow_id: &str, activity_type: &str) -> Option<String> {
 async fn a_disk_that_fills_under_a_running_platform_stops_images_and_downloads_until_space_is_freed()
  {
     let _disk = DISK.lock().await;
-    // The gate sits 1 GiB below today's free space (the clip's run writes far less); once the
-    // video is ready, a 2 GiB file (allocated, not sparse) takes the disk below it under the
-    // running platform, as another tenant of the disk would.
-    let work = std::env::temp_dir();
-    let free = vodflow_core::work_dir::free_bytes(&work).expect("free space");
-    let min_free = free.saturating_sub(1 << 30);
-    let owned = env_with(&[
-        ("VODFLOW_CHUNK_SECONDS", "4"),
-        ("VODFLOW_WORK_DIR_MIN_FREE_BYTES", &min_free.to_string()),
-    ])
-    .await;
+    // Once the video is ready, the filler takes the disk below the gate under the running
+    // platform, as another tenant of the disk would.
+    let (owned, filler) = disk_env().await;
     let env = &owned;
     let clip = make_video(
         &env.scratch,
@@ -1096,7 +1097,6 @@ async fn a_disk_that_fills_under_a_running_platform_stops_images_and_downloads_u
         },
     );
     let token = env.token("alice", &["videos:read", "videos:write"]);
-    let filler = work.join(format!("vodflow-filler-{}", unique("")));
     let client = reqwest::Client::new();
     with_platform(env, |base| {
         let filler = filler.clone();
@@ -1107,16 +1107,7 @@ async fn a_disk_that_fills_under_a_running_platform_stops_images_and_downloads_u
             wait_for_status(env, &id, &["ready"], READY_WITHIN).await;
             let v = common::video_json(&base, &token, &id).await;
             let thumb = v["playback"]["thumbnail"].as_str().unwrap().to_owned();
-            let out = Command::new("fallocate")
-                .args(["-l", "2GiB"])
-                .arg(&filler)
-                .output()
-                .expect("fallocate");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            fill(&filler);
             // An image not made yet needs scratch space: refused, saying so, retryable.
             let r = client
                 .get(format!("{thumb}?time=2.5&width=160"))

@@ -53,7 +53,13 @@ pub(crate) async fn make(
                 .guard(heartbeating(
                     ctx,
                     "gather",
-                    concat_rendition(deps, job, "audio", &audio_in),
+                    deps.storage.concat_rendition(
+                        &job.bucket,
+                        job.video_id,
+                        job.generation,
+                        "audio",
+                        &audio_in,
+                    ),
                 ))
                 .await?;
         }
@@ -69,7 +75,13 @@ pub(crate) async fn make(
                 .guard(heartbeating(
                     ctx,
                     "gather",
-                    concat_rendition(deps, job, name, &video_in),
+                    deps.storage.concat_rendition(
+                        &job.bucket,
+                        job.video_id,
+                        job.generation,
+                        name,
+                        &video_in,
+                    ),
                 ))
                 .await?;
             let object = format!("{name}.mp4");
@@ -125,26 +137,6 @@ pub(crate) async fn make(
     }
     repo::record_downloads(&deps.pool, job.video_id, job.generation, &made).await?;
     Ok(made)
-}
-
-/// One rendition's init segment and media segments, in order, as one fragmented MP4.
-async fn concat_rendition(
-    deps: &Deps,
-    job: &CreateDownloads,
-    name: &str,
-    out: &Path,
-) -> Result<()> {
-    let prefix = format!(
-        "{}{}",
-        layout::hls_prefix(job.video_id),
-        layout::rendition_dir(job.generation, name)
-    );
-    deps.storage
-        .concat_objects(&job.bucket, &prefix, out, |key| {
-            key.ends_with("/init.mp4") || key.ends_with(".m4s")
-        })
-        .await?;
-    Ok(())
 }
 
 /// The arguments of one remux: streams copied, `moov` moved to the front.

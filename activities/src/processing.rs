@@ -449,19 +449,17 @@ pub(crate) async fn storyboard_made(
     let plan = Plan::new(job.duration_ms, rung.width, rung.height);
     let scratch = deps.storage.scratch("storyboard")?;
     let input = scratch.join("rendition.mp4");
-    let prefix = format!(
-        "{}{}",
-        layout::hls_prefix(job.video_id),
-        layout::rendition_dir(job.generation, &rung.name)
-    );
     scratch
         .guard(crate::heartbeat::heartbeating(
             ctx,
             "gather",
-            deps.storage
-                .concat_objects(&job.bucket, &prefix, &input, |key| {
-                    key.ends_with("/init.mp4") || key.ends_with(".m4s")
-                }),
+            deps.storage.concat_rendition(
+                &job.bucket,
+                job.video_id,
+                job.generation,
+                &rung.name,
+                &input,
+            ),
         ))
         .await?;
     let sheets = scratch.join("sheets");

@@ -151,6 +151,27 @@ impl Storage {
         Ok(written)
     }
 
+    /// One rendition of a generation (its init segment and media segments, in order) as one
+    /// fragmented MP4 at `out`: what a remux or a storyboard reads.
+    pub async fn concat_rendition(
+        &self,
+        bucket: &str,
+        id: vodflow_core::VideoId,
+        generation: u32,
+        rendition: &str,
+        out: &Path,
+    ) -> Result<u64> {
+        let prefix = format!(
+            "{}{}",
+            vodflow_core::layout::hls_prefix(id),
+            vodflow_core::layout::rendition_dir(generation, rendition)
+        );
+        self.concat_objects(bucket, &prefix, out, |key| {
+            key.ends_with("/init.mp4") || key.ends_with(".m4s")
+        })
+        .await
+    }
+
     /// Copies an object inside the store (no bytes through the worker), keeping its type and
     /// caching.
     pub async fn copy(&self, bucket: &str, from: &str, to: &str) -> Result<()> {

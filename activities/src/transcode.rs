@@ -44,9 +44,7 @@ impl TranscodeActivities {
             // encoded differently (another chunk length, ladder, rate or preset): stitching those
             // segments into this run's playlists would be wrong.
             if let Some(bytes) = store.get_bytes(&bucket, &manifest_key).await?
-                && let Ok(mut done) = serde_json::from_slice::<ChunkEncoded>(&bytes)
-                && done.params == params
-                && job.renditions.iter().all(|r| done.renditions.iter().any(|d| d.rendition == r.name))
+                && let Some(mut done) = reusable(&bytes, &params, &job)
             {
                 tracing::info!(video_id = %job.source.video_id, chunk = job.chunk.index, "chunk already complete; reused");
                 done.encoded = false;
@@ -405,6 +403,18 @@ async fn seekable_copy(
     Ok(src.read_from(copy, vodflow_core::container::Container::Matroska))
 }
 
+/// A stored chunk manifest, when its segments are what `job` would encode: the same parameters
+/// and every rendition the job asks for.
+fn reusable(manifest: &[u8], params: &str, job: &EncodeChunk) -> Option<ChunkEncoded> {
+    let done = serde_json::from_slice::<ChunkEncoded>(manifest).ok()?;
+    (done.params == params
+        && job
+            .renditions
+            .iter()
+            .all(|r| done.renditions.iter().any(|d| d.rendition == r.name)))
+    .then_some(done)
+}
+
 /// The chunk copied in the store from the generation the run reuses, when that generation
 /// encoded it with the same parameters (same span, ladder, rates, preset, filters): the bytes
 /// would be the same, so a run that changes only the audio encodes no video. `None` when there
@@ -424,17 +434,9 @@ async fn copied_from_earlier(
     let Some(bytes) = store.get_bytes(bucket, &earlier).await? else {
         return Ok(None);
     };
-    let Ok(mut done) = serde_json::from_slice::<ChunkEncoded>(&bytes) else {
+    let Some(mut done) = reusable(&bytes, params, job) else {
         return Ok(None);
     };
-    if done.params != params
-        || !job
-            .renditions
-            .iter()
-            .all(|r| done.renditions.iter().any(|d| d.rendition == r.name))
-    {
-        return Ok(None);
-    }
     let mut copies = Vec::new();
     for r in &done.renditions {
         if job.chunk.index == 0 {

@@ -195,7 +195,7 @@ async fn limit_json_body(req: &mut poem::Request, max_json: usize) -> Result<(),
 }
 
 /// Longest a request body the api holds (at most `VODFLOW_MAX_JSON_BYTES`) may take to arrive.
-const JSON_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const JSON_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A caption file's form: the file's own limit and room for the other fields and the boundaries.
 const TEXT_TRACK_FORM_BYTES: usize = vodflow_core::text_tracks::MAX_FILE_BYTES + 16 * 1024;

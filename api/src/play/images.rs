@@ -151,12 +151,23 @@ pub(super) async fn serve(
             if let Some(img) = state.images.recent.get(&stored.key) {
                 return Ok(Some(respond(&img)));
             }
-            match read_small(state, &stored).await? {
-                Stored::Missing => return Ok(None),
-                Stored::Small(img) => {
+            match object::read_whole(state, &stored.key, recent_images::MAX_KEPT_IMAGE).await? {
+                object::Whole::Missing => return Ok(None),
+                object::Whole::Read {
+                    bytes,
+                    etag,
+                    last_modified,
+                } => {
+                    let img = recent_images::Image {
+                        bytes,
+                        content_type: stored.content_type,
+                        etag,
+                        last_modified,
+                    };
                     return Ok(Some(respond(&state.images.recent.keep(&stored.key, img))));
                 }
-                Stored::Large => {}
+                // Too large to keep in memory: streamed from the store.
+                object::Whole::TooLarge => {}
             }
         }
         object::fetch(state, &stored, asked.cond, asked.max_age_cap, asked.head).await
@@ -196,50 +207,6 @@ pub(super) async fn serve(
         return Ok(Some(respond(&made)));
     }
     read().await
-}
-
-enum Stored {
-    Missing,
-    /// Too large to keep in memory: streamed from the store.
-    Large,
-    Small(recent_images::Image),
-}
-
-/// The stored image whole, when it is small enough to keep.
-async fn read_small(state: &AppState, stored: &PlayPath<'_>) -> Result<Stored, ApiError> {
-    let got = state
-        .s3
-        .get_object()
-        .bucket(&state.cfg.s3.bucket)
-        .key(&stored.key)
-        .send()
-        .await;
-    let out = match got {
-        Ok(o) => o,
-        Err(aws_sdk_s3::error::SdkError::ServiceError(se)) if se.raw().status().as_u16() == 404 => {
-            return Ok(Stored::Missing);
-        }
-        Err(e) => return Err(object::store_error(&e)),
-    };
-    if out.content_length().unwrap_or(i64::MAX) as u64 > recent_images::MAX_KEPT_IMAGE as u64 {
-        return Ok(Stored::Large);
-    }
-    let etag = out.e_tag().map(str::to_owned);
-    let last_modified = out
-        .last_modified()
-        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::HttpDate).ok());
-    let bytes = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("reading {} from the store: {e}", stored.key)))?
-        .into_bytes();
-    Ok(Stored::Small(recent_images::Image {
-        bytes,
-        content_type: stored.content_type,
-        etag,
-        last_modified,
-    }))
 }
 
 /// Makes the image and stores it at `key`; `false` when the published segments do not reach it.

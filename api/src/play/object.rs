@@ -141,12 +141,20 @@ pub(super) async fn fetch(
     ))
 }
 
-/// Largest playlist read whole (the master, a rendition's).
-const MAX_PLAYLIST_BYTES: usize = 4 << 20;
+/// A small object read whole from the store, with the validators an answer needs.
+pub(super) enum Whole {
+    Missing,
+    /// Larger than the caller reads whole: not read.
+    TooLarge,
+    Read {
+        bytes: bytes::Bytes,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+}
 
-/// A playlist from the store as text (`None` when absent); one larger than any vodflow writes is
-/// an error, never read whole.
-pub(super) async fn playlist_text(state: &AppState, key: &str) -> Result<Option<String>, ApiError> {
+/// The object at `key` whole, when it is at most `max` bytes.
+pub(super) async fn read_whole(state: &AppState, key: &str, max: usize) -> Result<Whole, ApiError> {
     let got = state
         .s3
         .get_object()
@@ -156,21 +164,44 @@ pub(super) async fn playlist_text(state: &AppState, key: &str) -> Result<Option<
         .await;
     let out = match got {
         Ok(o) => o,
-        Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 404 => return Ok(None),
+        Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 404 => {
+            return Ok(Whole::Missing);
+        }
         Err(e) => return Err(store_error(&e)),
     };
-    if out.content_length().unwrap_or(0) as usize > MAX_PLAYLIST_BYTES {
-        return Err(ApiError::Internal(format!(
-            "{key} is too large to be a playlist"
-        )));
+    if out.content_length().unwrap_or(i64::MAX) as u64 > max as u64 {
+        return Ok(Whole::TooLarge);
     }
+    let etag = out.e_tag().map(str::to_owned);
+    let last_modified = out
+        .last_modified()
+        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::HttpDate).ok());
     let bytes = out
         .body
         .collect()
         .await
         .map_err(|e| ApiError::Unavailable(format!("reading {key} from the store: {e}")))?
         .into_bytes();
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    Ok(Whole::Read {
+        bytes,
+        etag,
+        last_modified,
+    })
+}
+
+/// Largest playlist read whole (the master, a rendition's).
+const MAX_PLAYLIST_BYTES: usize = 4 << 20;
+
+/// A playlist from the store as text (`None` when absent); one larger than any vodflow writes is
+/// an error, never read whole.
+pub(super) async fn playlist_text(state: &AppState, key: &str) -> Result<Option<String>, ApiError> {
+    match read_whole(state, key, MAX_PLAYLIST_BYTES).await? {
+        Whole::Missing => Ok(None),
+        Whole::TooLarge => Err(ApiError::Internal(format!(
+            "{key} is too large to be a playlist"
+        ))),
+        Whole::Read { bytes, .. } => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+    }
 }
 
 pub(super) fn store_error<E: std::error::Error + 'static>(

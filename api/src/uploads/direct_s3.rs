@@ -159,16 +159,16 @@ pub(crate) async fn preflight(req: &Request, state: Data<&AppState>) -> Response
 
 /// The largest JSON body these routes read: a complete of 10,000 parts is ~600 KiB.
 const MAX_JSON: usize = 1024 * 1024;
-/// A body of at most a mebibyte that has not arrived in this long is a client dripping it.
-const JSON_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, TusError> {
-    let bytes = tokio::time::timeout(JSON_READ_TIMEOUT, body.into_bytes_limit(MAX_JSON))
+    // The time limit every JSON body has (`limit_json_body`): these routes are outside the
+    // OpenAPI nest that applies it.
+    let bytes = tokio::time::timeout(crate::JSON_BODY_TIMEOUT, body.into_bytes_limit(MAX_JSON))
         .await
         .map_err(|_| {
             ApiError::Timeout(format!(
                 "the body did not arrive within {} s",
-                JSON_READ_TIMEOUT.as_secs()
+                crate::JSON_BODY_TIMEOUT.as_secs()
             ))
         })?
         .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;

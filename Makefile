@@ -11,7 +11,8 @@ run: stack-up build migrate
 	@scripts/banner
 	$(VODFLOW) dev
 
-test: stack-up
+# Lint first: a formatting slip or a clippy warning fails in a minute, not after the suite.
+test: stack-up lint
 	cargo build --workspace --all-targets
 	cargo test --workspace --no-fail-fast -- --test-threads=4
 	scripts/schemathesis

@@ -284,48 +284,23 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(n) = worker.max_concurrent_transcodes {
                 cfg.max_concurrent_transcodes = n.max(1);
             }
-            let stop = tokio_util::sync::CancellationToken::new();
-            let state = vodflow_api::state(cfg.clone())
+            let pool = vodflow_core::repo::connect(&cfg)
                 .await
-                .context("starting the api")?;
-            vodflow_core::repo::migrate(&state.pool)
+                .context("connecting to Postgres")?;
+            vodflow_core::repo::migrate(&pool)
                 .await
                 .context("migrating the database")?;
-            // One process: the worker's and bridge's metrics are on the api's /metrics too.
-            let registry = prometheus::Registry::new();
-            state.metrics.also_render(registry.clone());
-            let api = tokio::spawn(vodflow_api::serve(state, stop.clone().cancelled_owned()));
-            let client = vodflow_core::temporal::connect(&cfg, "bridge")
+            pool.close().await;
+            let listener = tokio::net::TcpListener::bind(&cfg.api_listen)
                 .await
-                .context("connecting to Temporal")?;
-            let bridge_cfg = cfg.clone();
-            let bridge_stop = stop.clone();
-            let bridge_registry = registry.clone();
-            let bridge = tokio::spawn(async move {
-                vodflow_bridge::run_with(
-                    &bridge_cfg,
-                    &client,
-                    &bridge_registry,
-                    bridge_stop.cancelled_owned(),
-                )
-                .await
-            });
+                .with_context(|| format!("listening on {}", cfg.api_listen))?;
+            let stop = tokio_util::sync::CancellationToken::new();
             let signal_stop = stop.clone();
             tokio::spawn(async move {
                 shutdown_signal().await;
                 signal_stop.cancel();
             });
-            let workers = vodflow_activities::worker::run_with(
-                cfg,
-                roles,
-                &registry,
-                stop.clone().cancelled_owned(),
-            )
-            .await;
-            stop.cancel();
-            api.await?.context("api")?;
-            bridge.await?.context("bridge")?;
-            workers?;
+            vodflow::platform::all_roles(cfg, listener, roles, stop).await?;
         }
         Command::Migrate => {
             let pool = vodflow_core::repo::connect(&cfg)

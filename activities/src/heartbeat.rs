@@ -99,7 +99,7 @@ pub(crate) async fn source_file(
     deps: &Deps,
     ctx: &ActivityContext,
     src: &SourceRef,
-) -> Result<crate::source_cache::HeldSource, Error> {
+) -> Result<crate::source::cache::HeldSource, Error> {
     let size = src.size.max(1) as f64;
     let mut progress = beater(ctx, "download", move |done| done * 100.0 / size);
     deps.storage

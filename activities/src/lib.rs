@@ -5,26 +5,14 @@
 //! It must not orchestrate: ordering, parallelism and retries belong to the workflow.
 
 mod attempt_deadline;
-mod backfill;
-mod backfill_loudness;
-mod catalog;
-mod dash_from_store;
-mod deletion;
-mod downloads;
+pub mod deliver;
 pub mod error;
 mod heartbeat;
-mod import;
-pub mod mail;
+pub mod lifecycle;
 pub mod media;
-pub mod notify;
-mod processing;
-mod reconcile;
-pub mod source_cache;
-mod source_digest;
+pub mod publish;
+pub mod source;
 pub mod storage;
-mod transcode;
-mod webhook;
-mod withdraw;
 pub mod worker;
 
 use std::sync::Arc;
@@ -33,9 +21,12 @@ use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use vodflow_core::Config;
 
-pub use import::ImportActivities;
-pub use processing::ProcessingActivities;
-pub use transcode::TranscodeActivities;
+pub use deliver::DeliverActivities;
+pub use lifecycle::LifecycleActivities;
+pub use media::MediaActivities;
+pub use media::transcode::TranscodeActivities;
+pub use publish::PublishActivities;
+pub use source::ImportActivities;
 
 use crate::error::Error;
 use crate::storage::Storage;
@@ -61,7 +52,7 @@ impl Deps {
         let work_dir: std::path::PathBuf = cfg.work_dir.clone().into();
         let storage = Storage {
             s3: vodflow_core::storage::s3_client(&cfg.s3),
-            sources: source_cache::SourceCache::new(
+            sources: source::cache::SourceCache::new(
                 &work_dir,
                 cfg.work_dir_max_bytes,
                 cfg.work_dir_min_free_bytes,

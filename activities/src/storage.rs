@@ -1,5 +1,5 @@
 //! The object store as the activities use it: uploads of the files they produce, reads of small
-//! objects, and scratch space. (Sources are fetched through [`crate::source_cache`].)
+//! objects, and scratch space. (Sources are fetched through [`crate::source::cache`].)
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,7 @@ pub struct Storage {
     pub s3: Client,
     pub work_dir: PathBuf,
     /// Downloaded sources on this worker's disk.
-    pub sources: crate::source_cache::SourceCache,
+    pub sources: crate::source::cache::SourceCache,
     /// Free space every scratch directory's work must leave on the work directory's disk.
     pub gate: Gate,
 }

@@ -11,7 +11,10 @@ use vodflow_workflows::{
     VideoProcessingWorkflow, WebhookDeliveryWorkflow,
 };
 
-use crate::{Deps, ImportActivities, ProcessingActivities, TranscodeActivities};
+use crate::{
+    DeliverActivities, Deps, ImportActivities, LifecycleActivities, MediaActivities,
+    PublishActivities, TranscodeActivities,
+};
 use vodflow_core::work_dir::Gate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +87,10 @@ pub async fn run_with(
             .map_err(|e| setup(&e))?
             .register_workflow::<BackfillWorkflow>()
             .map_err(|e| setup(&e))?
-            .register_activities(ProcessingActivities(deps.clone()))
+            .register_activities(MediaActivities(deps.clone()))
+            .register_activities(PublishActivities(deps.clone()))
+            .register_activities(DeliverActivities(deps.clone()))
+            .register_activities(LifecycleActivities(deps.clone()))
             // Runs started before imports had their own queue schedule them here.
             .register_activities(ImportActivities(deps.clone()))
             .tuner(tuner(8))

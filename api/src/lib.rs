@@ -48,7 +48,7 @@ type Apis = (
     videos::DownloadsApi,
     videos::TextTracksApi,
     uploads::UploadsApi,
-    uploads::s3_multipart::S3MultipartApi,
+    uploads::presigned::S3MultipartApi,
     workflow::WorkflowApi,
     events::EventsApi,
     admin::AdminApi,
@@ -104,21 +104,22 @@ pub fn app(state: AppState) -> impl poem::Endpoint {
         // A direct upload's URL as Uppy `@uppy/aws-s3`'s `companionEndpoint`.
         .at(
             "/v1/uploads/direct/:token/s3/multipart",
-            post(uploads::direct_s3::create).options(uploads::direct_s3::preflight),
+            post(uploads::presigned::direct::create).options(uploads::presigned::direct::preflight),
         )
         .at(
             "/v1/uploads/direct/:token/s3/multipart/:upload_id",
-            get(uploads::direct_s3::list)
-                .delete(uploads::direct_s3::abort)
-                .options(uploads::direct_s3::preflight),
+            get(uploads::presigned::direct::list)
+                .delete(uploads::presigned::direct::abort)
+                .options(uploads::presigned::direct::preflight),
         )
         .at(
             "/v1/uploads/direct/:token/s3/multipart/:upload_id/complete",
-            post(uploads::direct_s3::complete).options(uploads::direct_s3::preflight),
+            post(uploads::presigned::direct::complete)
+                .options(uploads::presigned::direct::preflight),
         )
         .at(
             "/v1/uploads/direct/:token/s3/multipart/:upload_id/:part",
-            get(uploads::direct_s3::sign).options(uploads::direct_s3::preflight),
+            get(uploads::presigned::direct::sign).options(uploads::presigned::direct::preflight),
         )
         // The API's nest at "/" claims "/" itself: the page is served from inside it.
         .nest(

@@ -1,4 +1,4 @@
-//! The `uploads` table: a resumable upload's state between requests (offset, parts, hash state,
+//! The `uploads` table: a resumable upload's state between requests (offset, parts, pending segments,
 //! lease). The api writes it; the reconciler expires what is abandoned.
 
 use chrono::{DateTime, Utc};

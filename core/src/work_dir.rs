@@ -4,10 +4,18 @@
 //! fill at any moment, so the gate is checked when a scratch directory is made and again while its
 //! work runs: work that would eat the last `VODFLOW_WORK_DIR_MIN_FREE_BYTES` stops with
 //! [`WorkDirFull`] (its attempt is retried, maybe on a worker with room) and leaves nothing behind.
+//!
+//! A process killed mid-work (SIGKILL, the OOM killer, a lost node whose volume is reattached)
+//! cannot clean up, so each process writes its scratch directories under an owner directory of
+//! its own, `{dir}/{area}/owner-{uuid}/`, and holds an exclusive `flock` on its `.lock` for as long
+//! as it lives. The kernel drops the lock with the process: the next process to make scratch space
+//! in that area removes every owner directory whose lock it can take. The lock, not a pid, says
+//! who is alive: pids repeat across container restarts, and several processes may share a disk.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 /// How often running work looks at the disk again. `statvfs` is one cheap syscall, and a second
 /// is shorter than any encode can fill gigabytes.
@@ -128,13 +136,11 @@ impl Gate {
         }
     }
 
-    /// A scratch directory `{dir}/{area}/{name}-{uuid}` for one piece of work, refused when the
-    /// disk is already below the minimum.
+    /// A scratch directory `{dir}/{area}/owner-…/{name}-{uuid}` for one piece of work, refused
+    /// when the disk is already below the minimum.
     pub fn scratch(&self, area: &str, name: &str) -> Result<Scratch, ScratchError> {
         self.room_for(0)?;
-        let path = self
-            .dir
-            .join(area)
+        let path = owner_dir(&self.dir.join(area))?
             .join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&path)?;
         Ok(Scratch {
@@ -173,6 +179,95 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// This process's owner directory in one area, with the open file holding its lock.
+struct Owner {
+    area: PathBuf,
+    dir: PathBuf,
+    _lock: std::fs::File,
+}
+
+static OWNERS: Mutex<Vec<Owner>> = Mutex::new(Vec::new());
+
+/// Scratch directories from before owner directories (`{name}-{uuid}` right under the area) are
+/// removed once this old: no piece of work runs for a day.
+const UNOWNED_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// This process's owner directory in `area`, made (after sweeping the area of the dead's) on first
+/// use.
+fn owner_dir(area: &Path) -> std::io::Result<PathBuf> {
+    let mut owners = OWNERS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(o) = owners.iter().find(|o| o.area == area) {
+        // Made again if something removed it meanwhile (an operator clearing the disk).
+        std::fs::create_dir_all(&o.dir)?;
+        return Ok(o.dir.clone());
+    }
+    std::fs::create_dir_all(area)?;
+    sweep(area);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    // Locked before it is named as an owner's: a sweeper never sees an owner without its lock.
+    let pending = area.join(format!(".lock-{id}"));
+    let lock = std::fs::File::create(&pending)?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+    let dir = area.join(format!("owner-{id}"));
+    std::fs::create_dir(&dir)?;
+    std::fs::rename(&pending, dir.join(".lock"))?;
+    owners.push(Owner {
+        area: area.to_owned(),
+        dir: dir.clone(),
+        _lock: lock,
+    });
+    Ok(dir)
+}
+
+/// Removes what dead processes left in `area`: owner directories (and pending lock files) whose
+/// lock nobody holds, and pre-owner scratch directories older than [`UNOWNED_AFTER`].
+fn sweep(area: &Path) {
+    let Ok(entries) = std::fs::read_dir(area) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let dead = if name.starts_with("owner-") {
+            unlocked(&path.join(".lock")).unwrap_or_else(|| older_than(&path, UNOWNED_AFTER))
+        } else if name.starts_with(".lock-") {
+            unlocked(&path).unwrap_or(false)
+        } else {
+            older_than(&path, UNOWNED_AFTER)
+        };
+        if !dead {
+            continue;
+        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "removed scratch space a dead process left")
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove scratch space a dead process left")
+            }
+        }
+    }
+}
+
+/// Whether nobody holds the lock file at `path` (`None` when there is no such file).
+fn unlocked(path: &Path) -> Option<bool> {
+    let file = std::fs::File::open(path).ok()?;
+    Some(rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok())
+}
+
+fn older_than(path: &Path, age: Duration) -> bool {
+    std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|d| d > age)
 }
 
 #[cfg(test)]
@@ -247,6 +342,44 @@ mod tests {
                 .room_for(u64::MAX)
                 .is_ok()
         );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn a_dead_process_s_scratch_space_is_removed_and_a_live_one_s_kept() {
+        let root = std::env::temp_dir().join(format!("vodflow-sweep-{}", uuid::Uuid::new_v4()));
+        let area = root.join("scratch");
+        // What a SIGKILLed process leaves: its owner directory, unlocked, with work in it.
+        let dead = area.join("owner-dead");
+        std::fs::create_dir_all(dead.join("chunk-3-abc")).unwrap();
+        std::fs::write(dead.join(".lock"), b"").unwrap();
+        std::fs::write(dead.join("chunk-3-abc/seg.m4s"), vec![0u8; 4096]).unwrap();
+        // A live process's: its lock is held (by another open file, as another process's would be).
+        let live = area.join("owner-live");
+        std::fs::create_dir_all(live.join("audio-def")).unwrap();
+        let held = std::fs::File::create(live.join(".lock")).unwrap();
+        rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+        // A fresh directory of the layout before owners: may be a live older process's.
+        std::fs::create_dir_all(area.join("poster-123")).unwrap();
+
+        let gate = Gate::new(&root, 0);
+        let s = gate.scratch("scratch", "poster").unwrap();
+        assert!(!dead.exists(), "the dead process's scratch space was left");
+        assert!(
+            live.join("audio-def").exists(),
+            "a live process's scratch space was removed"
+        );
+        assert!(area.join("poster-123").exists());
+        // This process's own is locked: a second sweeper (another process) leaves it alone.
+        let own = s.path().parent().unwrap().to_owned();
+        assert_eq!(unlocked(&own.join(".lock")), Some(false));
+        drop(s);
+        assert!(
+            own.exists(),
+            "the owner directory lives as long as the process"
+        );
+        drop(held);
+        assert_eq!(unlocked(&live.join(".lock")), Some(true));
         let _ = std::fs::remove_dir_all(&root);
     }
 }

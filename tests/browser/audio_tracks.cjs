@@ -1,6 +1,6 @@
 // Opens a video with two audio tracks on vodflow's watch page in headless Chromium: the player's
 // settings menu shows Audio with both tracks, and picking the second with the mouse makes the
-// player fetch that track's segments. Run by tests/audio_tracks.rs, which passes BASE, TOKEN,
+// player fetch that track's segments. Run by tests/e2e/audio_tracks.rs, which passes BASE, TOKEN,
 // VIDEO, SECOND (the second track's rendition directory, e.g. `audio-2`), SHOT, PLAYWRIGHT_CORE
 // and CHROMIUM.
 "use strict";

@@ -1,7 +1,7 @@
 // Opens a ready video with a caption track on vodflow's watch page in headless Chromium, turns the
 // captions on from the player's caption menu (settings, Captions) with the mouse and plays: each cue must be showing while the video's
 // time is inside it (hls.js reads the master's SUBTITLES group and the segmented WebVTT). Run by
-// tests/text_tracks.rs, which passes BASE, TOKEN, VIDEO, CUES (JSON: [{start, end, text}]),
+// tests/e2e/text_tracks.rs, which passes BASE, TOKEN, VIDEO, CUES (JSON: [{start, end, text}]),
 // SHOT (a screenshot path), PLAYWRIGHT_CORE and CHROMIUM.
 "use strict";
 const { fail, open } = require("./harness.cjs");

@@ -1,6 +1,6 @@
 // Puts a video's embed URL in an <iframe> of a page from another origin (as a site that pasted
 // the oEmbed html would) and plays it in headless Chromium until time passes 1.5 s. Run by
-// tests/embed.rs, which passes HTML (the oEmbed html), PLAYWRIGHT_CORE and CHROMIUM.
+// tests/e2e/embed.rs, which passes HTML (the oEmbed html), PLAYWRIGHT_CORE and CHROMIUM.
 "use strict";
 const { fail, open } = require("./harness.cjs");
 const { HTML } = process.env;

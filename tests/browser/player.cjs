@@ -2,7 +2,7 @@
 // hovering the seek bar at 50 % shows the storyboard tile and the chapter of the middle of the
 // video; k/space, j/l, m and c do what media-chrome's shortcuts say; captions render; speed 2×
 // from the settings menu plays twice as fast as 1×. Screenshots go to SHOTS. Run by
-// tests/player.rs, which passes BASE, TOKEN, VIDEO, SHOTS, PLAYWRIGHT_CORE and CHROMIUM.
+// tests/e2e/player.rs, which passes BASE, TOKEN, VIDEO, SHOTS, PLAYWRIGHT_CORE and CHROMIUM.
 "use strict";
 const { fail, open } = require("./harness.cjs");
 const { BASE, TOKEN, VIDEO, SHOTS } = process.env;

@@ -1,6 +1,6 @@
 // Opens a video's watch page while it is being processed, in headless Chromium: the page draws the
 // run live from the workflow's own progress (a square per chunk, each rung's bar, which worker
-// encodes which chunk), then the player once the video plays. Run by tests/processing_view.rs,
+// encodes which chunk), then the player once the video plays. Run by tests/e2e/processing_view.rs,
 // which passes BASE, TOKEN, VIDEO, SHOT, PLAYWRIGHT_CORE and CHROMIUM.
 "use strict";
 const { fail, open } = require("./harness.cjs");

@@ -1,6 +1,6 @@
 // Plays a video's DASH manifest in Shaka Player (from npm: a player independent of the page's
 // hls.js) in headless Chromium: it must load the manifest, list its representations, audio and
-// text tracks, and play two seconds. Run by tests/dash.rs, which passes BASE (the API, whose
+// text tracks, and play two seconds. Run by tests/e2e/dash.rs, which passes BASE (the API, whose
 // origin the page takes so the requests are same-site), MPD (the manifest's URL), SHAKA (the
 // compiled player's path), PLAYWRIGHT_CORE and CHROMIUM. Prints the tracks and every media URL
 // the player fetched.

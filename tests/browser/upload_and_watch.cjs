@@ -1,7 +1,7 @@
 // Drives vodflow's web page in headless Chromium like a person would: sign in with a token, upload a
 // clip (tus) over a throttled uplink, reload the page mid-upload, choose the file again and see the
 // upload resume, wait for it to become ready in the list, open it, press play, see time advance,
-// switch quality. Run by tests/web.rs, which starts the platform and passes:
+// switch quality. Run by tests/e2e/web.rs, which starts the platform and passes:
 // BASE, TOKEN, CLIP, SCREENSHOT, PLAYWRIGHT_CORE (module dir), CHROMIUM (executable).
 "use strict";
 const { fail, open } = require("./harness.cjs");

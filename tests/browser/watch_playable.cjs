@@ -1,6 +1,6 @@
 // Opens a video that is `playable` (still encoding) on vodflow's watch page in headless Chromium,
 // presses play and sees time advance past the first seconds, while the page says it is still
-// encoding. Run by tests/playable.rs, which passes BASE, TOKEN, VIDEO, PLAYWRIGHT_CORE, CHROMIUM.
+// encoding. Run by tests/e2e/playable.rs, which passes BASE, TOKEN, VIDEO, PLAYWRIGHT_CORE, CHROMIUM.
 "use strict";
 const { fail, open } = require("./harness.cjs");
 const { BASE, TOKEN, VIDEO } = process.env;

@@ -122,3 +122,20 @@ pub fn fake_mp4(path: &Path, filler: &[u8]) {
     v.extend_from_slice(&body);
     std::fs::write(path, v).expect("write fake mp4");
 }
+
+/// `ffprobe -v error <args> <path>`: its output, or the test fails with ffprobe's complaint.
+pub fn ffprobe(args: &[&str], path: &Path) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {args:?} {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

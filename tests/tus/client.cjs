@@ -1,4 +1,4 @@
-// A real tus client (tus-js-client in Node) for tests/tus.rs. Environment:
+// A real tus client (tus-js-client in Node) for tests/e2e/upload_tus.rs. Environment:
 // TUS_JS (module dir), FILE, and either ENDPOINT (create) or UPLOAD_URL (resume); optional TOKEN,
 // CHUNK_SIZE (bytes per PATCH; whole file when unset), DELAY_MS (pause before each request, so a
 // test can kill the client mid-upload), TITLE. Prints one JSON line per event:

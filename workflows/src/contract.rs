@@ -1,6 +1,8 @@
-//! The activity contract: every activity the workflow calls, by name and typed input/output.
-//! `vodflow-activities` implements these under the same names; the worker registers them. Declared
-//! here (not in the activities crate) so the workflow compiles against the contract, not the I/O.
+//! The activity contract: every activity the workflows call, by name and typed input/output,
+//! grouped by the system it touches (`Media::probe_source`, `Publish::package`, …). Declared here
+//! (not in the activities crate) so the workflows compile against the contract, not the I/O.
+//! `vodflow-activities` implements each group as `MediaActivities`, `PublishActivities`, … (one
+//! folder per system) under the same activity names, from `vodflow_core::activity_names`.
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
 
@@ -85,10 +87,10 @@ pub const ENCODE_UNUSABLE: &str = "EncodeUnusable";
 
 /// Activities on the `video-import` queue: downloads of a source that may be slow or large, on
 /// slots of their own.
-pub struct ImportActivities;
+pub struct Import;
 
 #[activity_definitions]
-impl ImportActivities {
+impl Import {
     /// Streams a video at a URL into the store (SSRF-guarded, size-capped, range-resumed, above a
     /// minimum throughput).
     #[activity(name = IMPORT_SOURCE)]
@@ -97,18 +99,14 @@ impl ImportActivities {
     }
 }
 
-/// Activities on the `video-processing` queue: light work next to the workflows.
-pub struct ProcessingActivities;
+/// Media activities on the `video-processing` queue: a probe, a poster, a storyboard and the
+/// downloads, each one contained FFmpeg child.
+pub struct Media;
 
 #[activity_definitions]
-impl ProcessingActivities {
+impl Media {
     #[activity(name = PROBE_SOURCE)]
     pub fn probe_source(_: SourceRef) -> Result<SourceInfo, ActivityError> {
-        unimplemented!()
-    }
-
-    #[activity(name = PACKAGE)]
-    pub fn package(_: Package) -> Result<Packaged, ActivityError> {
         unimplemented!()
     }
 
@@ -130,20 +128,16 @@ impl ProcessingActivities {
     ) -> Result<Vec<vodflow_core::downloads::Download>, ActivityError> {
         unimplemented!()
     }
+}
 
-    /// The next ready videos of a backfill, oldest first.
-    #[activity(name = BACKFILL_PAGE)]
-    pub fn backfill_page(
-        _: vodflow_core::backfill::Page,
-    ) -> Result<Vec<vodflow_core::backfill::After>, ActivityError> {
-        unimplemented!()
-    }
+/// Publishing activities on the `video-processing` queue: playlists over the encoded segments,
+/// and the catalog row.
+pub struct Publish;
 
-    /// One video brought up to date with the backfill's outputs.
-    #[activity(name = BACKFILL_VIDEO)]
-    pub fn backfill_video(
-        _: vodflow_core::backfill::VideoJob,
-    ) -> Result<vodflow_core::backfill::Outcome, ActivityError> {
+#[activity_definitions]
+impl Publish {
+    #[activity(name = PACKAGE)]
+    pub fn package(_: Package) -> Result<Packaged, ActivityError> {
         unimplemented!()
     }
 
@@ -151,7 +145,13 @@ impl ProcessingActivities {
     pub fn update_metadata(_: UpdateMetadata) -> Result<(), ActivityError> {
         unimplemented!()
     }
+}
 
+/// Delivering activities on the `video-processing` queue: CDN purge, notifications, webhooks.
+pub struct Deliver;
+
+#[activity_definitions]
+impl Deliver {
     #[activity(name = INVALIDATE_CDN)]
     pub fn invalidate_cdn(_: InvalidateCdn) -> Result<String, ActivityError> {
         unimplemented!()
@@ -173,7 +173,13 @@ impl ProcessingActivities {
     pub fn finish_webhook(_: WebhookOutcome) -> Result<(), ActivityError> {
         unimplemented!()
     }
+}
 
+/// Lifecycle activities on the `video-processing` queue: deletion, reconciliation, backfills.
+pub struct Lifecycle;
+
+#[activity_definitions]
+impl Lifecycle {
     /// Stops the video's processing run if one is open and waits until it has closed; true if it
     /// stopped one.
     #[activity(name = STOP_PROCESSING)]
@@ -199,13 +205,29 @@ impl ProcessingActivities {
     pub fn reconcile(_: Reconcile) -> Result<Reconciled, ActivityError> {
         unimplemented!()
     }
+
+    /// The next ready videos of a backfill, oldest first.
+    #[activity(name = BACKFILL_PAGE)]
+    pub fn backfill_page(
+        _: vodflow_core::backfill::Page,
+    ) -> Result<Vec<vodflow_core::backfill::After>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// One video brought up to date with the backfill's outputs.
+    #[activity(name = BACKFILL_VIDEO)]
+    pub fn backfill_video(
+        _: vodflow_core::backfill::VideoJob,
+    ) -> Result<vodflow_core::backfill::Outcome, ActivityError> {
+        unimplemented!()
+    }
 }
 
 /// Activities on the `transcode` queue: the CPU-heavy encodes, scaled on their own workers.
-pub struct TranscodeActivities;
+pub struct Transcode;
 
 #[activity_definitions]
-impl TranscodeActivities {
+impl Transcode {
     #[activity(name = ENCODE_CHUNK)]
     pub fn encode_chunk(_: EncodeChunk) -> Result<ChunkEncoded, ActivityError> {
         unimplemented!()

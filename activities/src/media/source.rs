@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 use vodflow_core::container::{self, Container};
 
 use crate::error::{Error, Result};
-use crate::source_cache::HeldSource;
+use crate::source::cache::HeldSource;
 
 pub struct SourceMedia {
     pub path: PathBuf,

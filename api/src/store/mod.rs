@@ -1,10 +1,7 @@
-//! The api's own object-store work: streaming uploads into multipart uploads, and removing a
-//! video's objects.
+//! The api's own object-store work: the ingest engine's part store (`vodflow_core::ingest`), and
+//! removing a video's objects.
 
-mod parts;
-
-pub use parts::PartStore;
-pub use vodflow_core::multipart_sink::MultipartSink;
+pub use vodflow_core::ingest::PartStore;
 
 pub use vodflow_core::storage::{StoreError, delete_prefix, delete_video_objects};
 

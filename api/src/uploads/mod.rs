@@ -1,10 +1,18 @@
-//! Uploads that are not one POST: resumable tus uploads (`tus/`) and direct uploads, the
+//! Every way a video's source arrives, each ending in one commit (`commit.rs`: the video and its
+//! `video_uploaded` event in one transaction): `post.rs` (`POST /v1/videos`, a creation with its
+//! upload in one request), `tus/` (resumable uploads), `presigned/` (presigned multipart for
+//! Uppy, with an owner's token or behind a direct upload's URL) and, here, direct uploads: the
 //! Mux/Cloudflare shape where a server with a token asks for a one-time URL that a browser then
-//! uploads to without any token. `GET /v1/uploads/{id}` follows either kind to its video.
+//! uploads to without any token. `validate.rs` checks what every path is told about the video.
+//! The bytes go through the ingest engine (`vodflow_core::ingest`). `GET /v1/uploads/{id}`
+//! follows any kind to its video.
 
-pub(crate) mod direct_s3;
-pub(crate) mod s3_multipart;
+pub(crate) mod commit;
+pub(crate) mod import;
+pub(crate) mod post;
+pub(crate) mod presigned;
 pub(crate) mod tus;
+pub(crate) mod validate;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -109,11 +117,11 @@ pub(crate) async fn commit_upload(
         .clone()
         .or_else(|| meta.filename.clone())
         .unwrap_or_else(|| "Untitled".into());
-    let accepted = crate::videos::commit::Accepted {
+    let accepted = commit::Accepted {
         id: row.video_id(),
         owner: &row.owner,
         owner_email: row.owner_email.as_deref(),
-        title: crate::videos::upload_validate_title(&title).unwrap_or_else(|_| "Untitled".into()),
+        title: validate::validate_title(&title).unwrap_or_else(|_| "Untitled".into()),
         description: meta.description.clone().unwrap_or_default(),
         callback_url: None,
         visibility: meta
@@ -131,11 +139,9 @@ pub(crate) async fn commit_upload(
         normalize_audio: meta
             .normalize_audio
             .as_deref()
-            .and_then(|n| crate::videos::parse_normalize_audio(n).ok()),
+            .and_then(|n| crate::uploads::validate::parse_normalize_audio(n).ok()),
     };
-    let committed = crate::videos::commit::commit(state, accepted)
-        .await?
-        .is_some();
+    let committed = commit::commit(state, accepted).await?.is_some();
     if committed {
         state.metrics.uploads.with_label_values(&["accepted"]).inc();
         state.metrics.upload_bytes.inc_by(size);

@@ -1,15 +1,12 @@
 //! The video resource: upload, read one, list one's own, delete.
 
 mod chapters;
-pub(crate) mod commit;
 mod cursor;
 mod delete;
 mod downloads;
-mod import;
 mod model;
 mod text_tracks;
 mod updated;
-mod upload;
 
 use poem::web::Data;
 use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
@@ -21,10 +18,6 @@ pub(crate) use downloads::DownloadsApi;
 pub(crate) use model::Video;
 use model::VideoPage;
 pub(crate) use text_tracks::TextTracksApi;
-pub(crate) use upload::{
-    idle_error as upload_idle_error, parse_normalize_audio,
-    validate_description as upload_validate_description, validate_title as upload_validate_title,
-};
 
 use crate::ApiTags;
 use crate::auth::{BearerAuth, Caller, SCOPE_READ, SCOPE_WRITE};
@@ -94,9 +87,9 @@ impl VideosApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         req: &poem::Request,
-        form: upload::VideoUploadForm,
-    ) -> ApiResult<upload::UploadResponse> {
-        upload::upload(&state, &auth.0, req, form).await
+        form: crate::uploads::post::VideoUploadForm,
+    ) -> ApiResult<crate::uploads::post::UploadResponse> {
+        crate::uploads::post::upload(&state, &auth.0, req, form).await
     }
 
     /// Get a video: its status, metadata and links.

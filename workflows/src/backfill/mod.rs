@@ -21,7 +21,7 @@ use temporalio_sdk::{
 };
 use vodflow_core::backfill::{After, Backfill, Outcome, Page, Progress, VideoJob};
 
-use crate::contract::{ProcessingActivities, activity_id as aid};
+use crate::contract::{Lifecycle, activity_id as aid};
 
 /// Failures kept in the progress (the counts keep all of them).
 const FAILURES_KEPT: usize = 20;
@@ -57,7 +57,7 @@ impl BackfillWorkflow {
         });
         let page = ctx
             .execute_activity(
-                ProcessingActivities::backfill_page,
+                Lifecycle::backfill_page,
                 Page {
                     owner: input.owner.clone(),
                     uploaded_before: input.uploaded_before,
@@ -75,7 +75,7 @@ impl BackfillWorkflow {
             ctx.wait_condition(|s| !s.progress.paused).await?;
             let work = batch.iter().map(|After { video_id, .. }| {
                 ctx.execute_activity(
-                    ProcessingActivities::backfill_video,
+                    Lifecycle::backfill_video,
                     VideoJob {
                         video_id: *video_id,
                         bucket: input.bucket.clone(),

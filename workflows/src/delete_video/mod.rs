@@ -20,7 +20,7 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowContext, WorkflowResult};
 use vodflow_core::workflow_types::{DeleteVideo, InvalidateCdn, VideoRemoved};
 
-use crate::contract::{ProcessingActivities, activity_id as aid};
+use crate::contract::{Deliver, Lifecycle, activity_id as aid};
 
 /// Runs of older code ended after the removal (the API purged the CDN and announced the deletion).
 const PATCH_EFFECTS: &str = "delete-effects-v1";
@@ -55,7 +55,7 @@ impl DeleteVideoWorkflow {
     ) -> WorkflowResult<VideoRemoved> {
         let stopped = ctx
             .execute_activity(
-                ProcessingActivities::stop_processing,
+                Lifecycle::stop_processing,
                 input.clone(),
                 patient(aid::STOP_PROCESSING),
             )
@@ -67,7 +67,7 @@ impl DeleteVideoWorkflow {
         }
         let removed = ctx
             .execute_activity(
-                ProcessingActivities::remove_objects,
+                Lifecycle::remove_objects,
                 input.clone(),
                 patient(aid::REMOVE_OBJECTS),
             )
@@ -75,7 +75,7 @@ impl DeleteVideoWorkflow {
         if ctx.patched(PATCH_EFFECTS) {
             // After the removal, so an edge that refetches finds nothing.
             ctx.execute_activity(
-                ProcessingActivities::invalidate_cdn,
+                Deliver::invalidate_cdn,
                 InvalidateCdn {
                     video_id: input.video_id,
                 },
@@ -83,7 +83,7 @@ impl DeleteVideoWorkflow {
             )
             .await?;
             ctx.execute_activity(
-                ProcessingActivities::announce_deleted,
+                Lifecycle::announce_deleted,
                 input,
                 patient(aid::ANNOUNCE_DELETED),
             )

@@ -16,7 +16,7 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowContext, WorkflowResult};
 use vodflow_core::workflow_types::{Reconcile, Reconciled};
 
-use crate::contract::{ProcessingActivities, activity_id as aid};
+use crate::contract::{Lifecycle, activity_id as aid};
 
 #[workflow]
 #[derive(Default)]
@@ -45,7 +45,7 @@ impl ReconcileWorkflow {
             )
             .build();
         Ok(ctx
-            .execute_activity(ProcessingActivities::reconcile, input, opts)
+            .execute_activity(Lifecycle::reconcile, input, opts)
             .await?)
     }
 }

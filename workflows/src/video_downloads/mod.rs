@@ -16,7 +16,7 @@ use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
 use vodflow_core::downloads::Download;
 use vodflow_core::workflow_types::CreateDownloads;
 
-use crate::contract::{ProcessingActivities, activity_id as aid};
+use crate::contract::{Media, activity_id as aid};
 
 #[workflow]
 #[derive(Default)]
@@ -43,7 +43,7 @@ impl VideoDownloadsWorkflow {
             )
             .build();
         let made = ctx
-            .execute_activity(ProcessingActivities::create_downloads, input, opts)
+            .execute_activity(Media::create_downloads, input, opts)
             .await?;
         Ok(made)
     }

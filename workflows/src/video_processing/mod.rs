@@ -8,8 +8,12 @@
 
 use std::time::Duration;
 
+mod encode_stage;
 mod failed_activity;
+mod growing;
 mod start;
+
+use encode_stage::Encoded;
 
 pub use failed_activity::failed_activity;
 pub use start::{Run, run_status, start_run};
@@ -22,15 +26,9 @@ use temporalio_sdk::{
     SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::join_all,
 };
 use vodflow_core::VideoStatus;
-use vodflow_core::ladder::{
-    chunk_seconds_for, plan_chunks, plan_chunks_short_first, plan_chunks_short_first_whole_tail,
-    plan_renditions,
-};
 use vodflow_core::workflow_types::*;
 
-use crate::contract::{
-    INVALID_MEDIA, ImportActivities, ProcessingActivities, TranscodeActivities, activity_id as aid,
-};
+use crate::contract::{Deliver, INVALID_MEDIA, Import, Media, Publish, activity_id as aid};
 use crate::search_attributes::VIDEO_STATUS;
 
 /// The change that bounded the encodes in flight and moved chunk results out of `package`'s input.
@@ -231,7 +229,7 @@ impl VideoProcessingWorkflow {
         let id = input.video_id;
         mark(ctx, VideoStatus::Processing);
         ctx.execute_activity(
-            ProcessingActivities::update_metadata,
+            Publish::update_metadata,
             UpdateMetadata {
                 video_id: id,
                 update: MetadataUpdate::Processing {
@@ -254,7 +252,7 @@ impl VideoProcessingWorkflow {
             }
             Err(Stop::Cancelled) => {
                 ctx.execute_activity(
-                    ProcessingActivities::update_metadata,
+                    Publish::update_metadata,
                     UpdateMetadata {
                         video_id: id,
                         update: MetadataUpdate::Cancelled,
@@ -272,7 +270,7 @@ impl VideoProcessingWorkflow {
             Err(Stop::Failed(f)) => {
                 let message = format!("{} failed: {}", f.step, f.reason);
                 ctx.execute_activity(
-                    ProcessingActivities::update_metadata,
+                    Publish::update_metadata,
                     UpdateMetadata {
                         video_id: id,
                         update: MetadataUpdate::Failed {
@@ -317,7 +315,7 @@ impl VideoProcessingWorkflow {
             Self::step(ctx, step::IMPORT_SOURCE)?;
             let imported = ctx
                 .execute_activity(
-                    ImportActivities::import_source,
+                    Import::import_source,
                     ImportSource {
                         video_id: id,
                         bucket: input.bucket.clone(),
@@ -334,266 +332,33 @@ impl VideoProcessingWorkflow {
         Self::step(ctx, step::PROBE_SOURCE)?;
         let info = ctx
             .execute_activity(
-                ProcessingActivities::probe_source,
+                Media::probe_source,
                 source.clone(),
                 heavy(aid::PROBE.into(), None, input),
             )
             .await
             .map_err(|e| Stop::Failed(reason(step::PROBE_SOURCE, &e)))?;
 
-        let renditions = plan_renditions(info.width, info.height);
-        let early = ctx.patched(PATCH_PLAYABLE_EARLY);
-        // Asked only of sources long enough to need it, so other runs' histories are unchanged.
-        let capped = chunk_seconds_for(info.duration_ms, input.chunk_seconds);
-        let chunk_seconds = if capped != input.chunk_seconds && ctx.patched(PATCH_HISTORY_BOUND) {
-            capped
-        } else {
-            input.chunk_seconds
-        };
-        let chunks = if early && ctx.patched(PATCH_WHOLE_TAIL) {
-            plan_chunks_short_first_whole_tail(info.duration_ms, chunk_seconds)
-        } else if early {
-            plan_chunks_short_first(info.duration_ms, chunk_seconds)
-        } else {
-            plan_chunks(info.duration_ms, chunk_seconds)
-        };
-        // Only a run of more than two chunks holds the rest back while the first and the audio
-        // start (`patched` is asked only then, so older two-chunk runs replay with their timer).
-        let hold_rest = early && !(chunks.len() <= 2 && ctx.patched(PATCH_SHORT_TOGETHER));
-        ctx.state_mut(|s| {
-            s.progress.renditions = renditions.iter().map(|r| r.name.clone()).collect();
-            s.progress.chunks = chunks
-                .iter()
-                .map(|c| ChunkProgress {
-                    index: c.index,
-                    state: EncodeState::Queued,
-                })
-                .collect();
-            s.progress.audio = info.audio_codec.as_ref().map(|_| EncodeState::Queued);
-        });
-        Self::step(ctx, step::ENCODE)?;
-        Self::step_progress(ctx, step::ENCODE, 5.0);
-
-        // Runs started before this change scheduled every chunk at once and handed their results
-        // to `package`; they replay that way. New runs keep a window of encodes in flight and let
-        // `package` read the chunk manifests, so a 12-hour source stays far from Temporal's
-        // pending-activity and payload limits.
-        let bounded = ctx.patched(PATCH_BOUNDED_ENCODES);
-        let window = match input.max_in_flight {
-            _ if !bounded => chunks.len().max(1),
-            0 => DEFAULT_IN_FLIGHT,
-            n => n as usize,
-        };
-        let transcode_queue = Some(input.transcode_queue.clone());
-        let total = chunks.len().max(1) as f64;
-        let chunk_futures = chunks.iter().map(|chunk| {
-            let ctx = ctx.clone();
-            let mut opts = heavy(
-                aid::encode_chunk(chunk.index),
-                transcode_queue.clone(),
-                input,
-            );
-            if early {
-                opts.priority = Some(timeline_priority(chunk.index));
-            }
-            let args = EncodeChunk {
-                source: source.clone(),
-                info: info.clone(),
-                chunk: chunk.clone(),
-                renditions: renditions.clone(),
-                generation: input.generation,
-                // Every chunk of a run is encoded alike: chunk 0's init segment speaks for all.
-                bframes: early,
-                reuse_from: input.reuse_video_from,
-            };
-            let index = chunk.index as usize;
-            async move {
-                // The first chunk and the audio make the video playable: they go to the queue
-                // alone, so idle workers take them before anything else (a queue's partitions
-                // hand out tasks scheduled together in no particular order).
-                if hold_rest
-                    && index > 0
-                    && ctx.wait_condition(|s| s.head_start_over).await.is_err()
-                {
-                    ctx.state_mut(|s| {
-                        s.cancel_requested
-                            .get_or_insert_with(|| "workflow cancelled".to_owned());
-                    });
-                    std::future::pending::<()>().await;
-                }
-                if bounded {
-                    // A place in the window; the check and the taking happen in one poll, so
-                    // however the waiters are woken, no more than `window` get one.
-                    loop {
-                        if ctx
-                            .wait_condition(move |s| s.encodes_in_flight < window)
-                            .await
-                            .is_err()
-                        {
-                            // The workflow is being cancelled: the stage's `stop` ends it; this
-                            // chunk must not start.
-                            ctx.state_mut(|s| {
-                                s.cancel_requested
-                                    .get_or_insert_with(|| "workflow cancelled".to_owned());
-                            });
-                            std::future::pending::<()>().await;
-                        }
-                        let taken = ctx.state_mut(|s| {
-                            let free = s.encodes_in_flight < window;
-                            if free {
-                                s.encodes_in_flight += 1;
-                            }
-                            free
-                        });
-                        if taken {
-                            break;
-                        }
-                    }
-                }
-                let r = ctx
-                    .execute_activity(TranscodeActivities::encode_chunk, args, opts)
-                    .await;
-                ctx.state_mut(|s| {
-                    if bounded {
-                        s.encodes_in_flight -= 1;
-                    }
-                    if let Err(e) = &r {
-                        let f = reason(step::ENCODE_CHUNK, e);
-                        s.encode_failure.get_or_insert((f.step, f.reason));
-                    }
-                    s.progress.chunks[index].state = if r.is_ok() {
-                        EncodeState::Done
-                    } else {
-                        EncodeState::Failed
-                    };
-                    let done = s
-                        .progress
-                        .chunks
-                        .iter()
-                        .filter(|c| c.state == EncodeState::Done)
-                        .count() as f64;
-                    s.progress.percent = 5.0 + 80.0 * done / total;
-                });
-                r
-            }
-        });
-        let audio = async {
-            if info.audio_codec.is_none() {
-                return Ok(None);
-            }
-            let r = ctx
-                .execute_activity(
-                    TranscodeActivities::encode_audio,
-                    EncodeAudio {
-                        source: source.clone(),
-                        info: info.clone(),
-                        generation: input.generation,
-                    },
-                    {
-                        let mut o = heavy(aid::ENCODE_AUDIO.into(), transcode_queue.clone(), input);
-                        o.priority = early.then(|| timeline_priority(0));
-                        o
-                    },
-                )
-                .await;
-            ctx.state_mut(|s| {
-                match &r {
-                    Err(e) => {
-                        let f = reason(step::ENCODE_AUDIO, e);
-                        s.encode_failure.get_or_insert((f.step, f.reason));
-                    }
-                    Ok(a) => s.audio_encoded = a.clone(),
-                }
-                s.progress.audio = Some(if r.is_ok() {
-                    EncodeState::Done
-                } else {
-                    EncodeState::Failed
-                })
-            });
-            r
-        };
-        // The poster needs nothing of the encodes: made alongside them, it leaves the tail.
-        let poster = async {
-            if !early {
-                return Ok(());
-            }
-            let r = ctx
-                .execute_activity(
-                    ProcessingActivities::create_poster,
-                    CreatePoster {
-                        source: source.clone(),
-                        info: info.clone(),
-                        generation: input.generation,
-                    },
-                    heavy(aid::POSTER.into(), None, input),
-                )
-                .await
-                .map(|_| ());
-            if let Err(e) = &r {
-                let f = reason(step::CREATE_POSTER, e);
-                ctx.state_mut(|s| {
-                    s.encode_failure.get_or_insert((f.step, f.reason));
-                });
-            }
-            r
-        };
-        let head_start = async {
-            if hold_rest {
-                let _ = ctx.timer(HEAD_START).await;
-            }
-            ctx.state_mut(|s| s.head_start_over = true);
-        };
-        let encodes = async {
-            let (done, ()) = futures::future::join(
-                futures::future::join3(join_all(chunk_futures), audio, poster),
-                head_start,
-            )
-            .await;
-            ctx.state_mut(|s| s.encodes_over = true);
-            done
-        };
-        // A forced re-encode (a later generation) keeps the finished master until the new one is
-        // whole: viewers never get a shorter, growing version of a video that was ready.
-        let publisher = async {
-            if early && input.generation == 0 {
-                Self::publish_growing(ctx, input, &info, &renditions, chunks.len() as u32).await;
-            }
-        };
-        let mut encodes = std::pin::pin!(futures::FutureExt::fuse(futures::future::join(
-            encodes, publisher
-        )));
-        // Fail fast: one failed chunk (or a cancel) ends the stage; waiting for the others would
-        // only delay the failure (and could wait forever when no transcode worker is left).
-        let mut stop = std::pin::pin!(
-            ctx.wait_condition(|s| s.encode_failure.is_some() || s.cancel_requested.is_some())
-        );
-        let ((chunk_results, audio, poster), ()) = temporalio_sdk::workflows::select! {
-            done = encodes => done,
-            _ = stop => {
-                return Err(match ctx.state(|s| s.encode_failure.clone()) {
-                    Some((step, reason)) => Stop::Failed(StepFailure { step, reason }),
-                    None => Stop::Cancelled,
-                });
-            }
-        };
-        let mut encoded = Vec::with_capacity(chunk_results.len());
-        for r in chunk_results {
-            encoded.push(r.map_err(|e| Stop::Failed(reason(step::ENCODE_CHUNK, &e)))?);
-        }
-        let audio = audio.map_err(|e| Stop::Failed(reason(step::ENCODE_AUDIO, &e)))?;
-        poster.map_err(|e| Stop::Failed(reason(step::CREATE_POSTER, &e)))?;
+        let Encoded {
+            renditions,
+            chunk_count,
+            bounded,
+            early,
+            encoded,
+            audio,
+        } = Self::encode_stage(ctx, input, &source, &info).await?;
 
         Self::step(ctx, step::PACKAGE)?;
         Self::step_progress(ctx, step::PACKAGE, 88.0);
         let packaged = ctx
             .execute_activity(
-                ProcessingActivities::package,
+                Publish::package,
                 Package {
                     video_id: id,
                     bucket: input.bucket.clone(),
                     info: info.clone(),
                     renditions: renditions.clone(),
-                    chunk_count: if bounded { chunks.len() as u32 } else { 0 },
+                    chunk_count: if bounded { chunk_count } else { 0 },
                     chunks: if bounded { Vec::new() } else { encoded },
                     audio,
                     generation: input.generation,
@@ -608,7 +373,7 @@ impl VideoProcessingWorkflow {
             Self::step(ctx, step::CREATE_POSTER)?;
             Self::step_progress(ctx, step::CREATE_POSTER, 92.0);
             ctx.execute_activity(
-                ProcessingActivities::create_poster,
+                Media::create_poster,
                 CreatePoster {
                     source: source.clone(),
                     info: info.clone(),
@@ -626,7 +391,7 @@ impl VideoProcessingWorkflow {
             // A video without a storyboard still plays: a failure here is reported, not fatal.
             let _ = ctx
                 .execute_activity(
-                    ProcessingActivities::create_storyboard,
+                    Media::create_storyboard,
                     CreateStoryboard {
                         video_id: id,
                         bucket: input.bucket.clone(),
@@ -646,7 +411,7 @@ impl VideoProcessingWorkflow {
             // asked for again with POST /v1/videos/{id}/downloads), not fatal.
             let _ = ctx
                 .execute_activity(
-                    ProcessingActivities::create_downloads,
+                    Media::create_downloads,
                     CreateDownloads {
                         video_id: id,
                         bucket: input.bucket.clone(),
@@ -662,7 +427,7 @@ impl VideoProcessingWorkflow {
         Self::step(ctx, step::UPDATE_METADATA)?;
         Self::step_progress(ctx, step::UPDATE_METADATA, 95.0);
         ctx.execute_activity(
-            ProcessingActivities::update_metadata,
+            Publish::update_metadata,
             UpdateMetadata {
                 video_id: id,
                 update: MetadataUpdate::Ready {
@@ -680,7 +445,7 @@ impl VideoProcessingWorkflow {
         Self::step_progress(ctx, step::INVALIDATE_CDN, 97.0);
         let _ = ctx
             .execute_activity(
-                ProcessingActivities::invalidate_cdn,
+                Deliver::invalidate_cdn,
                 InvalidateCdn { video_id: id },
                 light(aid::INVALIDATE_CDN, max),
             )
@@ -689,80 +454,6 @@ impl VideoProcessingWorkflow {
         let names = renditions.iter().map(|r| r.name.clone()).collect();
         Self::notify(ctx, input, VideoStatus::Ready, None, names).await;
         Ok(packaged)
-    }
-
-    /// Packages the finished start of the timeline as growing playlists whenever it gets longer,
-    /// one package at a time, until the encodes are over (the final package follows them, so a
-    /// growing one never overwrites it). The first one makes the video `playable`. A failed
-    /// growing package only delays watching: the video still becomes ready.
-    async fn publish_growing(
-        ctx: &WorkflowContext<Self>,
-        input: &ProcessVideo,
-        info: &SourceInfo,
-        renditions: &[vodflow_core::ladder::Rendition],
-        total: u32,
-    ) {
-        // A long run republishes every `step` chunks rather than after each (asked only of runs
-        // with more chunks than packages, so shorter runs' histories are unchanged).
-        let step = if total > GROWING_PACKAGES && ctx.patched(PATCH_HISTORY_BOUND) {
-            total.div_ceil(GROWING_PACKAGES)
-        } else {
-            1
-        };
-        loop {
-            let wait = ctx.wait_condition(move |s| {
-                let prefix = s.playable_prefix();
-                s.encodes_over
-                    || prefix > s.published && (s.published == 0 || prefix >= s.published + step)
-            });
-            if wait.await.is_err() || ctx.state(|s| s.encodes_over) {
-                return;
-            }
-            let upto = ctx.state(|s| s.playable_prefix());
-            if upto >= total {
-                // Everything is encoded: the final package is next.
-                return;
-            }
-            let first = ctx.state(|s| !s.playable_marked);
-            let packaged = ctx
-                .execute_activity(
-                    ProcessingActivities::package,
-                    Package {
-                        video_id: input.video_id,
-                        bucket: input.bucket.clone(),
-                        info: info.clone(),
-                        renditions: renditions.to_vec(),
-                        chunk_count: upto,
-                        chunks: Vec::new(),
-                        audio: ctx.state(|s| s.audio_encoded.clone()),
-                        generation: input.generation,
-                        growing: true,
-                    },
-                    light(&aid::package_growing(upto), 2),
-                )
-                .await;
-            ctx.state_mut(|s| s.published = upto);
-            if packaged.is_err() || !first {
-                continue;
-            }
-            let playable = ctx
-                .execute_activity(
-                    ProcessingActivities::update_metadata,
-                    UpdateMetadata {
-                        video_id: input.video_id,
-                        update: MetadataUpdate::Playable {
-                            attempt: input.attempt,
-                        },
-                    },
-                    db(aid::METADATA_PLAYABLE),
-                )
-                .await;
-            if playable.is_ok() {
-                ctx.state_mut(|s| s.playable_marked = true);
-                mark(ctx, VideoStatus::Playable);
-                Self::notify_playable(ctx, input).await;
-            }
-        }
     }
 
     /// `video_playable` on Kafka and `video.playable` to the webhooks that asked for it; no mail
@@ -783,9 +474,7 @@ impl VideoProcessingWorkflow {
                 attempt: input.attempt,
             };
             async move {
-                let _ = ctx
-                    .execute_activity(ProcessingActivities::notify, n, opts)
-                    .await;
+                let _ = ctx.execute_activity(Deliver::notify, n, opts).await;
             }
         });
         join_all(sends).await;
@@ -814,11 +503,7 @@ impl VideoProcessingWorkflow {
         // per channel, so a failing callback never repeats the event or the mail.
         if !ctx.patched(PATCH_NOTIFY_PER_CHANNEL) {
             let _ = ctx
-                .execute_activity(
-                    ProcessingActivities::notify,
-                    all,
-                    light(aid::NOTIFY, input.max_attempts),
-                )
+                .execute_activity(Deliver::notify, all, light(aid::NOTIFY, input.max_attempts))
                 .await;
             return;
         }
@@ -830,9 +515,7 @@ impl VideoProcessingWorkflow {
                 ..all.clone()
             };
             async move {
-                let _ = ctx
-                    .execute_activity(ProcessingActivities::notify, n, opts)
-                    .await;
+                let _ = ctx.execute_activity(Deliver::notify, n, opts).await;
             }
         });
         join_all(sends).await;

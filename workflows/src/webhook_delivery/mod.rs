@@ -15,7 +15,7 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowContext, WorkflowResult};
 use vodflow_core::workflow_types::{DeliverWebhook, DeliveryStatus, WebhookOutcome};
 
-use crate::contract::{ProcessingActivities, WEBHOOK_REFUSED, activity_id as aid};
+use crate::contract::{Deliver, WEBHOOK_REFUSED, activity_id as aid};
 
 #[workflow]
 #[derive(Default)]
@@ -43,7 +43,7 @@ impl WebhookDeliveryWorkflow {
             .retry_policy(retry)
             .build();
         let outcome = ctx
-            .execute_activity(ProcessingActivities::deliver_webhook, input.clone(), opts)
+            .execute_activity(Deliver::deliver_webhook, input.clone(), opts)
             .await;
         match outcome {
             Ok(o) => Ok(o),
@@ -61,7 +61,7 @@ impl WebhookDeliveryWorkflow {
                             .build(),
                     )
                     .build();
-                ctx.execute_activity(ProcessingActivities::finish_webhook, failed.clone(), opts)
+                ctx.execute_activity(Deliver::finish_webhook, failed.clone(), opts)
                     .await?;
                 Ok(failed)
             }

@@ -520,21 +520,21 @@ fn creation_headers(req: &Request, max: i64) -> Result<(Option<i64>, UploadMeta)
 /// Refuses at creation what the video row would refuse at the end.
 pub(crate) fn validated(mut meta: UploadMeta) -> Result<UploadMeta, ApiError> {
     if let Some(t) = &meta.title {
-        meta.title = Some(crate::videos::upload_validate_title(t)?);
+        meta.title = Some(crate::uploads::validate::validate_title(t)?);
     }
     if let Some(v) = &meta.visibility {
         v.parse::<vodflow_core::playback::Visibility>()
             .map_err(ApiError::BadRequest)?;
     }
     if let Some(d) = &meta.description {
-        crate::videos::upload_validate_description(d)?;
+        crate::uploads::validate::validate_description(d)?;
     }
     if let Some(d) = &meta.downloads {
         d.parse::<vodflow_core::downloads::Choice>()
             .map_err(ApiError::BadRequest)?;
     }
     if let Some(n) = &meta.normalize_audio {
-        crate::videos::parse_normalize_audio(n)?;
+        crate::uploads::validate::parse_normalize_audio(n)?;
     }
     // Names and types are one line of text; no text Postgres stores may hold NUL.
     for (field, value) in [("filename", &meta.filename), ("type", &meta.filetype)] {

@@ -14,8 +14,8 @@ use futures::{Stream, StreamExt};
 use sha1::Digest as _;
 use uuid::Uuid;
 use vodflow_core::container;
-use vodflow_core::multipart_sink::PARTS_IN_FLIGHT;
-use vodflow_core::part_buffers;
+use vodflow_core::ingest::PARTS_IN_FLIGHT;
+use vodflow_core::ingest::part_buffers;
 use vodflow_core::uploads::{self, Part, PendingSegment, Progress, UploadRow, UploadState};
 
 use super::protocol::{Checksum, TusError};
@@ -209,7 +209,9 @@ impl<'a> Writer<'a> {
             let next = match tokio::time::timeout(idle, body.next()).await {
                 Ok(n) => n,
                 Err(_) if verified => {
-                    return Err(crate::videos::upload_idle_error(idle, self.offset() as u64).into());
+                    return Err(
+                        crate::uploads::validate::idle_error(idle, self.offset() as u64).into(),
+                    );
                 }
                 Err(_) => break,
             };
@@ -389,7 +391,7 @@ impl<'a> Writer<'a> {
             .content_type
             .clone()
             .unwrap_or_else(|| "application/octet-stream".into());
-        let id = self.store.create(&content_type).await?;
+        let id = self.store.create(Some(&content_type)).await?;
         // Owned by the row from its first moment: a request that then fails (a checksum that
         // does not match, a body past the maximum, a client that vanishes) leaves a store
         // upload that termination and expiry abort, not one nothing knows of.

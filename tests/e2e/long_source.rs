@@ -1,0 +1,131 @@
+//! A long source, the way a 12-hour one would run, at a tiny resolution so it is quick to encode:
+//! 3 hours at 64x36. The run keeps a bounded window of encodes in flight, `package` reads the chunk
+//! manifests from the store, and the history and its largest payload stay far from Temporal's
+//! limits (51,200 events, 2 MB per payload), and its events per chunk keep the longest run (at most
+//! `ladder::MAX_CHUNKS` chunks) under the 10,240-event warning; the numbers are printed.
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::media::ffmpeg;
+
+const HOURS: u64 = 3;
+const CHUNK_SECONDS: u64 = 32;
+const WINDOW: usize = 8;
+
+/// Bytes of the largest payload anywhere in a history (decoded from the CLI's base64).
+fn largest_payload(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Object(m) => {
+            let own = m
+                .get("payloads")
+                .and_then(|p| p.as_array())
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| p["data"].as_str().map_or(0, |d| d.len() * 3 / 4))
+                        .sum::<usize>()
+                })
+                .unwrap_or(0);
+            m.values().map(largest_payload).max().unwrap_or(0).max(own)
+        }
+        serde_json::Value::Array(a) => a.iter().map(largest_payload).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_three_hour_source_stays_far_from_temporal_limits() {
+    let chunk = CHUNK_SECONDS.to_string();
+    let window = WINDOW.to_string();
+    let owned = common::processing_env(&[
+        ("VODFLOW_CHUNK_SECONDS", &chunk),
+        ("VODFLOW_MAX_ENCODES_IN_FLIGHT", &window),
+        ("VODFLOW_HEARTBEAT_TIMEOUT", "20s"),
+    ])
+    .await;
+    let env = &owned;
+    let seconds = HOURS * 3600;
+    let src = env.scratch.join("long.mp4");
+    let src_s = src.display().to_string();
+    let video = format!("testsrc2=size=64x36:rate=2:duration={seconds}");
+    let audio = format!("sine=frequency=300:sample_rate=8000:duration={seconds}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &video,
+        "-f",
+        "lavfi",
+        "-i",
+        &audio,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "4",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-ac",
+        "1",
+        "-b:a",
+        "16k",
+        "-shortest",
+        &src_s,
+    ]);
+    common::with_platform(env, |base| async move {
+        let token = env.token("marathon", &["videos:read", "videos:write"]);
+        let started = Instant::now();
+        let id = common::upload(&base, &token, &src, "three hours").await;
+        // While it runs, the window holds: never more encodes pending than allowed (+ audio).
+        let client = vodflow_core::temporal::connect(&env.cfg, "test").await.unwrap();
+        let vid: vodflow_core::VideoId = id.parse().unwrap();
+        let mut most_pending = 0;
+        let row = loop {
+            let row = vodflow_core::repo::get_video(&env.pool, vid, None).await.unwrap().unwrap();
+            if row.status == "ready" || row.status == "failed" {
+                break row;
+            }
+            assert!(started.elapsed() < Duration::from_secs(900), "still {} after 15 min", row.status);
+            if let Ok(d) = client
+                .get_workflow_handle::<vodflow_workflows::VideoProcessingWorkflow>(vid.workflow_id())
+                .describe(Default::default())
+                .await
+            {
+                most_pending = most_pending.max(d.raw().pending_activities.len());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let took = started.elapsed();
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+        assert!(most_pending <= WINDOW + 1, "{most_pending} activities pending at once");
+        let ms = row.duration_ms.unwrap_or(0);
+        assert!((ms - (seconds * 1000) as i64).abs() <= 300, "duration {ms} ms");
+        let events = common::history(env, &id);
+        let biggest = events.iter().map(largest_payload).max().unwrap_or(0);
+        let chunks = seconds.div_ceil(CHUNK_SECONDS);
+        // Audio must not have been retried for a missed heartbeat while uploading its segments.
+        assert_eq!(common::activity_attempts(&events, "encode-audio"), vec![1]);
+        // Events grow linearly with chunks, and no run has more than `MAX_CHUNKS` of them (a
+        // 12 h source gets longer chunks): the longest source stays under Temporal's warning.
+        let per_chunk = events.len() as f64 / chunks as f64;
+        let max_chunks = vodflow_core::ladder::MAX_CHUNKS;
+        let at_most = (per_chunk * max_chunks as f64) as usize;
+        eprintln!(
+            "long source: {HOURS} h, {chunks} chunks, {} events, largest payload {biggest} bytes, {:.0} s to ready; {max_chunks} chunks (12 h) ≈ {at_most} events",
+            events.len(),
+            took.as_secs_f64()
+        );
+        assert!(events.len() < 51_200 / 10, "{} events", events.len());
+        assert!(
+            at_most < 10_240,
+            "{max_chunks} chunks would need about {at_most} events, past Temporal's warning"
+        );
+        assert!(biggest < 64 * 1024, "largest payload {biggest} bytes");
+    })
+    .await;
+    owned.cleanup().await;
+}

@@ -1,0 +1,195 @@
+//! What the notification channels guarantee: at-least-once delivery with a stable idempotency
+//! key. Each channel is its own activity, so a callback receiver that fails twice gets retried on
+//! its own (with one idempotency key) while the `video_processed` event is published once; and a
+//! worker killed between a send and its record sends again, with the same key, exactly once more.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::media::{Spec, make_video};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_callback_is_retried_alone_and_nothing_else_repeats() {
+    let owned = common::processing_env(&[("VODFLOW_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
+    let env = &owned;
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let (hook, mut calls) = common::scripted_receiver(vec![500, 503, 200]).await;
+    common::with_platform(env, |base| async move {
+        let token = env.token("once", &["videos:read", "videos:write"]);
+        let id =
+            common::upload_with(&base, &token, &clip, "once", &[("callback_url", &hook)]).await;
+        let row =
+            common::wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(120)).await;
+        assert_eq!(row.status, "ready");
+        let mut keys = Vec::new();
+        for _ in 0..3 {
+            let (head, _) = tokio::time::timeout(Duration::from_secs(90), calls.recv())
+                .await
+                .expect("callback attempt")
+                .unwrap();
+            keys.push(
+                common::header(&head, "vodflow-idempotency-key")
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+        assert!(
+            keys.iter().all(|k| k == &keys[0] && k.contains(&id)),
+            "{keys:?}"
+        );
+        let events = common::history(env, &id);
+        assert_eq!(
+            common::activity_attempts(&events, "notify-callback"),
+            vec![3]
+        );
+        assert_eq!(common::activity_attempts(&events, "notify-event"), vec![1]);
+        let topic = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_PROCESSED);
+        let msgs =
+            common::read_topic(&env.cfg.kafka_brokers, &topic, 2, Duration::from_secs(5)).await;
+        let ours = msgs
+            .iter()
+            .filter(|m| rdkafka::Message::key(*m) == Some(id.as_bytes()))
+            .count();
+        assert_eq!(ours, 1, "video_processed published {ours} times");
+    })
+    .await;
+    owned.cleanup().await;
+}
+
+/// The crash case: the processing worker is killed after the callback, the mail and a webhook
+/// delivery reached their receivers (all left unanswered) and before it could record them. The
+/// retries, on a new worker, send each again with the same key and record it; nothing is sent a
+/// third time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_between_send_and_record_sends_again_with_the_same_key() {
+    let scratch = std::env::temp_dir().join(common::unique("vodflow-resend-"));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let smtp = common::smtp::Smtp::start_holding(&scratch, Duration::from_secs(8)).await;
+    let smtp_url = smtp.url();
+    let owned = common::processing_env(&[
+        ("VODFLOW_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("VODFLOW_SMTP_URL", &smtp_url),
+        ("VODFLOW_MAIL_FROM", "vodflow <noreply@vodflow.test>"),
+    ])
+    .await;
+    let env = &owned;
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let (hook, mut calls) = common::scripted_receiver(vec![common::HOLD, 200]).await;
+    // The owner's webhook for `video.ready`: held the same way.
+    let (webhook, mut posts) = common::scripted_receiver(vec![common::HOLD, 200]).await;
+    let token = vodflow_api::auth::issue(
+        &env.cfg.auth,
+        "dora",
+        &["videos:read".into(), "videos:write".into()],
+        Duration::from_secs(3600),
+        Some("dora@example.test"),
+    )
+    .unwrap();
+    let mut first_worker = common::spawn_worker_process(
+        env,
+        &["--queues", "processing"],
+        &env.scratch.join("processing-1"),
+    );
+    let transcode_only = vodflow_activities::worker::Roles {
+        processing: false,
+        transcode: true,
+    };
+    let smtp = &smtp;
+    common::with_platform_roles(env, transcode_only, |base| async move {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/v1/webhooks"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"url": webhook, "events": ["video.ready"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let id =
+            common::upload_with(&base, &token, &clip, "resend", &[("callback_url", &hook)]).await;
+        let (head, _) = tokio::time::timeout(Duration::from_secs(240), calls.recv())
+            .await
+            .expect("the first callback")
+            .unwrap();
+        let key = common::header(&head, "vodflow-idempotency-key")
+            .expect("an idempotency key")
+            .to_owned();
+        assert!(key.contains(&id), "{key}");
+        common::eventually(
+            "the first mail to be stored",
+            Duration::from_secs(8),
+            || async { (!smtp.messages().is_empty()).then_some(()) },
+        )
+        .await;
+        let (hook_head, _) = tokio::time::timeout(Duration::from_secs(60), posts.recv())
+            .await
+            .expect("the first webhook delivery")
+            .unwrap();
+        let hook_key = common::header(&hook_head, "vodflow-idempotency-key")
+            .expect("a webhook idempotency key")
+            .to_owned();
+        first_worker.kill().expect("kill the processing worker");
+        // Sent, not recorded: the intent is open.
+        for channel in ["callback", "mail"] {
+            assert_eq!(
+                vodflow_core::repo::notification_sends(&env.pool, &key, channel)
+                    .await
+                    .unwrap(),
+                Some((1, false)),
+                "{channel}"
+            );
+        }
+        let _second_worker = common::spawn_worker_process(
+            env,
+            &["--queues", "processing"],
+            &env.scratch.join("processing-2"),
+        );
+        let (again, _) = tokio::time::timeout(Duration::from_secs(180), calls.recv())
+            .await
+            .expect("the callback sent again")
+            .unwrap();
+        assert_eq!(
+            common::header(&again, "vodflow-idempotency-key"),
+            Some(key.as_str())
+        );
+        let mails = common::eventually("the mail sent again", Duration::from_secs(60), || async {
+            let m = smtp.messages();
+            (m.len() >= 2).then_some(m)
+        })
+        .await;
+        let ids: Vec<&str> = mails
+            .iter()
+            .map(|m| common::header(m, "message-id").expect("a Message-ID"))
+            .collect();
+        assert!(ids[0] == ids[1] && ids[0].contains(&id), "{ids:?}");
+        for channel in ["callback", "mail"] {
+            common::eventually(
+                &format!("the {channel} resend recorded"),
+                Duration::from_secs(60),
+                || async {
+                    (vodflow_core::repo::notification_sends(&env.pool, &key, channel)
+                        .await
+                        .unwrap()
+                        == Some((2, true)))
+                    .then_some(())
+                },
+            )
+            .await;
+        }
+        // The webhook's delivery, retried by the new worker, carries the same key.
+        let (again, _) = tokio::time::timeout(Duration::from_secs(180), posts.recv())
+            .await
+            .expect("the webhook delivered again")
+            .unwrap();
+        assert_eq!(
+            common::header(&again, "vodflow-idempotency-key"),
+            Some(hook_key.as_str())
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(calls.try_recv().is_err(), "a third callback");
+        assert!(posts.try_recv().is_err(), "a third webhook delivery");
+        assert_eq!(smtp.messages().len(), 2, "a third mail");
+    })
+    .await;
+    owned.cleanup().await;
+}

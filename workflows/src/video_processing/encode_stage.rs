@@ -252,7 +252,7 @@ impl VideoProcessingWorkflow {
         // whole: viewers never get a shorter, growing version of a video that was ready.
         let publisher = async {
             if early && input.generation == 0 {
-                Self::publish_growing(ctx, input, &info, &renditions, chunks.len() as u32).await;
+                Self::publish_growing(ctx, input, info, &renditions, chunks.len() as u32).await;
             }
         };
         let mut encodes = std::pin::pin!(futures::FutureExt::fuse(futures::future::join(

@@ -101,7 +101,9 @@ async fn a_three_hour_source_stays_far_from_temporal_limits() {
         };
         let took = started.elapsed();
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
-        assert!(most_pending <= WINDOW + 1, "{most_pending} activities pending at once");
+        // Bounded by the window, not by the 338 chunks: the window's encodes, the audio, the
+        // poster (made alongside the first encodes) and one growing package at most.
+        assert!(most_pending <= WINDOW + 3, "{most_pending} activities pending at once");
         let ms = row.duration_ms.unwrap_or(0);
         assert!((ms - (seconds * 1000) as i64).abs() <= 300, "duration {ms} ms");
         let events = common::history(env, &id);

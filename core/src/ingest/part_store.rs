@@ -46,12 +46,7 @@ impl PartStore {
     ) -> Result<Part, StoreError> {
         let size = data.len() as i64;
         let out = self
-            .s3
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(upload_id)
-            .part_number(number)
+            .part(upload_id, number)
             .content_length(size)
             .body(ByteStream::from(data))
             .customize()
@@ -94,6 +89,20 @@ impl PartStore {
         Ok(())
     }
 
+    /// The request that stores part `number` of the upload, sent here or signed for a client.
+    fn part(
+        &self,
+        upload_id: &str,
+        number: i32,
+    ) -> aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder {
+        self.s3
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .part_number(number)
+    }
+
     /// A URL that PUTs part `number` of the upload straight to the store until `ttl` has passed;
     /// with `length`, the store takes exactly that many bytes (it is signed).
     pub async fn presign_part(
@@ -106,12 +115,7 @@ impl PartStore {
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
             .map_err(|e| StoreError(e.to_string()))?;
         let presigned = self
-            .s3
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(upload_id)
-            .part_number(number)
+            .part(upload_id, number)
             .set_content_length(length)
             .presigned(config)
             .await

@@ -149,6 +149,9 @@ function upload(event) {
 
 let mounted = null; // the video whose player is on the page
 let watching = null; // the timer that reads the watched video again while it is processed
+// The last picture of the watched run: a read that could not get the run's progress in time (the
+// api answers without waiting on a busy Temporal) keeps it rather than blanking it for a second.
+let lastProgress = null;
 
 /**
  * The run as the workflow sees it (the video's `progress`, from its Temporal workflow): the step,
@@ -196,7 +199,9 @@ async function watch(id) {
   const v = await api(`/v1/videos/${id}`);
   $("#watch-title").textContent = v.title;
   $("#watch-description").textContent = v.description || "";
-  renderProcessing(ACTIVE.has(v.status) ? v.progress : null);
+  if (ACTIVE.has(v.status) && v.progress) lastProgress = { id, progress: v.progress };
+  const kept = lastProgress && lastProgress.id === id ? lastProgress.progress : null;
+  renderProcessing(ACTIVE.has(v.status) ? v.progress || kept : null);
   // Read again while it moves: the picture follows the run, and `playable` turns `ready`.
   if (ACTIVE.has(v.status) && location.pathname === `/watch/${id}`) {
     watching = setTimeout(() => watch(id).catch(console.error), 1000);

@@ -358,6 +358,7 @@ pub async fn finished_chunks(env: &TestEnv, video_id: &str, at_least: usize) -> 
     // Chunk manifests are `NNNNN.json`; the audio's list (`audio.json`) lives beside them.
     let index =
         |k: &String| -> Option<u32> { k.rsplit('/').next()?.strip_suffix(".json")?.parse().ok() };
+    let vid: vodflow_core::VideoId = video_id.parse().expect("id");
     let keys = eventually("chunks to finish", Duration::from_secs(180), || async {
         let done: Vec<String> = env
             .object_keys_all(&prefix)
@@ -365,7 +366,21 @@ pub async fn finished_chunks(env: &TestEnv, video_id: &str, at_least: usize) -> 
             .into_iter()
             .filter(|k| index(k).is_some())
             .collect();
-        (done.len() >= at_least).then_some(done)
+        if done.len() >= at_least {
+            return Some(done);
+        }
+        // A run that ended will finish no more chunks: say why now, not after the deadline.
+        if let Ok(Some(row)) = vodflow_core::repo::get_video(&env.pool, vid, None).await {
+            assert!(
+                !matches!(row.status.as_str(), "failed" | "cancelled"),
+                "video {video_id} is {} with {} of {at_least} chunks done: {:?} {:?}",
+                row.status,
+                done.len(),
+                row.failure_step,
+                row.failure_reason
+            );
+        }
+        None
     })
     .await;
     keys.iter().filter_map(index).collect()

@@ -46,7 +46,9 @@ async fn a_failed_encode_is_replayed_under_the_same_workflow_id_without_redoing_
     let mut o = processing_overrides(&id);
     // One attempt only: losing the encoding machine fails the run, as after an outage.
     o.push(("VODFLOW_ACTIVITY_MAX_ATTEMPTS".into(), "1".into()));
-    o.push(("VODFLOW_HEARTBEAT_TIMEOUT".into(), "4s".into()));
+    // Long enough that a machine busy with the rest of the suite never misses one (with one
+    // attempt, a missed heartbeat fails the run before the kill this test is about).
+    o.push(("VODFLOW_HEARTBEAT_TIMEOUT".into(), "10s".into()));
     o.push(("VODFLOW_CHUNK_SECONDS".into(), "4".into()));
     let refs: Vec<(&str, &str)> = o.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let owned = TestEnv::new(&refs).await;

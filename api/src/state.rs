@@ -42,4 +42,13 @@ impl AppState {
             .cloned()
             .map_err(|e| ApiError::Unavailable(format!("Temporal is unavailable: {e}")))
     }
+
+    /// The store's side of the object at `key`, for every upload path's multipart work.
+    pub fn part_store(&self, key: &str) -> vodflow_core::ingest::PartStore {
+        vodflow_core::ingest::PartStore {
+            s3: self.s3.clone(),
+            bucket: self.cfg.s3.bucket.clone(),
+            key: key.to_owned(),
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! Temporal as an operator reads it: the `temporal` CLI's view of a workflow. Every call goes
 //! through [`temporal_cli`], so the address and the binary are named once.
 
-use super::env::{TestEnv, cache_dir};
+use std::time::Duration;
+
+use super::env::{TestEnv, cache_dir, eventually};
 
 /// `temporal <args> --address 127.0.0.1:7233`, with the CLI scripts/install keeps in the cache.
 pub fn temporal_cli(args: &[&str]) -> std::process::Output {
@@ -47,6 +49,28 @@ pub fn pending_activities(workflow_id: &str) -> Vec<serde_json::Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+/// Waits until one of the video's chunk encodes is started on a worker (not merely scheduled:
+/// finishing a chunk and polling for the next leave a gap with none) and returns its activity id.
+pub async fn encode_started(video_id: &str) -> String {
+    let workflow = format!("video-{video_id}");
+    eventually(
+        "an encode started on a worker",
+        Duration::from_secs(60),
+        || async {
+            pending_activities(&workflow)
+                .into_iter()
+                .find(|a| {
+                    a["activityId"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("encode-chunk-"))
+                        && a["state"] == "PENDING_ACTIVITY_STATE_STARTED"
+                })
+                .and_then(|a| a["activityId"].as_str().map(str::to_owned))
+        },
+    )
+    .await
 }
 
 /// Workflows matching a visibility `query` (`temporal workflow list -q`), newest first.

@@ -262,22 +262,7 @@ async fn a_transcode_worker_sent_sigterm_finishes_its_encodes_before_it_exits() 
         common::finished_chunks(env, &id, 1).await;
         // Mid-encode, not between two tasks: the SIGTERM lands while Temporal has the next chunk
         // started on this worker (and heartbeating), not merely scheduled.
-        let in_flight = common::eventually(
-            "an encode started on the first worker",
-            Duration::from_secs(60),
-            || async {
-                common::pending_activities(&format!("video-{id}"))
-                    .into_iter()
-                    .find(|a| {
-                        a["activityId"]
-                            .as_str()
-                            .is_some_and(|s| s.starts_with("encode-chunk-"))
-                            && a["state"] == "PENDING_ACTIVITY_STATE_STARTED"
-                    })
-                    .and_then(|a| a["activityId"].as_str().map(str::to_owned))
-            },
-        )
-        .await;
+        let in_flight = common::encode_started(&id).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         // What Kubernetes does at a rollout: SIGTERM, then wait for the grace period.
         let pid = first.0.id().to_string();

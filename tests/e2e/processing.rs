@@ -734,22 +734,7 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
                 .collect();
         // Mid-encode, not between two tasks: the kill lands while Temporal has a chunk started on
         // this worker (finishing a chunk and polling for the next leave a gap with none).
-        let in_flight = common::eventually(
-            "an encode started on the first worker",
-            Duration::from_secs(60),
-            || async {
-                common::pending_activities(&format!("video-{id}"))
-                    .into_iter()
-                    .find(|a| {
-                        a["activityId"]
-                            .as_str()
-                            .is_some_and(|s| s.starts_with("encode-chunk-"))
-                            && a["state"] == "PENDING_ACTIVITY_STATE_STARTED"
-                    })
-                    .and_then(|a| a["activityId"].as_str().map(str::to_owned))
-            },
-        )
-        .await;
+        let in_flight = common::encode_started(&id).await;
         first.kill().expect("SIGKILL the worker");
         let row = vodflow_core::repo::get_video(&env.pool, id.parse().unwrap(), None)
             .await

@@ -12,7 +12,6 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
-use vodflow_core::ingest::PartStore;
 use vodflow_core::uploads::{self, NewUpload, Part, UploadMeta, UploadRow, UploadState};
 use vodflow_core::{VideoId, container, layout};
 
@@ -186,7 +185,8 @@ pub(crate) async fn create_in_store(
     video: VideoId,
 ) -> Result<MultipartCreated, ApiError> {
     let key = layout::source_key(video);
-    let upload_id = part_store(state, &key)
+    let upload_id = state
+        .part_store(&key)
         .create(None)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
@@ -196,7 +196,7 @@ pub(crate) async fn create_in_store(
 /// Removes a multipart upload and its parts from the store (logged, not returned: the caller is
 /// already giving up).
 pub(crate) async fn abort_in_store(state: &AppState, key: &str, upload_id: &str) {
-    if let Err(e) = part_store(state, key).abort(upload_id).await {
+    if let Err(e) = state.part_store(key).abort(upload_id).await {
         tracing::warn!(key, error = %e, "could not abort the multipart upload");
     }
 }
@@ -238,7 +238,8 @@ pub(crate) async fn sign_part(
             )));
         }
     }
-    let url = part_store(state, key)
+    let url = state
+        .part_store(key)
         .presign_part(upload_id, n, size, PART_URL_TTL)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
@@ -394,7 +395,8 @@ pub(crate) async fn stored_parts(
     key: &str,
     upload_id: &str,
 ) -> Result<Vec<StoredPart>, ApiError> {
-    let parts = part_store(state, key)
+    let parts = state
+        .part_store(key)
         .list_parts(upload_id)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
@@ -406,15 +408,6 @@ pub(crate) async fn stored_parts(
             etag: p.etag,
         })
         .collect())
-}
-
-/// The store's side of the source of `key`.
-fn part_store(state: &AppState, key: &str) -> PartStore {
-    PartStore {
-        s3: state.s3.clone(),
-        bucket: state.cfg.s3.bucket.clone(),
-        key: key.to_owned(),
-    }
 }
 
 pub(crate) async fn abandon(
@@ -499,7 +492,8 @@ async fn finish(
             size: 0,
         })
         .collect();
-    part_store(state, key)
+    state
+        .part_store(key)
         .complete(upload_id, &parts)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;

@@ -20,7 +20,6 @@ use vodflow_core::uploads::{self, NewUpload, UploadMeta, UploadRow, UploadState}
 use crate::auth::{Caller, SCOPE_WRITE};
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::store::PartStore;
 use protocol::{TusError, VERSION};
 use write::{Writer, Written};
 
@@ -285,7 +284,11 @@ async fn delete_inner(state: &AppState, req: &Request, id: &str) -> Result<Respo
             "the upload is being written; try again".into(),
         ));
     }
-    write::abandon(&part_store(state, &row), row.s3_upload_id.as_deref()).await;
+    write::abandon(
+        &state.part_store(&vodflow_core::layout::source_key(row.video_id())),
+        row.s3_upload_id.as_deref(),
+    )
+    .await;
     uploads::close(
         &state.pool,
         row.id,
@@ -552,14 +555,6 @@ pub(crate) fn validated(mut meta: UploadMeta) -> Result<UploadMeta, ApiError> {
         }
     }
     Ok(meta)
-}
-
-fn part_store(state: &AppState, row: &UploadRow) -> PartStore {
-    PartStore {
-        s3: state.s3.clone(),
-        bucket: state.cfg.s3.bucket.clone(),
-        key: vodflow_core::layout::source_key(row.video_id()),
-    }
 }
 
 fn respond(req: &Request, state: &AppState, result: Result<Response, TusError>) -> Response {

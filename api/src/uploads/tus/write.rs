@@ -111,11 +111,7 @@ impl<'a> Writer<'a> {
         row: &UploadRow,
         lease: Uuid,
     ) -> Result<Writer<'a>, TusError> {
-        let store = PartStore {
-            s3: state.s3.clone(),
-            bucket: state.cfg.s3.bucket.clone(),
-            key: vodflow_core::layout::source_key(row.video_id()),
-        };
+        let store = state.part_store(&vodflow_core::layout::source_key(row.video_id()));
         let mut buf = part_buffers::take(state.cfg.upload_part_bytes);
         let segments = row.pending_segments.0.clone();
         let pending = segments.iter().map(|s| s.len).sum::<i64>();

@@ -5,15 +5,10 @@ use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use vodflow_core::caching::Caching;
 use vodflow_core::work_dir::{Gate, Scratch};
 
 use crate::error::{Error, Result, s3_err};
-
-/// Segments and init never change once written; playlists may be rewritten by a reprocess.
-pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
-pub const CACHE_PLAYLIST: &str = "public, max-age=10";
-/// A growing (`EVENT`) playlist changes every few seconds.
-pub const CACHE_PLAYLIST_GROWING: &str = "public, max-age=1";
 
 #[derive(Clone)]
 pub struct Storage {
@@ -32,7 +27,7 @@ impl Storage {
         key: &str,
         data: Vec<u8>,
         content_type: &str,
-        cache: &str,
+        cache: Caching,
     ) -> Result<()> {
         self.put(bucket, key, ByteStream::from(data), content_type, cache)
             .await
@@ -44,7 +39,7 @@ impl Storage {
         key: &str,
         path: &Path,
         content_type: &str,
-        cache: &str,
+        cache: Caching,
     ) -> Result<()> {
         let body = ByteStream::from_path(path)
             .await
@@ -58,14 +53,14 @@ impl Storage {
         key: &str,
         body: ByteStream,
         content_type: &str,
-        cache: &str,
+        cache: Caching,
     ) -> Result<()> {
         self.s3
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type(content_type)
-            .cache_control(cache)
+            .cache_control(cache.stored())
             .body(body)
             .send()
             .await

@@ -9,6 +9,7 @@ use poem::http::{StatusCode, header};
 use poem::web::{Data, Path, Query};
 use poem::{Response, handler};
 use serde::Deserialize;
+use vodflow_core::caching::Caching;
 use vodflow_core::playback::{self, Visibility};
 use vodflow_core::{VideoId, layout, repo};
 
@@ -108,10 +109,11 @@ fn page_response(status: StatusCode, body: String, private: bool) -> Response {
         .header(
             header::CACHE_CONTROL,
             if private {
-                "no-store"
+                Caching::Private
             } else {
-                "public, max-age=60"
-            },
+                Caching::PublicPage
+            }
+            .stored(),
         )
         .header("Referrer-Policy", "strict-origin-when-cross-origin")
         .body(body)
@@ -251,7 +253,7 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
         .status(status)
         .content_type("application/json")
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
-        .header(header::CACHE_CONTROL, "public, max-age=300")
+        .header(header::CACHE_CONTROL, Caching::Card.stored())
         .body(body.to_string())
 }
 

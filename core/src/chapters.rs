@@ -9,7 +9,7 @@ pub const MAX_CHAPTERS: usize = 500;
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Chapter {
     /// Seconds from the start of the video.
     pub start: f64,

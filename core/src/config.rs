@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use crate::{Error, Result};
 
-/// One documented variable: the README table is generated from this list (`vodflow config`).
+/// One setting, declared once: its name, default and help (the README table and `vodflow config`
+/// are generated from [`VARS`]) and where its parsed value goes. A new setting is one entry here
+/// and its field in [`Config`].
 pub struct Var {
     pub name: &'static str,
     pub default: &'static str,
     pub help: &'static str,
+    /// Parses the value into its place; the error says why (the variable's name is added).
+    set: fn(&mut Config, &str) -> std::result::Result<(), String>,
 }
 
 /// The variables that hold secrets: never printed, never defaulted.
@@ -40,435 +44,557 @@ pub const VARS: &[Var] = &[
         name: "VODFLOW_SECRETS_FILE",
         default: ".vodflow/secrets.env",
         help: "Local secrets (`NAME=value` lines) that `scripts/stack up` generates per checkout; read for secrets not set in the environment, and only ever accepted on loopback",
+        set: |_, _| Ok(()),
     },
     Var {
         name: "VODFLOW_DATABASE_URL",
         default: "postgres://vodflow:vodflow@127.0.0.1:5432/vodflow",
         help: "PostgreSQL connection URL",
+        set: |c, v| set(&mut c.database_url, text(v)),
     },
     Var {
         name: "VODFLOW_DATABASE_MAX_CONNECTIONS",
         default: "10",
         help: "Postgres pool size per process",
+        set: |c, v| set(&mut c.database_max_connections, parsed(v)?),
     },
     Var {
         name: "VODFLOW_TEMPORAL_URL",
         default: "http://127.0.0.1:7233",
         help: "Temporal frontend (gRPC) URL",
+        set: |c, v| set(&mut c.temporal_url, text(v)),
     },
     Var {
         name: "VODFLOW_TEMPORAL_NAMESPACE",
         default: "default",
         help: "Temporal namespace",
+        set: |c, v| set(&mut c.temporal_namespace, text(v)),
     },
     Var {
         name: "VODFLOW_TEMPORAL_UI_URL",
         default: "http://127.0.0.1:8233",
         help: "Temporal UI base URL, for deep links",
+        set: |c, v| set(&mut c.temporal_ui_url, url_base(v)),
     },
     Var {
         name: "VODFLOW_KAFKA_BROKERS",
         default: "127.0.0.1:9092",
         help: "Kafka bootstrap servers (comma separated)",
+        set: |c, v| set(&mut c.kafka_brokers, text(v)),
     },
     Var {
         name: "VODFLOW_KAFKA_TOPIC_PREFIX",
         default: "",
         help: "Prefix for every topic name (isolates tests and tenants)",
+        set: |c, v| set(&mut c.kafka_topic_prefix, text(v)),
     },
     Var {
         name: "VODFLOW_KAFKA_IDEMPOTENCE",
         default: "false",
         help: "Idempotent producer (a retried send is never written twice); turn on with Apache Kafka or Redpanda. The local broker (tansu 0.6) loses its storage on an idempotent producer's first send after a restart. Delivery is at-least-once with the event id as key either way",
+        set: |c, v| set(&mut c.kafka_idempotence, parsed(v)?),
     },
     Var {
         name: "VODFLOW_S3_ENDPOINT",
         default: "http://127.0.0.1:3900",
         help: "S3 endpoint URL (empty = AWS default endpoint)",
+        set: |c, v| set(&mut c.s3.endpoint, optional(v)),
     },
     Var {
         name: "VODFLOW_S3_REGION",
         default: "garage",
         help: "S3 region",
+        set: |c, v| set(&mut c.s3.region, text(v)),
     },
     Var {
         name: "VODFLOW_S3_BUCKET",
         default: "vodflow",
         help: "Bucket for sources and renditions",
+        set: |c, v| set(&mut c.s3.bucket, text(v)),
     },
     Var {
         name: "VODFLOW_S3_ACCESS_KEY_ID",
         default: "",
         help: "S3 access key id (local stack key by default)",
+        set: |c, v| set(&mut c.s3.access_key_id, text(v)),
     },
     Var {
         name: "VODFLOW_S3_SECRET_ACCESS_KEY",
         default: "",
         help: "S3 secret access key",
+        set: |c, v| set(&mut c.s3.secret_access_key, text(v)),
     },
     Var {
         name: "VODFLOW_S3_FORCE_PATH_STYLE",
         default: "true",
         help: "Path-style bucket addressing (needed by garage/minio)",
+        set: |c, v| set(&mut c.s3.force_path_style, parsed(v)?),
     },
     Var {
         name: "VODFLOW_API_LISTEN",
         default: "127.0.0.1:8080",
         help: "Address the API listens on",
+        set: |c, v| set(&mut c.api_listen, text(v)),
     },
     Var {
         name: "VODFLOW_METRICS_LISTEN",
         default: "127.0.0.1:9464",
         help: "Where `vodflow bridge` and `vodflow worker` serve /metrics and /healthz (empty: nowhere; the api serves them on VODFLOW_API_LISTEN, `vodflow dev` there too)",
+        set: |c, v| set(&mut c.metrics_listen, text(v)),
     },
     Var {
         name: "VODFLOW_PUBLIC_URL",
         default: "http://127.0.0.1:8080",
         help: "Public base URL of the API (used in links)",
+        set: |c, v| set(&mut c.public_url, url_base(v)),
     },
     Var {
         name: "VODFLOW_MAX_UPLOAD_BYTES",
         default: "10737418240",
         help: "Largest accepted upload, bytes (10 GiB)",
+        set: |c, v| {
+            c.max_upload_bytes = parsed(v)?;
+            set(&mut c.media_limits.max_bytes, c.max_upload_bytes)
+        },
     },
     Var {
         name: "VODFLOW_UPLOAD_PART_BYTES",
         default: "8388608",
         help: "S3 multipart part size for uploads, bytes (5 MiB..64 MiB)",
+        set: |c, v| {
+            let part = parsed(v)?;
+            if !(5 * 1024 * 1024..=64 * 1024 * 1024).contains(&part) {
+                return Err("must be between 5 MiB (S3's minimum part) and 64 MiB".into());
+            }
+            set(&mut c.upload_part_bytes, part)
+        },
     },
     Var {
         name: "VODFLOW_UPLOAD_EXPIRY",
         default: "24h",
         help: "A resumable (tus) upload not finished within this long after its creation expires: its parts are aborted in the store and its URL answers 410",
+        set: |c, v| set(&mut c.resumable.expiry, duration(v)?),
     },
     Var {
         name: "VODFLOW_DIRECT_UPLOAD_EXPIRY",
         default: "1h",
         help: "A direct upload URL (POST /v1/uploads) must be used within this long",
+        set: |c, v| set(&mut c.resumable.direct_expiry, duration(v)?),
     },
     Var {
         name: "VODFLOW_UPLOAD_CORS_ORIGINS",
         default: "*",
         help: "Origins allowed to call the tus endpoints and a direct upload's presigned multipart routes from a browser (comma-separated, `*` for any; these URLs are capabilities, no cookies are involved)",
+        set: |c, v| {
+            let origins = v.split(',').map(str::trim);
+            let origins = origins.filter(|o| !o.is_empty() && *o != "*");
+            set(
+                &mut c.resumable.cors_origins,
+                origins.map(str::to_owned).collect(),
+            )
+        },
     },
     Var {
         name: "VODFLOW_UPLOAD_IDLE_TIMEOUT",
         default: "60s",
         help: "An upload body that sends nothing for this long is aborted (with its S3 multipart upload)",
+        set: |c, v| set(&mut c.edge.upload_idle_timeout, duration(v)?),
     },
     Var {
         name: "VODFLOW_MAX_UPLOADS_PER_OWNER",
         default: "4",
         help: "Uploads one owner may have in flight at once (more get 429 with Retry-After)",
+        set: |c, v| set(&mut c.edge.uploads_per_owner, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_UPLOADS",
         default: "64",
         help: "Uploads this api replica takes in flight at once, all owners together",
+        set: |c, v| set(&mut c.edge.uploads_total, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_EVENT_STREAMS_PER_OWNER",
         default: "8",
         help: "Open server-sent event streams per owner",
+        set: |c, v| set(&mut c.edge.event_streams_per_owner, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_REPROCESS_PER_MINUTE",
         default: "30",
         help: "Reprocess and cancel calls per owner per minute",
+        set: |c, v| set(&mut c.edge.reprocess_per_minute, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_WEBHOOKS_PER_OWNER",
         default: "20",
         help: "Webhook endpoints one owner may register",
+        set: |c, v| set(&mut c.edge.webhooks_per_owner, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_JSON_BYTES",
         default: "65536",
         help: "Largest JSON request body, refused with 413 before it is parsed",
+        set: |c, v| set(&mut c.edge.max_json_bytes, parsed(v)?),
     },
     Var {
         name: "VODFLOW_AUTH_HS256_SECRET",
         default: "",
         help: "Shared secret for HS256 bearer tokens (local mode)",
+        set: |c, v| set(&mut c.auth.hs256_secret, text(v)),
     },
     Var {
         name: "VODFLOW_AUTH_ISSUER",
         default: "vodflow-local",
         help: "Required `iss` claim of bearer tokens",
+        set: |c, v| set(&mut c.auth.issuer, text(v)),
     },
     Var {
         name: "VODFLOW_AUTH_AUDIENCE",
         default: "vodflow",
         help: "Required `aud` claim of bearer tokens",
+        set: |c, v| set(&mut c.auth.audience, text(v)),
     },
     Var {
         name: "VODFLOW_AUTH_JWKS_URL",
         default: "",
         help: "OAuth2/OIDC issuer's JWKS URL (RS256/ES256/EdDSA); when set, HS256 tokens are refused",
+        set: |c, v| set(&mut c.auth.jwks_url, optional(v)),
     },
     Var {
         name: "VODFLOW_AUTH_LEEWAY",
         default: "30s",
         help: "Clock skew tolerated on a token's exp and nbf",
+        set: |c, v| set(&mut c.auth.leeway, duration(v)?),
     },
     Var {
         name: "VODFLOW_AUTH_JWKS_REFRESH_MIN",
         default: "30s",
         help: "Least time between JWKS refetches triggered by an unknown kid (rate limit)",
+        set: |c, v| set(&mut c.auth.jwks_refresh_min, duration(v)?),
     },
     Var {
         name: "VODFLOW_AUTH_JWKS_CACHE_TTL",
         default: "10m",
         help: "How long fetched JWKS keys are trusted before the set is fetched again",
+        set: |c, v| set(&mut c.auth.jwks_cache_ttl, duration(v)?),
     },
     Var {
         name: "VODFLOW_PLAYBACK_SIGNING_SECRET",
         default: "",
         help: "HMAC key of signed playback URLs (videos with visibility `signed`)",
+        set: |c, v| set(&mut c.playback.signing_secret, text(v)),
     },
     Var {
         name: "VODFLOW_PLAYBACK_URL_TTL",
         default: "6h",
         help: "How long a signed playback URL stays valid",
+        set: |c, v| set(&mut c.playback.url_ttl, duration(v)?),
     },
     Var {
         name: "VODFLOW_MAX_CONCURRENT_IMAGES",
         default: "2",
         help: "On-demand thumbnails and animated previews one api process makes at once (each an ffmpeg child); a request that finds none free within 2 s is answered 429 with Retry-After (cached images are served without waiting)",
+        set: |c, v| {
+            set(
+                &mut c.playback.max_concurrent_images,
+                parsed::<usize>(v)?.max(1),
+            )
+        },
     },
     Var {
         name: "VODFLOW_DEFAULT_DOWNLOADS",
         default: "none",
         help: "Downloads a video gets when its upload does not say (`downloads`): none, audio (audio.m4a), highest (highest.mp4) or all (every rung, highest.mp4 and audio.m4a); remuxed from the segments after the encode",
+        set: |c, v| set(&mut c.playback.default_downloads, parsed(v)?),
     },
     Var {
         name: "VODFLOW_NORMALIZE_AUDIO",
         default: "false",
         help: "Whether a video whose upload does not say (`normalize_audio`) has its loudness measured and evened out with one linear gain to VODFLOW_LOUDNESS_TARGET (true peak kept under -1 dBTP)",
+        set: |c, v| set(&mut c.playback.default_normalize_audio, parsed(v)?),
     },
     Var {
         name: "VODFLOW_LOUDNESS_TARGET",
         default: "-16",
         help: "Integrated loudness normalized audio is brought to, LUFS (-40 to -5; -16 is the streaming recommendation of Apple and AES TD1008)",
+        set: |c, v| {
+            let t: f64 = parsed(v)?;
+            if !(-40.0..=-5.0).contains(&t) {
+                return Err(format!("{t} LUFS is outside -40 to -5"));
+            }
+            set(&mut c.playback.loudness_target, t)
+        },
     },
     Var {
         name: "VODFLOW_OUTBOX_POLL",
         default: "500ms",
         help: "How often the outbox relay looks for unpublished events",
+        set: |c, v| set(&mut c.outbox_poll, duration(v)?),
     },
     Var {
         name: "VODFLOW_CHUNK_SECONDS",
         default: "16",
         help: "Transcode chunk length in seconds (rounded to a multiple of 4)",
+        set: |c, v| {
+            // Chunks hold whole 4 s segments, so segment numbering continues across chunks.
+            set(&mut c.chunk_seconds, (parsed::<u32>(v)?.max(4) / 4) * 4)
+        },
     },
     Var {
         name: "VODFLOW_MAX_CONCURRENT_TRANSCODES",
         default: "0",
         help: "Parallel encode activities per worker (0 = number of cores)",
+        set: |c, v| set(&mut c.max_concurrent_transcodes, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_ENCODES_IN_FLIGHT",
         default: "64",
         help: "Chunk encodes one run schedules at once (a sliding window over the chunks)",
+        set: |c, v| set(&mut c.max_encodes_in_flight, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_DURATION",
         default: "12h",
         help: "Longest source accepted; longer ones fail at probe, before any encode",
+        set: |c, v| set(&mut c.media_limits.max_duration, duration(v)?),
     },
     Var {
         name: "VODFLOW_MAX_WIDTH",
         default: "8192",
         help: "Widest source picture accepted, in pixels",
+        set: |c, v| set(&mut c.media_limits.max_width, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_HEIGHT",
         default: "8192",
         help: "Tallest source picture accepted, in pixels",
+        set: |c, v| set(&mut c.media_limits.max_height, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_PIXEL_RATE",
         default: "1100000000",
         help: "Largest width x height x frame rate accepted, in pixels per second (8K at 30 fps fits)",
+        set: |c, v| set(&mut c.media_limits.max_pixel_rate, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_FPS",
         default: "240",
         help: "Highest source frame rate accepted",
+        set: |c, v| set(&mut c.media_limits.max_fps, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_STREAMS",
         default: "16",
         help: "Most streams (video, audio, subtitles, data) a source may have",
+        set: |c, v| set(&mut c.media_limits.max_streams, parsed(v)?),
     },
     Var {
         name: "VODFLOW_FFMPEG_MAX_MEMORY",
         default: "4294967296",
         help: "Address-space limit of every ffmpeg/ffprobe child, in bytes",
+        set: |c, v| set(&mut c.ffmpeg.max_memory_bytes, parsed(v)?),
     },
     Var {
         name: "VODFLOW_FFMPEG_THREADS",
         default: "0",
         help: "Threads per ffmpeg child (0 = cores / VODFLOW_MAX_CONCURRENT_TRANSCODES, at least 1; with 0, the first chunk and the last chunks of a video, which may run alone, get one per core)",
+        set: |c, v| set(&mut c.ffmpeg.threads, parsed(v)?),
     },
     Var {
         name: "VODFLOW_FFMPEG_CPU_FACTOR",
         default: "40",
         help: "CPU seconds an encode may use per second of media (plus one minute), also its wall-clock watchdog",
+        set: |c, v| set(&mut c.ffmpeg.cpu_factor, parsed(v)?),
     },
     Var {
         name: "VODFLOW_RECONCILE_INTERVAL",
         default: "5m",
         help: "How often the reconciler (a Temporal Schedule) compares unsettled videos with Temporal",
+        set: |c, v| set(&mut c.reconcile_interval, duration(v)?),
     },
     Var {
         name: "VODFLOW_RECONCILE_AFTER",
         default: "10m",
         help: "How long a video may stay uploaded or processing without change before the reconciler looks at it",
+        set: |c, v| set(&mut c.reconcile_after, duration(v)?),
     },
     Var {
         name: "VODFLOW_ORPHAN_AFTER",
         default: "24h",
         help: "The reconciler aborts incomplete multipart uploads and removes source objects with no video row once they are this old",
+        set: |c, v| set(&mut c.orphan_after, duration(v)?),
     },
     Var {
         name: "VODFLOW_OUTBOX_RETENTION",
         default: "7d",
         help: "Published outbox events are purged after this long",
+        set: |c, v| set(&mut c.outbox_retention, duration(v)?),
     },
     Var {
         name: "VODFLOW_WORKER_IDENTITY",
         default: "",
         help: "Identity shown in the Temporal UI for this process (empty = role@hostname:pid)",
+        set: |c, v| set(&mut c.worker_identity, optional(v)),
     },
     Var {
         name: "VODFLOW_WORK_DIR",
         default: "/tmp/vodflow-work",
         help: "Per-worker scratch directory (source cache, encoder output)",
+        set: |c, v| set(&mut c.work_dir, text(v)),
     },
     Var {
         name: "VODFLOW_WORK_DIR_MAX_BYTES",
         default: "21474836480",
         help: "Budget of the worker's source cache; least recently used sources no activity reads are evicted to stay under it (0 = no limit)",
+        set: |c, v| set(&mut c.work_dir_max_bytes, parsed(v)?),
     },
     Var {
         name: "VODFLOW_WORK_DIR_MIN_FREE_BYTES",
         default: "2147483648",
         help: "A transcode worker stops taking encode tasks while the work directory's file system has less free space than this, and takes them again once it has; every write into the work directory (a source download, a chunk encode, the audio and its loudness measurement, a poster, a storyboard, a download's remux, an api's thumbnail or animated preview) is refused when it would start below this, and stopped if the disk falls below it while it runs, leaving nothing behind: an activity's attempt fails and is retried, an image request is a 503 (0 = never stop)",
+        set: |c, v| set(&mut c.work_dir_min_free_bytes, parsed(v)?),
     },
     Var {
         name: "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
         default: "10",
         help: "Retry limit for retryable activity failures (backoff 1 s doubling to 30 s: ten attempts ride out about two and a half minutes of a store or database restart)",
+        set: |c, v| set(&mut c.activity_max_attempts, parsed(v)?),
     },
     Var {
         name: "VODFLOW_TASK_QUEUE_PREFIX",
         default: "",
         help: "Prefix for Temporal task queue names (isolates deployments and tests)",
+        set: |c, v| set(&mut c.task_queue_prefix, text(v)),
     },
     Var {
         name: "VODFLOW_WEBHOOK_SECRET",
         default: "",
         help: "HMAC-SHA256 key of callbacks for videos uploaded before per-video callback secrets (header Vodflow-Signature: t=..,v1=..)",
+        set: |c, v| set(&mut c.webhook_secret, text(v)),
     },
     Var {
         name: "VODFLOW_IMPORT_ALLOW_PRIVATE",
         default: "false",
         help: "Let POST /v1/videos with source_url fetch from private, loopback and link-local addresses (local testing only: it opens the worker to SSRF)",
+        set: |c, v| set(&mut c.import_allow_private, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_CONNECTIONS",
         default: "8192",
         help: "HTTP connections the api keeps open at once; past it, new ones wait in the listen backlog until one closes",
+        set: |c, v| set(&mut c.max_connections, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_CONNECTIONS_PER_CLIENT",
         default: "256",
         help: "HTTP connections one client address (an IPv6 client by its /64) may have open at once; more are closed at once (0 = no cap: behind a proxy that is every client's address)",
+        set: |c, v| set(&mut c.max_connections_per_client, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_CONCURRENT_IMPORTS",
         default: "4",
         help: "Imports (POST /v1/videos with source_url) one processing worker runs at once, on their own task queue (video-import), so slow sources never hold the slots of probes, notifications and deletes",
+        set: |c, v| set(&mut c.imports.max_concurrent, parsed(v)?),
     },
     Var {
         name: "VODFLOW_MAX_IMPORTS_PER_OWNER",
         default: "3",
         help: "Imports one owner may have in flight (created and not yet fetched); more are refused with 429, and so is a reprocess of a failed import that would go past it",
+        set: |c, v| set(&mut c.imports.per_owner, parsed(v)?),
     },
     Var {
         name: "VODFLOW_IMPORT_DEADLINE",
         default: "2h",
         help: "Total time an import may take, every attempt included; then the video fails at import_source",
+        set: |c, v| set(&mut c.imports.deadline, duration(v)?),
     },
     Var {
         name: "VODFLOW_IMPORT_MIN_BYTES_PER_SEC",
         default: "65536",
         help: "Slowest source an import accepts: an attempt fails when fewer bytes than this rate arrive within one VODFLOW_IMPORT_STALL_WINDOW (0 = no minimum beyond the window)",
+        set: |c, v| set(&mut c.imports.min_bytes_per_sec, parsed(v)?),
     },
     Var {
         name: "VODFLOW_IMPORT_STALL_WINDOW",
         default: "60s",
         help: "Window over which an import's throughput is measured; a source that sends nothing for this long is a dropped connection (resumed with a Range request when it can be)",
+        set: |c, v| set(&mut c.imports.stall_window, duration(v)?),
     },
     Var {
         name: "VODFLOW_WEBHOOK_ALLOW_PRIVATE",
         default: "false",
         help: "Allow webhook and callback URLs that resolve to loopback, private or link-local addresses",
+        set: |c, v| set(&mut c.webhooks.allow_private, parsed(v)?),
     },
     Var {
         name: "VODFLOW_WEBHOOK_RETRY_INITIAL",
         default: "30s",
         help: "First retry delay of a failed webhook delivery (doubles each time, at most 1h apart)",
+        set: |c, v| set(&mut c.webhooks.retry_initial, duration(v)?),
     },
     Var {
         name: "VODFLOW_WEBHOOK_RETRY_WINDOW",
         default: "24h",
         help: "How long a webhook delivery keeps being retried before it is marked failed",
+        set: |c, v| set(&mut c.webhooks.retry_window, duration(v)?),
     },
     Var {
         name: "VODFLOW_SMTP_URL",
         default: "",
         help: "SMTP server for ready/failed mails, e.g. smtps://user:pass@mail.example:465 or smtp://127.0.0.1:2525 (empty = no mail)",
+        set: |c, v| set(&mut c.smtp_url, optional(v)),
     },
     Var {
         name: "VODFLOW_MAIL_FROM",
         default: "vodflow <noreply@vodflow.localhost>",
         help: "Sender of notification mails",
+        set: |c, v| set(&mut c.mail_from, text(v)),
     },
     Var {
         name: "VODFLOW_HEARTBEAT_TIMEOUT",
         default: "60s",
         help: "Heartbeat timeout of long activities: how soon a dead worker's encode is retried elsewhere",
+        set: |c, v| set(&mut c.heartbeat_timeout, duration(v)?),
     },
     Var {
         name: "VODFLOW_CLOUDFRONT_DISTRIBUTION_ID",
         default: "",
         help: "CloudFront distribution to invalidate (empty = skip)",
+        set: |c, v| set(&mut c.cloudfront_distribution_id, optional(v)),
     },
     Var {
         name: "VODFLOW_CLOUDFRONT_DOMAIN",
         default: "",
         help: "CloudFront domain in front of /play (e.g. d111111abcdef8.cloudfront.net): playback URLs use it",
+        set: |c, v| {
+            let origin = optional(v).map(|d| format!("https://{}", d.trim_end_matches('/')));
+            set(&mut c.cloudfront_origin, origin)
+        },
     },
     Var {
         name: "VODFLOW_CLOUDFRONT_ENDPOINT",
         default: "",
         help: "CloudFront API endpoint override (tests point it at a local listener)",
+        set: |c, v| set(&mut c.cloudfront_endpoint, optional(v)),
     },
     Var {
         name: "VODFLOW_LOG_FORMAT",
         default: "text",
         help: "Log format: text or json",
+        set: |c, v| match v {
+            "text" | "json" => set(&mut c.log_format, text(v)),
+            _ => Err("expected text or json".into()),
+        },
     },
     Var {
         name: "VODFLOW_LOG",
         default: "info",
         help: "Log filter (tracing EnvFilter syntax)",
+        set: |c, v| set(&mut c.log_filter, text(v)),
     },
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub database_url: String,
     pub database_max_connections: u32,
@@ -524,7 +650,7 @@ pub struct Config {
     pub local_secrets: Vec<&'static str>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct S3Config {
     pub endpoint: Option<String>,
     pub region: String,
@@ -534,7 +660,7 @@ pub struct S3Config {
     pub force_path_style: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthConfig {
     pub hs256_secret: String,
     pub issuer: String,
@@ -548,7 +674,7 @@ pub struct AuthConfig {
 
 /// What one owner's imports may take of the shared workers: imports run on their own slots, each
 /// within a total deadline and above a minimum throughput, and an owner has only so many at once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportLimits {
     /// Import activities one worker runs at once (the `video-import` queue's slots).
     pub max_concurrent: usize,
@@ -561,7 +687,7 @@ pub struct ImportLimits {
     pub stall_window: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WebhookConfig {
     pub allow_private: bool,
     pub retry_initial: Duration,
@@ -569,7 +695,7 @@ pub struct WebhookConfig {
 }
 
 /// Resumable (tus) and direct uploads.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ResumableUploads {
     pub expiry: Duration,
     pub direct_expiry: Duration,
@@ -578,7 +704,7 @@ pub struct ResumableUploads {
 }
 
 /// What one client may hold or do at the api, so one owner cannot take it from the others.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct EdgeLimits {
     pub upload_idle_timeout: Duration,
     pub uploads_per_owner: usize,
@@ -590,7 +716,7 @@ pub struct EdgeLimits {
 }
 
 /// What a source may be: checked at probe, before any chunk is planned.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct MediaLimits {
     pub max_duration: Duration,
     pub max_width: u32,
@@ -602,7 +728,7 @@ pub struct MediaLimits {
 }
 
 /// How every ffmpeg/ffprobe child is contained.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct FfmpegLimits {
     pub max_memory_bytes: u64,
     pub threads: usize,
@@ -620,7 +746,7 @@ impl FfmpegLimits {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PlaybackConfig {
     pub signing_secret: String,
     pub url_ttl: Duration,
@@ -643,296 +769,44 @@ impl Config {
         let secrets_file =
             lookup("VODFLOW_SECRETS_FILE").unwrap_or_else(|| ".vodflow/secrets.env".to_owned());
         let local = read_secrets_file(&secrets_file);
-        let mut local_secrets = Vec::new();
-        for name in SECRETS {
-            if lookup(name).is_none_or(|v| v.is_empty()) && local.iter().any(|(k, _)| k == name) {
-                local_secrets.push(*name);
-            }
-        }
-        let get = |name: &'static str| -> String {
-            debug_assert!(
-                VARS.iter().any(|v| v.name == name),
-                "{name} is read but not documented in VARS"
-            );
-            let from_env = lookup(name).filter(|v| !(v.is_empty() && SECRETS.contains(&name)));
+        let mut config = Self::default();
+        for var in VARS {
+            let secret = SECRETS.contains(&var.name);
+            // An empty secret in the environment is no secret: the local file's, if any, applies.
+            let from_env = lookup(var.name).filter(|v| !(secret && v.is_empty()));
             let from_file = || {
-                SECRETS
-                    .contains(&name)
-                    .then(|| {
-                        local
-                            .iter()
-                            .find(|(k, _)| k == name)
-                            .map(|(_, v)| v.clone())
-                    })
-                    .flatten()
+                let found = local.iter().find(|(k, _)| k == var.name);
+                secret.then_some(found).flatten().map(|(_, v)| v.clone())
             };
-            from_env.or_else(from_file).unwrap_or_else(|| {
-                VARS.iter()
-                    .find(|v| v.name == name)
-                    .map(|v| v.default.to_owned())
-                    .unwrap_or_default()
-            })
-        };
-        let optional = |name: &'static str| Some(get(name)).filter(|s| !s.trim().is_empty());
+            if secret && from_env.is_none() && from_file().is_some() {
+                config.local_secrets.push(var.name);
+            }
+            let value = from_env
+                .or_else(from_file)
+                .unwrap_or_else(|| var.default.to_owned());
+            (var.set)(&mut config, &value).map_err(|reason| Error::Config {
+                name: var.name,
+                reason,
+            })?;
+        }
+        config.resolve_automatic();
+        Ok(config)
+    }
+
+    /// The settings whose `0` means "as many as this machine has cores".
+    fn resolve_automatic(&mut self) {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let part = parse::<usize>(
-            "VODFLOW_UPLOAD_PART_BYTES",
-            &get("VODFLOW_UPLOAD_PART_BYTES"),
-        )?;
-        if !(5 * 1024 * 1024..=64 * 1024 * 1024).contains(&part) {
-            return Err(Error::Config {
-                name: "VODFLOW_UPLOAD_PART_BYTES",
-                reason: "must be between 5 MiB (S3's minimum part) and 64 MiB".into(),
-            });
+        if self.max_concurrent_transcodes == 0 {
+            self.max_concurrent_transcodes = cores;
         }
-        let chunk = parse::<u32>("VODFLOW_CHUNK_SECONDS", &get("VODFLOW_CHUNK_SECONDS"))?;
-        let transcodes = match parse::<usize>(
-            "VODFLOW_MAX_CONCURRENT_TRANSCODES",
-            &get("VODFLOW_MAX_CONCURRENT_TRANSCODES"),
-        )? {
-            0 => cores,
-            n => n,
-        };
-        let ffmpeg_threads =
-            parse::<usize>("VODFLOW_FFMPEG_THREADS", &get("VODFLOW_FFMPEG_THREADS"))?;
-        let log_format = get("VODFLOW_LOG_FORMAT");
-        if log_format != "text" && log_format != "json" {
-            return Err(Error::Config {
-                name: "VODFLOW_LOG_FORMAT",
-                reason: "expected text or json".into(),
-            });
+        if self.ffmpeg.threads == 0 {
+            self.ffmpeg.threads = (cores / self.max_concurrent_transcodes).max(1);
+            self.ffmpeg.wide_threads = cores;
+        } else {
+            self.ffmpeg.wide_threads = self.ffmpeg.threads;
         }
-        Ok(Self {
-            database_url: get("VODFLOW_DATABASE_URL"),
-            database_max_connections: parse(
-                "VODFLOW_DATABASE_MAX_CONNECTIONS",
-                &get("VODFLOW_DATABASE_MAX_CONNECTIONS"),
-            )?,
-            temporal_url: get("VODFLOW_TEMPORAL_URL"),
-            temporal_namespace: get("VODFLOW_TEMPORAL_NAMESPACE"),
-            temporal_ui_url: get("VODFLOW_TEMPORAL_UI_URL")
-                .trim_end_matches('/')
-                .to_owned(),
-            kafka_brokers: get("VODFLOW_KAFKA_BROKERS"),
-            kafka_topic_prefix: get("VODFLOW_KAFKA_TOPIC_PREFIX"),
-            kafka_idempotence: parse(
-                "VODFLOW_KAFKA_IDEMPOTENCE",
-                &get("VODFLOW_KAFKA_IDEMPOTENCE"),
-            )?,
-            task_queue_prefix: get("VODFLOW_TASK_QUEUE_PREFIX"),
-            s3: S3Config {
-                endpoint: optional("VODFLOW_S3_ENDPOINT"),
-                region: get("VODFLOW_S3_REGION"),
-                bucket: get("VODFLOW_S3_BUCKET"),
-                access_key_id: get("VODFLOW_S3_ACCESS_KEY_ID"),
-                secret_access_key: get("VODFLOW_S3_SECRET_ACCESS_KEY"),
-                force_path_style: parse(
-                    "VODFLOW_S3_FORCE_PATH_STYLE",
-                    &get("VODFLOW_S3_FORCE_PATH_STYLE"),
-                )?,
-            },
-            api_listen: get("VODFLOW_API_LISTEN"),
-            public_url: get("VODFLOW_PUBLIC_URL").trim_end_matches('/').to_owned(),
-            max_upload_bytes: parse("VODFLOW_MAX_UPLOAD_BYTES", &get("VODFLOW_MAX_UPLOAD_BYTES"))?,
-            upload_part_bytes: part,
-            resumable: ResumableUploads {
-                expiry: duration("VODFLOW_UPLOAD_EXPIRY", &get("VODFLOW_UPLOAD_EXPIRY"))?,
-                direct_expiry: duration(
-                    "VODFLOW_DIRECT_UPLOAD_EXPIRY",
-                    &get("VODFLOW_DIRECT_UPLOAD_EXPIRY"),
-                )?,
-                cors_origins: get("VODFLOW_UPLOAD_CORS_ORIGINS")
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|o| !o.is_empty() && *o != "*")
-                    .map(str::to_owned)
-                    .collect(),
-            },
-            auth: AuthConfig {
-                hs256_secret: get("VODFLOW_AUTH_HS256_SECRET"),
-                issuer: get("VODFLOW_AUTH_ISSUER"),
-                audience: get("VODFLOW_AUTH_AUDIENCE"),
-                jwks_url: optional("VODFLOW_AUTH_JWKS_URL"),
-                leeway: duration("VODFLOW_AUTH_LEEWAY", &get("VODFLOW_AUTH_LEEWAY"))?,
-                jwks_refresh_min: duration(
-                    "VODFLOW_AUTH_JWKS_REFRESH_MIN",
-                    &get("VODFLOW_AUTH_JWKS_REFRESH_MIN"),
-                )?,
-                jwks_cache_ttl: duration(
-                    "VODFLOW_AUTH_JWKS_CACHE_TTL",
-                    &get("VODFLOW_AUTH_JWKS_CACHE_TTL"),
-                )?,
-            },
-            playback: PlaybackConfig {
-                signing_secret: get("VODFLOW_PLAYBACK_SIGNING_SECRET"),
-                url_ttl: duration("VODFLOW_PLAYBACK_URL_TTL", &get("VODFLOW_PLAYBACK_URL_TTL"))?,
-                max_concurrent_images: parse::<usize>(
-                    "VODFLOW_MAX_CONCURRENT_IMAGES",
-                    &get("VODFLOW_MAX_CONCURRENT_IMAGES"),
-                )?
-                .max(1),
-                default_downloads: parse(
-                    "VODFLOW_DEFAULT_DOWNLOADS",
-                    &get("VODFLOW_DEFAULT_DOWNLOADS"),
-                )?,
-                default_normalize_audio: parse(
-                    "VODFLOW_NORMALIZE_AUDIO",
-                    &get("VODFLOW_NORMALIZE_AUDIO"),
-                )?,
-                loudness_target: {
-                    let t: f64 = parse("VODFLOW_LOUDNESS_TARGET", &get("VODFLOW_LOUDNESS_TARGET"))?;
-                    if !(-40.0..=-5.0).contains(&t) {
-                        return Err(Error::Config {
-                            name: "VODFLOW_LOUDNESS_TARGET",
-                            reason: format!("{t} LUFS is outside -40 to -5"),
-                        });
-                    }
-                    t
-                },
-            },
-            outbox_poll: duration("VODFLOW_OUTBOX_POLL", &get("VODFLOW_OUTBOX_POLL"))?,
-            // Chunks must hold whole 4 s segments so segment numbering continues across chunks.
-            chunk_seconds: (chunk.max(4) / 4) * 4,
-            max_concurrent_transcodes: transcodes,
-            max_encodes_in_flight: parse(
-                "VODFLOW_MAX_ENCODES_IN_FLIGHT",
-                &get("VODFLOW_MAX_ENCODES_IN_FLIGHT"),
-            )?,
-            edge: EdgeLimits {
-                upload_idle_timeout: duration(
-                    "VODFLOW_UPLOAD_IDLE_TIMEOUT",
-                    &get("VODFLOW_UPLOAD_IDLE_TIMEOUT"),
-                )?,
-                uploads_per_owner: parse(
-                    "VODFLOW_MAX_UPLOADS_PER_OWNER",
-                    &get("VODFLOW_MAX_UPLOADS_PER_OWNER"),
-                )?,
-                uploads_total: parse("VODFLOW_MAX_UPLOADS", &get("VODFLOW_MAX_UPLOADS"))?,
-                event_streams_per_owner: parse(
-                    "VODFLOW_MAX_EVENT_STREAMS_PER_OWNER",
-                    &get("VODFLOW_MAX_EVENT_STREAMS_PER_OWNER"),
-                )?,
-                reprocess_per_minute: parse(
-                    "VODFLOW_MAX_REPROCESS_PER_MINUTE",
-                    &get("VODFLOW_MAX_REPROCESS_PER_MINUTE"),
-                )?,
-                webhooks_per_owner: parse(
-                    "VODFLOW_MAX_WEBHOOKS_PER_OWNER",
-                    &get("VODFLOW_MAX_WEBHOOKS_PER_OWNER"),
-                )?,
-                max_json_bytes: parse("VODFLOW_MAX_JSON_BYTES", &get("VODFLOW_MAX_JSON_BYTES"))?,
-            },
-            media_limits: MediaLimits {
-                max_duration: duration("VODFLOW_MAX_DURATION", &get("VODFLOW_MAX_DURATION"))?,
-                max_width: parse("VODFLOW_MAX_WIDTH", &get("VODFLOW_MAX_WIDTH"))?,
-                max_height: parse("VODFLOW_MAX_HEIGHT", &get("VODFLOW_MAX_HEIGHT"))?,
-                max_pixel_rate: parse("VODFLOW_MAX_PIXEL_RATE", &get("VODFLOW_MAX_PIXEL_RATE"))?,
-                max_fps: parse("VODFLOW_MAX_FPS", &get("VODFLOW_MAX_FPS"))?,
-                max_streams: parse("VODFLOW_MAX_STREAMS", &get("VODFLOW_MAX_STREAMS"))?,
-                max_bytes: parse("VODFLOW_MAX_UPLOAD_BYTES", &get("VODFLOW_MAX_UPLOAD_BYTES"))?,
-            },
-            ffmpeg: FfmpegLimits {
-                max_memory_bytes: parse(
-                    "VODFLOW_FFMPEG_MAX_MEMORY",
-                    &get("VODFLOW_FFMPEG_MAX_MEMORY"),
-                )?,
-                threads: match ffmpeg_threads {
-                    0 => (cores / transcodes).max(1),
-                    n => n,
-                },
-                wide_threads: match ffmpeg_threads {
-                    0 => cores,
-                    n => n,
-                },
-                cpu_factor: parse(
-                    "VODFLOW_FFMPEG_CPU_FACTOR",
-                    &get("VODFLOW_FFMPEG_CPU_FACTOR"),
-                )?,
-            },
-            work_dir: get("VODFLOW_WORK_DIR"),
-            work_dir_max_bytes: parse(
-                "VODFLOW_WORK_DIR_MAX_BYTES",
-                &get("VODFLOW_WORK_DIR_MAX_BYTES"),
-            )?,
-            metrics_listen: get("VODFLOW_METRICS_LISTEN"),
-            import_allow_private: parse(
-                "VODFLOW_IMPORT_ALLOW_PRIVATE",
-                &get("VODFLOW_IMPORT_ALLOW_PRIVATE"),
-            )?,
-            max_connections: parse("VODFLOW_MAX_CONNECTIONS", &get("VODFLOW_MAX_CONNECTIONS"))?,
-            max_connections_per_client: parse(
-                "VODFLOW_MAX_CONNECTIONS_PER_CLIENT",
-                &get("VODFLOW_MAX_CONNECTIONS_PER_CLIENT"),
-            )?,
-            imports: ImportLimits {
-                max_concurrent: parse(
-                    "VODFLOW_MAX_CONCURRENT_IMPORTS",
-                    &get("VODFLOW_MAX_CONCURRENT_IMPORTS"),
-                )?,
-                per_owner: parse(
-                    "VODFLOW_MAX_IMPORTS_PER_OWNER",
-                    &get("VODFLOW_MAX_IMPORTS_PER_OWNER"),
-                )?,
-                deadline: duration("VODFLOW_IMPORT_DEADLINE", &get("VODFLOW_IMPORT_DEADLINE"))?,
-                min_bytes_per_sec: parse(
-                    "VODFLOW_IMPORT_MIN_BYTES_PER_SEC",
-                    &get("VODFLOW_IMPORT_MIN_BYTES_PER_SEC"),
-                )?,
-                stall_window: duration(
-                    "VODFLOW_IMPORT_STALL_WINDOW",
-                    &get("VODFLOW_IMPORT_STALL_WINDOW"),
-                )?,
-            },
-            work_dir_min_free_bytes: parse(
-                "VODFLOW_WORK_DIR_MIN_FREE_BYTES",
-                &get("VODFLOW_WORK_DIR_MIN_FREE_BYTES"),
-            )?,
-            activity_max_attempts: parse(
-                "VODFLOW_ACTIVITY_MAX_ATTEMPTS",
-                &get("VODFLOW_ACTIVITY_MAX_ATTEMPTS"),
-            )?,
-            webhook_secret: get("VODFLOW_WEBHOOK_SECRET"),
-            webhooks: WebhookConfig {
-                allow_private: parse(
-                    "VODFLOW_WEBHOOK_ALLOW_PRIVATE",
-                    &get("VODFLOW_WEBHOOK_ALLOW_PRIVATE"),
-                )?,
-                retry_initial: duration(
-                    "VODFLOW_WEBHOOK_RETRY_INITIAL",
-                    &get("VODFLOW_WEBHOOK_RETRY_INITIAL"),
-                )?,
-                retry_window: duration(
-                    "VODFLOW_WEBHOOK_RETRY_WINDOW",
-                    &get("VODFLOW_WEBHOOK_RETRY_WINDOW"),
-                )?,
-            },
-            heartbeat_timeout: duration(
-                "VODFLOW_HEARTBEAT_TIMEOUT",
-                &get("VODFLOW_HEARTBEAT_TIMEOUT"),
-            )?,
-            smtp_url: optional("VODFLOW_SMTP_URL"),
-            mail_from: get("VODFLOW_MAIL_FROM"),
-            cloudfront_distribution_id: optional("VODFLOW_CLOUDFRONT_DISTRIBUTION_ID"),
-            cloudfront_endpoint: optional("VODFLOW_CLOUDFRONT_ENDPOINT"),
-            cloudfront_origin: optional("VODFLOW_CLOUDFRONT_DOMAIN")
-                .map(|domain| format!("https://{}", domain.trim_end_matches('/'))),
-            log_format,
-            log_filter: get("VODFLOW_LOG"),
-            worker_identity: optional("VODFLOW_WORKER_IDENTITY"),
-            reconcile_interval: duration(
-                "VODFLOW_RECONCILE_INTERVAL",
-                &get("VODFLOW_RECONCILE_INTERVAL"),
-            )?,
-            reconcile_after: duration("VODFLOW_RECONCILE_AFTER", &get("VODFLOW_RECONCILE_AFTER"))?,
-            orphan_after: duration("VODFLOW_ORPHAN_AFTER", &get("VODFLOW_ORPHAN_AFTER"))?,
-            outbox_retention: duration(
-                "VODFLOW_OUTBOX_RETENTION",
-                &get("VODFLOW_OUTBOX_RETENTION"),
-            )?,
-            local_secrets,
-        })
     }
 
     /// Refuses to run with a missing secret, with one that earlier versions published, or (when
@@ -1009,21 +883,37 @@ impl Config {
     }
 }
 
-fn parse<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T>
+fn set<T>(field: &mut T, value: T) -> std::result::Result<(), String> {
+    *field = value;
+    Ok(())
+}
+
+fn text(value: &str) -> String {
+    value.to_owned()
+}
+
+/// Unset when empty or blank.
+fn optional(value: &str) -> Option<String> {
+    Some(value.to_owned()).filter(|s| !s.trim().is_empty())
+}
+
+/// A base URL without its trailing slash, so paths can be appended.
+fn url_base(value: &str) -> String {
+    value.trim_end_matches('/').to_owned()
+}
+
+fn parsed<T: std::str::FromStr>(value: &str) -> std::result::Result<T, String>
 where
     T::Err: std::fmt::Display,
 {
-    value.trim().parse().map_err(|e: T::Err| Error::Config {
-        name,
-        reason: format!("{value:?}: {e}"),
-    })
+    value
+        .trim()
+        .parse()
+        .map_err(|e: T::Err| format!("{value:?}: {e}"))
 }
 
-fn duration(name: &'static str, value: &str) -> Result<Duration> {
-    humantime::parse_duration(value.trim()).map_err(|e| Error::Config {
-        name,
-        reason: format!("{value:?}: {e}"),
-    })
+fn duration(value: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(value.trim()).map_err(|e| format!("{value:?}: {e}"))
 }
 
 /// `NAME=value` lines (blank lines and `#` comments ignored); an unreadable file is no secrets.

@@ -7,7 +7,19 @@ use uuid::Uuid;
 use crate::Error;
 
 /// A video's identity. UUIDv7, so ids sort by creation time (index-friendly, cursor-friendly).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct VideoId(pub Uuid);
 

@@ -8,6 +8,7 @@
 pub mod activity_names;
 pub mod audio_tracks;
 pub mod backfill;
+pub mod caching;
 pub mod chapters;
 pub mod config;
 pub mod contain;

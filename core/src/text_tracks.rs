@@ -28,7 +28,7 @@ pub const SEGMENT_MS: u64 = 10_000;
 const END_SLACK_MS: u64 = 1_000;
 
 /// One track as the video lists it (the cues themselves are stored apart).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TextTrack {
     pub id: Uuid,
     /// BCP 47 (`en`, `pt-BR`).
@@ -40,7 +40,7 @@ pub struct TextTrack {
     pub cues: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A translation of the dialogue.

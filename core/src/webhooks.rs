@@ -271,14 +271,10 @@ pub async fn attempts(pool: &PgPool, deliveries: &[Uuid]) -> Result<Vec<AttemptR
     .await?)
 }
 
-/// The body every delivery carries: `{id, type, created_at, data}`.
+/// The body every delivery carries ([`crate::events::WebhookEnvelope`]).
 pub fn event_body(event: &str, data: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({
-        "id": Uuid::now_v7(),
-        "type": event,
-        "created_at": Utc::now(),
-        "data": data,
-    })
+    serde_json::to_value(crate::events::WebhookEnvelope::new(event, data))
+        .expect("an envelope of JSON is JSON")
 }
 
 #[cfg(test)]

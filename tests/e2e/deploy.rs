@@ -285,3 +285,70 @@ fn roles_probes_metrics_shutdown_and_scaling_agree_with_the_binary() {
         "vodflow-transcode-worker"
     );
 }
+
+/// Where unprivileged user namespaces are refused, NetworkPolicy is what keeps a hostile file's
+/// decoder off the network: every long-running pod is selected by a policy that limits its egress,
+/// the encoders reach no address outside the cluster's services, and nothing reaches the cloud's
+/// metadata address or the cluster's private ranges.
+#[test]
+fn the_production_overlay_walls_every_role_off_from_what_it_does_not_need() {
+    let (_, docs) = render("production");
+    let policies = of_kind(&docs, "NetworkPolicy");
+    let policy_for = |component: &str| {
+        policies
+            .iter()
+            .find(|p| {
+                p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+            })
+            .unwrap_or_else(|| panic!("no NetworkPolicy selects the {component} pods"))
+    };
+    for d in of_kind(&docs, "Deployment") {
+        let component = d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
+            .as_str()
+            .unwrap();
+        let p = policy_for(component);
+        let types: Vec<&str> = p["spec"]["policyTypes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            types.contains(&"Egress") && types.contains(&"Ingress"),
+            "{component}: {types:?}"
+        );
+        for rule in p["spec"]["egress"].as_sequence().unwrap() {
+            for to in rule["to"].as_sequence().unwrap() {
+                let block = &to["ipBlock"];
+                if block.is_null() {
+                    assert!(
+                        !to["namespaceSelector"].is_null(),
+                        "{component}: an egress to anything"
+                    );
+                    continue;
+                }
+                assert_ne!(
+                    component, "transcode-worker",
+                    "an encoder reaches the internet"
+                );
+                let except: Vec<&str> = block["except"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                for private in [
+                    "169.254.0.0/16",
+                    "10.0.0.0/8",
+                    "172.16.0.0/12",
+                    "192.168.0.0/16",
+                ] {
+                    assert!(
+                        except.contains(&private),
+                        "{component}: {private} is reachable"
+                    );
+                }
+            }
+        }
+    }
+}

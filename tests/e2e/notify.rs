@@ -193,3 +193,70 @@ async fn a_worker_killed_between_send_and_record_sends_again_with_the_same_key()
     .await;
     owned.cleanup().await;
 }
+
+/// The Kafka channel's crash case. Its send is recorded by Temporal alone (the activity's
+/// completion), so a worker that dies after the broker acknowledged the event and before the
+/// completion reached Temporal leaves an attempt that is retried: the retry is the same activity
+/// with the same input. Running it twice, as that retry would, publishes the event twice with one
+/// `vodflow-event-id` header and one `event_id` in the body, so a consumer that dedupes on either
+/// sees it once: at-least-once with an idempotency key, one extra copy per crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kafka_notice_retried_after_a_crash_is_published_again_with_the_same_event_id() {
+    let owned = common::TestEnv::new(&[]).await;
+    let env = &owned;
+    let temporal = vodflow_core::temporal::connect(&env.cfg, "notify-test")
+        .await
+        .expect("temporal");
+    let metrics = vodflow_core::metrics::WorkerMetrics::new(&prometheus::Registry::new());
+    let deps = vodflow_activities::Deps::new(env.cfg.clone(), temporal, metrics)
+        .await
+        .expect("deps");
+    vodflow_core::kafka::ensure_topics(&env.cfg)
+        .await
+        .expect("the test's topics");
+    let id = vodflow_core::VideoId::new();
+    let notice = vodflow_core::workflow_types::Notify {
+        video_id: id,
+        owner: "erin".into(),
+        status: vodflow_core::VideoStatus::Ready,
+        reason: None,
+        renditions: vec!["144p".into(), "240p".into()],
+        callback_url: None,
+        channel: Some(vodflow_core::workflow_types::NotifyChannel::Event),
+        attempt: 0,
+    };
+    for _ in 0..2 {
+        vodflow_activities::deliver::notify::video_processed(&deps, &notice)
+            .await
+            .expect("the event is published");
+    }
+    let topic = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_PROCESSED);
+    let msgs = common::read_topic(&env.cfg.kafka_brokers, &topic, 2, Duration::from_secs(20)).await;
+    let ours: Vec<_> = msgs
+        .iter()
+        .filter(|m| rdkafka::Message::key(*m) == Some(id.to_string().as_bytes()))
+        .collect();
+    assert_eq!(ours.len(), 2, "one publish per attempt");
+    let mut header_ids = Vec::new();
+    let mut body_ids = Vec::new();
+    for m in ours {
+        use rdkafka::message::Headers;
+        let headers = rdkafka::Message::headers(m).expect("headers");
+        let header = headers
+            .iter()
+            .find(|h| h.key == "vodflow-event-id")
+            .and_then(|h| h.value)
+            .expect("a vodflow-event-id header");
+        header_ids.push(String::from_utf8(header.to_vec()).unwrap());
+        // The body is the published type, field for field.
+        let body: vodflow_core::events::VideoProcessed =
+            serde_json::from_slice(rdkafka::Message::payload(m).unwrap())
+                .expect("a video_processed body");
+        assert_eq!(body.video_id, id);
+        body_ids.push(body.event_id);
+    }
+    assert_eq!(header_ids[0], header_ids[1]);
+    assert_eq!(body_ids, header_ids, "the body's event_id is the header's");
+    assert_eq!(header_ids[0], format!("video.ready:{id}:0"));
+    owned.cleanup().await;
+}

@@ -375,9 +375,9 @@ async fn migrations_are_idempotent() {
 }
 
 /// Maintenance, not a check: removes the buckets earlier test runs left in the local store
-/// (`cargo test --test stack -- --ignored purge_test_buckets`).
+/// (`scripts/purge-test-buckets`).
 #[tokio::test]
-#[ignore]
+#[ignore = "maintenance: scripts/purge-test-buckets"]
 async fn purge_test_buckets() {
     let env = TestEnv::new(&[]).await;
     let buckets = env.s3.list_buckets().send().await.unwrap();

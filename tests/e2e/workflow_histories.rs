@@ -5,7 +5,7 @@
 //!
 //! Changing a workflow: guard the new behaviour with `ctx.patched("<change-id>")` so histories
 //! without the marker keep the old path, run this test, then record fresh histories with
-//! `cargo test --test history_replay -- --ignored record_histories` and commit both the old and the
+//! `scripts/record-histories` and commit both the old and the
 //! new files until no run of the old code can still be open (then `deprecate_patch`).
 
 use crate::common;
@@ -110,7 +110,7 @@ async fn post(base: &str, token: &str, path: &str) -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "records tests/histories from real runs; run by hand when workflows change"]
+#[ignore = "records tests/histories from real runs: scripts/record-histories"]
 async fn record_histories() {
     let (hook_addr, mut hooks) = common::callback_receiver().await;
     let owned = common::processing_env(&[

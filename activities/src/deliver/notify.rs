@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
+use vodflow_core::events::{self, VideoProcessed};
 use vodflow_core::workflow_types::{Notify, NotifyChannel};
 use vodflow_core::{VideoStatus, kafka, net_guard, playback, repo, webhooks};
 use vodflow_workflows::webhook_delivery;
@@ -39,19 +40,19 @@ pub async fn video_processed(deps: &Deps, n: &Notify) -> Result<()> {
             playback::configured_base_url(cfg, n.video_id, r.visibility(), playback::unix_now());
         format!("{base}master.m3u8")
     });
-    let data = serde_json::json!({
-        "schema_version": 1,
-        "event_id": event_id,
-        "video_id": n.video_id,
-        "owner": n.owner,
-        "status": n.status,
-        "reason": n.reason,
-        "renditions": n.renditions,
-        "title": row.as_ref().map(|r| r.title.clone()),
-        "attempt": attempt,
-        "playback_url": n.status.is_playable().then_some(playback_url).flatten(),
-        "processed_at": chrono::Utc::now(),
-    });
+    let data = serde_json::to_value(VideoProcessed {
+        schema_version: events::VIDEO_PROCESSED_SCHEMA_VERSION,
+        event_id: event_id.clone(),
+        video_id: n.video_id,
+        owner: n.owner.clone(),
+        status: n.status,
+        reason: n.reason.clone(),
+        renditions: n.renditions.clone(),
+        title: row.as_ref().map(|r| r.title.clone()),
+        attempt,
+        playback_url: n.status.is_playable().then_some(playback_url).flatten(),
+        processed_at: chrono::Utc::now(),
+    })?;
     let channels: &[NotifyChannel] = match &n.channel {
         Some(c) => std::slice::from_ref(c),
         None => &NotifyChannel::ALL,

@@ -11,7 +11,7 @@ use vodflow_core::{VideoStatus, layout, repo};
 use crate::Deps;
 use crate::error::Result;
 use crate::lifecycle::backfill_loudness::Evened;
-use crate::storage::CACHE_PLAYLIST;
+use vodflow_core::caching::Caching;
 
 pub(crate) async fn page(deps: &Deps, page: &Page) -> Result<Vec<After>> {
     Ok(repo::backfill::ready_after(&deps.pool, page).await?)
@@ -95,7 +95,7 @@ pub(crate) async fn video(deps: &Deps, ctx: &ActivityContext, job: &VideoJob) ->
                             &layout::dash_manifest_key(id),
                             mpd.into_bytes(),
                             vodflow_core::dash::CONTENT_TYPE,
-                            CACHE_PLAYLIST,
+                            Caching::Mutable,
                         )
                         .await?;
                     repo::set_dash(&deps.pool, id, generation).await?;

@@ -3,9 +3,10 @@
 //! announce the deletion. (Its CDN purge is the processing run's `invalidate_cdn`.)
 
 use temporalio_client::{Client, WorkflowExecutionStatus, WorkflowTerminateOptions};
+use vodflow_core::events::VideoDeleted;
 use vodflow_core::storage::{abort_multipart_uploads, delete_video_objects};
 use vodflow_core::workflow_types::{DeleteVideo, VideoRemoved};
-use vodflow_core::{layout, repo, webhooks};
+use vodflow_core::{VideoStatus, layout, repo, webhooks};
 use vodflow_workflows::VideoProcessingWorkflow;
 use vodflow_workflows::video_processing::run_status;
 use vodflow_workflows::webhook_delivery;
@@ -71,14 +72,14 @@ pub(crate) async fn announce_deleted(deps: &Deps, job: &DeleteVideo) -> Result<u
     let Some(row) = repo::get_video_any(&deps.pool, id, None).await? else {
         return Ok(0);
     };
-    let data = serde_json::json!({
-        "video_id": id,
-        "owner": row.owner,
-        "title": row.title,
-        "status": "deleted",
+    let data = serde_json::to_value(VideoDeleted {
+        video_id: id,
+        owner: row.owner.clone(),
+        title: row.title.clone(),
+        status: VideoStatus::Deleted,
         // Marking the row deleted was its last update.
-        "deleted_at": row.updated_at,
-    });
+        deleted_at: row.updated_at,
+    })?;
     let event = webhook_delivery::Event {
         owner: &row.owner,
         kind: webhooks::EVENT_DELETED,

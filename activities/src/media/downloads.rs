@@ -16,7 +16,7 @@ use crate::heartbeat::{heartbeat_every, heartbeating, silent};
 use crate::media::contain::Containment;
 use crate::media::ffmpeg_cli;
 use crate::media::source::file_url;
-use crate::storage::CACHE_IMMUTABLE;
+use vodflow_core::caching::Caching;
 
 /// Makes and stores the downloads, then records them for the generation (an empty list for
 /// `none`, which also withdraws a previous generation's from `playback`).
@@ -194,7 +194,7 @@ async fn store_download(
     }
     let key = layout::download_key(job.video_id, job.generation, object);
     deps.storage
-        .put_file(&job.bucket, &key, file, content_type, CACHE_IMMUTABLE)
+        .put_file(&job.bucket, &key, file, content_type, Caching::Immutable)
         .await?;
     Ok(bytes)
 }

@@ -15,9 +15,9 @@ use vodflow_workflows::contract as names;
 use crate::Deps;
 use crate::error::Error;
 use crate::heartbeat::{heartbeat_every, silent, source_file};
-use crate::storage::CACHE_PLAYLIST;
 use contain::Containment;
 use source::SourceMedia;
+use vodflow_core::caching::Caching;
 
 pub mod audio;
 pub(crate) mod downloads;
@@ -105,7 +105,13 @@ impl MediaActivities {
             let key = layout::poster_key(job.source.video_id, job.generation);
             self.0
                 .storage
-                .put_file(&job.source.bucket, &key, &out, "image/jpeg", CACHE_PLAYLIST)
+                .put_file(
+                    &job.source.bucket,
+                    &key,
+                    &out,
+                    "image/jpeg",
+                    Caching::Mutable,
+                )
                 .await?;
             Ok(key)
         }
@@ -195,13 +201,7 @@ pub(crate) async fn storyboard_made(
         }
         let key = layout::storyboard_sheet_key(job.video_id, job.generation, n);
         deps.storage
-            .put_file(
-                &job.bucket,
-                &key,
-                &file,
-                "image/jpeg",
-                crate::storage::CACHE_IMMUTABLE,
-            )
+            .put_file(&job.bucket, &key, &file, "image/jpeg", Caching::Immutable)
             .await?;
     }
     let vtt = plan.webvtt(vodflow_core::storyboard::sheet_name);
@@ -212,7 +212,7 @@ pub(crate) async fn storyboard_made(
             &vtt_key,
             vtt.into_bytes(),
             "text/vtt; charset=utf-8",
-            CACHE_PLAYLIST,
+            Caching::Mutable,
         )
         .await?;
     Ok(StoryboardMade {

@@ -18,7 +18,7 @@ use crate::heartbeat::{beat, beater, heartbeat_every, source_file};
 use crate::media::contain::Containment;
 use crate::media::source::SourceMedia;
 use crate::media::{audio, encode, ffmpeg_cli, fmp4};
-use crate::storage::CACHE_IMMUTABLE;
+use vodflow_core::caching::Caching;
 
 /// Audio segments uploaded at once.
 const AUDIO_UPLOADS_IN_FLIGHT: usize = 8;
@@ -89,19 +89,19 @@ impl TranscodeActivities {
                 let data = tokio::fs::read(scratch.join(format!("{}.mp4", r.name))).await.map_err(Error::Io)?;
                 let (init, segments, codecs) = encode::cut(&job, r, &data)?;
                 if job.chunk.index == 0 {
-                    store.put_bytes(&bucket, &layout::init_key(job.source.video_id, job.generation, &r.name), init, "video/mp4", CACHE_IMMUTABLE).await?;
+                    store.put_bytes(&bucket, &layout::init_key(job.source.video_id, job.generation, &r.name), init, "video/mp4", Caching::Immutable).await?;
                 }
                 let mut infos = Vec::with_capacity(segments.len());
                 for (number, bytes, info) in segments {
                     let key = layout::segment_key(job.source.video_id, job.generation, &r.name, number);
-                    store.put_bytes(&bucket, &key, bytes, "video/iso.segment", CACHE_IMMUTABLE).await?;
+                    store.put_bytes(&bucket, &key, bytes, "video/iso.segment", Caching::Immutable).await?;
                     infos.push(info);
                 }
                 renditions.push(RenditionChunk { rendition: r.name.clone(), segments: infos, codecs });
             }
             let mut result = ChunkEncoded { index: job.chunk.index, renditions, encoded: true, params };
             let manifest = serde_json::to_vec(&result)?;
-            store.put_bytes(&bucket, &manifest_key, manifest, "application/json", "no-store").await?;
+            store.put_bytes(&bucket, &manifest_key, manifest, "application/json", Caching::Private).await?;
             // Only the stored manifest needs them; the workflow's history stays small.
             result.params.clear();
             Ok(result)
@@ -222,7 +222,7 @@ async fn encode_track(
             &layout::init_key(id, job.generation, &rendition),
             read_range(&out, 0, f.init_end).await?,
             "audio/mp4",
-            CACHE_IMMUTABLE,
+            Caching::Immutable,
         )
         .await?;
     let segments: Vec<Segment> = f
@@ -257,7 +257,13 @@ async fn encode_track(
         async move {
             let bytes = read_range(out, a, b).await?;
             store
-                .put_bytes(&bucket, &key, bytes, "audio/iso.segment", CACHE_IMMUTABLE)
+                .put_bytes(
+                    &bucket,
+                    &key,
+                    bytes,
+                    "audio/iso.segment",
+                    Caching::Immutable,
+                )
                 .await
         }
     }))
@@ -280,7 +286,7 @@ async fn encode_track(
             &layout::audio_track_manifest_key(id, job.generation, &rendition),
             manifest,
             "application/json",
-            "no-store",
+            Caching::Private,
         )
         .await?;
     Ok((f.codecs.unwrap_or_else(|| "mp4a.40.2".into()), loudness))
@@ -463,7 +469,13 @@ async fn copied_from_earlier(
     }
     // Recorded last, as an encode's: the chunk is complete in this generation now.
     store
-        .put_bytes(bucket, manifest_key, bytes, "application/json", "no-store")
+        .put_bytes(
+            bucket,
+            manifest_key,
+            bytes,
+            "application/json",
+            Caching::Private,
+        )
         .await?;
     tracing::info!(video_id = %id, chunk = job.chunk.index, from, "chunk copied from an earlier generation");
     done.encoded = false;

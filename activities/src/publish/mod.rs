@@ -14,7 +14,7 @@ use crate::Deps;
 use crate::attempt_deadline;
 use crate::error::Error;
 use crate::media::package;
-use crate::storage::{CACHE_PLAYLIST, CACHE_PLAYLIST_GROWING};
+use vodflow_core::caching::Caching;
 
 pub(crate) mod catalog;
 pub(crate) mod dash_from_store;
@@ -87,9 +87,9 @@ impl PublishActivities {
             };
             let store = &self.0.storage;
             let cache = if job.growing {
-                CACHE_PLAYLIST_GROWING
+                Caching::Growing
             } else {
-                CACHE_PLAYLIST
+                Caching::Mutable
             };
             for (name, text) in &lists.media {
                 let key = layout::playlist_key(job.video_id, job.generation, name);

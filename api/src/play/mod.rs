@@ -14,6 +14,7 @@ pub(crate) use images::ImageMaker;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
+use vodflow_core::caching::Caching;
 use vodflow_core::{VideoId, playback, repo};
 
 use crate::problem::{ApiError, problem_response_for};
@@ -118,7 +119,7 @@ async fn serve(
         return Ok(Response::builder()
             .status(StatusCode::FOUND)
             .header(header::LOCATION, canonical)
-            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::CACHE_CONTROL, Caching::Private.stored())
             .finish());
     }
     // The growing playlists of a first encode that then failed or was cancelled are not a video:
@@ -136,7 +137,8 @@ async fn serve(
     // A playlist of a video still being encoded grows every few seconds: no cache may keep it
     // longer than one.
     if !target.immutable && video.status().is_processing() {
-        max_age_cap = Some(max_age_cap.map_or(1, |c| c.min(1)));
+        let growing = Caching::Growing.max_age();
+        max_age_cap = max_age_cap.map_or(growing, |c| growing.map(|g| c.min(g)));
     }
     let conditional = object::Conditional::from_request(req);
     let head = req.method() == Method::HEAD;

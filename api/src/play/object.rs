@@ -3,26 +3,18 @@
 use aws_sdk_s3::error::SdkError;
 use poem::http::{StatusCode, header};
 use poem::{Body, Request, Response};
+use vodflow_core::caching::Caching;
 
 use super::path::PlayPath;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-const IMMUTABLE_MAX_AGE: u64 = 31_536_000;
-/// Playlists change only when a video is re-encoded; a minute keeps a CDN's copy fresh enough.
-const PLAYLIST_MAX_AGE: u64 = 60;
-
+/// The table's value for a served object (a growing playlist is capped at 1 s by the caller).
 pub(super) fn cache_control(immutable: bool, cap: Option<u64>) -> String {
-    let base = if immutable {
-        IMMUTABLE_MAX_AGE
-    } else {
-        PLAYLIST_MAX_AGE
-    };
-    let age = cap.map_or(base, |c| c.min(base));
     if immutable {
-        format!("public, max-age={age}, immutable")
+        Caching::Immutable.header(cap)
     } else {
-        format!("public, max-age={age}")
+        Caching::Mutable.header(cap)
     }
 }
 

@@ -5,6 +5,7 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use vodflow_core::chapters::{self, Chapter};
+use vodflow_core::events::VideoUpdated;
 use vodflow_core::repo;
 
 use super::updated::Update;
@@ -77,7 +78,7 @@ impl ChaptersApi {
             })
             .collect();
         chapters::validate(&list, duration_ms).map_err(ApiError::BadRequest)?;
-        let update = Update::new(&row, "chapters", serde_json::json!({ "chapters": list }));
+        let update = Update::new(VideoUpdated::chapters(vid, &row.owner, list.clone()));
         let topic = Update::topic(&state);
         if !repo::set_chapters(
             &state.pool,

@@ -6,6 +6,7 @@
 use poem::web::Data;
 use poem_openapi::types::multipart::Upload;
 use poem_openapi::{ApiResponse, Multipart, Object, OpenApi, param::Path, payload::Json};
+use vodflow_core::events::VideoUpdated;
 use vodflow_core::repo::text_tracks::{self as store, Announce, Change};
 use vodflow_core::text_tracks::{self as tracks, Kind, TextTrack};
 use vodflow_core::{playback, repo};
@@ -127,7 +128,11 @@ impl TextTracksApi {
             default: form.default.unwrap_or(false),
             cues: cues.len() as u32,
         };
-        let update = Update::new(&row, "text_tracks", serde_json::json!({ "added": track }));
+        let update = Update::new(VideoUpdated::track_added(
+            row.video_id(),
+            &row.owner,
+            track.clone(),
+        ));
         let topic = Update::topic(&state);
         let event = update.kafka_event();
         let announce = Announce {
@@ -194,7 +199,7 @@ impl TextTracksApi {
         let no_track =
             || ApiError::NotFound(format!("video {vid} has no text track {}", track_id.0));
         let track: uuid::Uuid = track_id.0.parse().map_err(|_| no_track())?;
-        let update = Update::new(&row, "text_tracks", serde_json::json!({ "removed": track }));
+        let update = Update::new(VideoUpdated::track_removed(vid, &row.owner, track));
         let topic = Update::topic(&state);
         let event = update.kafka_event();
         let announce = Announce {

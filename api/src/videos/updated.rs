@@ -2,32 +2,19 @@
 //! Kafka through the outbox, in the transaction of the change, and to the webhooks that list the
 //! event.
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use vodflow_core::events::VideoUpdated;
 use vodflow_core::{kafka, repo, webhooks};
 use vodflow_workflows::webhook_delivery;
 
 use crate::state::AppState;
 
-pub(super) struct Update {
-    event_id: uuid::Uuid,
-    data: Value,
-}
+/// One change, the same body on Kafka and in the webhooks' `data`.
+pub(super) struct Update(VideoUpdated);
 
 impl Update {
-    /// `change` names what changed (`chapters`, `text_tracks`); `detail`'s fields join the event.
-    pub(super) fn new(row: &repo::VideoRow, change: &str, detail: Value) -> Self {
-        let mut data = json!({
-            "video_id": row.video_id(),
-            "owner": row.owner,
-            "change": change,
-        });
-        if let (Some(into), Value::Object(from)) = (data.as_object_mut(), detail) {
-            into.extend(from);
-        }
-        Self {
-            event_id: uuid::Uuid::now_v7(),
-            data,
-        }
+    pub(super) fn new(event: VideoUpdated) -> Self {
+        Self(event)
     }
 
     /// The Kafka topic the outbox sends it on.
@@ -35,12 +22,9 @@ impl Update {
         state.cfg.topic(kafka::TOPIC_VIDEO_UPDATED)
     }
 
-    /// The Kafka event: the data, its id and when.
+    /// The Kafka event.
     pub(super) fn kafka_event(&self) -> Value {
-        let mut event = self.data.clone();
-        event["event_id"] = json!(self.event_id);
-        event["updated_at"] = json!(chrono::Utc::now());
-        event
+        serde_json::to_value(&self.0).unwrap_or_default()
     }
 
     /// Starts the deliveries to the owner's webhooks. Recorded deliveries are retried until done;
@@ -58,9 +42,9 @@ impl Update {
         let event = webhook_delivery::Event {
             owner: &row.owner,
             kind: webhooks::EVENT_UPDATED,
-            key: format!("{}:{vid}:{}", webhooks::EVENT_UPDATED, self.event_id),
+            key: format!("{}:{vid}:{}", webhooks::EVENT_UPDATED, self.0.event_id),
             video_id: Some(vid),
-            data: self.data,
+            data: self.kafka_event(),
         };
         if let Err(e) = webhook_delivery::dispatch(&state.cfg, &client, &state.pool, event).await {
             tracing::warn!(video_id = %vid, error = %e, "video.updated: webhooks not dispatched");

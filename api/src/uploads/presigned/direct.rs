@@ -10,6 +10,7 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::web::{Data, Path, Query};
 use poem::{Body, Request, Response, handler};
 use serde::Deserialize;
+use vodflow_core::caching::Caching;
 use vodflow_core::uploads;
 
 use super::{self as s3, Access, CompleteMultipart, CreateMultipart, abandon, stored_parts};
@@ -182,7 +183,7 @@ fn json(value: &impl serde::Serialize) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )
-            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::CACHE_CONTROL, Caching::Private.stored())
             .body(body),
         Err(e) => TusError::from(ApiError::Internal(e.to_string())).into_response(""),
     }

@@ -15,6 +15,7 @@ use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
 use uuid::Uuid;
 use vodflow_core::VideoId;
+use vodflow_core::caching::Caching;
 use vodflow_core::uploads::{self, NewUpload, UploadMeta, UploadRow, UploadState};
 
 use crate::auth::{Caller, SCOPE_WRITE};
@@ -192,7 +193,7 @@ pub(crate) async fn head(
         }
         let mut resp = Response::builder()
             .status(StatusCode::OK)
-            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::CACHE_CONTROL, Caching::Private.stored())
             .header("Upload-Offset", row.upload_offset.to_string())
             .finish();
         let h = resp.headers_mut();

@@ -1,5 +1,6 @@
-# Helpers shared by the benchmark scripts (sourced): an isolated vodflow deployment on the local
-# stack (its own database, topics and task queues), uploads, waiting, results.
+# Helpers shared by the scripts that deploy vodflow beside the local stack (sourced): an isolated
+# deployment (its own database, topics and task queues) started and dropped, uploads, waiting,
+# results.
 CACHE="${VODFLOW_CACHE:-$HOME/.cache/vodflow}"
 T="${CARGO_TARGET_DIR:-$CACHE/target}"
 V="$T/release/vodflow"
@@ -26,6 +27,14 @@ deployment_drop() {
   psql -q -h 127.0.0.1 -U vodflow -d vodflow -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" || true
   # The worker created its reconciler schedule; it would go on firing for nobody.
   "$CACHE/bin/temporal" schedule delete --address 127.0.0.1:7233 --schedule-id "bench$BENCH_SUFFIX.vodflow-reconciler" >/dev/null 2>&1 || true
+}
+
+# deployment_start LOG: `vodflow dev` in the background on the deployment_env configuration, its
+# pid in DEV, waits until it answers. The caller's cleanup kills $DEV and calls deployment_drop.
+deployment_start() {
+  "$V" dev >"$1" 2>&1 &
+  DEV=$!
+  wait_healthy || { tail -20 "$1" >&2; return 1; }
 }
 
 wait_healthy() { for _ in $(seq 1 200); do curl -sf "$BASE/healthz" >/dev/null && return 0; sleep 0.1; done; echo "api did not start" >&2; return 1; }
@@ -115,17 +124,6 @@ make_source() {
     -c:a aac -b:a 192k -shortest "$1"
 }
 
-# ladder WxH: the rungs vodflow makes of such a source, "name width height kbps profile" per line.
-ladder() {
-  python3 - "$1" <<'PY'
-import sys
-w, h = map(int, sys.argv[1].split("x"))
-short = min(w, h)
-even = lambda x: max(2, round(x / 2) * 2)
-for p, kbps in [(144, 150), (240, 300), (360, 700), (480, 1200), (720, 2800), (1080, 5000)]:
-    if p > short:
-        continue
-    rw, rh = ((w - w % 2, h - h % 2) if p == short else (even(w * p / short), p) if w >= h else (p, even(h * p / short)))
-    print(f"{p}p", rw, rh, kbps, "main" if p <= 240 else "high")
-PY
-}
+# ladder WxH: the rungs vodflow makes of such a source, "name width height kbps profile" per line,
+# as vodflow itself plans them.
+ladder() { "$V" ladder "$1"; }

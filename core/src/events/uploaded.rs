@@ -1,5 +1,5 @@
-//! Event payloads on Kafka. Their JSON Schemas live in `schemas/`; `schema_version` lets a consumer
-//! refuse what it does not understand instead of misreading it.
+//! `video_uploaded`: the one event vodflow consumes (the bridge turns it into a run), so it is
+//! validated on the way in; its schema is written by hand with the constraints the parser checks.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use temporalio_sdk::activities::ActivityContext;
-use vodflow_core::workflow_types::SourceRef;
+use vodflow_workflows::types::SourceRef;
 
 use crate::Deps;
 use crate::error::Error;

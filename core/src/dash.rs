@@ -13,8 +13,8 @@ use std::fmt::Write;
 
 use crate::audio_tracks::AudioTrack;
 use crate::layout;
+use crate::segment::Segment;
 use crate::text_tracks::{Kind, TextTrack, whole_path};
-use crate::workflow_types::Segment;
 
 pub const CONTENT_TYPE: &str = "application/dash+xml";
 
@@ -277,7 +277,7 @@ fn xml(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow_types::SegmentTiming;
+    use crate::segment::SegmentTiming;
 
     fn seg(number: u32, start: u64, ticks: u64, timescale: u32) -> Segment {
         Segment {

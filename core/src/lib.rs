@@ -29,6 +29,7 @@ pub mod names;
 pub mod net_guard;
 pub mod playback;
 pub mod repo;
+pub mod segment;
 pub mod status;
 pub mod storage;
 pub mod storyboard;
@@ -37,7 +38,6 @@ pub mod text_tracks;
 pub mod uploads;
 pub mod webhooks;
 pub mod work_dir;
-pub mod workflow_types;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -94,7 +94,7 @@ pub(super) fn run(tool: Tool) -> anyhow::Result<()> {
                 .and_then(|(n, d)| Some((n.parse().ok()?, d.parse().ok()?)))
                 .filter(|&(n, d): &(u32, u32)| n > 0 && d > 0)
                 .ok_or_else(|| anyhow::anyhow!("--fps must be N/D, e.g. 30/1 or 30000/1001"))?;
-            let info = vodflow_core::workflow_types::SourceInfo {
+            let info = vodflow_workflows::types::SourceInfo {
                 duration_ms: (seconds.max(0.0) * 1000.0).round() as u64,
                 width,
                 height,

@@ -12,6 +12,7 @@ pub mod kafka;
 pub mod media;
 pub mod platform;
 pub mod processes;
+pub mod proxy;
 pub mod receivers;
 pub mod smtp;
 pub mod temporal;

@@ -1,6 +1,6 @@
 //! SIGKILL of the api and the bridge processes at bad moments: mid-upload (the api holds an open
 //! multipart upload), mid-publish (the relay has events in flight) and mid-start (the bridge has
-//! consumed events whose workflows it may or may not have started). The real `vodflow` binary runs
+//! started every run and committed none of the events: Temporal's replies are held back). The real `vodflow` binary runs
 //! in child processes, as in production; every test has its own database, bucket, topics and task
 //! queues, so these run beside each other. The transcode worker's and the processing worker's
 //! kills are in `processing.rs` and `reconcile.rs`. Loopback only.
@@ -141,7 +141,22 @@ async fn the_relay_and_the_bridge_killed_mid_publish_start_one_run_per_video() {
     let base = format!("http://127.0.0.1:{port}");
     let work = env.scratch.join("worker");
     let _worker = common::spawn_worker_process(env, &[], &work);
-    let mut bridge = spawn_vodflow(env, &["bridge"], &[], &env.scratch.join("bridge-1.log"));
+    // The first bridge reaches Temporal through a proxy whose replies the test holds back: its
+    // starts take effect, and it never hears so, so it commits nothing.
+    let temporal = common::proxy::HoldingProxy::start(
+        env.cfg
+            .temporal_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/'),
+    )
+    .await;
+    let through_proxy = format!("http://{}", temporal.addr);
+    let mut bridge = spawn_vodflow(
+        env,
+        &["bridge"],
+        &[("VODFLOW_TEMPORAL_URL", &through_proxy)],
+        &env.scratch.join("bridge-1.log"),
+    );
     // The first api's relay cannot publish (its broker address answers nothing): every event is
     // committed and unpublished when it dies, so the kill lands between commit and publish for
     // all of them.
@@ -167,6 +182,13 @@ async fn the_relay_and_the_bridge_killed_mid_publish_start_one_run_per_video() {
             .await
             .unwrap();
     assert_eq!(unpublished, ids.len() as i64, "killed before any publish");
+    eventually(
+        "the first bridge to have connected to Temporal",
+        Duration::from_secs(60),
+        || async { (temporal.replied_bytes() > 0).then_some(()) },
+    )
+    .await;
+    temporal.hold_replies();
     let mut api = spawn_api_process(env, port, "api-2.log");
     // Killed after a publish but before its mark, a relay publishes again: that state is made
     // here for half of the events (published, then unmarked), so their `video_uploaded` reaches
@@ -192,22 +214,27 @@ async fn the_relay_and_the_bridge_killed_mid_publish_start_one_run_per_video() {
     .unwrap()
     .rows_affected();
     assert_eq!(unmarked, 3);
-    // The bridge dies once it has started some workflows but (likely) not all.
+    // The bridge dies mid-start: every run it started exists in Temporal, and not one of the
+    // events that started them is committed.
     eventually(
-        "the bridge to start a workflow",
+        "the first bridge to start every video's run",
         Duration::from_secs(60),
         || async {
-            let started: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM videos WHERE status <> 'uploaded'")
-                    .fetch_one(&env.pool)
-                    .await
-                    .ok()?;
-            (started > 0).then_some(())
+            ids.iter()
+                .all(|id| common::workflow_runs(id) == 1)
+                .then_some(())
         },
     )
     .await;
+    let group = env.cfg.topic(vodflow_core::kafka::BRIDGE_CONSUMER_GROUP);
+    let uploaded = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_UPLOADED);
+    assert_eq!(
+        common::committed_total(&env.cfg.kafka_brokers, &group, &uploaded),
+        0,
+        "the kill must land between the starts and their commit"
+    );
     bridge.kill().expect("SIGKILL the bridge");
-    eprintln!("killed with {unpublished} events unpublished");
+    drop(temporal);
 
     let mut bridge = spawn_vodflow(env, &["bridge"], &[], &env.scratch.join("bridge-2.log"));
     for id in &ids {

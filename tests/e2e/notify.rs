@@ -215,14 +215,14 @@ async fn a_kafka_notice_retried_after_a_crash_is_published_again_with_the_same_e
         .await
         .expect("the test's topics");
     let id = vodflow_core::VideoId::new();
-    let notice = vodflow_core::workflow_types::Notify {
+    let notice = vodflow_workflows::types::Notify {
         video_id: id,
         owner: "erin".into(),
         status: vodflow_core::VideoStatus::Ready,
         reason: None,
         renditions: vec!["144p".into(), "240p".into()],
         callback_url: None,
-        channel: Some(vodflow_core::workflow_types::NotifyChannel::Event),
+        channel: Some(vodflow_workflows::types::NotifyChannel::Event),
         attempt: 0,
     };
     for _ in 0..2 {

@@ -251,8 +251,7 @@ async fn a_restarted_worker_brings_the_schedule_to_its_configuration_and_keeps_a
     else {
         panic!("the schedule starts a workflow");
     };
-    let input: vodflow_core::workflow_types::Reconcile =
-        action.args().await.unwrap().expect("input");
+    let input: vodflow_workflows::types::Reconcile = action.args().await.unwrap().expect("input");
     assert_eq!(input.orphan_after_s, 7200);
     let spec = format!("{:?}", d.raw().schedule.as_ref().unwrap().spec);
     assert!(spec.contains("seconds: 30"), "{spec}");

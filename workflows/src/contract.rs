@@ -6,9 +6,9 @@
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
 
+use crate::types::*;
 use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
-use vodflow_core::workflow_types::*;
 
 pub use vodflow_core::activity_names::*;
 
@@ -49,12 +49,12 @@ pub mod activity_id {
     const ENCODE_CHUNK_PREFIX: &str = "encode-chunk-";
 
     /// `notify-callback`: one channel's notification.
-    pub fn notify(channel: vodflow_core::workflow_types::NotifyChannel) -> String {
+    pub fn notify(channel: crate::types::NotifyChannel) -> String {
         format!("{NOTIFY}-{}", channel.as_str())
     }
 
     /// `notify-playable-webhooks`: one channel's `playable` news.
-    pub fn notify_playable(channel: vodflow_core::workflow_types::NotifyChannel) -> String {
+    pub fn notify_playable(channel: crate::types::NotifyChannel) -> String {
         format!("{NOTIFY}-playable-{}", channel.as_str())
     }
 

@@ -11,6 +11,7 @@ pub mod contract;
 pub mod delete_video;
 pub mod reconcile;
 pub mod search_attributes;
+pub mod types;
 pub mod video_downloads;
 pub mod video_processing;
 pub mod webhook_delivery;

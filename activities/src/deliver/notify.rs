@@ -17,8 +17,8 @@ use std::time::Duration;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use vodflow_core::events::{self, VideoProcessed};
-use vodflow_core::workflow_types::{Notify, NotifyChannel};
 use vodflow_core::{VideoStatus, kafka, net_guard, playback, repo, webhooks};
+use vodflow_workflows::types::{Notify, NotifyChannel};
 use vodflow_workflows::webhook_delivery;
 
 use crate::Deps;

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use vodflow_core::workflow_types::{DeliverWebhook, DeliveryStatus, WebhookOutcome};
 use vodflow_core::{Config, net_guard, webhooks};
+use vodflow_workflows::types::{DeliverWebhook, DeliveryStatus, WebhookOutcome};
 
 use crate::error::{Error, Result};
 

@@ -5,8 +5,8 @@
 use temporalio_sdk::activities::ActivityContext;
 use vodflow_core::backfill::{After, Outcome, Output, Page, VideoJob};
 use vodflow_core::ladder::Rendition;
-use vodflow_core::workflow_types::{CreateDownloads, CreateStoryboard};
 use vodflow_core::{VideoStatus, layout, repo};
+use vodflow_workflows::types::{CreateDownloads, CreateStoryboard};
 
 use crate::Deps;
 use crate::error::Result;

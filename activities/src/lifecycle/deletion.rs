@@ -5,9 +5,9 @@
 use temporalio_client::{Client, WorkflowExecutionStatus, WorkflowTerminateOptions};
 use vodflow_core::events::VideoDeleted;
 use vodflow_core::storage::{abort_multipart_uploads, delete_video_objects};
-use vodflow_core::workflow_types::{DeleteVideo, VideoRemoved};
 use vodflow_core::{VideoStatus, layout, repo, webhooks};
 use vodflow_workflows::VideoProcessingWorkflow;
+use vodflow_workflows::types::{DeleteVideo, VideoRemoved};
 use vodflow_workflows::video_processing::run_status;
 use vodflow_workflows::webhook_delivery;
 

@@ -12,8 +12,8 @@ use futures::StreamExt;
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{Client, WorkflowExecutionStatus, WorkflowIdReusePolicy};
 use vodflow_core::storage::{abort_multipart_uploads, sdk_error};
-use vodflow_core::workflow_types::{Reconcile, Reconciled};
 use vodflow_core::{Config, VideoStatus, repo};
+use vodflow_workflows::types::{Reconcile, Reconciled};
 use vodflow_workflows::video_processing::{Run, run_status, start_run};
 
 use crate::error::{Error, Result};

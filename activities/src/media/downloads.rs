@@ -7,8 +7,8 @@ use std::path::Path;
 
 use temporalio_sdk::activities::ActivityContext;
 use vodflow_core::downloads::{self, Choice, Download};
-use vodflow_core::workflow_types::CreateDownloads;
 use vodflow_core::{layout, repo};
+use vodflow_workflows::types::CreateDownloads;
 
 use crate::Deps;
 use crate::error::{Error, Result};

@@ -9,7 +9,7 @@ use super::source::SourceMedia;
 use vodflow_core::config::FfmpegLimits;
 use vodflow_core::ladder::{GOP_SECONDS, Rendition, SEGMENT_SECONDS};
 use vodflow_core::layout;
-use vodflow_core::workflow_types::{EncodeChunk, Segment, SegmentTiming, SourceInfo};
+use vodflow_workflows::types::{EncodeChunk, Segment, SegmentTiming, SourceInfo};
 
 use super::ffmpeg_cli::secs;
 use super::fmp4;
@@ -317,7 +317,7 @@ mod tests {
     use super::*;
     use vodflow_core::VideoId;
     use vodflow_core::ladder::{Chunk, plan_renditions};
-    use vodflow_core::workflow_types::{SourceInfo, SourceRef};
+    use vodflow_workflows::types::{SourceInfo, SourceRef};
 
     fn job(end_ms: u64, height: u32) -> EncodeChunk {
         EncodeChunk {

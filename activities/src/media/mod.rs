@@ -9,8 +9,8 @@ use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use vodflow_core::layout;
-use vodflow_core::workflow_types::*;
 use vodflow_workflows::contract as names;
+use vodflow_workflows::types::*;
 
 use crate::Deps;
 use crate::error::Error;

@@ -6,8 +6,8 @@
 use std::fmt::Write;
 
 use vodflow_core::audio_tracks::AudioTrack;
-use vodflow_core::workflow_types::{AudioEncoded, Package, PackagedRendition, Segment};
 use vodflow_core::{dash, layout};
+use vodflow_workflows::types::{AudioEncoded, Package, PackagedRendition, Segment};
 
 use super::audio::AUDIO_KBPS;
 

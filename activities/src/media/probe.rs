@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use serde::Deserialize;
 use vodflow_core::config::MediaLimits;
-use vodflow_core::workflow_types::SourceInfo;
+use vodflow_workflows::types::SourceInfo;
 
 use super::contain::Containment;
 use super::source::SourceMedia;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use vodflow_core::repo::{self, ReadyRendition};
-use vodflow_core::workflow_types::{MetadataUpdate, UpdateMetadata};
+use vodflow_workflows::types::{MetadataUpdate, UpdateMetadata};
 
 use crate::Deps;
 use crate::error::Result;

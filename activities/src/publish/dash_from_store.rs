@@ -5,8 +5,8 @@
 
 use futures::{StreamExt, TryStreamExt};
 use vodflow_core::audio_tracks::AudioTrack;
-use vodflow_core::workflow_types::{Segment, SegmentTiming};
 use vodflow_core::{VideoId, dash, layout};
+use vodflow_workflows::types::{Segment, SegmentTiming};
 
 use temporalio_sdk::activities::ActivityContext;
 

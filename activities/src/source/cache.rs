@@ -17,7 +17,7 @@ use aws_sdk_s3::Client;
 use futures::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 use vodflow_core::VideoId;
-use vodflow_core::workflow_types::SourceRef;
+use vodflow_workflows::types::SourceRef;
 
 use vodflow_core::work_dir::Gate;
 

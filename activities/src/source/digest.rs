@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 use temporalio_sdk::activities::ActivityContext;
 use vodflow_core::repo;
-use vodflow_core::workflow_types::SourceRef;
+use vodflow_workflows::types::SourceRef;
 
 use crate::Deps;
 use crate::error::Error;

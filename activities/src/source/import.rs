@@ -18,7 +18,7 @@ use vodflow_workflows::contract as names;
 
 use vodflow_core::ingest::{SourceWriteError, SourceWriter};
 use vodflow_core::net_guard;
-use vodflow_core::workflow_types::{ImportSource, ImportedSource};
+use vodflow_workflows::types::{ImportSource, ImportedSource};
 
 use crate::Deps;
 use crate::error::{Error, Result};

@@ -5,9 +5,9 @@ use temporalio_client::{
     Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowQueryOptions,
 };
 use vodflow_core::VideoId;
-use vodflow_core::workflow_types::EncodeState;
 use vodflow_workflows::VideoProcessingWorkflow;
 use vodflow_workflows::contract::activity_id;
+use vodflow_workflows::types::EncodeState;
 
 use super::{ChunkState, PendingActivity, Progress, RenditionProgress};
 

@@ -6,8 +6,8 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use vodflow_core::downloads::Choice;
 use vodflow_core::ladder::Rendition;
-use vodflow_core::workflow_types::CreateDownloads;
 use vodflow_core::{VideoStatus, repo};
+use vodflow_workflows::types::CreateDownloads;
 use vodflow_workflows::video_downloads;
 
 use super::model::Video;

@@ -9,16 +9,18 @@
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
 
+pub mod types;
+
 mod start;
 
 pub use start::{start, workflow_id};
 
 use std::time::Duration;
 
+use crate::types::{DeleteVideo, InvalidateCdn, VideoRemoved};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowContext, WorkflowResult};
-use vodflow_core::workflow_types::{DeleteVideo, InvalidateCdn, VideoRemoved};
 
 use crate::contract::{Deliver, Lifecycle, activity_id as aid};
 

@@ -1,8 +1,8 @@
 //! Starting a video's deletion (the API's DELETE, every time it is called).
 
+use crate::types::DeleteVideo;
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{Client, WorkflowIdReusePolicy, WorkflowStartOptions};
-use vodflow_core::workflow_types::DeleteVideo;
 use vodflow_core::{Config, VideoId, names};
 
 use super::DeleteVideoWorkflow;

@@ -5,16 +5,18 @@
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
 
+pub mod types;
+
 mod start;
 
 pub use start::{Ensured, SCHEDULE_ID, ensure_schedule};
 
 use std::time::Duration;
 
+use crate::types::{Reconcile, Reconciled};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowContext, WorkflowResult};
-use vodflow_core::workflow_types::{Reconcile, Reconciled};
 
 use crate::contract::{Lifecycle, activity_id as aid};
 

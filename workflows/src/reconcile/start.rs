@@ -3,11 +3,11 @@
 //! `VODFLOW_ORPHAN_AFTER` takes effect on the next deploy) but keeps its state, so an operator's
 //! pause in the UI survives restarts.
 
+use crate::types::Reconcile;
 use temporalio_client::Client;
 use temporalio_client::schedules::{
     CreateScheduleOptions, ScheduleAction, ScheduleOverlapPolicy, ScheduleSpec,
 };
-use vodflow_core::workflow_types::Reconcile;
 use vodflow_core::{Config, names};
 
 use super::ReconcileWorkflow;

@@ -4,17 +4,19 @@
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
 
+pub mod types;
+
 mod start;
 
 pub use start::{start, workflow_id};
 
 use std::time::Duration;
 
+use crate::types::CreateDownloads;
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
 use vodflow_core::downloads::Download;
-use vodflow_core::workflow_types::CreateDownloads;
 
 use crate::contract::{Media, activity_id as aid};
 

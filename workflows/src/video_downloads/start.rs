@@ -1,10 +1,10 @@
 //! Starting a ready video's downloads (the API's `POST /v1/videos/{id}/downloads`).
 
+use crate::types::CreateDownloads;
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{
     Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
 };
-use vodflow_core::workflow_types::CreateDownloads;
 use vodflow_core::{Config, VideoId, names};
 
 use super::VideoDownloadsWorkflow;

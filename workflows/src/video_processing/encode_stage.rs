@@ -2,13 +2,13 @@
 //! audio once, the poster alongside, and the growing publisher packaging the finished start of the
 //! timeline meanwhile. One failure (or a cancel) ends the stage at once.
 
+use crate::types::*;
 use temporalio_sdk::WorkflowContext;
 use temporalio_sdk::workflows::join_all;
 use vodflow_core::ladder::{
     Rendition, chunk_seconds_for, plan_chunks, plan_chunks_short_first,
     plan_chunks_short_first_whole_tail, plan_renditions,
 };
-use vodflow_core::workflow_types::*;
 
 use super::{
     DEFAULT_IN_FLIGHT, HEAD_START, PATCH_BOUNDED_ENCODES, PATCH_HISTORY_BOUND,

@@ -1,9 +1,9 @@
 //! The growing publisher: while the encodes run, the finished start of the timeline is packaged
 //! as growing playlists, and the first package makes the video `playable`.
 
+use crate::types::*;
 use temporalio_sdk::WorkflowContext;
 use vodflow_core::VideoStatus;
-use vodflow_core::workflow_types::*;
 
 use super::{GROWING_PACKAGES, PATCH_HISTORY_BOUND, VideoProcessingWorkflow, db, light, mark};
 use crate::contract::{Publish, activity_id as aid};

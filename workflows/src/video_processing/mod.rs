@@ -6,6 +6,8 @@
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
 
+pub mod types;
+
 use std::time::Duration;
 
 mod encode_stage;
@@ -18,6 +20,7 @@ use encode_stage::Encoded;
 pub use failed_activity::failed_activity;
 pub use start::{Run, run_status, start_run};
 
+use crate::types::*;
 use temporalio_common::error::IncomingError;
 use temporalio_common::{Priority, RetryPolicy};
 use temporalio_macros::{workflow, workflow_methods};
@@ -26,7 +29,6 @@ use temporalio_sdk::{
     SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::join_all,
 };
 use vodflow_core::VideoStatus;
-use vodflow_core::workflow_types::*;
 
 use crate::contract::{Deliver, INVALID_MEDIA, Import, Media, Publish, activity_id as aid};
 use crate::search_attributes::VIDEO_STATUS;

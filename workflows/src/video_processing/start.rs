@@ -2,6 +2,7 @@
 //! (the API's reprocess), with the same id, search attributes and memo, so the Temporal UI shows
 //! every run of a video alike.
 
+use crate::types::ProcessVideo;
 use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError};
 use temporalio_client::{
     Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowIdReusePolicy,
@@ -9,7 +10,6 @@ use temporalio_client::{
 };
 use temporalio_common::search_attributes::SearchAttributes;
 use temporalio_common::{MemoValues, Priority};
-use vodflow_core::workflow_types::ProcessVideo;
 use vodflow_core::{Config, VideoId, names};
 
 use super::VideoProcessingWorkflow;

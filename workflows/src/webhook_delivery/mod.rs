@@ -4,16 +4,18 @@
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
 
+pub mod types;
+
 mod start;
 
 pub use start::{DispatchError, Event, dispatch, start, workflow_id};
 
 use std::time::Duration;
 
+use crate::types::{DeliverWebhook, DeliveryStatus, WebhookOutcome};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowContext, WorkflowResult};
-use vodflow_core::workflow_types::{DeliverWebhook, DeliveryStatus, WebhookOutcome};
 
 use crate::contract::{Deliver, WEBHOOK_REFUSED, activity_id as aid};
 

@@ -1,10 +1,10 @@
 //! Dispatching a webhook event: one delivery row per subscribed endpoint of its owner, and one
 //! `WebhookDeliveryWorkflow` per delivery (the workflow retries; this only records and starts).
 
+use crate::types::DeliverWebhook;
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{Client, WorkflowIdReusePolicy, WorkflowStartOptions};
 use uuid::Uuid;
-use vodflow_core::workflow_types::DeliverWebhook;
 use vodflow_core::{Config, VideoId, names, webhooks};
 
 use super::WebhookDeliveryWorkflow;

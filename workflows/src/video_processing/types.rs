@@ -1,15 +1,15 @@
-//! Inputs and outputs of the processing workflow and its activities: the contract between the
-//! bridge (which starts the workflow), the workflow, the activities and the status API.
+//! Inputs and outputs of `VideoProcessingWorkflow` and its activities: the contract between the
+//! bridge (which starts the run), the run, its activities and the status api.
 
 use serde::{Deserialize, Serialize};
-
-use crate::ladder::{Chunk, Rendition};
-use crate::{VideoId, VideoStatus};
+use vodflow_core::ladder::{Chunk, Rendition};
+use vodflow_core::segment::Segment;
+use vodflow_core::{VideoId, VideoStatus};
 
 /// The steps of a processing run, as the `progress` query, the failure record and the API name
 /// them.
 pub mod step {
-    pub use crate::activity_names::{
+    pub use vodflow_core::activity_names::{
         CREATE_DOWNLOADS, CREATE_POSTER, CREATE_STORYBOARD, ENCODE_AUDIO, ENCODE_CHUNK,
         IMPORT_SOURCE, INVALIDATE_CDN, NOTIFY, PACKAGE, PROBE_SOURCE, UPDATE_METADATA,
     };
@@ -111,7 +111,7 @@ pub struct SourceInfo {
     /// Every audio stream, as published (empty in runs probed before: then the first stream only,
     /// as `audio`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub audio_tracks: Vec<crate::audio_tracks::AudioTrack>,
+    pub audio_tracks: Vec<vodflow_core::audio_tracks::AudioTrack>,
 }
 
 impl SourceInfo {
@@ -155,26 +155,6 @@ pub struct EncodeChunk {
     /// instead of encoded again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse_from: Option<u32>,
-}
-
-/// One published media segment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Segment {
-    pub number: u32,
-    pub duration_s: f64,
-    pub bytes: u64,
-    /// Its exact times, for DASH's SegmentTimeline; absent in segments recorded before they were
-    /// kept (such a generation is published as HLS only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timing: Option<SegmentTiming>,
-}
-
-/// A segment's decode time and length in its track's own timescale (from `tfdt` and `trun`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SegmentTiming {
-    pub timescale: u32,
-    pub start: u64,
-    pub ticks: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -222,7 +202,7 @@ pub struct AudioEncoded {
 /// One encoded audio track.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioTrackEncoded {
-    pub track: crate::audio_tracks::AudioTrack,
+    pub track: vodflow_core::audio_tracks::AudioTrack,
     pub codecs: String,
     /// Read by `package` from the track's segment list in the store.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -282,17 +262,6 @@ pub struct CreatePoster {
 /// smallest that is still sharp at tile size) is decoded into the storyboard's tiles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateStoryboard {
-    pub video_id: VideoId,
-    pub bucket: String,
-    pub generation: u32,
-    pub duration_ms: u64,
-    pub renditions: Vec<Rendition>,
-}
-
-/// Input of `create_downloads`: the finished renditions of a generation, remuxed into the
-/// downloads the video's row asks for (`downloads`) when the activity runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CreateDownloads {
     pub video_id: VideoId,
     pub bucket: String,
     pub generation: u32,
@@ -436,94 +405,6 @@ impl EncodeState {
             Self::Encoding => "encoding",
             Self::Uploading => "uploading",
             Self::Done => "done",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// Input of `DeleteVideoWorkflow` and its activities.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeleteVideo {
-    pub video_id: VideoId,
-    pub bucket: String,
-    /// Seconds to wait after stopping a run, before removing objects.
-    pub grace_s: u64,
-}
-
-/// What a deletion removed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct VideoRemoved {
-    pub objects: u64,
-    pub multipart_uploads: u64,
-}
-
-/// Input of `ReconcileWorkflow` (from the schedule's configuration, so the workflow stays
-/// deterministic).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reconcile {
-    /// Look at videos unchanged for this long.
-    pub after_s: u64,
-    /// Rows read per page; a pass goes through every page.
-    pub limit: u32,
-    /// Incomplete multipart uploads and source objects without a row older than this are
-    /// removed (0: the default of a day).
-    #[serde(default)]
-    pub orphan_after_s: u64,
-    /// Published outbox events older than this are purged (0: the default of a week).
-    #[serde(default)]
-    pub outbox_retention_s: u64,
-}
-
-/// What one reconcile pass did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Reconciled {
-    pub checked: u32,
-    /// Started again (no run, or a run that completed without recording its result).
-    pub restarted: u32,
-    /// Recorded as failed with the run's end (terminated, timed out, failed without a record).
-    pub failed: u32,
-    #[serde(default)]
-    pub multipart_aborted: u32,
-    #[serde(default)]
-    pub orphans_removed: u32,
-    #[serde(default)]
-    pub outbox_purged: u64,
-    /// Deleted videos whose objects were still there: their deletion was started again.
-    #[serde(default)]
-    pub deletions_restarted: u32,
-    /// Resumable uploads past their expiry, aborted.
-    #[serde(default)]
-    pub uploads_expired: u32,
-}
-
-/// Input of `WebhookDeliveryWorkflow`: which delivery, and its retry schedule (from configuration,
-/// so the workflow stays deterministic).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeliverWebhook {
-    pub delivery_id: uuid::Uuid,
-    pub retry_initial_ms: u64,
-    pub retry_window_s: u64,
-}
-
-/// One attempt's result, as the delivery activity reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookOutcome {
-    pub delivery_id: uuid::Uuid,
-    pub status: DeliveryStatus,
-}
-
-/// Final state of a webhook delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryStatus {
-    Succeeded,
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Succeeded => "succeeded",
             Self::Failed => "failed",
         }
     }

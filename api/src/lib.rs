@@ -14,6 +14,7 @@ mod health;
 mod limits;
 mod metrics_mw;
 pub mod outbox;
+mod owner_streams;
 mod play;
 pub mod problem;
 mod progress;
@@ -237,6 +238,7 @@ pub async fn state(cfg: vodflow_core::Config) -> Result<AppState, ServeError> {
     Ok(AppState {
         auth: std::sync::Arc::new(auth::Verifier::new(&cfg.auth)),
         limits: std::sync::Arc::new(limits::Limits::new(&cfg.edge)),
+        upload_streams: owner_streams::OwnerStreams::new(pool.clone(), cfg.edge.uploads_per_owner),
         images: std::sync::Arc::new(play::ImageMaker::new(cfg.playback.max_concurrent_images)),
         cfg: std::sync::Arc::new(cfg),
         pool,

@@ -1,6 +1,7 @@
 //! Per-owner and total limits on what a client may hold open or do often: concurrent uploads, open
 //! event streams, reprocess calls. In memory, per api replica: the point is that one owner cannot
-//! take a replica from the others, not exact global accounting.
+//! take a replica from the others. Uploads are also counted per owner across every replica, in
+//! Postgres ([`crate::owner_streams`]): an upload takes both places.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -29,6 +29,8 @@ pub struct AppState {
     pub progress_answers: Arc<crate::progress::SharedAnswers<Option<crate::progress::Progress>>>,
     /// Per-owner limits on uploads, event streams and reprocess calls.
     pub limits: Arc<crate::limits::Limits>,
+    /// The per-owner upload limit, across every replica.
+    pub upload_streams: Arc<crate::owner_streams::OwnerStreams>,
     /// On-demand thumbnails and animations being made, and the slots to make them in.
     pub(crate) images: Arc<crate::play::ImageMaker>,
 }

@@ -203,7 +203,7 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_MAX_UPLOADS_PER_OWNER",
         default: "4",
-        help: "Uploads one owner may have in flight at once (more get 429 with Retry-After)",
+        help: "Upload streams one owner may have in flight at once across every api replica, POST uploads and tus PATCHes together (more get 429 with Retry-After); open uploads (tus, unspent direct URLs, presigned) are a separate cap of 100 per owner",
         set: |c, v| set(&mut c.edge.uploads_per_owner, parsed(v)?),
     },
     Var {

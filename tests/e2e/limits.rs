@@ -155,6 +155,84 @@ async fn one_owner_cannot_hold_more_uploads_than_allowed() {
     env.cleanup().await;
 }
 
+/// Two api replicas on one database: an owner at its limit on one replica is refused on the other
+/// (the count is in Postgres, not in each replica's memory), the place comes back when the held
+/// upload ends, and a replica that dies without giving its places back loses them at the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_per_owner_upload_limit_holds_across_api_replicas() {
+    let env = common::TestEnv::new(&[
+        ("VODFLOW_UPLOAD_IDLE_TIMEOUT", "3s"),
+        ("VODFLOW_MAX_UPLOADS_PER_OWNER", "1"),
+    ])
+    .await;
+    let (a, b) = (env.spawn_api().await, env.spawn_api().await);
+    let greedy = env.token("greedy", &["videos:write"]);
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let bytes = std::fs::read(&clip).unwrap();
+    let post = |base: String| {
+        let (token, bytes) = (greedy.clone(), bytes.clone());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/v1/videos"))
+                .bearer_auth(&token)
+                .multipart(
+                    reqwest::multipart::Form::new()
+                        .text("title", "second")
+                        .part(
+                            "file",
+                            reqwest::multipart::Part::bytes(bytes).file_name("v.mp4"),
+                        ),
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut held = stalled_upload(&a.base, &greedy, &bytes, 1000).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = post(b.base.clone()).await;
+    assert_eq!(
+        refused.status(),
+        429,
+        "the other replica let the owner past its limit"
+    );
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("per owner"),
+        "{body}"
+    );
+    // The held upload is cut off at its idle timeout; its place is given back.
+    let (status, _) = status_of(&mut held, Duration::from_secs(15)).await;
+    assert_eq!(status, 408);
+    common::eventually("the place to come back", Duration::from_secs(10), || {
+        let pool = env.pool.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM upload_streams")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            (n == 0).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(post(b.base.clone()).await.status(), 202);
+    // A replica that died holding a place: its row is there, unrenewed. It counts until its lease
+    // ends and not after.
+    sqlx::query(
+        "INSERT INTO upload_streams (id, owner, expires_at) VALUES ($1, 'greedy', now() + interval '2 seconds')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(post(a.base.clone()).await.status(), 429);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(post(a.base.clone()).await.status(), 202);
+    a.stop().await;
+    b.stop().await;
+    env.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn json_bodies_are_capped_before_parsing() {
     let env = common::TestEnv::new(&[("VODFLOW_MAX_JSON_BYTES", "4096")]).await;

@@ -189,6 +189,7 @@ pub(crate) async fn upload(
     caller.require(SCOPE_WRITE)?;
     // Held until the upload is answered, whichever way it ends.
     let _slot = state.limits.uploads.acquire(&caller.sub, 5)?;
+    let _stream = state.upload_streams.acquire(&caller.sub, 5).await?;
     let max = state.cfg.max_upload_bytes;
     // Refuse at once what cannot fit (the multipart framing adds a little to the file's size).
     if let Some(len) = req

@@ -12,6 +12,7 @@ mod renditions;
 mod run;
 pub mod text_tracks;
 mod unsettled;
+pub mod upload_streams;
 mod videos;
 
 pub use notifications::*;

@@ -375,6 +375,7 @@ async fn write_body(
         }
         // A PATCH is a byte stream like a POST upload: the same per-owner and total limits.
         let _slot = state.limits.uploads.acquire(&row.owner, 5)?;
+        let _stream = state.upload_streams.acquire(&row.owner, 5).await?;
         let mut writer = Writer::resume(state, &row, lease).await?;
         if let Some(len) = protocol::number(req.headers(), "upload-length")? {
             match row.length {

@@ -34,6 +34,22 @@ async fn stalled_upload(base: &str, token: &str, file: &[u8], send: usize) -> Tc
     s
 }
 
+/// A whole upload in one `POST /v1/videos`.
+async fn post_clip(base: &str, token: &str, bytes: &[u8]) -> reqwest::Response {
+    let file = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("v.mp4");
+    reqwest::Client::new()
+        .post(format!("{base}/v1/videos"))
+        .bearer_auth(token)
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("title", "second")
+                .part("file", file),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn status_of(s: &mut TcpStream, within: Duration) -> (u16, String) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -122,20 +138,7 @@ async fn one_owner_cannot_hold_more_uploads_than_allowed() {
     let _held = stalled_upload(&api.base, &greedy, &bytes, 1000).await;
     // The held upload has taken its place once the server has read its head.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = reqwest::Client::new()
-        .post(api.url("/v1/videos"))
-        .bearer_auth(&greedy)
-        .multipart(
-            reqwest::multipart::Form::new()
-                .text("title", "second")
-                .part(
-                    "file",
-                    reqwest::multipart::Part::bytes(bytes.clone()).file_name("v.mp4"),
-                ),
-        )
-        .send()
-        .await
-        .unwrap();
+    let second = post_clip(&api.base, &greedy, &bytes).await;
     assert_eq!(second.status(), 429);
     let retry: u64 = second.headers()["retry-after"]
         .to_str()
@@ -169,28 +172,9 @@ async fn the_per_owner_upload_limit_holds_across_api_replicas() {
     let greedy = env.token("greedy", &["videos:write"]);
     let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
     let bytes = std::fs::read(&clip).unwrap();
-    let post = |base: String| {
-        let (token, bytes) = (greedy.clone(), bytes.clone());
-        async move {
-            reqwest::Client::new()
-                .post(format!("{base}/v1/videos"))
-                .bearer_auth(&token)
-                .multipart(
-                    reqwest::multipart::Form::new()
-                        .text("title", "second")
-                        .part(
-                            "file",
-                            reqwest::multipart::Part::bytes(bytes).file_name("v.mp4"),
-                        ),
-                )
-                .send()
-                .await
-                .unwrap()
-        }
-    };
     let mut held = stalled_upload(&a.base, &greedy, &bytes, 1000).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let refused = post(b.base.clone()).await;
+    let refused = post_clip(&b.base, &greedy, &bytes).await;
     assert_eq!(
         refused.status(),
         429,
@@ -215,7 +199,7 @@ async fn the_per_owner_upload_limit_holds_across_api_replicas() {
         }
     })
     .await;
-    assert_eq!(post(b.base.clone()).await.status(), 202);
+    assert_eq!(post_clip(&b.base, &greedy, &bytes).await.status(), 202);
     // A replica that died holding a place: its row is there, unrenewed. It counts until its lease
     // ends and not after.
     sqlx::query(
@@ -225,9 +209,9 @@ async fn the_per_owner_upload_limit_holds_across_api_replicas() {
     .execute(&env.pool)
     .await
     .unwrap();
-    assert_eq!(post(a.base.clone()).await.status(), 429);
+    assert_eq!(post_clip(&a.base, &greedy, &bytes).await.status(), 429);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(post(a.base.clone()).await.status(), 202);
+    assert_eq!(post_clip(&a.base, &greedy, &bytes).await.status(), 202);
     a.stop().await;
     b.stop().await;
     env.cleanup().await;

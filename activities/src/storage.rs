@@ -60,7 +60,7 @@ impl Storage {
             .bucket(bucket)
             .key(key)
             .content_type(content_type)
-            .cache_control(cache.stored())
+            .cache_control(cache.uncapped())
             .body(body)
             .send()
             .await

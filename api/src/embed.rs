@@ -113,7 +113,7 @@ fn page_response(status: StatusCode, body: String, private: bool) -> Response {
             } else {
                 Caching::PublicPage
             }
-            .stored(),
+            .uncapped(),
         )
         .header("Referrer-Policy", "strict-origin-when-cross-origin")
         .body(body)
@@ -253,7 +253,7 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
         .status(status)
         .content_type("application/json")
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
-        .header(header::CACHE_CONTROL, Caching::Card.stored())
+        .header(header::CACHE_CONTROL, Caching::Card.uncapped())
         .body(body.to_string())
 }
 

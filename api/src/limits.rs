@@ -1,7 +1,7 @@
 //! Per-owner and total limits on what a client may hold open or do often: concurrent uploads, open
 //! event streams, reprocess calls. In memory, per api replica: the point is that one owner cannot
-//! take a replica from the others. Uploads are also counted per owner across every replica, in
-//! Postgres ([`crate::owner_streams`]): an upload takes both places.
+//! take a replica from the others. Uploads are the exception per owner: they are counted across every
+//! replica, in Postgres ([`crate::owner_streams`]), and here only in this replica's total.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -130,7 +130,9 @@ pub struct Limits {
 impl Limits {
     pub fn new(edge: &vodflow_core::config::EdgeLimits) -> Self {
         Self {
-            uploads: Slots::new("uploads", edge.uploads_per_owner, edge.uploads_total),
+            // Only this replica's total: the per-owner count is global, in
+            // `crate::owner_streams`, and a second count here could never refuse first.
+            uploads: Slots::new("uploads", usize::MAX, edge.uploads_total),
             event_streams: Slots::new(
                 "event streams",
                 edge.event_streams_per_owner,

@@ -36,7 +36,7 @@ fn html(body: impl Into<poem::Body>) -> Response {
     Response::builder()
         .content_type("text/html; charset=utf-8")
         .header(header::CONTENT_SECURITY_POLICY, CSP)
-        .header(header::CACHE_CONTROL, Caching::Revalidate.stored())
+        .header(header::CACHE_CONTROL, Caching::Revalidate.uncapped())
         .header("X-Content-Type-Options", "nosniff")
         .body(body)
 }
@@ -66,7 +66,7 @@ pub(crate) fn asset(Path(name): Path<String>) -> Response {
     Response::builder()
         .content_type(content_type)
         // Versioned with the binary: revalidate, so an upgrade is picked up at once.
-        .header(header::CACHE_CONTROL, Caching::Revalidate.stored())
+        .header(header::CACHE_CONTROL, Caching::Revalidate.uncapped())
         .header("X-Content-Type-Options", "nosniff")
         .body(body)
 }

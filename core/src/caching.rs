@@ -53,8 +53,8 @@ impl Caching {
         }
     }
 
-    /// [`Self::header`] uncapped, for objects written to the store.
-    pub fn stored(self) -> String {
+    /// [`Self::header`] with no cap: objects written to the store, and answers no signature expires.
+    pub fn uncapped(self) -> String {
         self.header(None)
     }
 }
@@ -66,13 +66,13 @@ mod tests {
     #[test]
     fn every_kind_has_one_value_and_caps_never_lengthen_it() {
         assert_eq!(
-            Caching::Immutable.stored(),
+            Caching::Immutable.uncapped(),
             "public, max-age=31536000, immutable"
         );
-        assert_eq!(Caching::Mutable.stored(), "public, max-age=60");
+        assert_eq!(Caching::Mutable.uncapped(), "public, max-age=60");
         assert_eq!(Caching::Growing.header(Some(30)), "public, max-age=1");
         assert_eq!(Caching::Mutable.header(Some(5)), "public, max-age=5");
         assert_eq!(Caching::Private.header(Some(5)), "no-store");
-        assert_eq!(Caching::Revalidate.stored(), "no-cache");
+        assert_eq!(Caching::Revalidate.uncapped(), "no-cache");
     }
 }

@@ -119,7 +119,7 @@ async fn serve(
         return Ok(Response::builder()
             .status(StatusCode::FOUND)
             .header(header::LOCATION, canonical)
-            .header(header::CACHE_CONTROL, Caching::Private.stored())
+            .header(header::CACHE_CONTROL, Caching::Private.uncapped())
             .finish());
     }
     // The growing playlists of a first encode that then failed or was cancelled are not a video:

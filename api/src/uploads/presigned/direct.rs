@@ -183,7 +183,7 @@ fn json(value: &impl serde::Serialize) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )
-            .header(header::CACHE_CONTROL, Caching::Private.stored())
+            .header(header::CACHE_CONTROL, Caching::Private.uncapped())
             .body(body),
         Err(e) => TusError::from(ApiError::Internal(e.to_string())).into_response(""),
     }

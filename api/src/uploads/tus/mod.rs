@@ -193,7 +193,7 @@ pub(crate) async fn head(
         }
         let mut resp = Response::builder()
             .status(StatusCode::OK)
-            .header(header::CACHE_CONTROL, Caching::Private.stored())
+            .header(header::CACHE_CONTROL, Caching::Private.uncapped())
             .header("Upload-Offset", row.upload_offset.to_string())
             .finish();
         let h = resp.headers_mut();

@@ -38,6 +38,13 @@ pub fn s3_client(cfg: &S3Config) -> aws_sdk_s3::Client {
 #[error("object store: {0}")]
 pub struct StoreError(pub String);
 
+impl StoreError {
+    /// The multipart upload named is not in the store (completed or aborted already).
+    pub fn is_no_such_upload(&self) -> bool {
+        self.0.contains("NoSuchUpload")
+    }
+}
+
 /// The SDK's error with its whole context (the first line alone rarely says what went wrong).
 pub fn sdk_error<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> StoreError {
     StoreError(aws_sdk_s3::error::DisplayErrorContext(e).to_string())

@@ -400,6 +400,24 @@ pub async fn open_video_ids(pool: &PgPool) -> Result<Vec<Uuid>> {
     )
 }
 
+/// Open presigned uploads (bytes straight to the store) after `after` in id order, `limit` at a
+/// time: the sweep pages through all of them to find any whose parts hold more than its maximum.
+pub async fn open_presigned(
+    pool: &PgPool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<UploadRow>> {
+    Ok(sqlx::query_as::<_, UploadRow>(
+        "SELECT * FROM uploads WHERE kind = 's3' AND s3_upload_id IS NOT NULL
+           AND state IN ('waiting', 'uploading') AND ($1::uuid IS NULL OR id > $1)
+         ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Open uploads past their expiry, oldest first: what the sweep aborts.
 pub async fn expired(pool: &PgPool, limit: i64) -> Result<Vec<UploadRow>> {
     Ok(sqlx::query_as::<_, UploadRow>(

@@ -181,6 +181,9 @@ async fn what_crashes_leave_behind_is_swept() {
     common::with_platform(env, |base| async move {
         let token = env.token("keeper", &["videos:read", "videos:write"]);
         let kept = common::upload(&base, &token, &clip, "a real video").await;
+        // A browser that PUT more than its direct URL allows through a part signed without a
+        // size, then went away: the store holds the bytes until the sweep aborts them.
+        let overfull = overfull_presigned_upload(&base, &token).await;
         common::wait_for_status(env, &kept, &["ready"], Duration::from_secs(120)).await;
         common::eventually("the sweep", Duration::from_secs(60), || async {
             let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
@@ -194,6 +197,20 @@ async fn what_crashes_leave_behind_is_swept() {
                 .then_some(())
         })
         .await;
+        let (state, failure): (String, Option<String>) =
+            sqlx::query_as("SELECT state, failure FROM uploads WHERE s3_upload_id = $1")
+                .bind(&overfull)
+                .fetch_one(&env.pool)
+                .await
+                .unwrap();
+        assert_eq!(state, "terminated");
+        assert!(
+            failure
+                .as_deref()
+                .unwrap_or_default()
+                .contains("more than its maximum of 1000000 bytes"),
+            "{failure:?}"
+        );
         // A video with a row keeps its source.
         assert_eq!(env.object_keys(&format!("uploads/{kept}/")).await.len(), 1);
         // The half-done deletion ran to its end (objects, CDN, announcement) and says so.
@@ -360,4 +377,50 @@ async fn a_pass_reaches_stranded_videos_behind_two_thousand_open_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     owned.cleanup().await;
+}
+
+/// A direct upload URL of 1 MB, a presigned upload through it, and 1.5 MB PUT on part 1 (signed
+/// without a size, as Uppy signs); the store's upload id.
+async fn overfull_presigned_upload(base: &str, token: &str) -> String {
+    let http = reqwest::Client::new();
+    let d: serde_json::Value = http
+        .post(format!("{base}/v1/uploads"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"max_bytes": 1_000_000}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = url::Url::parse(d["upload_url"].as_str().unwrap()).unwrap();
+    let endpoint = format!("{base}{}", url.path());
+    let created: serde_json::Value = http
+        .post(format!("{endpoint}/s3/multipart"))
+        .json(&serde_json::json!({"filename": "big.mp4", "type": "video/mp4"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["uploadId"].as_str().unwrap().to_owned();
+    let key: String =
+        url::form_urlencoded::byte_serialize(created["key"].as_str().unwrap().as_bytes()).collect();
+    let signed: serde_json::Value = http
+        .get(format!("{endpoint}/s3/multipart/{id}/1?key={key}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let put = http
+        .put(signed["url"].as_str().unwrap())
+        .body(vec![7u8; 1_500_000])
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    id
 }

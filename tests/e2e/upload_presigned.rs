@@ -334,6 +334,66 @@ async fn a_presigned_part_cannot_carry_more_than_the_upload_may_hold() {
         .unwrap();
     assert!(put.status().is_success(), "{}", put.status());
 
+    // A URL signed without a size (Uppy's `signPart` sends none) takes whatever the store takes;
+    // once the store holds more than the upload's maximum, no further part is signed and the
+    // upload is over, its parts gone from the store.
+    let (endpoint, key, id, q) = direct_multipart(&client, &base, &token, 6 << 20).await;
+    let url = sign_direct(&client, &endpoint, &id, &q, 1, None).await;
+    let url = url.json::<serde_json::Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = reqwest::Client::new()
+        .put(&url)
+        .body(vec![7u8; 7 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        put.status().is_success(),
+        "the store takes it: {}",
+        put.status()
+    );
+    let r = sign_direct(&client, &endpoint, &id, &q, 2, None).await;
+    assert_eq!(r.status(), 413);
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than its maximum of 6291456 bytes"),
+        "{problem}"
+    );
+    let listed = env
+        .s3
+        .list_parts()
+        .bucket(&env.cfg.s3.bucket)
+        .key(&key)
+        .upload_id(&id)
+        .send()
+        .await;
+    assert!(listed.is_err(), "its parts are aborted: {listed:?}");
+    let again = sign_direct(&client, &endpoint, &id, &q, 2, None).await;
+    assert!(again.status().is_client_error(), "{}", again.status());
+    // A declared size that would take the store past the maximum is not signed either.
+    let (endpoint, _key, id, q) = direct_multipart(&client, &base, &token, 6 << 20).await;
+    let url = sign_direct(&client, &endpoint, &id, &q, 1, Some(5 << 20)).await;
+    let url = url.json::<serde_json::Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = reqwest::Client::new()
+        .put(&url)
+        .body(vec![7u8; 5 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let r = sign_direct(&client, &endpoint, &id, &q, 2, Some((1 << 20) + 1)).await;
+    assert_eq!(r.status(), 413);
+    let r = sign_direct(&client, &endpoint, &id, &q, 2, Some(1 << 20)).await;
+    assert_eq!(r.status(), 200);
+
     // An owner's presigned upload is bounded the same way, by the server's maximum.
     let mp = format!("{base}/v1/uploads/s3/multipart");
     let (_key, id, q) = s3_create(
@@ -352,6 +412,50 @@ async fn a_presigned_part_cannot_carry_more_than_the_upload_may_hold() {
     assert_eq!(r.status(), 400, "past the server's maximum");
     api.stop().await;
     owned.cleanup().await;
+}
+
+/// A direct upload URL of `max_bytes` and a presigned upload opened through it: its endpoint,
+/// its key, the upload id and the `key=` query.
+async fn direct_multipart(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    max_bytes: i64,
+) -> (String, String, String, String) {
+    let r = http
+        .post(format!("{base}/v1/uploads"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"max_bytes": max_bytes}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let d: serde_json::Value = r.json().await.unwrap();
+    let endpoint = format!("{base}{}", path_of(d["upload_url"].as_str().unwrap()));
+    let (key, id, q) = s3_create(
+        http,
+        &format!("{endpoint}/s3/multipart"),
+        token,
+        serde_json::json!({"filename": "d.mp4", "type": "video/mp4"}),
+    )
+    .await;
+    (endpoint, key, id, q)
+}
+
+/// `signPart` on a direct upload URL (no token), with the part's size when given.
+async fn sign_direct(
+    http: &reqwest::Client,
+    endpoint: &str,
+    id: &str,
+    q: &str,
+    n: usize,
+    size: Option<i64>,
+) -> reqwest::Response {
+    let extra = size.map(|s| format!("&size={s}")).unwrap_or_default();
+    http.get(format!("{endpoint}/s3/multipart/{id}/{n}?{q}{extra}"))
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Uppy's `createMultipartUpload`: the key, the upload id, and the `key=` query of later calls.

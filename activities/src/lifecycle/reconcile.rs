@@ -210,6 +210,59 @@ async fn expire_uploads(pool: &sqlx::PgPool, s3: &aws_sdk_s3::Client, bucket: &s
     Ok(n)
 }
 
+/// Presigned uploads whose parts hold more than the upload's maximum. A part URL signed without
+/// a size (Uppy's `signPart` sends none) takes up to the store's 5 GiB per part, and completing
+/// refuses the upload, but a client that never completes would keep those bytes in the store
+/// until expiry; each pass aborts them instead, so they stay at most one interval.
+async fn abort_overfull_uploads(
+    pool: &sqlx::PgPool,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<u32> {
+    use vodflow_core::uploads::{self, UploadState};
+    let mut n = 0;
+    let mut after = None;
+    loop {
+        let page = uploads::open_presigned(pool, after, 500).await?;
+        let Some(last) = page.last() else {
+            return Ok(n);
+        };
+        after = Some(last.id);
+        for u in page {
+            let Some(upload_id) = &u.s3_upload_id else {
+                continue;
+            };
+            let key = vodflow_core::layout::source_key(u.video_id());
+            let store = vodflow_core::ingest::PartStore {
+                s3: s3.clone(),
+                bucket: bucket.to_owned(),
+                key,
+            };
+            let held: i64 = match store.list_parts(upload_id).await {
+                Ok(parts) => parts.iter().map(|p| p.size).sum(),
+                // Completed or aborted meanwhile: nothing of it is left to hold.
+                Err(e) if e.is_no_such_upload() => continue,
+                Err(e) => return Err(Error::Storage(e.to_string())),
+            };
+            if held <= u.max_bytes {
+                continue;
+            }
+            match store.abort(upload_id).await {
+                Ok(()) => {}
+                Err(e) if e.is_no_such_upload() => {}
+                Err(e) => return Err(Error::Storage(e.to_string())),
+            }
+            let why = format!(
+                "its parts held {held} bytes, more than its maximum of {} bytes",
+                u.max_bytes
+            );
+            uploads::close(pool, u.id, UploadState::Terminated, Some(&why)).await?;
+            tracing::warn!(upload = %u.id, owner = %u.owner, held, max = u.max_bytes, "over-full presigned upload aborted");
+            n += 1;
+        }
+    }
+}
+
 /// What a crash leaves behind: a multipart upload an api died in the middle of, a source stored
 /// by an upload whose row was never committed, and published outbox events nobody needs.
 async fn sweep(
@@ -227,6 +280,7 @@ async fn sweep(
             .is_some_and(|t| t < cutoff)
     };
     out.uploads_expired += expire_uploads(pool, s3, bucket).await?;
+    out.uploads_overfull += abort_overfull_uploads(pool, s3, bucket).await?;
     // A resumable upload in progress has a multipart upload and a pending part but no video row
     // yet: it is not an orphan until it expires (above).
     let open: std::collections::HashSet<uuid::Uuid> = vodflow_core::uploads::open_video_ids(pool)

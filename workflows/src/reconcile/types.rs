@@ -39,4 +39,7 @@ pub struct Reconciled {
     /// Resumable uploads past their expiry, aborted.
     #[serde(default)]
     pub uploads_expired: u32,
+    /// Presigned uploads whose parts in the store held more than their maximum, aborted.
+    #[serde(default)]
+    pub uploads_overfull: u32,
 }

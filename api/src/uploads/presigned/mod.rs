@@ -210,7 +210,8 @@ fn parts_needed(max_bytes: i64) -> i32 {
 
 /// A presigned URL for part `n` of the open upload `row`. The store refuses what the API did
 /// not allow: part numbers past what the upload's `max_bytes` needs are not signed, and when
-/// the client says the part's `size` (at most `max_bytes`) the URL takes exactly that many bytes.
+/// the client says the part's `size` (with what the store holds, at most `max_bytes`) the URL
+/// takes exactly that many bytes.
 pub(crate) async fn sign_part(
     state: &AppState,
     row: &UploadRow,
@@ -237,6 +238,34 @@ pub(crate) async fn sign_part(
                 row.max_bytes
             )));
         }
+    }
+    // What the store already holds, this part's earlier bytes aside (signing it again replaces
+    // them). A URL signed without a size can take more than the upload may hold: once the store
+    // holds more, the upload is over, not signed on (and the reconciler aborts such uploads of
+    // clients that stop asking).
+    let held: i64 = stored_parts(state, key, upload_id)
+        .await?
+        .iter()
+        .filter(|p| p.part_number != n)
+        .map(|p| p.size)
+        .sum();
+    if held > row.max_bytes {
+        let why = format!(
+            "its parts held {held} bytes, more than its maximum of {} bytes",
+            row.max_bytes
+        );
+        abandon(state, row, key, upload_id, &why).await;
+        return Err(ApiError::PayloadTooLarge(format!(
+            "this upload is over: {why}"
+        )));
+    }
+    if let Some(size) = size
+        && held + size > row.max_bytes
+    {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the store holds {held} bytes of this upload already: {size} more would pass its maximum of {} bytes",
+            row.max_bytes
+        )));
     }
     let url = state
         .part_store(key)

@@ -46,11 +46,7 @@ impl AppState {
     }
 
     /// The store's side of the object at `key`, for every upload path's multipart work.
-    pub fn part_store(&self, key: &str) -> vodflow_core::ingest::PartStore {
-        vodflow_core::ingest::PartStore {
-            s3: self.s3.clone(),
-            bucket: self.cfg.s3.bucket.clone(),
-            key: key.to_owned(),
-        }
+    pub fn part_store(&self, key: &str) -> vodflow_core::ingest::S3PartStore {
+        vodflow_core::ingest::S3PartStore::new(&self.s3, &self.cfg.s3.bucket, key)
     }
 }

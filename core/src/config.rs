@@ -407,6 +407,12 @@ pub const VARS: &[Var] = &[
         set: |c, v| set(&mut c.ffmpeg.cpu_factor, parsed(v)?),
     },
     Var {
+        name: "VODFLOW_AUDIO_PARTS_AFTER",
+        default: "10m",
+        help: "Audio longer than this is encoded in parts side by side (one per core of the worker), joined at exact AAC frame boundaries: one encoder process is the critical path of a long source (0 = always one process)",
+        set: |c, v| set(&mut c.ffmpeg.audio_parts_after, duration(v)?),
+    },
+    Var {
         name: "VODFLOW_RECONCILE_INTERVAL",
         default: "5m",
         help: "How often the reconciler (a Temporal Schedule) compares unsettled videos with Temporal",
@@ -737,6 +743,8 @@ pub struct FfmpegLimits {
     pub wide_threads: usize,
     /// CPU seconds per second of media an encode may use (one minute is added).
     pub cpu_factor: u64,
+    /// Audio longer than this is encoded in parallel parts; zero: never.
+    pub audio_parts_after: Duration,
 }
 
 impl FfmpegLimits {

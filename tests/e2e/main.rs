@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audio_parts;
 mod audio_tracks;
 mod auth;
 mod backfill;

@@ -11,6 +11,7 @@ use futures::StreamExt;
 
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{Client, WorkflowExecutionStatus, WorkflowIdReusePolicy};
+use vodflow_core::ingest::PartStore;
 use vodflow_core::storage::{abort_multipart_uploads, sdk_error};
 use vodflow_core::{Config, VideoStatus, repo};
 use vodflow_workflows::types::{Reconcile, Reconciled};
@@ -233,11 +234,7 @@ async fn abort_overfull_uploads(
                 continue;
             };
             let key = vodflow_core::layout::source_key(u.video_id());
-            let store = vodflow_core::ingest::PartStore {
-                s3: s3.clone(),
-                bucket: bucket.to_owned(),
-                key,
-            };
+            let store = vodflow_core::ingest::S3PartStore::new(s3, bucket, &key);
             let held: i64 = match store.list_parts(upload_id).await {
                 Ok(parts) => parts.iter().map(|p| p.size).sum(),
                 // Completed or aborted meanwhile: nothing of it is left to hold.

@@ -55,16 +55,27 @@ fn stream_output_args(stream: u32, out: &Path) -> Vec<String> {
             "48000",
             "-ac",
             "2",
-            "-f",
-            "mp4",
-            "-movflags",
-            "+frag_keyframe+empty_moov+default_base_moof",
-            "-frag_duration",
-            &(u64::from(SEGMENT_SECONDS) * 1_000_000).to_string(),
-            &out.display().to_string(),
         ]
         .into_iter()
         .map(str::to_owned),
     );
+    args.extend(fragment_args(out, ""));
     args
+}
+
+/// The audio rendition's file: fragmented MP4 of 4 s fragments at `out`, with `more_flags`
+/// (`+flag…`) added to the muxer's.
+pub fn fragment_args(out: &Path, more_flags: &str) -> Vec<String> {
+    [
+        "-f",
+        "mp4",
+        "-movflags",
+        &format!("+frag_keyframe+empty_moov+default_base_moof{more_flags}"),
+        "-frag_duration",
+        &(u64::from(SEGMENT_SECONDS) * 1_000_000).to_string(),
+        &out.display().to_string(),
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
 }

@@ -361,6 +361,7 @@ mod tests {
             threads: 1,
             wide_threads: 2,
             cpu_factor: 40,
+            ..Default::default()
         };
         let at = |index, start_ms, end_ms| {
             let mut j = job(end_ms, 720);

@@ -20,6 +20,7 @@ use source::SourceMedia;
 use vodflow_core::caching::Caching;
 
 pub mod audio;
+pub mod audio_parts;
 pub(crate) mod downloads;
 pub mod encode;
 pub mod ffmpeg_cli;

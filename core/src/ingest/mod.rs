@@ -4,9 +4,11 @@
 
 pub mod part_buffers;
 mod part_store;
+mod s3_part_store;
 mod sink;
 mod source_writer;
 
 pub use part_store::PartStore;
+pub use s3_part_store::S3PartStore;
 pub use sink::{MultipartSink, PARTS_IN_FLIGHT};
 pub use source_writer::{SourceWriteError, SourceWriter, StoredSource};

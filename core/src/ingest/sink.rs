@@ -5,23 +5,23 @@
 use bytes::Bytes;
 use tokio::task::JoinSet;
 
-use super::PartStore;
+use super::{PartStore, S3PartStore};
 use crate::storage::StoreError;
 use crate::uploads::Part;
 
 /// Parts uploaded concurrently: enough to overlap the next read with the store's latency.
 pub const PARTS_IN_FLIGHT: usize = 3;
 
-pub struct MultipartSink {
-    store: PartStore,
+pub struct MultipartSink<S: PartStore = S3PartStore> {
+    store: S,
     upload_id: Option<String>,
     next_part: i32,
     in_flight: JoinSet<Result<Part, StoreError>>,
     done: Vec<Part>,
 }
 
-impl MultipartSink {
-    pub async fn start(store: PartStore, content_type: &str) -> Result<Self, StoreError> {
+impl<S: PartStore> MultipartSink<S> {
+    pub async fn start(store: S, content_type: &str) -> Result<Self, StoreError> {
         let upload_id = store.create(Some(content_type)).await?;
         Ok(Self {
             store,
@@ -79,16 +79,16 @@ impl MultipartSink {
     }
 }
 
-async fn abort_upload(store: &PartStore, upload_id: &str) {
+async fn abort_upload<S: PartStore>(store: &S, upload_id: &str) {
     match store.abort(upload_id).await {
-        Ok(()) => tracing::info!(key = %store.key, "multipart upload aborted"),
+        Ok(()) => tracing::info!(key = %store.key(), "multipart upload aborted"),
         Err(e) => {
-            tracing::warn!(key = %store.key, error = %e, "abort of multipart upload failed")
+            tracing::warn!(key = %store.key(), error = %e, "abort of multipart upload failed")
         }
     }
 }
 
-impl Drop for MultipartSink {
+impl<S: PartStore> Drop for MultipartSink<S> {
     fn drop(&mut self) {
         // Reached when the request future is dropped mid-stream (client gone): abort in the background.
         if let Some(id) = self.upload_id.take() {

@@ -19,7 +19,7 @@ use crate::ApiTags;
 use crate::auth::{BearerAuth, Caller, SCOPE_WRITE};
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::err as sdk_err;
+use crate::store::{PartStore, err as sdk_err};
 
 /// How long a presigned part URL works.
 const PART_URL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);

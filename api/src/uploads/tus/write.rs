@@ -21,14 +21,14 @@ use vodflow_core::uploads::{self, Part, PendingSegment, Progress, UploadRow, Upl
 use super::protocol::{Checksum, TusError};
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::store::PartStore;
+use crate::store::{PartStore, S3PartStore};
 
 /// One request's view of an upload it holds the lease of.
 pub(crate) struct Writer<'a> {
     state: &'a AppState,
     id: Uuid,
     lease: Uuid,
-    store: PartStore,
+    store: S3PartStore,
     length: Option<i64>,
     max_bytes: i64,
     flushed: i64,
@@ -559,7 +559,7 @@ impl Drop for Writer<'_> {
 }
 
 /// Removes what an upload left in the store: its multipart upload and its pending part.
-pub(crate) async fn abandon(store: &PartStore, upload_id: Option<&str>) {
+pub(crate) async fn abandon(store: &S3PartStore, upload_id: Option<&str>) {
     if let Err(e) = store.delete_pending().await {
         tracing::warn!(key = %store.key, error = %e, "could not remove the pending part");
     }

@@ -8,7 +8,12 @@ use aws_sdk_s3::primitives::ByteStream;
 use vodflow_core::caching::Caching;
 use vodflow_core::work_dir::{Gate, Scratch};
 
+use futures::StreamExt;
+
 use crate::error::{Error, Result, s3_err};
+
+/// Objects read at once when a rendition is gathered into one file.
+const CONCAT_IN_FLIGHT: usize = 8;
 
 #[derive(Clone)]
 pub struct Storage {
@@ -130,17 +135,31 @@ impl Storage {
         keys.sort_by_key(|k| (!k.ends_with("/init.mp4"), k.clone()));
         let mut file = tokio::fs::File::create(out).await?;
         let mut written = 0;
-        for key in keys {
-            let obj = self
-                .s3
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(s3_err)?;
-            let mut body = obj.body.into_async_read();
-            written += tokio::io::copy(&mut body, &mut file).await?;
+        // A few objects in flight, written in order: one GET at a time, a 12-hour rendition's
+        // 10,800 segments were minutes of round trips. Memory: at most that many segments.
+        let mut bodies = futures::stream::iter(keys.into_iter().map(|key| {
+            let s3 = self.s3.clone();
+            async move {
+                let obj = s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(s3_err)?;
+                let data = obj
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| Error::Storage(format!("reading {key}: {e}")))?;
+                Ok::<_, Error>(data.into_bytes())
+            }
+        }))
+        .buffered(CONCAT_IN_FLIGHT);
+        while let Some(data) = bodies.next().await {
+            let data = data?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &data).await?;
+            written += data.len() as u64;
         }
         tokio::io::AsyncWriteExt::flush(&mut file).await?;
         Ok(written)
@@ -154,6 +173,7 @@ impl Storage {
         id: vodflow_core::VideoId,
         generation: u32,
         rendition: &str,
+        only: Option<&std::collections::BTreeSet<u32>>,
         out: &Path,
     ) -> Result<u64> {
         let prefix = format!(
@@ -161,8 +181,16 @@ impl Storage {
             vodflow_core::layout::hls_prefix(id),
             vodflow_core::layout::rendition_dir(generation, rendition)
         );
+        let wanted = |key: &str| match only {
+            None => true,
+            Some(set) => key
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.strip_prefix("seg_")?.strip_suffix(".m4s")?.parse().ok())
+                .is_some_and(|n: u32| set.contains(&n)),
+        };
         self.concat_objects(bucket, &prefix, out, |key| {
-            key.ends_with("/init.mp4") || key.ends_with(".m4s")
+            key.ends_with("/init.mp4") || (key.ends_with(".m4s") && wanted(key))
         })
         .await
     }

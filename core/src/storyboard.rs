@@ -45,6 +45,25 @@ impl Plan {
         }
     }
 
+    /// The segments (numbered from 1, `segment_ms` long) whose frames the tiles need, when
+    /// tiles are far enough apart that reading only those saves most of the rendition: the one
+    /// holding each tile's time and the next (its first frame at or after that time may be
+    /// there). `None`: every segment. A 12-hour video has 200 tiles over 10,800 segments; read
+    /// one by one from the store, the whole rendition was 8 minutes of its run.
+    pub fn segments_needed(&self, segment_ms: u64) -> Option<std::collections::BTreeSet<u32>> {
+        let segment_ms = segment_ms.max(1);
+        if self.interval_ms < 4 * segment_ms {
+            return None;
+        }
+        let mut needed = std::collections::BTreeSet::new();
+        for k in 0..u64::from(self.tiles) {
+            let n = (k * self.interval_ms / segment_ms) as u32 + 1;
+            needed.insert(n);
+            needed.insert(n + 1);
+        }
+        Some(needed)
+    }
+
     pub fn sheets(&self) -> u32 {
         self.tiles.div_ceil(COLUMNS * ROWS)
     }
@@ -95,6 +114,24 @@ pub fn sheet_name(n: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn far_apart_tiles_read_only_the_segments_around_them() {
+        // A 12-minute video: a tile every 4 s, every segment holds one: all of them.
+        assert_eq!(Plan::new(720_000, 426, 240).segments_needed(4_000), None);
+        let twelve_hours = Plan::new(43_200_000, 426, 240);
+        let needed = twelve_hours.segments_needed(4_000).unwrap();
+        assert_eq!(twelve_hours.interval_ms, 216_000);
+        assert_eq!(needed.len(), 400, "two per tile of 200, of 10,800");
+        // Each tile's time lies in a segment read, the next one read too.
+        for k in 0..u64::from(twelve_hours.tiles) {
+            let t = k * twelve_hours.interval_ms;
+            let n = (t / 4_000) as u32 + 1;
+            let (from, to) = (u64::from(n - 1) * 4_000, u64::from(n) * 4_000);
+            assert!(from <= t && t < to);
+            assert!(needed.contains(&n) && needed.contains(&(n + 1)), "tile {k}");
+        }
+    }
 
     #[test]
     fn short_videos_get_a_tile_a_second_and_long_ones_at_most_about_two_hundred() {

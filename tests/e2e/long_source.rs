@@ -10,7 +10,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::media::ffmpeg;
+use common::media::{ffmpeg, ssim};
 
 const HOURS: u64 = 3;
 const CHUNK_SECONDS: u64 = 96;
@@ -129,6 +129,72 @@ async fn a_three_hour_source_stays_far_from_temporal_limits() {
             "{max_chunks} chunks would need about {at_most} events, past Temporal's warning"
         );
         assert!(biggest < 64 * 1024, "largest payload {biggest} bytes");
+
+        // The storyboard reads only the segments around its 200 tiles (a tile every 54 s over
+        // 2,700 segments), and each tile is still the frame at its cue's start.
+        let video = common::video_json(&base, &token, &id).await;
+        let vtt_url = video["playback"]["storyboard"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a storyboard: {video}"))
+            .to_owned();
+        let http = reqwest::Client::new();
+        let vtt = http.get(&vtt_url).send().await.unwrap().text().await.unwrap();
+        let cues: Vec<(f64, String)> = vtt
+            .split("\n\n")
+            .skip(1)
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| {
+                let (timing, target) = c.split_once('\n').unwrap();
+                let start = timing.split(" --> ").next().unwrap();
+                let p: Vec<f64> = start.split(':').map(|x| x.parse().unwrap()).collect();
+                (p[0] * 3600.0 + p[1] * 60.0 + p[2], target.to_owned())
+            })
+            .collect();
+        assert_eq!(cues.len(), 200, "{vtt}");
+        let dir = env.scratch.join("long-storyboard");
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in [0usize, 77, 199] {
+            let (start, target) = &cues[i];
+            let (sheet, xywh) = target.split_once("#xywh=").unwrap();
+            let r = http
+                .get(vtt_url.replace("storyboard.vtt", sheet))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{sheet}");
+            let sheet_path = dir.join(format!("{i}-{sheet}"));
+            std::fs::write(&sheet_path, r.bytes().await.unwrap()).unwrap();
+            let v: Vec<u32> = xywh.split(',').map(|x| x.parse().unwrap()).collect();
+            let tile = dir.join(format!("tile-{i}.png"));
+            ffmpeg(&[
+                "-i",
+                sheet_path.to_str().unwrap(),
+                "-vf",
+                &format!("crop={}:{}:{}:{}", v[2], v[3], v[0], v[1]),
+                tile.to_str().unwrap(),
+            ]);
+            let frame_at = |t: f64, name: &str| {
+                let p = dir.join(format!("{name}-{i}.png"));
+                ffmpeg(&[
+                    "-ss",
+                    &format!("{t:.3}"),
+                    "-i",
+                    &src_s,
+                    "-frames:v",
+                    "1",
+                    "-vf",
+                    &format!("scale={}:{}:flags=bicubic", v[2], v[3]),
+                    p.to_str().unwrap(),
+                ]);
+                p
+            };
+            let own = ssim(&tile, &frame_at(*start, "at"));
+            let elsewhere = ssim(&tile, &frame_at(start + 20.0, "later"));
+            assert!(
+                own >= 0.8 && own > elsewhere,
+                "tile {i} at {start} s: SSIM {own} there, {elsewhere} 20 s later"
+            );
+        }
     })
     .await;
     owned.cleanup().await;

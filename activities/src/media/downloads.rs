@@ -58,6 +58,7 @@ pub(crate) async fn make(
                         job.video_id,
                         job.generation,
                         "audio",
+                        None,
                         &audio_in,
                     ),
                 ))
@@ -80,6 +81,7 @@ pub(crate) async fn make(
                         job.video_id,
                         job.generation,
                         name,
+                        None,
                         &video_in,
                     ),
                 ))

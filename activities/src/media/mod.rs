@@ -166,6 +166,8 @@ pub(crate) async fn storyboard_made(
     let plan = Plan::new(job.duration_ms, rung.width, rung.height);
     let scratch = deps.storage.scratch("storyboard")?;
     let input = scratch.join("rendition.mp4");
+    let segment_ms = u64::from(vodflow_core::ladder::SEGMENT_SECONDS) * 1000;
+    let needed = plan.segments_needed(segment_ms);
     scratch
         .guard(crate::heartbeat::heartbeating(
             ctx,
@@ -175,6 +177,7 @@ pub(crate) async fn storyboard_made(
                 job.video_id,
                 job.generation,
                 &rung.name,
+                needed.as_ref(),
                 &input,
             ),
         ))

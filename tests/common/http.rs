@@ -23,6 +23,26 @@ pub async fn video_json(base: &str, token: &str, id: &str) -> serde_json::Value 
     r.json().await.expect("video JSON")
 }
 
+/// The playback URL of a video's rendition `name` (e.g. `audio`), and the video resource.
+pub async fn rendition_url(
+    base: &str,
+    token: &str,
+    id: &str,
+    name: &str,
+) -> (String, serde_json::Value) {
+    let video = video_json(base, token, id).await;
+    let url = video["playback"]["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("a {name} rendition: {video}"))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (url, video)
+}
+
 /// [`upload`] with extra form fields, e.g. `("visibility", "public")`.
 pub async fn upload_with(
     base: &str,

@@ -143,16 +143,7 @@ async fn a_long_sources_audio_in_parts_is_the_single_encodes_timeline_without_se
     common::with_platform(env, |base| async move {
         let id = common::upload(&base, &token, &source, "long audio").await;
         common::wait_for_status(env, &id, &["ready"], Duration::from_secs(180)).await;
-        let video = common::video_json(&base, &token, &id).await;
-        let url = video["playback"]["renditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == "audio")
-            .unwrap_or_else(|| panic!("an audio rendition: {video}"))["url"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (url, _) = common::rendition_url(&base, &token, &id, "audio").await;
         let dir = &env.scratch;
         let rendition = download_rendition(&url, &dir.join("published.mp4")).await;
         let published = frames(rendition.to_str().unwrap(), dir, "published.aac");

@@ -215,21 +215,6 @@ async fn completed(
     .await
 }
 
-/// The playback URL of a video's first audio rendition, and the video resource.
-async fn audio_url(base: &str, token: &str, id: &str) -> (String, serde_json::Value) {
-    let video = common::video_json(base, token, id).await;
-    let url = video["playback"]["renditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "audio")
-        .unwrap_or_else(|| panic!("an audio rendition: {video}"))["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (url, video)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backfill_evens_out_an_old_videos_loudness_copying_its_video_not_encoding_it() {
     let owned = common::processing_env(&[("VODFLOW_CHUNK_SECONDS", "4")]).await;
@@ -250,7 +235,7 @@ async fn a_backfill_evens_out_an_old_videos_loudness_copying_its_video_not_encod
         .await;
         let row = wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
-        let (before_url, before) = audio_url(&base, &token, &id).await;
+        let (before_url, before) = common::rendition_url(&base, &token, &id, "audio").await;
         let (lufs, _) = measure(&before_url);
         assert!((lufs - -35.0).abs() <= 1.0, "{lufs}");
         let old_master = before["playback"]["master"].as_str().unwrap().to_owned();
@@ -278,7 +263,7 @@ async fn a_backfill_evens_out_an_old_videos_loudness_copying_its_video_not_encod
         let row = wait_for_status(env, &id, &["ready"], Duration::from_secs(10)).await;
         let new_generation = row.published_generation.unwrap_or(row.generation);
         assert!(new_generation > old_generation, "a new generation is shown");
-        let (after_url, after) = audio_url(&base, &token, &id).await;
+        let (after_url, after) = common::rendition_url(&base, &token, &id, "audio").await;
         assert_eq!(after["normalize_audio"], true, "{after}");
         let (lufs, peak) = measure(&after_url);
         assert!(

@@ -338,22 +338,7 @@ async fn a_presigned_part_cannot_carry_more_than_the_upload_may_hold() {
     // once the store holds more than the upload's maximum, no further part is signed and the
     // upload is over, its parts gone from the store.
     let (endpoint, key, id, q) = direct_multipart(&client, &base, &token, 6 << 20).await;
-    let url = sign_direct(&client, &endpoint, &id, &q, 1, None).await;
-    let url = url.json::<serde_json::Value>().await.unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let put = reqwest::Client::new()
-        .put(&url)
-        .body(vec![7u8; 7 << 20])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        put.status().is_success(),
-        "the store takes it: {}",
-        put.status()
-    );
+    put_part(&client, &endpoint, &id, &q, None, 7 << 20).await;
     let r = sign_direct(&client, &endpoint, &id, &q, 2, None).await;
     assert_eq!(r.status(), 413);
     let problem: serde_json::Value = r.json().await.unwrap();
@@ -377,18 +362,7 @@ async fn a_presigned_part_cannot_carry_more_than_the_upload_may_hold() {
     assert!(again.status().is_client_error(), "{}", again.status());
     // A declared size that would take the store past the maximum is not signed either.
     let (endpoint, _key, id, q) = direct_multipart(&client, &base, &token, 6 << 20).await;
-    let url = sign_direct(&client, &endpoint, &id, &q, 1, Some(5 << 20)).await;
-    let url = url.json::<serde_json::Value>().await.unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let put = reqwest::Client::new()
-        .put(&url)
-        .body(vec![7u8; 5 << 20])
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success(), "{}", put.status());
+    put_part(&client, &endpoint, &id, &q, Some(5 << 20), 5 << 20).await;
     let r = sign_direct(&client, &endpoint, &id, &q, 2, Some((1 << 20) + 1)).await;
     assert_eq!(r.status(), 413);
     let r = sign_direct(&client, &endpoint, &id, &q, 2, Some(1 << 20)).await;
@@ -456,6 +430,35 @@ async fn sign_direct(
         .send()
         .await
         .unwrap()
+}
+
+/// Part 1 signed (with `size` when given) and `len` bytes PUT to the store with its URL, which
+/// takes them.
+async fn put_part(
+    http: &reqwest::Client,
+    endpoint: &str,
+    id: &str,
+    q: &str,
+    size: Option<i64>,
+    len: usize,
+) {
+    let signed: serde_json::Value = sign_direct(http, endpoint, id, q, 1, size)
+        .await
+        .json()
+        .await
+        .unwrap();
+    // A new connection: the store may close one after refusing a body.
+    let put = reqwest::Client::new()
+        .put(signed["url"].as_str().unwrap())
+        .body(vec![7u8; len])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        put.status().is_success(),
+        "the store takes it: {}",
+        put.status()
+    );
 }
 
 /// Uppy's `createMultipartUpload`: the key, the upload id, and the `key=` query of later calls.

@@ -1,6 +1,23 @@
 //! The command line: the platform's roles ([`roles`]), the client verbs ([`verbs`]) and the tools
 //! beside them ([`tools`]).
 
+/// `println!` for a command's output. Rust ignores SIGPIPE, so `println!` panicked when the
+/// reader went away (`vodflow floor-command … | head`); the command ends quietly instead, as
+/// other Unix tools do.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        match writeln!(std::io::stdout().lock(), $($arg)*) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            Err(e) => {
+                eprintln!("vodflow: cannot write the output: {e}");
+                std::process::exit(1)
+            }
+        }
+    }};
+}
+
 mod roles;
 mod tools;
 mod verbs;

@@ -73,9 +73,13 @@ pub(super) fn run(tool: Tool) -> anyhow::Result<()> {
                 .filter(|&(w, h): &(u32, u32)| w > 0 && h > 0)
                 .ok_or_else(|| anyhow::anyhow!("the size must be WxH, e.g. 1920x1080"))?;
             for r in vodflow_core::ladder::plan_renditions(w, h) {
-                println!(
+                out!(
                     "{} {} {} {} {}",
-                    r.name, r.width, r.height, r.video_kbps, r.profile
+                    r.name,
+                    r.width,
+                    r.height,
+                    r.video_kbps,
+                    r.profile
                 );
             }
         }
@@ -111,7 +115,7 @@ pub(super) fn run(tool: Tool) -> anyhow::Result<()> {
             for arg in vodflow_activities::media::encode::one_process_args(
                 &info, &input, threads, &out_dir,
             ) {
-                println!("{arg}");
+                out!("{arg}");
             }
         }
         Tool::StoryboardArgs {
@@ -129,13 +133,13 @@ pub(super) fn run(tool: Tool) -> anyhow::Result<()> {
             for arg in
                 vodflow_activities::media::storyboard::storyboard_args(&input, &plan, &out_dir)
             {
-                println!("{arg}");
+                out!("{arg}");
             }
         }
         Tool::Config { markdown: true } => {
-            println!("| variable | default | meaning |\n|---|---|---|");
+            out!("| variable | default | meaning |\n|---|---|---|");
             for v in vodflow_core::config::VARS {
-                println!("| `{}` | `{}` | {} |", v.name, v.default, v.help);
+                out!("| `{}` | `{}` | {} |", v.name, v.default, v.help);
             }
         }
         Tool::Config { markdown: false } => {
@@ -148,7 +152,7 @@ pub(super) fn run(tool: Tool) -> anyhow::Result<()> {
                         c
                     }
                 });
-                println!(
+                out!(
                     "{:<36} {}\n    default: {:?}{}",
                     v.name,
                     v.help,

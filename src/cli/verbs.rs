@@ -152,7 +152,7 @@ pub(super) async fn run(verb: Verb, cfg: &Config) -> anyhow::Result<()> {
                     email,
                 },
         } => {
-            println!(
+            out!(
                 "{}",
                 vodflow_api::auth::issue(&cfg.auth, &sub, &scopes, ttl, email.as_deref())?
             );
@@ -181,7 +181,7 @@ pub(super) async fn run(verb: Verb, cfg: &Config) -> anyhow::Result<()> {
                 video["size"],
                 video["content_type"]
             );
-            println!("{}", video["id"].as_str().unwrap_or_default());
+            out!("{}", video["id"].as_str().unwrap_or_default());
         }
         Verb::List {
             status,
@@ -192,12 +192,15 @@ pub(super) async fn run(verb: Verb, cfg: &Config) -> anyhow::Result<()> {
             let page = ApiClient::new(&api.api, api.token)?
                 .list(status.as_deref(), limit, cursor.as_deref())
                 .await?;
-            println!(
+            out!(
                 "{:<36}  {:<10}  {:>12}  {:<25}  TITLE",
-                "ID", "STATUS", "SIZE", "CREATED"
+                "ID",
+                "STATUS",
+                "SIZE",
+                "CREATED"
             );
             for v in page["items"].as_array().into_iter().flatten() {
-                println!(
+                out!(
                     "{:<36}  {:<10}  {:>12}  {:<25}  {}",
                     v["id"].as_str().unwrap_or_default(),
                     v["status"].as_str().unwrap_or_default(),
@@ -212,7 +215,7 @@ pub(super) async fn run(verb: Verb, cfg: &Config) -> anyhow::Result<()> {
         }
         Verb::Show { id, api } => {
             let v = ApiClient::new(&api.api, api.token)?.show(&id).await?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            out!("{}", serde_json::to_string_pretty(&v)?);
         }
         Verb::Status { id, watch, api } => {
             let client = ApiClient::new(&api.api, api.token)?;
@@ -249,7 +252,7 @@ pub(super) async fn run(verb: Verb, cfg: &Config) -> anyhow::Result<()> {
                 .bulk_reprocess(since, reason_contains.as_deref())
                 .await?;
             for v in r["videos"].as_array().into_iter().flatten() {
-                println!(
+                out!(
                     "{}  {}",
                     v["id"].as_str().unwrap_or_default(),
                     v["outcome"].as_str().unwrap_or_default()
@@ -264,7 +267,7 @@ pub(super) async fn run(verb: Verb, cfg: &Config) -> anyhow::Result<()> {
             for (at, why) in &r.skipped {
                 eprintln!("left in the DLQ {at}: {why}");
             }
-            println!(
+            out!(
                 "{} events republished to {}",
                 r.republished,
                 cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_UPLOADED)
@@ -293,7 +296,7 @@ fn print_status(v: &serde_json::Value) {
             ".".repeat(20 - filled)
         )
     };
-    println!(
+    out!(
         "{} {status} (run {})",
         v["id"].as_str().unwrap_or_default(),
         v["attempt"]
@@ -303,13 +306,13 @@ fn print_status(v: &serde_json::Value) {
             .as_f64()
             .map(|s| format!(", eta {s:.0}s"))
             .unwrap_or_default();
-        println!(
+        out!(
             "  {} {}{eta}",
             bar(pct),
             p["step"].as_str().unwrap_or_default()
         );
         for r in p["renditions"].as_array().into_iter().flatten() {
-            println!(
+            out!(
                 "  {:<20} {} {}",
                 r["name"].as_str().unwrap_or_default(),
                 bar(r["percent"].as_f64().unwrap_or(0.0)),
@@ -318,7 +321,7 @@ fn print_status(v: &serde_json::Value) {
         }
         for a in p["pending"].as_array().into_iter().flatten() {
             let pct = a["heartbeat"]["percent"].as_f64().unwrap_or(0.0);
-            println!(
+            out!(
                 "  {:<20} {} attempt {}",
                 a["activity_id"].as_str().unwrap_or_default(),
                 bar(pct),
@@ -327,7 +330,7 @@ fn print_status(v: &serde_json::Value) {
         }
     }
     if let Some(reason) = v["failure"]["reason"].as_str() {
-        println!(
+        out!(
             "  failed at {}: {reason}",
             v["failure"]["step"].as_str().unwrap_or("?")
         );

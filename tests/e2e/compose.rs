@@ -1,5 +1,6 @@
 //! `docker-compose.temporal.yml` is documentation that must stay true: it parses, and it describes
-//! the same services, ports and commands as the local stack. (No Docker engine runs here.)
+//! the same services, ports and commands as the local stack. (No Docker engine runs here.) The
+//! README and the CLI a newcomer meets first are checked here too.
 
 use serde_yaml::Value;
 
@@ -153,4 +154,21 @@ fn readme_documents_every_variable_and_opens_with_the_two_commands() {
             v.name
         );
     }
+}
+
+/// `vodflow ladder … | head -0`: the reader is gone before the command writes. The command ends
+/// quietly, as Unix tools do, instead of panicking in `println!`.
+#[test]
+fn a_command_whose_reader_went_away_ends_without_a_panic() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vodflow"))
+        .args(["ladder", "1920x1080"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
 }

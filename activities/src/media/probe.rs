@@ -182,11 +182,15 @@ pub async fn probe(
         "-show_entries",
         "frame=pts_time",
     ];
-    let (video_end_s, timing, decoded) = tokio::try_join!(
+    // All three are awaited and their errors taken in the order the reads ran in before (the
+    // end, the duration's limits, then decoding), so a file that fails several ways is always
+    // refused for the same reason.
+    let (video_end_s, decoded, timing) = tokio::join!(
         video_end(source, contain, start_s, declared_s),
-        ffprobe(source, contain, &timing_args, "reading the first packets"),
         ffprobe(source, contain, &decode_args, "decoding the first frames"),
-    )?;
+        ffprobe(source, contain, &timing_args, "reading the first packets"),
+    );
+    let video_end_s = video_end_s?;
     let duration_s = match (declared_s, video_end_s) {
         (Some(d), Some(v)) if v > 0.0 => d.min(v),
         (Some(d), _) => d,
@@ -214,6 +218,7 @@ pub async fn probe(
     }
 
     // Proof the video stream is usable, not just labelled: frames came out of its decoder.
+    let (decoded, timing) = (decoded?, timing?);
     if decoded.frames.is_empty() {
         return Err(Error::InvalidMedia(format!(
             "the {video_codec} video stream cannot be decoded"

@@ -11,6 +11,54 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+/// A source whose audio stops long before its video (a recording muted half way): the parts,
+/// planned on the video's 40 s, would leave the first part short of its range. It gets the single
+/// encode, and plays with all of its 12 s of audio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audio_that_ends_before_the_video_is_encoded_whole() {
+    let owned = common::processing_env(&[("VODFLOW_AUDIO_PARTS_AFTER", "5s")]).await;
+    let env = &owned;
+    let source = env.scratch.join("short-audio.mp4");
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x90:rate=10:duration=40",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=12",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ],
+        &source,
+    );
+    let token = env.token("audio-parts", &["videos:read", "videos:write"]);
+    common::with_platform(env, |base| async move {
+        let id = common::upload(&base, &token, &source, "muted half way").await;
+        let row =
+            common::wait_for_status(env, &id, &["ready", "failed"], Duration::from_secs(180)).await;
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+        let (url, _) = common::rendition_url(&base, &token, &id, "audio").await;
+        let dir = &env.scratch;
+        let rendition = download_rendition(&url, &dir.join("short.mp4")).await;
+        let published = frames(rendition.to_str().unwrap(), dir, "short.aac");
+        // 12 s at 48 kHz is 562.5 frames: the priming frame, 563, and the encoder's last.
+        assert!(
+            (563..=566).contains(&published.len()),
+            "{} frames",
+            published.len()
+        );
+    })
+    .await;
+    owned.cleanup().await;
+}
+
 /// 40 s of 160x90 video and a stereo signal with moving pitch and a steady high tone (a seam
 /// or a frame out of place shows as a burst of error against the single encode).
 fn clip(dir: &Path) -> PathBuf {

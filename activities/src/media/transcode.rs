@@ -206,9 +206,10 @@ async fn encode_track(
     } else {
         Vec::new()
     };
-    if parts.len() > 1 && audio_parts::starts_with_file(t.src, track.index, t.contain).await {
-        encode_in_parts(ctx, t, track.index, &rendition, &parts, gain, &out).await?;
-    } else {
+    let in_parts = parts.len() > 1
+        && audio_parts::starts_with_file(t.src, track.index, t.contain).await
+        && encode_in_parts(ctx, t, track.index, &rendition, &parts, gain, &out).await?;
+    if !in_parts {
         ffmpeg_cli::run(
             "audio encode",
             &audio::audio_args(t.src, track.index, &out, gain),
@@ -305,7 +306,9 @@ async fn encode_track(
 }
 
 /// The audio at `out` as [`audio_parts`] makes it: the parts side by side, their frames joined,
-/// muxed once. The same file a single encode writes, in a fraction of the time.
+/// muxed once. The same file a single encode writes, in a fraction of the time. `false` when the
+/// audio ends before the video does (the parts are planned on the video's duration, and a part
+/// past the audio's end has less than its range): the single encode is the one to make then.
 async fn encode_in_parts(
     ctx: &ActivityContext,
     t: &Track<'_>,
@@ -314,7 +317,7 @@ async fn encode_in_parts(
     parts: &[audio_parts::Part],
     gain: Option<f64>,
     out: &std::path::Path,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let files: Vec<(audio_parts::Part, std::path::PathBuf)> = parts
         .iter()
         .enumerate()
@@ -342,12 +345,19 @@ async fn encode_in_parts(
     .await?;
     let joined = t.dir.join(format!("{rendition}.aac"));
     let (list, to) = (files.clone(), joined.clone());
-    let frames = tokio::task::spawn_blocking(move || audio_parts::join(&list, &to))
-        .await?
-        .map_err(|e| Error::EncodedOutput(format!("{rendition}: {e}")))?;
+    let joined_frames = tokio::task::spawn_blocking(move || audio_parts::join(&list, &to)).await?;
     for (_, file) in &files {
         tokio::fs::remove_file(file).await.ok();
     }
+    let frames = match joined_frames {
+        Ok(n) => n,
+        Err(e @ audio_parts::JoinError::Short { .. }) => {
+            tracing::info!(rendition, error = %e, "audio shorter than the video: one encode instead");
+            tokio::fs::remove_file(&joined).await.ok();
+            return Ok(false);
+        }
+        Err(e) => return Err(Error::EncodedOutput(format!("{rendition}: {e}"))),
+    };
     tracing::info!(
         rendition,
         parts = parts.len(),
@@ -365,7 +375,7 @@ async fn encode_in_parts(
     )
     .await?;
     tokio::fs::remove_file(&joined).await.ok();
-    Ok(())
+    Ok(true)
 }
 
 /// The programme's integrated loudness and true peak, and the gain that evens it out.

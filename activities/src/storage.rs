@@ -183,11 +183,9 @@ impl Storage {
         );
         let wanted = |key: &str| match only {
             None => true,
-            Some(set) => key
-                .rsplit('/')
-                .next()
-                .and_then(|n| n.strip_prefix("seg_")?.strip_suffix(".m4s")?.parse().ok())
-                .is_some_and(|n: u32| set.contains(&n)),
+            Some(set) => {
+                vodflow_core::layout::segment_number(key).is_some_and(|n| set.contains(&n))
+            }
         };
         self.concat_objects(bucket, &prefix, out, |key| {
             key.ends_with("/init.mp4") || (key.ends_with(".m4s") && wanted(key))

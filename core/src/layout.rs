@@ -122,6 +122,16 @@ pub fn segment_name(number: u32) -> String {
     format!("seg_{number:05}.m4s")
 }
 
+/// The number of a segment named by [`segment_name`] (a playlist line or a key's last part).
+pub fn segment_number(name: &str) -> Option<u32> {
+    name.rsplit('/')
+        .next()?
+        .strip_prefix("seg_")?
+        .strip_suffix(".m4s")?
+        .parse()
+        .ok()
+}
+
 pub fn segment_key(id: VideoId, generation: u32, rendition: &str, number: u32) -> String {
     format!(
         "{}{}{}",

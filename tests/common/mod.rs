@@ -11,6 +11,7 @@ pub mod http;
 pub mod kafka;
 pub mod media;
 pub mod platform;
+pub mod presigned;
 pub mod processes;
 pub mod proxy;
 pub mod receivers;

@@ -383,44 +383,8 @@ async fn a_pass_reaches_stranded_videos_behind_two_thousand_open_runs() {
 /// without a size, as Uppy signs); the store's upload id.
 async fn overfull_presigned_upload(base: &str, token: &str) -> String {
     let http = reqwest::Client::new();
-    let d: serde_json::Value = http
-        .post(format!("{base}/v1/uploads"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"max_bytes": 1_000_000}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = url::Url::parse(d["upload_url"].as_str().unwrap()).unwrap();
-    let endpoint = format!("{base}{}", url.path());
-    let created: serde_json::Value = http
-        .post(format!("{endpoint}/s3/multipart"))
-        .json(&serde_json::json!({"filename": "big.mp4", "type": "video/mp4"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["uploadId"].as_str().unwrap().to_owned();
-    let key: String =
-        url::form_urlencoded::byte_serialize(created["key"].as_str().unwrap().as_bytes()).collect();
-    let signed: serde_json::Value = http
-        .get(format!("{endpoint}/s3/multipart/{id}/1?key={key}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let put = http
-        .put(signed["url"].as_str().unwrap())
-        .body(vec![7u8; 1_500_000])
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success(), "{}", put.status());
+    let (endpoint, _key, id, q) =
+        common::presigned::direct_multipart(&http, base, token, 1_000_000).await;
+    common::presigned::put_part(&http, &endpoint, &id, &q, None, 1_500_000).await;
     id
 }

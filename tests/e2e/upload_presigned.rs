@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use common::TestEnv;
+use common::presigned::*;
 use common::tus::*;
 
 use crate::common;
@@ -22,7 +23,7 @@ async fn a_presigned_multipart_upload_becomes_a_video_and_tampered_or_missing_pa
     let (_key, id, q) = s3_create(
         &http,
         &mp,
-        &token,
+        Some(&token),
         serde_json::json!({"filename": "p.mp4", "type": "video/mp4", "metadata": {"title": "Presigned"}}),
     )
     .await;
@@ -112,8 +113,13 @@ async fn a_presigned_multipart_upload_becomes_a_video_and_tampered_or_missing_pa
     );
 
     // Not a video: refused at completion, and nothing stays in the store.
-    let (key, id, q) =
-        s3_create(&http, &mp, &token, serde_json::json!({"filename": "x.txt"})).await;
+    let (key, id, q) = s3_create(
+        &http,
+        &mp,
+        Some(&token),
+        serde_json::json!({"filename": "x.txt"}),
+    )
+    .await;
     let url = s3_sign(&http, &mp, &token, &id, 1, &q).await;
     let put = http
         .put(&url)
@@ -278,43 +284,14 @@ async fn a_presigned_part_cannot_carry_more_than_the_upload_may_hold() {
     let base = api.base.clone();
     let token = env.token("alice", &["videos:read", "videos:write"]);
     let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{base}/v1/uploads"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"max_bytes": 1_000_000}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let d: serde_json::Value = r.json().await.unwrap();
-    let endpoint = format!("{base}{}", path_of(d["upload_url"].as_str().unwrap()));
-    let created: serde_json::Value = client
-        .post(format!("{endpoint}/s3/multipart"))
-        .json(&serde_json::json!({"filename": "d.mp4", "type": "video/mp4"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["uploadId"].as_str().unwrap();
-    let q = format!(
-        "key={}",
-        url::form_urlencoded::byte_serialize(created["key"].as_str().unwrap().as_bytes())
-            .collect::<String>()
-    );
-    let sign = |n: usize, size: Option<i64>| {
-        let extra = size.map(|s| format!("&size={s}")).unwrap_or_default();
-        client
-            .get(format!("{endpoint}/s3/multipart/{id}/{n}?{q}{extra}"))
-            .send()
-    };
+    let (endpoint, _key, id, q) = direct_multipart(&client, &base, &token, 1_000_000).await;
+    let sign = |n: usize, size: Option<i64>| sign_direct(&client, &endpoint, &id, &q, n, size);
     // 1 MB fits in one part: a second part could only carry bytes past the maximum.
-    assert_eq!(sign(2, None).await.unwrap().status(), 400);
-    assert_eq!(sign(10_000, None).await.unwrap().status(), 400);
-    assert_eq!(sign(1, Some(2_000_000)).await.unwrap().status(), 413);
-    assert_eq!(sign(1, Some(0)).await.unwrap().status(), 400);
-    let signed: serde_json::Value = sign(1, Some(1000)).await.unwrap().json().await.unwrap();
+    assert_eq!(sign(2, None).await.status(), 400);
+    assert_eq!(sign(10_000, None).await.status(), 400);
+    assert_eq!(sign(1, Some(2_000_000)).await.status(), 413);
+    assert_eq!(sign(1, Some(0)).await.status(), 400);
+    let signed: serde_json::Value = sign(1, Some(1000)).await.json().await.unwrap();
     let url = signed["url"].as_str().unwrap();
     // The store itself refuses a body of another length on that URL.
     let put = client
@@ -373,7 +350,7 @@ async fn a_presigned_part_cannot_carry_more_than_the_upload_may_hold() {
     let (_key, id, q) = s3_create(
         &client,
         &mp,
-        &token,
+        Some(&token),
         serde_json::json!({"filename": "o.mp4", "type": "video/mp4"}),
     )
     .await;
@@ -386,124 +363,4 @@ async fn a_presigned_part_cannot_carry_more_than_the_upload_may_hold() {
     assert_eq!(r.status(), 400, "past the server's maximum");
     api.stop().await;
     owned.cleanup().await;
-}
-
-/// A direct upload URL of `max_bytes` and a presigned upload opened through it: its endpoint,
-/// its key, the upload id and the `key=` query.
-async fn direct_multipart(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    max_bytes: i64,
-) -> (String, String, String, String) {
-    let r = http
-        .post(format!("{base}/v1/uploads"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"max_bytes": max_bytes}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let d: serde_json::Value = r.json().await.unwrap();
-    let endpoint = format!("{base}{}", path_of(d["upload_url"].as_str().unwrap()));
-    let (key, id, q) = s3_create(
-        http,
-        &format!("{endpoint}/s3/multipart"),
-        token,
-        serde_json::json!({"filename": "d.mp4", "type": "video/mp4"}),
-    )
-    .await;
-    (endpoint, key, id, q)
-}
-
-/// `signPart` on a direct upload URL (no token), with the part's size when given.
-async fn sign_direct(
-    http: &reqwest::Client,
-    endpoint: &str,
-    id: &str,
-    q: &str,
-    n: usize,
-    size: Option<i64>,
-) -> reqwest::Response {
-    let extra = size.map(|s| format!("&size={s}")).unwrap_or_default();
-    http.get(format!("{endpoint}/s3/multipart/{id}/{n}?{q}{extra}"))
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Part 1 signed (with `size` when given) and `len` bytes PUT to the store with its URL, which
-/// takes them.
-async fn put_part(
-    http: &reqwest::Client,
-    endpoint: &str,
-    id: &str,
-    q: &str,
-    size: Option<i64>,
-    len: usize,
-) {
-    let signed: serde_json::Value = sign_direct(http, endpoint, id, q, 1, size)
-        .await
-        .json()
-        .await
-        .unwrap();
-    // A new connection: the store may close one after refusing a body.
-    let put = reqwest::Client::new()
-        .put(signed["url"].as_str().unwrap())
-        .body(vec![7u8; len])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        put.status().is_success(),
-        "the store takes it: {}",
-        put.status()
-    );
-}
-
-/// Uppy's `createMultipartUpload`: the key, the upload id, and the `key=` query of later calls.
-async fn s3_create(
-    http: &reqwest::Client,
-    mp: &str,
-    token: &str,
-    body: serde_json::Value,
-) -> (String, String, String) {
-    let created: serde_json::Value = http
-        .post(mp)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["key"].as_str().unwrap().to_owned();
-    let id = created["uploadId"].as_str().unwrap().to_owned();
-    let q = format!(
-        "key={}",
-        url::form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>()
-    );
-    (key, id, q)
-}
-
-/// Uppy's `signPart`: the presigned URL for part `n`.
-async fn s3_sign(
-    http: &reqwest::Client,
-    mp: &str,
-    token: &str,
-    id: &str,
-    n: usize,
-    q: &str,
-) -> String {
-    let signed: serde_json::Value = http
-        .get(format!("{mp}/{id}/{n}?{q}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    signed["url"].as_str().unwrap().to_owned()
 }

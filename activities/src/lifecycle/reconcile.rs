@@ -185,18 +185,10 @@ async fn expire_uploads(pool: &sqlx::PgPool, s3: &aws_sdk_s3::Client, bucket: &s
         .await
         .map_err(|e| Error::Storage(e.to_string()))?;
         if let Some(upload_id) = &u.s3_upload_id {
-            match s3
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(&key)
-                .upload_id(upload_id)
-                .send()
+            vodflow_core::ingest::S3PartStore::new(s3, bucket, &key)
+                .abort(upload_id)
                 .await
-            {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => {}
-                Err(e) => return Err(Error::Storage(sdk_error(e).to_string())),
-            }
+                .map_err(|e| Error::Storage(e.to_string()))?;
         }
         uploads::close(
             pool,
@@ -244,11 +236,10 @@ async fn abort_overfull_uploads(
             if held <= u.max_bytes {
                 continue;
             }
-            match store.abort(upload_id).await {
-                Ok(()) => {}
-                Err(e) if e.is_no_such_upload() => {}
-                Err(e) => return Err(Error::Storage(e.to_string())),
-            }
+            store
+                .abort(upload_id)
+                .await
+                .map_err(|e| Error::Storage(e.to_string()))?;
             let why = format!(
                 "its parts held {held} bytes, more than its maximum of {} bytes",
                 u.max_bytes

@@ -82,34 +82,23 @@ pub async fn starts_with_file(
     stream: u32,
     contain: &super::contain::Containment,
 ) -> bool {
-    let mut cmd = contain.command("ffprobe");
-    cmd.args(["-v", "error", "-of", "json", "-select_streams"])
-        .arg(format!("a:{stream}"))
-        .args(["-show_entries", "stream=start_time:format=start_time"])
-        .args(source.input_args(&[]))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let Ok(mut child) = cmd.spawn() else {
+    let select = format!("a:{stream}");
+    let what = [
+        "-select_streams",
+        &select,
+        "-show_entries",
+        "stream=start_time:format=start_time",
+    ];
+    let Ok(p) = super::probe::ffprobe(source, contain, &what, "reading the audio's start").await
+    else {
         return false;
     };
-    let Some(stdout) = child.stdout.take() else {
-        return false;
-    };
-    let read = async {
-        let out = super::contain::read_capped(stdout, 64 * 1024).await;
-        (out, child.wait().await)
-    };
-    let Ok((Some(out), Ok(status))) = tokio::time::timeout(contain.wall, read).await else {
-        return false;
-    };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out) else {
-        return false;
-    };
-    let at = |v: &serde_json::Value| v["start_time"].as_str()?.parse::<f64>().ok();
-    match (at(&v["streams"][0]), at(&v["format"])) {
-        (Some(a), Some(f)) => status.success() && (a - f).abs() < 0.000_1,
+    let at = |s: Option<&String>| super::probe::seconds(s.map(String::as_str));
+    match (
+        at(p.streams.first().and_then(|s| s.start_time.as_ref())),
+        at(p.format.as_ref().and_then(|f| f.start_time.as_ref())),
+    ) {
+        (Some(a), Some(f)) => (a - f).abs() < 0.000_1,
         _ => false,
     }
 }

@@ -24,10 +24,10 @@ const RATE_PACKETS: usize = 120;
 const DECODED_PACKETS: usize = 16;
 
 #[derive(Debug, Deserialize, Default)]
-struct Probe {
+pub(crate) struct Probe {
     #[serde(default)]
-    streams: Vec<Stream>,
-    format: Option<Format>,
+    pub(crate) streams: Vec<Stream>,
+    pub(crate) format: Option<Format>,
     #[serde(default)]
     packets: Vec<Timestamps>,
     #[serde(default)]
@@ -41,7 +41,8 @@ struct Timestamps {
 }
 
 #[derive(Debug, Deserialize, Default)]
-struct Stream {
+pub(crate) struct Stream {
+    pub(crate) start_time: Option<String>,
     codec_type: Option<String>,
     codec_name: Option<String>,
     width: Option<u32>,
@@ -60,9 +61,9 @@ struct Stream {
 }
 
 #[derive(Debug, Deserialize, Default)]
-struct Format {
+pub(crate) struct Format {
     duration: Option<String>,
-    start_time: Option<String>,
+    pub(crate) start_time: Option<String>,
 }
 
 /// The most of ffprobe's JSON read (a file with thousands of streams or tags can make it long;
@@ -344,7 +345,8 @@ fn frame_end(line: &str) -> Option<f64> {
     Some(at + seconds(duration).unwrap_or(0.0).max(0.0))
 }
 
-async fn ffprobe(
+/// One contained ffprobe run of `what` over the source, its JSON read within bounds.
+pub(crate) async fn ffprobe(
     source: &SourceMedia,
     contain: &Containment,
     what: &[&str],
@@ -398,7 +400,7 @@ async fn ffprobe(
         .map_err(|e| Error::InvalidMedia(format!("not a readable video ({step}: {e})")))
 }
 
-fn seconds(v: Option<&str>) -> Option<f64> {
+pub(crate) fn seconds(v: Option<&str>) -> Option<f64> {
     v?.trim().parse::<f64>().ok().filter(|s| s.is_finite())
 }
 

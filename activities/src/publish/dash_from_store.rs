@@ -145,7 +145,7 @@ async fn timed_segments(
         .ok_or_else(|| missing("playlist"))?;
     let names: Vec<u32> = String::from_utf8_lossy(&playlist)
         .lines()
-        .filter_map(|l| l.strip_prefix("seg_")?.strip_suffix(".m4s")?.parse().ok())
+        .filter_map(layout::segment_number)
         .collect();
     let total = names.len().max(1) as f64;
     let mut last_beat = std::time::Instant::now();

@@ -56,6 +56,6 @@ pub trait PartStore: Clone + Send + Sync + 'static {
         parts: &[Part],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Removes the upload and every part of it.
+    /// Removes the upload and every part of it; an upload already gone is removed.
     fn abort(&self, upload_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -281,14 +281,19 @@ impl PartStore for S3PartStore {
     }
 
     async fn abort(&self, upload_id: &str) -> Result<(), StoreError> {
-        self.s3
+        match self
+            .s3
             .abort_multipart_upload()
             .bucket(&self.bucket)
             .key(&self.key)
             .upload_id(upload_id)
             .send()
             .await
-            .map_err(err)?;
-        Ok(())
+        {
+            // Completed or aborted already: nothing of it is left, as an abort wants.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => Ok(()),
+            Err(e) => Err(err(e)),
+            Ok(_) => Ok(()),
+        }
     }
 }

@@ -41,6 +41,14 @@ pub fn audio_output_args(out: &Path) -> Vec<String> {
 }
 
 fn stream_output_args(stream: u32, out: &Path) -> Vec<String> {
+    let mut args = encoder_args(stream);
+    args.extend(fragment_args(out, ""));
+    args
+}
+
+/// Stream `stream` of the input as the encoder makes it: AAC-LC stereo at 48 kHz. Every encode of
+/// the audio rendition (whole, or in parts) uses exactly these.
+pub fn encoder_args(stream: u32) -> Vec<String> {
     let mut args = vec!["-map".to_owned(), format!("0:a:{stream}")];
     args.extend(
         [
@@ -56,10 +64,8 @@ fn stream_output_args(stream: u32, out: &Path) -> Vec<String> {
             "-ac",
             "2",
         ]
-        .into_iter()
         .map(str::to_owned),
     );
-    args.extend(fragment_args(out, ""));
     args
 }
 

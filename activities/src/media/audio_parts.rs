@@ -124,26 +124,8 @@ pub fn part_args(
     if let Some(gain) = gain_db {
         args.extend(["-af".to_owned(), vodflow_core::loudness::gain_filter(gain)]);
     }
-    args.extend(["-map".to_owned(), format!("0:a:{stream}")]);
-    args.extend(
-        [
-            "-vn",
-            "-c:a",
-            "aac",
-            "-profile:a",
-            "aac_low",
-            "-b:a",
-            &format!("{}k", super::audio::AUDIO_KBPS),
-            "-ar",
-            "48000",
-            "-ac",
-            "2",
-            "-f",
-            "adts",
-            &file_url(out),
-        ]
-        .map(str::to_owned),
-    );
+    args.extend(super::audio::encoder_args(stream));
+    args.extend(["-f".to_owned(), "adts".to_owned(), file_url(out)]);
     args
 }
 

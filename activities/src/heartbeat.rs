@@ -27,8 +27,13 @@ struct EncodeHeartbeat {
     percent: f64,
 }
 
-/// Counts a retry (and a lost attempt: one that resumed from a previous attempt's heartbeat).
-pub(crate) fn count_attempt(deps: &crate::Deps, ctx: &ActivityContext, activity: &str) {
+/// Counts a retry (and a lost attempt: one that resumed from a previous attempt's heartbeat) of
+/// one of the contract's counted activities.
+pub(crate) fn count_attempt(deps: &crate::Deps, ctx: &ActivityContext) {
+    let activity = ctx.info().activity_type.as_str();
+    if !vodflow_workflows::contract::COUNTED.contains(&activity) {
+        return;
+    }
     if ctx.info().attempt > 1 {
         deps.metrics
             .activity_retries

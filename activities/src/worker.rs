@@ -68,7 +68,8 @@ pub async fn run_with(
         .await
         .map_err(|e| setup(&e))?;
     let transcodes = cfg.max_concurrent_transcodes;
-    let metrics = vodflow_core::metrics::WorkerMetrics::new(registry);
+    let metrics =
+        vodflow_core::metrics::WorkerMetrics::new(registry, vodflow_workflows::contract::COUNTED);
     let deps: Arc<Deps> = Deps::new(cfg.clone(), client.clone(), metrics).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut processing = None;

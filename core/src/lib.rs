@@ -5,7 +5,6 @@
 //! side effects. Kafka is the exception by design: every role builds its clients from [`kafka`], so
 //! the broker's settings and the topic names live in one place.
 
-pub mod activity_names;
 pub mod audio_tracks;
 pub mod backfill;
 pub mod caching;

@@ -13,9 +13,6 @@ fn register<C: Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
     c
 }
 
-/// Activities whose attempts are counted (bounded label set).
-pub const COUNTED_ACTIVITIES: &[&str] = crate::activity_names::COUNTED;
-
 #[derive(Clone)]
 pub struct WorkerMetrics {
     /// Attempts after the first, by activity.
@@ -41,7 +38,9 @@ pub struct WorkerMetrics {
 }
 
 impl WorkerMetrics {
-    pub fn new(registry: &Registry) -> Self {
+    /// `counted_activities`: the activities whose attempts are counted (a bounded label set),
+    /// whose series exist from the start.
+    pub fn new(registry: &Registry, counted_activities: &[&str]) -> Self {
         let counter = |name: &str, help: &str, labels: &[&str]| {
             register(
                 registry,
@@ -125,7 +124,7 @@ impl WorkerMetrics {
             ),
         };
         // Series exist from the start (at 0), so rates and ratios have data before the first event.
-        for a in COUNTED_ACTIVITIES {
+        for a in counted_activities {
             m.activity_retries.with_label_values(&[a]);
             m.attempts_lost.with_label_values(&[a]);
         }

@@ -207,7 +207,10 @@ async fn a_kafka_notice_retried_after_a_crash_is_published_again_with_the_same_e
     let temporal = vodflow_core::temporal::connect(&env.cfg, "notify-test")
         .await
         .expect("temporal");
-    let metrics = vodflow_core::metrics::WorkerMetrics::new(&prometheus::Registry::new());
+    let metrics = vodflow_core::metrics::WorkerMetrics::new(
+        &prometheus::Registry::new(),
+        vodflow_workflows::contract::COUNTED,
+    );
     let deps = vodflow_activities::Deps::new(env.cfg.clone(), temporal, metrics)
         .await
         .expect("deps");

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -762,10 +762,37 @@ async fn a_worker_killed_mid_encode_loses_nothing_and_finished_chunks_are_not_re
         assert_eq!(left.len(), 1, "the killed worker's scratch space: {left:?}");
 
         // Restarted on the same machine (the same work directory).
-        let mut second = common::spawn_worker_process(env, &["--queues", "transcode"], &w1);
+        let metrics_port = common::free_port();
+        let mut second = common::spawn_vodflow(
+            env,
+            &["worker", "--queues", "transcode"],
+            &[
+                ("VODFLOW_WORK_DIR", &w1.display().to_string()),
+                (
+                    "VODFLOW_METRICS_LISTEN",
+                    &format!("127.0.0.1:{metrics_port}"),
+                ),
+            ],
+            &PathBuf::from(format!("{}.log", w1.display())),
+        );
         let row = wait_for_status(env, &id, &["ready", "failed"], READY_WITHIN).await;
         let now = owners();
+        // The retry is counted under the activity's own name (the kill may land before the
+        // attempt's first heartbeat, so it need not count as a lost one).
+        let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .await
+            .expect("the worker's metrics")
+            .text()
+            .await
+            .expect("metrics text");
         second.kill().ok();
+        let series = "vodflow_activity_retries_total{activity=\"encode_chunk\"}";
+        let retries: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} in:\n{metrics}"));
+        assert!(retries >= 1.0, "{series} = {retries}");
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
         assert!(
             !now.contains(&left[0]),

@@ -2,7 +2,10 @@
 //! grouped by the system it touches (`Media::probe_source`, `Publish::package`, …). Declared here
 //! (not in the activities crate) so the workflows compile against the contract, not the I/O.
 //! `vodflow-activities` implements each group as `MediaActivities`, `PublishActivities`, … (one
-//! folder per system) under the same activity names, from `vodflow_core::activity_names`.
+//! folder per system), each implementation naming its declaration here
+//! (`#[activity(definition = contract::def::media::ProbeSource)]`): its name comes from here, and its
+//! input and output types must be these (a mismatch does not compile). A new activity is a name
+//! and a signature in this file, and its implementation.
 
 #![allow(unreachable_pub)] // the macros generate public marker modules next to these impls
 
@@ -10,7 +13,42 @@ use crate::types::*;
 use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
 
-pub use vodflow_core::activity_names::*;
+// Every activity's name, declared once. The signatures below register under them, a run's
+// progress and failure records name their step with them, and the workers' metrics label attempts
+// with them: a renamed activity changes everywhere, or nowhere.
+
+pub const IMPORT_SOURCE: &str = "import_source";
+pub const PROBE_SOURCE: &str = "probe_source";
+pub const ENCODE_CHUNK: &str = "encode_chunk";
+pub const ENCODE_AUDIO: &str = "encode_audio";
+pub const PACKAGE: &str = "package";
+pub const CREATE_POSTER: &str = "create_poster";
+pub const CREATE_STORYBOARD: &str = "create_storyboard";
+pub const CREATE_DOWNLOADS: &str = "create_downloads";
+pub const BACKFILL_PAGE: &str = "backfill_page";
+pub const BACKFILL_VIDEO: &str = "backfill_video";
+pub const UPDATE_METADATA: &str = "update_metadata";
+pub const INVALIDATE_CDN: &str = "invalidate_cdn";
+pub const NOTIFY: &str = "notify";
+pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
+pub const FINISH_WEBHOOK: &str = "finish_webhook";
+pub const RECONCILE: &str = "reconcile";
+pub const STOP_PROCESSING: &str = "stop_processing";
+pub const REMOVE_OBJECTS: &str = "remove_objects";
+pub const ANNOUNCE_DELETED: &str = "announce_deleted";
+
+/// The activities whose attempts the workers count (retries, attempts lost): the media work a
+/// run is made of, where a retry costs minutes.
+pub const COUNTED: &[&str] = &[
+    IMPORT_SOURCE,
+    PROBE_SOURCE,
+    ENCODE_CHUNK,
+    ENCODE_AUDIO,
+    PACKAGE,
+    CREATE_POSTER,
+    CREATE_STORYBOARD,
+    CREATE_DOWNLOADS,
+];
 
 /// The ids the video workflow gives its activities: readable in the Temporal UI and stable, so the
 /// API can find a chunk's encode among the pending activities.
@@ -71,6 +109,30 @@ pub mod activity_id {
     /// The chunk index of an `encode-chunk-NNNN` id.
     pub fn encode_chunk_index(id: &str) -> Option<u32> {
         id.strip_prefix(ENCODE_CHUNK_PREFIX)?.parse().ok()
+    }
+}
+
+/// Each group's declarations as its implementation names them
+/// (`#[activity(definition = contract::def::media::ProbeSource)]`); the macros keep the marker
+/// types in private modules, re-exported here whole, one line per group.
+pub mod def {
+    pub mod import {
+        pub use super::super::import::*;
+    }
+    pub mod media {
+        pub use super::super::media::*;
+    }
+    pub mod publish {
+        pub use super::super::publish::*;
+    }
+    pub mod deliver {
+        pub use super::super::deliver::*;
+    }
+    pub mod lifecycle {
+        pub use super::super::lifecycle::*;
+    }
+    pub mod transcode {
+        pub use super::super::transcode::*;
     }
 }
 

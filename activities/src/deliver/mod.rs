@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use vodflow_workflows::contract as names;
+use vodflow_workflows::contract;
 use vodflow_workflows::types::*;
 
 use crate::Deps;
@@ -22,7 +22,7 @@ pub struct DeliverActivities(pub Arc<Deps>);
 
 #[activities]
 impl DeliverActivities {
-    #[activity(name = names::INVALIDATE_CDN)]
+    #[activity(definition = contract::def::deliver::InvalidateCdn)]
     pub async fn invalidate_cdn(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -39,7 +39,7 @@ impl DeliverActivities {
         .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::NOTIFY)]
+    #[activity(definition = contract::def::deliver::Notify)]
     pub async fn notify(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -50,7 +50,7 @@ impl DeliverActivities {
             .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::DELIVER_WEBHOOK)]
+    #[activity(definition = contract::def::deliver::DeliverWebhook)]
     pub async fn deliver_webhook(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -70,7 +70,7 @@ impl DeliverActivities {
         result.map_err(Error::into_activity)
     }
 
-    #[activity(name = names::FINISH_WEBHOOK)]
+    #[activity(definition = contract::def::deliver::FinishWebhook)]
     pub async fn finish_webhook(
         self: Arc<Self>,
         _ctx: ActivityContext,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use vodflow_workflows::contract as names;
+use vodflow_workflows::contract;
 use vodflow_workflows::types::*;
 
 use crate::Deps;
@@ -22,7 +22,7 @@ pub struct LifecycleActivities(pub Arc<Deps>);
 
 #[activities]
 impl LifecycleActivities {
-    #[activity(name = names::STOP_PROCESSING)]
+    #[activity(definition = contract::def::lifecycle::StopProcessing)]
     pub async fn stop_processing(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -33,7 +33,7 @@ impl LifecycleActivities {
             .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::REMOVE_OBJECTS)]
+    #[activity(definition = contract::def::lifecycle::RemoveObjects)]
     pub async fn remove_objects(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -45,7 +45,7 @@ impl LifecycleActivities {
             .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::ANNOUNCE_DELETED)]
+    #[activity(definition = contract::def::lifecycle::AnnounceDeleted)]
     pub async fn announce_deleted(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -56,7 +56,7 @@ impl LifecycleActivities {
             .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::RECONCILE)]
+    #[activity(definition = contract::def::lifecycle::Reconcile)]
     pub async fn reconcile(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -68,7 +68,7 @@ impl LifecycleActivities {
             .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::BACKFILL_PAGE)]
+    #[activity(definition = contract::def::lifecycle::BackfillPage)]
     pub async fn backfill_page(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -79,7 +79,7 @@ impl LifecycleActivities {
             .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::BACKFILL_VIDEO)]
+    #[activity(definition = contract::def::lifecycle::BackfillVideo)]
     pub async fn backfill_video(
         self: Arc<Self>,
         ctx: ActivityContext,

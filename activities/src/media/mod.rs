@@ -9,7 +9,7 @@ use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use vodflow_core::layout;
-use vodflow_workflows::contract as names;
+use vodflow_workflows::contract;
 use vodflow_workflows::types::*;
 
 use crate::Deps;
@@ -43,14 +43,14 @@ pub struct MediaActivities(pub Arc<Deps>);
 
 #[activities]
 impl MediaActivities {
-    #[activity(name = names::PROBE_SOURCE)]
+    #[activity(definition = contract::def::media::ProbeSource)]
     pub async fn probe_source(
         self: Arc<Self>,
         ctx: ActivityContext,
         src: SourceRef,
     ) -> Result<SourceInfo, ActivityError> {
         async move {
-            crate::heartbeat::count_attempt(&self.0, &ctx, names::PROBE_SOURCE);
+            crate::heartbeat::count_attempt(&self.0, &ctx);
             let held = source_file(&self.0, &ctx, &src).await?;
             let path = held.path.clone();
             let media = SourceMedia::open(held).await?;
@@ -70,7 +70,7 @@ impl MediaActivities {
         .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::CREATE_POSTER)]
+    #[activity(definition = contract::def::media::CreatePoster)]
     pub async fn create_poster(
         self: Arc<Self>,
         ctx: ActivityContext,
@@ -120,7 +120,7 @@ impl MediaActivities {
         .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::CREATE_STORYBOARD)]
+    #[activity(definition = contract::def::media::CreateStoryboard)]
     pub async fn create_storyboard(
         self: Arc<Self>,
         ctx: ActivityContext,
@@ -136,14 +136,14 @@ impl MediaActivities {
         .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::CREATE_DOWNLOADS)]
+    #[activity(definition = contract::def::media::CreateDownloads)]
     pub async fn create_downloads(
         self: Arc<Self>,
         ctx: ActivityContext,
         job: CreateDownloads,
     ) -> Result<Vec<vodflow_core::downloads::Download>, ActivityError> {
         async move {
-            crate::heartbeat::count_attempt(&self.0, &ctx, names::CREATE_DOWNLOADS);
+            crate::heartbeat::count_attempt(&self.0, &ctx);
             let made = downloads::make(&self.0, &ctx, &job).await?;
             tracing::info!(video_id = %job.video_id, count = made.len(), "downloads made");
             Ok(made)

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use vodflow_core::layout;
-use vodflow_workflows::contract as names;
+use vodflow_workflows::contract;
 use vodflow_workflows::types::*;
 
 use crate::Deps;
@@ -28,14 +28,14 @@ pub struct TranscodeActivities(pub Arc<Deps>);
 
 #[activities]
 impl TranscodeActivities {
-    #[activity(name = names::ENCODE_CHUNK)]
+    #[activity(definition = contract::def::transcode::EncodeChunk)]
     pub async fn encode_chunk(
         self: Arc<Self>,
         ctx: ActivityContext,
         job: EncodeChunk,
     ) -> Result<ChunkEncoded, ActivityError> {
         async move {
-            crate::heartbeat::count_attempt(&self.0, &ctx, names::ENCODE_CHUNK);
+            crate::heartbeat::count_attempt(&self.0, &ctx);
             let store = &self.0.storage;
             let bucket = job.source.bucket.clone();
             let manifest_key = encode::chunk_manifest_key(&job);
@@ -110,14 +110,14 @@ impl TranscodeActivities {
         .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::ENCODE_AUDIO)]
+    #[activity(definition = contract::def::transcode::EncodeAudio)]
     pub async fn encode_audio(
         self: Arc<Self>,
         ctx: ActivityContext,
         job: EncodeAudio,
     ) -> Result<Option<AudioEncoded>, ActivityError> {
         async move {
-            crate::heartbeat::count_attempt(&self.0, &ctx, names::ENCODE_AUDIO);
+            crate::heartbeat::count_attempt(&self.0, &ctx);
             if job.info.audio_codec.is_none() {
                 return Ok(None);
             }

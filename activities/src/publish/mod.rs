@@ -7,7 +7,7 @@ use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use vodflow_core::layout;
-use vodflow_workflows::contract as names;
+use vodflow_workflows::contract;
 use vodflow_workflows::types::*;
 
 use crate::Deps;
@@ -25,7 +25,7 @@ pub struct PublishActivities(pub Arc<Deps>);
 
 #[activities]
 impl PublishActivities {
-    #[activity(name = names::PACKAGE)]
+    #[activity(definition = contract::def::publish::Package)]
     pub async fn package(
         self: Arc<Self>,
         ctx: ActivityContext,
@@ -138,7 +138,7 @@ impl PublishActivities {
         .map_err(Error::into_activity)
     }
 
-    #[activity(name = names::UPDATE_METADATA)]
+    #[activity(definition = contract::def::publish::UpdateMetadata)]
     pub async fn update_metadata(
         self: Arc<Self>,
         _ctx: ActivityContext,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use vodflow_workflows::contract as names;
+use vodflow_workflows::contract;
 
 use vodflow_core::ingest::{SourceWriteError, SourceWriter};
 use vodflow_core::net_guard;
@@ -32,14 +32,14 @@ pub struct ImportActivities(pub Arc<Deps>);
 
 #[activities]
 impl ImportActivities {
-    #[activity(name = names::IMPORT_SOURCE)]
+    #[activity(definition = contract::def::import::ImportSource)]
     pub async fn import_source(
         self: Arc<Self>,
         ctx: ActivityContext,
         job: ImportSource,
     ) -> Result<ImportedSource, ActivityError> {
         async move {
-            crate::heartbeat::count_attempt(&self.0, &ctx, names::IMPORT_SOURCE);
+            crate::heartbeat::count_attempt(&self.0, &ctx);
             let started = Instant::now();
             let ctx = &ctx;
             // Progress as bytes fetched; the heartbeat also tells Temporal the worker lives.

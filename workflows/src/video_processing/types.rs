@@ -9,7 +9,7 @@ use vodflow_core::{VideoId, VideoStatus};
 /// The steps of a processing run, as the `progress` query, the failure record and the API name
 /// them.
 pub mod step {
-    pub use vodflow_core::activity_names::{
+    pub use crate::contract::{
         CREATE_DOWNLOADS, CREATE_POSTER, CREATE_STORYBOARD, ENCODE_AUDIO, ENCODE_CHUNK,
         IMPORT_SOURCE, INVALIDATE_CDN, NOTIFY, PACKAGE, PROBE_SOURCE, UPDATE_METADATA,
     };

@@ -43,6 +43,14 @@ const { BASE, TOKEN, VIDEO, SHOTS } = process.env;
     };
   }, null, { timeout: 15000 }).then((h) => h.jsonValue());
   out.hover = preview;
+  // The preview box fades in: the screenshot waits until it is fully shown, as a viewer sees it.
+  out.hover_box = await page.waitForFunction(() => {
+    const range = document.querySelector("media-time-range");
+    const box = range.shadowRoot && range.shadowRoot.querySelector('[part~="preview-box"]');
+    const thumb = document.querySelector("media-preview-thumbnail").getBoundingClientRect();
+    if (!box || getComputedStyle(box).opacity !== "1" || getComputedStyle(box).visibility !== "visible") return null;
+    return { width: thumb.width, height: thumb.height, above_bar: thumb.bottom <= range.getBoundingClientRect().top + 1 };
+  }, null, { timeout: 10000 }).then((h) => h.jsonValue());
   await page.screenshot({ path: `${SHOTS}/player-hover.png` });
 
   // The keyboard, on the focused player.

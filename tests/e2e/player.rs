@@ -112,6 +112,14 @@ async fn the_player_previews_seeks_captions_and_changes_speed_from_mouse_and_key
         // the middle of the video.
         let duration = seen["duration"].as_f64().unwrap();
         let hover = &seen["hover"];
+        // Shown, not only set: the tile's box is on screen at the tile's size, above the bar.
+        let shown = &seen["hover_box"];
+        assert!(
+            shown["width"].as_f64() > Some(0.0)
+                && shown["height"].as_f64() > Some(0.0)
+                && shown["above_bar"] == true,
+            "{shown}"
+        );
         let at = hover["time"].as_f64().unwrap();
         assert!(
             (at - duration / 2.0).abs() < 0.05 * duration,

@@ -82,6 +82,18 @@ const { BASE, TOKEN, VIDEO, SHOTS } = process.env;
   await page.keyboard.press("ArrowRight");
   await page.waitForFunction(() => document.querySelector("#player").currentTime > 11, null, { timeout: 10000 });
   keys.arrow_right_to = (await state()).time;
+  await page.waitForTimeout(500);
+  await page.keyboard.press("ArrowLeft");
+  await page.waitForFunction(() => document.querySelector("#player").currentTime < 9, null, { timeout: 10000 });
+  keys.arrow_left_to = (await state()).time;
+  await page.keyboard.press("f");
+  await page.waitForFunction(() => document.fullscreenElement !== null, null, { timeout: 10000 });
+  keys.f_fullscreen = await page.evaluate(() => document.fullscreenElement.tagName.toLowerCase());
+  await page.keyboard.press("f");
+  await page.waitForFunction(() => document.fullscreenElement === null, null, { timeout: 10000 });
+  keys.f_again_leaves = true;
+  // Picture-in-Picture is a control of the bar; whether this Chromium can enter it is its own.
+  keys.pip_button = await page.locator("media-pip-button").count();
   await page.keyboard.press("m");
   await page.waitForFunction(() => document.querySelector("#player").muted, null, { timeout: 10000 });
   keys.m_mutes = (await state()).muted;

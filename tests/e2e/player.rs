@@ -164,6 +164,13 @@ async fn the_player_previews_seeks_captions_and_changes_speed_from_mouse_and_key
             (keys["arrow_right_to"].as_f64().unwrap() - 12.0).abs() < 0.5,
             "{keys}"
         );
+        assert!(
+            (keys["arrow_left_to"].as_f64().unwrap() - 2.0).abs() < 0.5,
+            "{keys}"
+        );
+        assert_eq!(keys["f_fullscreen"], "media-controller", "{keys}");
+        assert_eq!(keys["f_again_leaves"], true, "{keys}");
+        assert_eq!(keys["pip_button"], 1, "{keys}");
         assert_eq!(keys["m_mutes"], true, "{keys}");
         assert_eq!(keys["c_captions"], 1, "{keys}");
         assert_eq!(seen["cue"]["text"], "Hello from the captions", "{seen}");

@@ -152,6 +152,82 @@ async fn a_fooled_sniffer_still_never_lets_libav_follow_a_manifest() {
     owned.cleanup().await;
 }
 
+/// A real MPEG-TS video whose first packet (an unlisted PID, which a TS demuxer skips) carries a
+/// DASH manifest's text. libav's own probe scores the DASH demuxer highest on such a file (its
+/// probe looks for `<MPD` and a DASH profile in the first bytes, where a TS demuxer's probe scores
+/// 2 on so few packets), so without the demuxer vodflow forces the video would be handed to the
+/// DASH demuxer: refused at best, or read from the manifest's `BaseURL`. Forced to `mpegts`, it is
+/// read as the stream the sniffer saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transport_stream_libav_would_open_as_a_dash_manifest_is_read_as_the_stream() {
+    let owned = common::processing_env(&[]).await;
+    let env = &owned;
+    let secret = canary(&env.scratch);
+    let real = env.scratch.join("real.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25:duration=4",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-shortest",
+        "-f",
+        "mpegts",
+        real.to_str().unwrap(),
+    ]);
+    let manifest = format!(
+        "<MPD profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\"><Period><BaseURL>file://{}</BaseURL></Period></MPD>",
+        secret.display()
+    );
+    assert!(manifest.len() <= 184, "one packet's payload");
+    let mut bytes = vec![0x47, 0x41, 0x01, 0x10];
+    bytes.extend_from_slice(manifest.as_bytes());
+    bytes.resize(188, b' ');
+    bytes.extend_from_slice(&std::fs::read(&real).unwrap());
+    // The case is real: left to its own probe, libav picks the DASH demuxer for this file.
+    let polyglot = env.scratch.join("polyglot.ts");
+    std::fs::write(&polyglot, &bytes).unwrap();
+    let unforced = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-protocol_whitelist",
+            "file",
+            "-show_entries",
+            "format=format_name",
+        ])
+        .arg(format!("file:{}", polyglot.display()))
+        .output()
+        .expect("ffprobe");
+    let said = String::from_utf8_lossy(&unforced.stderr).into_owned()
+        + &String::from_utf8_lossy(&unforced.stdout);
+    assert!(said.contains("dash"), "libav's own probe: {said}");
+    common::with_platform(env, |base| async move {
+        let token = env.token("mallory", &["videos:write"]);
+        let (status, body) = post_file(&base, &token, bytes, "polyglot.ts").await;
+        assert_eq!(status, 202, "{body}");
+        let id = body["id"].as_str().expect("id").to_owned();
+        let row =
+            common::wait_for_status(env, &id, &["failed", "ready"], Duration::from_secs(120)).await;
+        assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
+        // The stream itself, not the manifest's target (a 2 s 176x144 clip).
+        assert_eq!((row.width, row.height), (Some(320), Some(180)));
+        let ms = row.duration_ms.unwrap_or_default();
+        assert!((3_900..=4_200).contains(&ms), "{ms} ms");
+    })
+    .await;
+    owned.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_limit_is_enforced_at_probe_and_named() {
     let owned = common::processing_env(&[

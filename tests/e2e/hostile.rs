@@ -113,6 +113,22 @@ async fn manifests_playlists_concat_lists_images_and_text_are_refused_at_upload(
     env.cleanup().await;
 }
 
+/// Mallory's upload of `bytes`, accepted, then its video once it is `ready` or `failed`.
+async fn upload_and_settle(
+    env: &common::TestEnv,
+    base: &str,
+    bytes: Vec<u8>,
+    name: &str,
+) -> (String, vodflow_core::repo::VideoRow) {
+    let token = env.token("mallory", &["videos:write"]);
+    let (status, body) = post_file(base, &token, bytes, name).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let row =
+        common::wait_for_status(env, &id, &["failed", "ready"], Duration::from_secs(120)).await;
+    (id, row)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_fooled_sniffer_still_never_lets_libav_follow_a_manifest() {
     let owned = common::processing_env(&[]).await;
@@ -133,12 +149,7 @@ async fn a_fooled_sniffer_still_never_lets_libav_follow_a_manifest() {
     bytes.extend_from_slice(&[0, 0, 0, 8]);
     bytes.extend_from_slice(b"mdat");
     common::with_platform(env, |base| async move {
-        let token = env.token("mallory", &["videos:write"]);
-        let (status, body) = post_file(&base, &token, bytes, "fooled.mp4").await;
-        assert_eq!(status, 202, "{body}");
-        let id = body["id"].as_str().expect("id").to_owned();
-        let row =
-            common::wait_for_status(env, &id, &["failed", "ready"], Duration::from_secs(90)).await;
+        let (id, row) = upload_and_settle(env, &base, bytes, "fooled.mp4").await;
         assert_eq!(row.status, "failed", "a manifest must never become a video");
         assert_eq!(row.failure_step.as_deref(), Some("probe_source"));
         let reason = row.failure_reason.unwrap_or_default();
@@ -163,27 +174,17 @@ async fn a_transport_stream_libav_would_open_as_a_dash_manifest_is_read_as_the_s
     let owned = common::processing_env(&[]).await;
     let env = &owned;
     let secret = canary(&env.scratch);
-    let real = env.scratch.join("real.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=25:duration=4",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=duration=4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        "-shortest",
-        "-f",
-        "mpegts",
-        real.to_str().unwrap(),
-    ]);
+    let real = make_video(
+        &env.scratch,
+        "real.ts",
+        &Spec {
+            width: 320,
+            height: 180,
+            seconds: 4.0,
+            fps: 25,
+            audio: true,
+        },
+    );
     let manifest = format!(
         "<MPD profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"static\"><Period><BaseURL>file://{}</BaseURL></Period></MPD>",
         secret.display()
@@ -212,12 +213,7 @@ async fn a_transport_stream_libav_would_open_as_a_dash_manifest_is_read_as_the_s
         + &String::from_utf8_lossy(&unforced.stdout);
     assert!(said.contains("dash"), "libav's own probe: {said}");
     common::with_platform(env, |base| async move {
-        let token = env.token("mallory", &["videos:write"]);
-        let (status, body) = post_file(&base, &token, bytes, "polyglot.ts").await;
-        assert_eq!(status, 202, "{body}");
-        let id = body["id"].as_str().expect("id").to_owned();
-        let row =
-            common::wait_for_status(env, &id, &["failed", "ready"], Duration::from_secs(120)).await;
+        let (_, row) = upload_and_settle(env, &base, bytes, "polyglot.ts").await;
         assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
         // The stream itself, not the manifest's target (a 2 s 176x144 clip).
         assert_eq!((row.width, row.height), (Some(320), Some(180)));

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use vodflow_core::caching::Caching;
 use vodflow_core::uploads;
 
-use super::{self as s3, Access, CompleteMultipart, CreateMultipart, abandon, stored_parts};
+use super::{self as s3, Access, CompleteMultipart, CreateMultipart};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::uploads::tus::protocol::TusError;
@@ -77,10 +77,8 @@ pub(crate) async fn sign(
         let part = part.parse().map_err(|_| {
             ApiError::BadRequest(format!("the part number must be a number, not {part:?}"))
         })?;
-        let row = s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
-        Ok(json(
-            &s3::sign_part(&state, &row, key, &upload_id, part, q.size).await?,
-        ))
+        let upload = s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
+        Ok(json(&upload.sign(&state, part, q.size).await?))
     }
     .await;
     answer(req, &state, result)
@@ -96,8 +94,8 @@ pub(crate) async fn list(
 ) -> Response {
     let result = async {
         let key = q.key()?;
-        s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
-        Ok(json(&stored_parts(&state, key, &upload_id).await?))
+        let upload = s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
+        Ok(json(&upload.parts(&state).await?))
     }
     .await;
     answer(req, &state, result)
@@ -114,9 +112,9 @@ pub(crate) async fn complete(
 ) -> Response {
     let result = async {
         let key = q.key()?;
-        let row = s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
+        let upload = s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
         let claimed: CompleteMultipart = json_body(body).await?;
-        let done = s3::complete_upload(&state, &row, key, &upload_id, &claimed.parts).await?;
+        let done = upload.complete(&state, &claimed.parts).await?;
         Ok(json(&done))
     }
     .await;
@@ -133,8 +131,8 @@ pub(crate) async fn abort(
 ) -> Response {
     let result = async {
         let key = q.key()?;
-        let row = s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
-        abandon(&state, &row, key, &upload_id, "aborted by the client").await;
+        let upload = s3::open_upload(&state, &Access::Direct, &upload_id, key).await?;
+        upload.abort(&state).await;
         Ok(Response::builder().status(StatusCode::NO_CONTENT).finish())
     }
     .await;

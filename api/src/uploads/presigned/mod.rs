@@ -128,6 +128,53 @@ pub(crate) enum Access<'a> {
     Direct,
 }
 
+/// An open presigned upload that whoever asked may use. [`open_upload`] is the only way to get
+/// one and every operation (sign, list, complete, abort) is a method of it, so both route sets
+/// (the owner's and a direct URL's) do the same thing after the one place that says who may.
+pub(crate) struct OpenUpload {
+    row: UploadRow,
+    upload_id: String,
+    key: String,
+}
+
+impl OpenUpload {
+    /// Uppy's `signPart`.
+    pub(crate) async fn sign(
+        &self,
+        state: &AppState,
+        part: i32,
+        size: Option<i64>,
+    ) -> Result<SignedPart, ApiError> {
+        sign_part(state, &self.row, &self.key, &self.upload_id, part, size).await
+    }
+
+    /// Uppy's `listParts`: what the store holds, to resume.
+    pub(crate) async fn parts(&self, state: &AppState) -> Result<Vec<StoredPart>, ApiError> {
+        stored_parts(state, &self.key, &self.upload_id).await
+    }
+
+    /// Uppy's `completeMultipartUpload`.
+    pub(crate) async fn complete(
+        &self,
+        state: &AppState,
+        claimed: &[ClaimedPart],
+    ) -> Result<MultipartCompleted, ApiError> {
+        complete_upload(state, &self.row, &self.key, &self.upload_id, claimed).await
+    }
+
+    /// Uppy's `abortMultipartUpload`.
+    pub(crate) async fn abort(&self, state: &AppState) {
+        abandon(
+            state,
+            &self.row,
+            &self.key,
+            &self.upload_id,
+            "aborted by the client",
+        )
+        .await;
+    }
+}
+
 /// The open presigned upload `upload_id` for `key`, if `access` may use it; anything else is
 /// "not found".
 pub(crate) async fn open_upload(
@@ -135,7 +182,7 @@ pub(crate) async fn open_upload(
     access: &Access<'_>,
     upload_id: &str,
     key: &str,
-) -> Result<UploadRow, ApiError> {
+) -> Result<OpenUpload, ApiError> {
     let not_found = || ApiError::NotFound(format!("no multipart upload {upload_id} for {key}"));
     let row = uploads::by_s3_upload_id(&state.pool, upload_id)
         .await?
@@ -151,7 +198,11 @@ pub(crate) async fn open_upload(
         UploadState::Uploading if row.is_expired(Utc::now()) => {
             Err(ApiError::Conflict("this upload has expired".into()))
         }
-        UploadState::Uploading => Ok(row),
+        UploadState::Uploading => Ok(OpenUpload {
+            row,
+            upload_id: upload_id.to_owned(),
+            key: key.to_owned(),
+        }),
         other => Err(ApiError::Conflict(format!(
             "this upload is {}",
             other.as_str()
@@ -212,7 +263,7 @@ fn parts_needed(max_bytes: i64) -> i32 {
 /// not allow: part numbers past what the upload's `max_bytes` needs are not signed, and when
 /// the client says the part's `size` (with what the store holds, at most `max_bytes`) the URL
 /// takes exactly that many bytes.
-pub(crate) async fn sign_part(
+async fn sign_part(
     state: &AppState,
     row: &UploadRow,
     key: &str,
@@ -279,7 +330,7 @@ pub(crate) async fn sign_part(
 }
 
 /// Completes an open upload (see [`finish`]) and says where its video is.
-pub(crate) async fn complete_upload(
+async fn complete_upload(
     state: &AppState,
     row: &UploadRow,
     key: &str,
@@ -357,9 +408,9 @@ impl S3MultipartApi {
         size: Query<Option<i64>>,
     ) -> ApiResult<SignResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        let row = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
+        let upload = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
         Ok(SignResponse::Ok(Json(
-            sign_part(&state, &row, &key.0, &upload_id.0, part.0, size.0).await?,
+            upload.sign(&state, part.0, size.0).await?,
         )))
     }
 
@@ -373,8 +424,8 @@ impl S3MultipartApi {
         key: Query<String>,
     ) -> ApiResult<PartsResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
-        let parts = stored_parts(&state, &key.0, &upload_id.0).await?;
+        let upload = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
+        let parts = upload.parts(&state).await?;
         Ok(PartsResponse::Ok(Json(parts)))
     }
 
@@ -394,8 +445,8 @@ impl S3MultipartApi {
         body: Json<CompleteMultipart>,
     ) -> ApiResult<CompleteResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        let row = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
-        let done = complete_upload(&state, &row, &key.0, &upload_id.0, &body.0.parts).await?;
+        let upload = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
+        let done = upload.complete(&state, &body.0.parts).await?;
         Ok(CompleteResponse::Ok(Json(done)))
     }
 
@@ -413,13 +464,13 @@ impl S3MultipartApi {
         key: Query<String>,
     ) -> ApiResult<AbortResponse> {
         auth.0.require(SCOPE_WRITE)?;
-        let row = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
-        abandon(&state, &row, &key.0, &upload_id.0, "aborted by the client").await;
+        let upload = open_upload(&state, &Access::Owner(&auth.0), &upload_id.0, &key.0).await?;
+        upload.abort(&state).await;
         Ok(AbortResponse::Aborted)
     }
 }
 
-pub(crate) async fn stored_parts(
+async fn stored_parts(
     state: &AppState,
     key: &str,
     upload_id: &str,
@@ -439,13 +490,7 @@ pub(crate) async fn stored_parts(
         .collect())
 }
 
-pub(crate) async fn abandon(
-    state: &AppState,
-    row: &UploadRow,
-    key: &str,
-    upload_id: &str,
-    why: &str,
-) {
+async fn abandon(state: &AppState, row: &UploadRow, key: &str, upload_id: &str, why: &str) {
     abort_in_store(state, key, upload_id).await;
     if let Err(e) = uploads::close(&state.pool, row.id, UploadState::Terminated, Some(why)).await {
         tracing::warn!(upload = %row.id, error = %e, "could not close the upload");

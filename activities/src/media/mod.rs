@@ -77,6 +77,7 @@ impl MediaActivities {
         job: CreatePoster,
     ) -> Result<String, ActivityError> {
         async move {
+            crate::heartbeat::count_attempt(&self.0, &ctx);
             let src = SourceMedia::open(source_file(&self.0, &ctx, &job.source).await?).await?;
             let scratch = self.0.storage.scratch("poster")?;
             let out = scratch.join("poster.jpg");
@@ -127,6 +128,7 @@ impl MediaActivities {
         job: CreateStoryboard,
     ) -> Result<StoryboardMade, ActivityError> {
         async move {
+            crate::heartbeat::count_attempt(&self.0, &ctx);
             let made = storyboard_made(&self.0, &ctx, &job).await?;
             vodflow_core::repo::set_storyboard(&self.0.pool, job.video_id, job.generation).await?;
             tracing::info!(video_id = %job.video_id, ?made, "storyboard made");

@@ -32,6 +32,7 @@ impl PublishActivities {
         job: Package,
     ) -> Result<Packaged, ActivityError> {
         async move {
+            crate::heartbeat::count_attempt(&self.0, &ctx);
             let mut job = job;
             // A growing package's attempt that outlived its timeout must not write: the final
             // package may have replaced its playlists already. (A final package's late attempt

@@ -58,15 +58,7 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
             .expect("callback_secret")
             .to_owned();
         assert!(secret.starts_with("cbsec_") && secret != env.cfg.webhook_secret);
-        let again: serde_json::Value = reqwest::Client::new()
-            .get(format!("{base}/v1/videos/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let again = common::video_json(&base, &token, &id).await;
         assert!(
             again.get("callback_secret").is_none(),
             "shown only at upload"

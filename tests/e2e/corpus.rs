@@ -557,15 +557,7 @@ async fn real_world_sources_come_out_right() {
             if (ms - want).abs() > 300 {
                 problems.push(format!("{}: duration {ms} ms, source {want} ms", s.name));
             }
-            let v: serde_json::Value = reqwest::Client::new()
-                .get(format!("{base}/v1/videos/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = common::video_json(&base, &token, id).await;
             let renditions = v["playback"]["renditions"]
                 .as_array()
                 .cloned()

@@ -64,19 +64,8 @@ async fn thumbnails_are_the_frame_at_their_time_made_once_and_animations_loop_th
             assert_eq!(row.status, "ready", "{:?}", row.failure_reason);
         }
         let playback = |id: String| {
-            let (client, base, token) = (client.clone(), base.clone(), token.clone());
-            async move {
-                let v: serde_json::Value = client
-                    .get(format!("{base}/v1/videos/{id}"))
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                v["playback"].clone()
-            }
+            let (base, token) = (base.clone(), token.clone());
+            async move { common::video_json(&base, &token, &id).await["playback"].clone() }
         };
         let p = playback(public.clone()).await;
         let thumb = p["thumbnail"].as_str().unwrap().to_owned();

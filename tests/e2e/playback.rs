@@ -402,15 +402,7 @@ async fn with_cloudfront_playback_urls_use_its_domain_and_a_delete_invalidates_l
     let token = env.token("alice", &["videos:read", "videos:write"]);
     let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
     let id = upload_with(&api.base, &token, &clip, "cdn", &[]).await;
-    let v: Value = reqwest::Client::new()
-        .get(api.url(&format!("/v1/videos/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = common::video_json(&api.base, &token, &id).await;
     let link = v["links"]["playback"].as_str().unwrap();
     assert!(
         link.starts_with(&format!(

@@ -71,15 +71,7 @@ async fn the_player_previews_seeks_captions_and_changes_speed_from_mouse_and_key
             .await
             .unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-        let video: serde_json::Value = client
-            .get(format!("{base}/v1/videos/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let video = common::video_json(&base, &token, &id).await;
         let storyboard = client
             .get(
                 video["playback"]["storyboard"]

@@ -615,15 +615,7 @@ async fn unusable_media_fails_after_one_attempt_with_a_clear_reason() {
                 "{name}: probe must run exactly once"
             );
             // The API tells the failing step, its activity and its attempts.
-            let v: serde_json::Value = reqwest::Client::new()
-                .get(format!("{base}/v1/videos/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = common::video_json(&base, &token, &id).await;
             assert_eq!(v["failure"]["step"], "probe_source", "{v}");
             assert_eq!(v["failure"]["activity_id"], "probe", "{v}");
             assert_eq!(v["failure"]["attempts"], 1, "{v}");

@@ -187,15 +187,7 @@ async fn an_srt_becomes_a_webvtt_track_in_the_master_that_chromium_shows_at_its_
         assert_eq!(track["kind"], "captions");
         assert_eq!(track["default"], true);
         let track_id = track["id"].as_str().unwrap().to_owned();
-        let video: serde_json::Value = client
-            .get(format!("{base}/v1/videos/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let video = common::video_json(&base, &token, &id).await;
         let master_url = video["playback"]["master"].as_str().unwrap().to_owned();
         let listed = &video["playback"]["text_tracks"];
         assert_eq!(listed.as_array().map(Vec::len), Some(1), "{video}");

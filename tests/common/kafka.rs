@@ -10,16 +10,24 @@ use super::processes::free_port;
 /// A private Kafka-protocol broker (the stack's tansu binary) for tests that stop and restart one.
 pub struct OwnBroker {
     pub port: u16,
+    /// What it tells clients to connect to, when not itself (a proxy in front of it).
+    advertised: Option<String>,
     dir: PathBuf,
     child: Option<std::process::Child>,
 }
 
 impl OwnBroker {
     pub async fn start(dir: PathBuf) -> Self {
-        let port = free_port();
+        Self::start_behind(dir, free_port(), None).await
+    }
+
+    /// A broker on `port` that sends its clients to `advertised` (`host:port`), so that every
+    /// connection a client makes, not only its first, goes through whatever listens there.
+    pub async fn start_behind(dir: PathBuf, port: u16, advertised: Option<String>) -> Self {
         std::fs::create_dir_all(&dir).expect("broker dir");
         let mut b = Self {
             port,
+            advertised,
             dir,
             child: None,
         };
@@ -39,6 +47,10 @@ impl OwnBroker {
             })
             .join("bin/tansu");
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = match &self.advertised {
+            Some(a) => format!("tcp://{a}"),
+            None => url.clone(),
+        };
         let log = std::fs::File::create(self.dir.join("tansu.log")).expect("log");
         let child = std::process::Command::new(bin)
             .current_dir(&self.dir)
@@ -47,7 +59,7 @@ impl OwnBroker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 "sqlite://tansu.db",
             ])

@@ -194,72 +194,129 @@ async fn a_worker_killed_between_send_and_record_sends_again_with_the_same_key()
     owned.cleanup().await;
 }
 
-/// The Kafka channel's crash case. Its send is recorded by Temporal alone (the activity's
-/// completion), so a worker that dies after the broker acknowledged the event and before the
-/// completion reached Temporal leaves an attempt that is retried: the retry is the same activity
-/// with the same input. Running it twice, as that retry would, publishes the event twice with one
-/// `vodflow-event-id` header and one `event_id` in the body, so a consumer that dedupes on either
-/// sees it once: at-least-once with an idempotency key, one extra copy per crash.
+/// The Kafka channel's crash case, with a real kill. Its send is recorded by Temporal alone (the
+/// activity's completion). The processing worker publishes through a proxy that lets the
+/// `video_processed` record reach the broker and holds back the broker's acknowledgement, so the
+/// worker is killed after the record was stored and before the activity could complete. Its retry,
+/// on a new worker, publishes the event again with the same `vodflow-event-id` header and body
+/// `event_id`, so a consumer that dedupes on either sees it once: at-least-once with an idempotency
+/// key, one extra copy per crash, and nothing a third time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_kafka_notice_retried_after_a_crash_is_published_again_with_the_same_event_id() {
-    let owned = common::TestEnv::new(&[]).await;
+async fn a_worker_killed_between_the_brokers_ack_and_temporals_record_publishes_again_with_the_same_event_id()
+ {
+    let owned = common::processing_env(&[]).await;
     let env = &owned;
-    let temporal = vodflow_core::temporal::connect(&env.cfg, "notify-test")
-        .await
-        .expect("temporal");
-    let metrics = vodflow_core::metrics::WorkerMetrics::new(
-        &prometheus::Registry::new(),
-        vodflow_workflows::contract::COUNTED,
-    );
-    let deps = vodflow_activities::Deps::new(env.cfg.clone(), temporal, metrics)
-        .await
-        .expect("deps");
-    vodflow_core::kafka::ensure_topics(&env.cfg)
-        .await
-        .expect("the test's topics");
-    let id = vodflow_core::VideoId::new();
-    let notice = vodflow_workflows::types::Notify {
-        video_id: id,
-        owner: "erin".into(),
-        status: vodflow_core::VideoStatus::Ready,
-        reason: None,
-        renditions: vec!["144p".into(), "240p".into()],
-        callback_url: None,
-        channel: Some(vodflow_workflows::types::NotifyChannel::Event),
-        attempt: 0,
-    };
-    for _ in 0..2 {
-        vodflow_activities::deliver::notify::video_processed(&deps, &notice)
-            .await
-            .expect("the event is published");
-    }
     let topic = env.cfg.topic(vodflow_core::kafka::TOPIC_VIDEO_PROCESSED);
-    let msgs = common::read_topic(&env.cfg.kafka_brokers, &topic, 2, Duration::from_secs(20)).await;
-    let ours: Vec<_> = msgs
-        .iter()
-        .filter(|m| rdkafka::Message::key(*m) == Some(id.to_string().as_bytes()))
-        .collect();
-    assert_eq!(ours.len(), 2, "one publish per attempt");
-    let mut header_ids = Vec::new();
-    let mut body_ids = Vec::new();
-    for m in ours {
-        use rdkafka::message::Headers;
-        let headers = rdkafka::Message::headers(m).expect("headers");
-        let header = headers
-            .iter()
-            .find(|h| h.key == "vodflow-event-id")
-            .and_then(|h| h.value)
-            .expect("a vodflow-event-id header");
-        header_ids.push(String::from_utf8(header.to_vec()).unwrap());
-        // The body is the published type, field for field.
-        let body: vodflow_core::events::VideoProcessed =
-            serde_json::from_slice(rdkafka::Message::payload(m).unwrap())
-                .expect("a video_processed body");
-        assert_eq!(body.video_id, id);
-        body_ids.push(body.event_id);
-    }
-    assert_eq!(header_ids[0], header_ids[1]);
-    assert_eq!(body_ids, header_ids, "the body's event_id is the header's");
-    assert_eq!(header_ids[0], format!("video.ready:{id}:0"));
+    // The processing workers' own broker, reached only through the proxy (it advertises the
+    // proxy, so no connection goes around it).
+    let port = common::free_port();
+    let proxy =
+        common::proxy::HoldingProxy::start_holding_produce(&format!("127.0.0.1:{port}"), &topic)
+            .await;
+    let through_proxy = proxy.addr.to_string();
+    let _broker = common::OwnBroker::start_behind(
+        env.scratch.join("broker"),
+        port,
+        Some(through_proxy.clone()),
+    )
+    .await;
+    let mut side = env.cfg.clone();
+    side.kafka_brokers = through_proxy.clone();
+    vodflow_core::kafka::ensure_topics(&side)
+        .await
+        .expect("the side broker's topics");
+    let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
+    let token = env.token("erin", &["videos:read", "videos:write"]);
+    let worker = |n: u32| {
+        common::spawn_vodflow(
+            env,
+            &["worker", "--queues", "processing"],
+            &[
+                ("VODFLOW_KAFKA_BROKERS", through_proxy.as_str()),
+                (
+                    "VODFLOW_WORK_DIR",
+                    &env.scratch
+                        .join(format!("processing-{n}"))
+                        .display()
+                        .to_string(),
+                ),
+            ],
+            &env.scratch.join(format!("processing-{n}.log")),
+        )
+    };
+    let mut first_worker = worker(1);
+    let transcode_only = vodflow_activities::worker::Roles {
+        processing: false,
+        transcode: true,
+    };
+    let (proxy, topic, through_proxy) = (&proxy, &topic, &through_proxy);
+    common::with_platform_roles(env, transcode_only, |base| async move {
+        let id = common::upload_with(&base, &token, &clip, "kafka-crash", &[]).await;
+        let ours = |msgs: Vec<rdkafka::message::OwnedMessage>| -> Vec<_> {
+            msgs.into_iter()
+                .filter(|m| rdkafka::Message::key(m) == Some(id.as_bytes()))
+                .collect()
+        };
+        common::eventually(
+            "the video_processed publish to be held",
+            Duration::from_secs(240),
+            || async { proxy.produce_held().then_some(()) },
+        )
+        .await;
+        let stored =
+            ours(common::read_topic(through_proxy, topic, 1, Duration::from_secs(30)).await);
+        assert_eq!(stored.len(), 1, "the broker stored the first publish");
+        first_worker.kill().expect("kill the processing worker");
+        // The kill landed between the two: the record is stored and Temporal still waits for
+        // the attempt.
+        let workflow = format!("video-{id}");
+        let activity = vodflow_workflows::contract::activity_id::notify(
+            vodflow_workflows::types::NotifyChannel::Event,
+        );
+        let pending = common::pending_activities(&workflow);
+        assert!(
+            pending.iter().any(|a| a["activityId"] == activity.as_str()),
+            "{activity} still open after the kill: {pending:?}"
+        );
+        let _second_worker = worker(2);
+        let msgs =
+            ours(common::read_topic(through_proxy, topic, 2, Duration::from_secs(180)).await);
+        assert_eq!(msgs.len(), 2, "published again by the retry");
+        let mut header_ids = Vec::new();
+        let mut body_ids = Vec::new();
+        for m in &msgs {
+            use rdkafka::message::Headers;
+            let headers = rdkafka::Message::headers(m).expect("headers");
+            let header = headers
+                .iter()
+                .find(|h| h.key == "vodflow-event-id")
+                .and_then(|h| h.value)
+                .expect("a vodflow-event-id header");
+            header_ids.push(String::from_utf8(header.to_vec()).unwrap());
+            // The body is the published type, field for field.
+            let body: vodflow_core::events::VideoProcessed =
+                serde_json::from_slice(rdkafka::Message::payload(m).unwrap())
+                    .expect("a video_processed body");
+            assert_eq!(body.video_id.to_string(), id);
+            body_ids.push(body.event_id);
+        }
+        assert_eq!(header_ids[0], header_ids[1]);
+        assert_eq!(body_ids, header_ids, "the body's event_id is the header's");
+        // Status, video and run: the upload's own run is run 1.
+        assert_eq!(header_ids[0], format!("video.ready:{id}:1"));
+        common::eventually(
+            "the run to finish once the retry is recorded",
+            Duration::from_secs(60),
+            || async {
+                let v = common::temporal_json(&["workflow", "describe", "-w", &workflow]);
+                (v["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED")
+                    .then_some(())
+            },
+        )
+        .await;
+        let all = ours(common::read_topic(through_proxy, topic, 3, Duration::from_secs(5)).await);
+        assert_eq!(all.len(), 2, "nothing published a third time");
+    })
+    .await;
     owned.cleanup().await;
 }

@@ -409,7 +409,7 @@ pub const VARS: &[Var] = &[
     Var {
         name: "VODFLOW_AUDIO_PARTS_AFTER",
         default: "10m",
-        help: "Audio longer than this is encoded in parts side by side (one per core of the worker), joined at exact AAC frame boundaries: one encoder process is the critical path of a long source (0 = always one process)",
+        help: "Audio longer than this is encoded in parts of at most 5 minutes, as many at once as the worker has cores, joined at exact AAC frame boundaries: one encoder process is the critical path of a long source (0 = always one process)",
         set: |c, v| set(&mut c.ffmpeg.audio_parts_after, duration(v)?),
     },
     Var {

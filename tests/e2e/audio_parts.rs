@@ -295,7 +295,10 @@ async fn a_long_sources_audio_in_parts_is_the_single_encodes_timeline_without_se
         // whose encoder had no signal past its end, measures under 12 dB there (tried); the
         // single encode's own worst tenth is ~15 dB (window `i` starts at tenth `i + 1`).
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let parts = vodflow_activities::media::audio_parts::plan(40.0, cores);
+        let parts = vodflow_activities::media::audio_parts::plan(
+            40.0,
+            vodflow_activities::media::audio_parts::count(40.0, cores),
+        );
         assert!(parts.len() > 1, "{parts:?}");
         for part in &parts[1..] {
             let sample = (part.start + 1) * 1024 * 2;

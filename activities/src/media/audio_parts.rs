@@ -60,10 +60,29 @@ impl Part {
     }
 }
 
+/// The longest part. Parts are encoded a core at a time from a queue, so the one that finishes
+/// last leaves the other cores idle for at most one part's encode (five minutes of audio: 3 to
+/// 9 s on one core here), however unevenly the parts' content encodes. One part per core was not
+/// that: a 6-hour source's first half took 2.2 times the CPU of its second (ffmpeg's AAC encoder
+/// settles differently from the file's start than from a seek), and the second core idled for
+/// 11 % of the run.
+pub const PART_SECONDS: f64 = 300.0;
+
+/// How many parts `seconds` of audio is cut into for a worker of `cores`: at least one per core,
+/// and none longer than [`PART_SECONDS`].
+pub fn count(seconds: f64, cores: usize) -> usize {
+    cores.max(frames_of(seconds).div_ceil(frames_of(PART_SECONDS)) as usize)
+}
+
+/// Frames of output covering `seconds` of audio.
+fn frames_of(seconds: f64) -> u64 {
+    (seconds.max(0.0) * RATE as f64 / FRAME as f64).ceil() as u64
+}
+
 /// `parts` parts of equal whole frames over `seconds` of audio; one part when that is all there
 /// is to share.
 pub fn plan(seconds: f64, parts: usize) -> Vec<Part> {
-    let frames = (seconds.max(0.0) * RATE as f64 / FRAME as f64).ceil() as u64;
+    let frames = frames_of(seconds);
     let parts = (parts.max(1) as u64).min(frames.div_ceil(MARGIN_FRAMES * 4).max(1));
     let each = frames.div_ceil(parts);
     (0..parts)
@@ -215,6 +234,20 @@ pub fn join(parts: &[(Part, std::path::PathBuf)], out: &Path) -> Result<u64, Joi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_audio_is_cut_into_parts_of_at_most_five_minutes_and_at_least_one_per_core() {
+        assert_eq!(count(43_200.0, 2), 144);
+        assert_eq!(count(1_200.0, 2), 4);
+        assert_eq!(count(1_200.0, 8), 8);
+        assert_eq!(count(601.0, 2), 3);
+        assert_eq!(count(0.0, 2), 2);
+        for p in plan(43_200.0, count(43_200.0, 2)) {
+            if let Some(len) = p.len {
+                assert!(len <= frames_of(PART_SECONDS), "{p:?}");
+            }
+        }
+    }
 
     #[test]
     fn parts_cover_the_timeline_on_frame_boundaries() {

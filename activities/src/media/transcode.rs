@@ -14,7 +14,7 @@ use vodflow_workflows::types::*;
 
 use crate::Deps;
 use crate::error::Error;
-use crate::heartbeat::{beat, beater, heartbeat_every, source_file};
+use crate::heartbeat::{beat, beater, heartbeat_every, silent, source_file};
 use crate::media::contain::Containment;
 use crate::media::source::SourceMedia;
 use crate::media::{audio, audio_parts, encode, ffmpeg_cli, fmp4};
@@ -202,13 +202,13 @@ async fn encode_track(
     let after = deps.cfg.ffmpeg.audio_parts_after;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let parts = if !after.is_zero() && total > after.as_secs_f64() {
-        audio_parts::plan(total, cores)
+        audio_parts::plan(total, audio_parts::count(total, cores))
     } else {
         Vec::new()
     };
     let in_parts = parts.len() > 1
         && audio_parts::starts_with_file(t.src, track.index, t.contain).await
-        && encode_in_parts(ctx, t, track.index, &rendition, &parts, gain, &out).await?;
+        && encode_in_parts(ctx, t, track.index, &rendition, &parts, cores, gain, &out).await?;
     if !in_parts {
         ffmpeg_cli::run(
             "audio encode",
@@ -305,8 +305,8 @@ async fn encode_track(
     Ok((f.codecs.unwrap_or_else(|| "mp4a.40.2".into()), loudness))
 }
 
-/// The audio at `out` as [`audio_parts`] makes it: the parts side by side, their frames joined,
-/// muxed once. The same file a single encode writes, in a fraction of the time. `false` when the
+/// The audio at `out` as [`audio_parts`] makes it: the parts encoded `cores` at a time, their
+/// frames joined, muxed once. The same file a single encode writes, in a fraction of the time. `false` when the
 /// audio ends before the video does (the parts are planned on the video's duration, and a part
 /// past the audio's end has less than its range): the single encode is the one to make then.
 async fn encode_in_parts(
@@ -315,6 +315,7 @@ async fn encode_in_parts(
     stream: u32,
     rendition: &str,
     parts: &[audio_parts::Part],
+    cores: usize,
     gain: Option<f64>,
     out: &std::path::Path,
 ) -> Result<bool, Error> {
@@ -324,25 +325,48 @@ async fn encode_in_parts(
         .map(|(i, p)| (*p, t.dir.join(format!("{rendition}-part-{i}.aac"))))
         .collect();
     let total = t.total;
-    let share = total / parts.len() as f64;
-    futures::future::try_join_all(files.iter().map(|(part, file)| {
-        let args = audio_parts::part_args(t.src, stream, part, gain, file);
-        async move {
-            ffmpeg_cli::run(
-                "audio encode",
-                &args,
-                t.contain,
-                heartbeat_every(ctx),
-                // Every part runs at about the same pace: each says how far the whole has come.
-                beater(ctx, "encode", move |t| {
-                    (t / share * 100.0).clamp(0.0, 100.0)
-                }),
-                || ctx.is_cancelled(),
-            )
-            .await
+    let (n, share) = (parts.len() as f64, total / parts.len() as f64);
+    // Collected first: a stream over the borrowing iterator is not `Send` for every lifetime.
+    let encodes: Vec<_> = files
+        .iter()
+        .map(|(part, file)| {
+            let args = audio_parts::part_args(t.src, stream, part, gain, file);
+            async move {
+                ffmpeg_cli::run(
+                    "audio encode",
+                    &args,
+                    t.contain,
+                    heartbeat_every(ctx),
+                    silent,
+                    || ctx.is_cancelled(),
+                )
+                .await
+            }
+        })
+        .collect();
+    let mut encodes = futures::stream::iter(encodes).buffer_unordered(cores.max(1));
+    // The parts' heartbeat, on its own clock: a part can end before its process would have
+    // reported once, and a run of such parts must not look like a dead worker.
+    let mut tick = tokio::time::interval(heartbeat_every(ctx));
+    let mut finished = 0.0;
+    loop {
+        tokio::select! {
+            r = encodes.next() => match r {
+                Some(r) => {
+                    r?;
+                    finished += 1.0;
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                if ctx.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                beat(ctx, "encode", finished * share, finished / n * 100.0).await;
+            }
         }
-    }))
-    .await?;
+    }
+    drop(encodes);
     let joined = t.dir.join(format!("{rendition}.aac"));
     let (list, to) = (files.clone(), joined.clone());
     let joined_frames = tokio::task::spawn_blocking(move || audio_parts::join(&list, &to)).await?;

@@ -144,6 +144,7 @@ impl TranscodeActivities {
                     dir: scratch.path(),
                     contain: &contain,
                     total,
+                    cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 };
                 let (codecs, loudness) = scratch
                     .guard(encode_track(&self.0, &ctx, &one, &track, normalize))
@@ -179,6 +180,8 @@ struct Track<'a> {
     dir: &'a std::path::Path,
     contain: &'a Containment,
     total: f64,
+    /// How many audio parts the worker encodes at once.
+    cores: usize,
 }
 
 /// Encodes one audio stream (measured and evened out first when `normalize`) into its rendition's
@@ -200,15 +203,14 @@ async fn encode_track(
     let out = t.dir.join(format!("{rendition}.mp4"));
     let gain = loudness.map(|l| l.gain_db);
     let after = deps.cfg.ffmpeg.audio_parts_after;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let parts = if !after.is_zero() && total > after.as_secs_f64() {
-        audio_parts::plan(total, audio_parts::count(total, cores))
+        audio_parts::plan(total, audio_parts::count(total, t.cores))
     } else {
         Vec::new()
     };
     let in_parts = parts.len() > 1
         && audio_parts::starts_with_file(t.src, track.index, t.contain).await
-        && encode_in_parts(ctx, t, track.index, &rendition, &parts, cores, gain, &out).await?;
+        && encode_in_parts(ctx, t, track.index, &rendition, &parts, gain, &out).await?;
     if !in_parts {
         ffmpeg_cli::run(
             "audio encode",
@@ -315,7 +317,6 @@ async fn encode_in_parts(
     stream: u32,
     rendition: &str,
     parts: &[audio_parts::Part],
-    cores: usize,
     gain: Option<f64>,
     out: &std::path::Path,
 ) -> Result<bool, Error> {
@@ -344,7 +345,7 @@ async fn encode_in_parts(
             }
         })
         .collect();
-    let mut encodes = futures::stream::iter(encodes).buffer_unordered(cores.max(1));
+    let mut encodes = futures::stream::iter(encodes).buffer_unordered(t.cores.max(1));
     // The parts' heartbeat, on its own clock: a part can end before its process would have
     // reported once, and a run of such parts must not look like a dead worker.
     let mut tick = tokio::time::interval(heartbeat_every(ctx));

@@ -308,8 +308,8 @@ async fn encode_track(
 }
 
 /// The audio at `out` as [`audio_parts`] makes it: the parts encoded `cores` at a time, their
-/// frames joined, muxed once. The same file a single encode writes, in a fraction of the time. `false` when the
-/// audio ends before the video does (the parts are planned on the video's duration, and a part
+/// frames joined, muxed once. The same file a single encode writes, in a fraction of the time.
+/// `false` when the audio ends before the video does (the parts are planned on the video's duration, and a part
 /// past the audio's end has less than its range): the single encode is the one to make then.
 async fn encode_in_parts(
     ctx: &ActivityContext,

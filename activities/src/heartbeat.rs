@@ -80,6 +80,17 @@ pub(crate) async fn heartbeating<T>(
     step: &'static str,
     work: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
+    heartbeating_progress(ctx, step, || (0.0, 0.0), work).await
+}
+
+/// [`heartbeating`], each beat reporting `progress()` as `(out_time_s, percent)`: for work made of
+/// many short steps (audio parts) whose processes may each end before reporting once.
+pub(crate) async fn heartbeating_progress<T>(
+    ctx: &ActivityContext,
+    step: &'static str,
+    progress: impl Fn() -> (f64, f64),
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     let every = heartbeat_every(ctx);
     let mut work = std::pin::pin!(work);
     loop {
@@ -89,7 +100,8 @@ pub(crate) async fn heartbeating<T>(
                 if ctx.is_cancelled() {
                     return Err(Error::Cancelled);
                 }
-                beat(ctx, step, 0.0, 0.0).await;
+                let (out_time_s, percent) = progress();
+                beat(ctx, step, out_time_s, percent).await;
             }
         }
     }

@@ -96,6 +96,17 @@ impl Drop for OwnBroker {
     }
 }
 
+/// The value of a message's header `key`, as text; `None` when it has none.
+pub fn message_header(m: &rdkafka::message::OwnedMessage, key: &str) -> Option<String> {
+    use rdkafka::Message;
+    use rdkafka::message::Headers;
+    m.headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 /// Number of messages currently on `topic` (sum over partitions of high - low watermarks).
 pub fn topic_message_count(brokers: &str, topic: &str) -> i64 {
     use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -40,12 +40,25 @@ pub fn spawn_worker_process(
     args: &[&str],
     work_dir: &std::path::Path,
 ) -> WorkerProcess {
+    spawn_worker_process_with(env, args, work_dir, &[])
+}
+
+/// [`spawn_worker_process`] with `extra` configuration on top of the test's (another broker...).
+pub fn spawn_worker_process_with(
+    env: &TestEnv,
+    args: &[&str],
+    work_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> WorkerProcess {
     let mut full = vec!["worker"];
     full.extend_from_slice(args);
+    let work = work_dir.display().to_string();
+    let mut vars = vec![("VODFLOW_WORK_DIR", work.as_str())];
+    vars.extend_from_slice(extra);
     spawn_vodflow(
         env,
         &full,
-        &[("VODFLOW_WORK_DIR", &work_dir.display().to_string())],
+        &vars,
         &PathBuf::from(format!("{}.log", work_dir.display())),
     )
 }

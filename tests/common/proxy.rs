@@ -42,7 +42,7 @@ impl HoldingProxy {
         let armed = Arc::new(AtomicBool::new(produce_marker.is_some()));
         let mut tasks = JoinSet::new();
         let (upstream, h, r) = (upstream.to_owned(), hold.clone(), replied.clone());
-        let held = armed.clone();
+        let armed_rule = armed.clone();
         tasks.spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
@@ -60,7 +60,7 @@ impl HoldingProxy {
                         });
                     }
                     Some(marker) => {
-                        let (own, armed) = (own.clone(), held.clone());
+                        let (own, armed) = (own.clone(), armed_rule.clone());
                         conns.spawn(async move {
                             forward_kafka_requests(
                                 &mut client_read,
@@ -107,7 +107,8 @@ impl HoldingProxy {
         self.hold.store(true, Ordering::SeqCst);
     }
 
-    /// Whether the Produce rule has fired: the request went to the broker, its reply is held.
+    /// Whether the Produce rule of [`Self::start_holding_produce`] has fired: the request went to
+    /// the broker and its reply is held. (A proxy without the rule has none to fire.)
     pub fn produce_held(&self) -> bool {
         !self.armed.load(Ordering::SeqCst)
     }

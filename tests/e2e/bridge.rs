@@ -119,15 +119,7 @@ async fn duplicate_events_start_one_run_and_garbage_goes_to_the_dlq() {
             common::read_topic(&env.cfg.kafka_brokers, &dlq, 1, Duration::from_secs(30)).await;
         assert_eq!(msgs.len(), 1);
         use rdkafka::Message;
-        use rdkafka::message::Headers;
-        let reason = msgs[0]
-            .headers()
-            .and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == vodflow_core::kafka::DLQ_REASON_HEADER)
-                    .and_then(|h| h.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            })
+        let reason = common::message_header(&msgs[0], vodflow_core::kafka::DLQ_REASON_HEADER)
             .unwrap_or_default();
         assert!(reason.contains("not a video_uploaded event"), "{reason}");
         assert_eq!(msgs[0].payload(), Some(&b"{not json"[..]));

@@ -228,20 +228,11 @@ async fn a_worker_killed_between_the_brokers_ack_and_temporals_record_publishes_
     let clip = make_video(&env.scratch, "clip.mp4", &Spec::default());
     let token = env.token("erin", &["videos:read", "videos:write"]);
     let worker = |n: u32| {
-        common::spawn_vodflow(
+        common::spawn_worker_process_with(
             env,
-            &["worker", "--queues", "processing"],
-            &[
-                ("VODFLOW_KAFKA_BROKERS", through_proxy.as_str()),
-                (
-                    "VODFLOW_WORK_DIR",
-                    &env.scratch
-                        .join(format!("processing-{n}"))
-                        .display()
-                        .to_string(),
-                ),
-            ],
-            &env.scratch.join(format!("processing-{n}.log")),
+            &["--queues", "processing"],
+            &env.scratch.join(format!("processing-{n}")),
+            &[("VODFLOW_KAFKA_BROKERS", through_proxy.as_str())],
         )
     };
     let mut first_worker = worker(1);
@@ -285,14 +276,9 @@ async fn a_worker_killed_between_the_brokers_ack_and_temporals_record_publishes_
         let mut header_ids = Vec::new();
         let mut body_ids = Vec::new();
         for m in &msgs {
-            use rdkafka::message::Headers;
-            let headers = rdkafka::Message::headers(m).expect("headers");
-            let header = headers
-                .iter()
-                .find(|h| h.key == "vodflow-event-id")
-                .and_then(|h| h.value)
-                .expect("a vodflow-event-id header");
-            header_ids.push(String::from_utf8(header.to_vec()).unwrap());
+            header_ids.push(
+                common::message_header(m, "vodflow-event-id").expect("a vodflow-event-id header"),
+            );
             // The body is the published type, field for field.
             let body: vodflow_core::events::VideoProcessed =
                 serde_json::from_slice(rdkafka::Message::payload(m).unwrap())

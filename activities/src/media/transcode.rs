@@ -14,7 +14,7 @@ use vodflow_workflows::types::*;
 
 use crate::Deps;
 use crate::error::Error;
-use crate::heartbeat::{beat, beater, heartbeat_every, silent, source_file};
+use crate::heartbeat::{beat, beater, heartbeat_every, heartbeating_progress, silent, source_file};
 use crate::media::contain::Containment;
 use crate::media::source::SourceMedia;
 use crate::media::{audio, audio_parts, encode, ffmpeg_cli, fmp4};
@@ -345,29 +345,19 @@ async fn encode_in_parts(
             }
         })
         .collect();
-    let mut encodes = futures::stream::iter(encodes).buffer_unordered(t.cores.max(1));
-    // The parts' heartbeat, on its own clock: a part can end before its process would have
+    // The parts' heartbeat runs on its own clock: a part can end before its process would have
     // reported once, and a run of such parts must not look like a dead worker.
-    let mut tick = tokio::time::interval(heartbeat_every(ctx));
-    let mut finished = 0.0;
-    loop {
-        tokio::select! {
-            r = encodes.next() => match r {
-                Some(r) => {
-                    r?;
-                    finished += 1.0;
-                }
-                None => break,
-            },
-            _ = tick.tick() => {
-                if ctx.is_cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                beat(ctx, "encode", finished * share, finished / n * 100.0).await;
-            }
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let all = async {
+        let mut encodes = futures::stream::iter(encodes).buffer_unordered(t.cores.max(1));
+        while let Some(r) = encodes.next().await {
+            r?;
+            finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-    }
-    drop(encodes);
+        Ok(())
+    };
+    let done = || finished.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    heartbeating_progress(ctx, "encode", || (done() * share, done() / n * 100.0), all).await?;
     let joined = t.dir.join(format!("{rendition}.aac"));
     let (list, to) = (files.clone(), joined.clone());
     let joined_frames = tokio::task::spawn_blocking(move || audio_parts::join(&list, &to)).await?;
